@@ -1,0 +1,2 @@
+//! eventlog
+pub mod storage;

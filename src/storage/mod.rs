@@ -1,0 +1,25 @@
+//! The storage engine: one partition of a topic stored as a sequence of segment files.
+//!
+//! A synchronous library, tested without an async runtime. The byte-exact format is
+//! specified in `storage-format.md` at the repository root.
+//!
+//! # Layout
+//! - [`config`]: [`LogConfig`] and [`FsyncPolicy`], plain data with `validate()`.
+//! - [`record`]: [`Record`] (what is appended) and [`StoredRecord`] (what is read).
+//! - [`error`]: typed errors carrying topic, partition, segment and position.
+//! - [`log`]: [`Log`], the partition log: append with group commit, read, maintenance.
+//! - [`lock`]: [`DirLock`], the exclusive lock on a data directory.
+
+pub mod api_types;
+pub mod config;
+pub mod error;
+pub mod lock;
+pub mod log;
+pub mod record;
+
+pub use api_types::{AppendInfo, DeletedSegments, LogStats, ReadLimits, ReadOutcome};
+pub use config::{FsyncPolicy, LogConfig};
+pub use error::{AppendError, ConfigError, LogIdent, MaintenanceError, OpenError, ReadError};
+pub use lock::DirLock;
+pub use log::Log;
+pub use record::{Header, Record, StoredRecord};

@@ -1,0 +1,62 @@
+//! The records a caller appends and the records a read hands back.
+
+use bytes::Bytes;
+
+/// A header: a UTF-8 name and an opaque value, in the order the producer gave them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Header name.
+    pub key: String,
+    /// Header value.
+    pub value: Bytes,
+}
+
+/// A record to append. A record with a key and no value is a tombstone: under key
+/// compaction it removes older values of that key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record {
+    /// Optional key (used for partitioning and compaction).
+    pub key: Option<Bytes>,
+    /// Optional value; `None` is a tombstone.
+    pub value: Option<Bytes>,
+    /// Headers, in order.
+    pub headers: Vec<Header>,
+    /// Timestamp in milliseconds since the Unix epoch, chosen by the caller.
+    pub timestamp_ms: i64,
+}
+
+/// A record read back from the log, with the offset it was stored at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The record's offset in its partition.
+    pub offset: u64,
+    /// Timestamp in milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// Optional key.
+    pub key: Option<Bytes>,
+    /// Optional value; `None` is a tombstone.
+    pub value: Option<Bytes>,
+    /// Headers, in order.
+    pub headers: Vec<Header>,
+}
+
+impl StoredRecord {
+    /// Bytes this record occupies in a batch on disk; reads count it against `max_bytes`.
+    pub fn encoded_len(&self) -> usize {
+        encoded_len(self.key.as_deref(), self.value.as_deref(), &self.headers)
+    }
+}
+
+impl Record {
+    /// Bytes this record occupies in a batch on disk.
+    pub fn encoded_len(&self) -> usize {
+        encoded_len(self.key.as_deref(), self.value.as_deref(), &self.headers)
+    }
+}
+
+/// Size of one encoded record (see `storage-format.md`, "Record").
+pub(crate) fn encoded_len(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
+    let fixed = 4 + 4 + 8 + 4 + 4 + 4;
+    let headers: usize = headers.iter().map(|h| 2 + h.key.len() + 4 + h.value.len()).sum();
+    fixed + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + headers
+}
