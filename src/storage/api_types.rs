@@ -23,7 +23,10 @@ pub struct ReadLimits {
 
 impl Default for ReadLimits {
     fn default() -> Self {
-        ReadLimits { max_records: 1000, max_bytes: 1 << 20 }
+        ReadLimits {
+            max_records: 1000,
+            max_bytes: 1 << 20,
+        }
     }
 }
 

@@ -122,9 +122,18 @@ mod tests {
     #[test]
     fn validate_rejects_out_of_range_fields() {
         assert!(LogConfig::default().validate().is_ok());
-        let small = LogConfig { segment_bytes: 1000, ..LogConfig::default() };
-        assert!(matches!(small.validate(), Err(ConfigError::SegmentBytes(1000))));
-        let no_interval = LogConfig { index_interval_bytes: 0, ..LogConfig::default() };
+        let small = LogConfig {
+            segment_bytes: 1000,
+            ..LogConfig::default()
+        };
+        assert!(matches!(
+            small.validate(),
+            Err(ConfigError::SegmentBytes(1000))
+        ));
+        let no_interval = LogConfig {
+            index_interval_bytes: 0,
+            ..LogConfig::default()
+        };
         assert!(no_interval.validate().is_err());
     }
 }

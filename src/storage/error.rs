@@ -17,7 +17,10 @@ pub struct LogIdent {
 impl LogIdent {
     /// Builds an identity for `topic`/`partition`.
     pub fn new(topic: impl Into<String>, partition: u32) -> Self {
-        LogIdent { topic: topic.into(), partition }
+        LogIdent {
+            topic: topic.into(),
+            partition,
+        }
     }
 }
 

@@ -56,7 +56,10 @@ mod tests {
     fn second_lock_is_refused_until_the_first_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let first = DirLock::acquire(dir.path()).unwrap();
-        assert!(matches!(DirLock::acquire(dir.path()), Err(OpenError::Locked { .. })));
+        assert!(matches!(
+            DirLock::acquire(dir.path()),
+            Err(OpenError::Locked { .. })
+        ));
         drop(first);
         DirLock::acquire(dir.path()).unwrap();
     }

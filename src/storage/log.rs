@@ -1,24 +1,108 @@
-//! The partition log: appends with group commit, reads bounded by the high watermark.
+//! The partition log: the shared state behind appends, reads and maintenance.
+//!
+//! Concurrency: one `Mutex<Writer>` serialises appends and segment changes; readers
+//! never take it. They load the high watermark (acquire), clone the current segment
+//! list (an `Arc` swap) and read committed bytes straight from the maps. Appends are
+//! in `append.rs` (with group commit), maintenance in `maintenance.rs`.
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
+use std::time::Instant;
 
-use super::api_types::{AppendInfo, DeletedSegments, LogStats, ReadLimits, ReadOutcome};
+use super::api_types::{LogStats, ReadLimits, ReadOutcome};
+use super::checkpoint::Checkpoint;
 use super::config::LogConfig;
-use super::error::{AppendError, LogIdent, MaintenanceError, OpenError, ReadError};
-use super::record::Record;
+use super::error::{LogIdent, OpenError, ReadError};
+use super::index::{self, IndexBuilder};
+use super::read::{Progress, ReadCursor};
+use super::recovery::{self, RecoveryReport};
+use super::segment::{FILE_HEADER_LEN, Segment};
+
+/// The writer's state: the active segment and where the next batch goes.
+pub(crate) struct Writer {
+    pub active: Arc<Segment>,
+    pub file: Arc<File>,
+    pub capacity: u64,
+    pub write_pos: u64,
+    pub next_offset: u64,
+    pub index: IndexBuilder,
+    pub first_append: Option<Instant>,
+    pub checkpoint: Checkpoint,
+    pub closed: bool,
+}
+
+/// Group-commit state: whether some thread is running `fdatasync` for everyone.
+pub(crate) struct CommitState {
+    pub syncing: bool,
+    pub last_sync: Instant,
+}
 
 /// One partition of a topic: a directory of segments. `Log` is `Send + Sync`:
 /// any number of threads may append and read concurrently.
 pub struct Log {
-    ident: LogIdent,
+    pub(crate) ident: LogIdent,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: RwLock<LogConfig>,
+    pub(crate) segments: RwLock<Arc<Vec<Arc<Segment>>>>,
+    pub(crate) writer: Mutex<Writer>,
+    pub(crate) commit: Mutex<CommitState>,
+    pub(crate) commit_done: Condvar,
+    /// One past the last offset visible to readers.
+    pub(crate) high_watermark: AtomicU64,
+    /// One past the last offset covered by an `fdatasync`.
+    pub(crate) durable: AtomicU64,
+    pub(crate) log_start: AtomicU64,
+    pub(crate) poison: OnceLock<String>,
+    report: RecoveryReport,
 }
 
 impl Log {
-    /// Opens (creating if needed) the log stored in `dir`, recovering after a crash.
+    /// Opens (creating if needed) the log stored in `dir`, recovering after a crash:
+    /// sealed segments are trusted from the checkpoint, the active one is scanned and
+    /// cut at a torn tail. Does not lock the directory: see [`super::DirLock`].
     pub fn open(dir: &Path, ident: LogIdent, config: LogConfig) -> Result<Log, OpenError> {
-        let _ = (dir, config);
-        let _ = &ident;
-        todo!()
+        config.validate()?;
+        let rec = recovery::recover(dir, &ident, &config)?;
+        let active = rec
+            .segments
+            .last()
+            .expect("recovery yields an active segment")
+            .clone();
+        let log_start = rec
+            .checkpoint
+            .log_start_offset
+            .max(rec.segments[0].base_offset);
+        let writer = Writer {
+            active,
+            file: Arc::new(rec.active_file),
+            capacity: rec.capacity,
+            write_pos: rec.write_pos,
+            next_offset: rec.next_offset,
+            index: rec.index,
+            first_append: (rec.write_pos > FILE_HEADER_LEN as u64).then(Instant::now),
+            checkpoint: rec.checkpoint,
+            closed: false,
+        };
+        tracing::debug!(log = %ident, next_offset = rec.next_offset, segments = rec.segments.len(), "log opened");
+        Ok(Log {
+            dir: dir.to_path_buf(),
+            config: RwLock::new(config),
+            segments: RwLock::new(Arc::new(rec.segments)),
+            writer: Mutex::new(writer),
+            commit: Mutex::new(CommitState {
+                syncing: false,
+                last_sync: Instant::now(),
+            }),
+            commit_done: Condvar::new(),
+            high_watermark: AtomicU64::new(rec.next_offset),
+            durable: AtomicU64::new(rec.next_offset),
+            log_start: AtomicU64::new(log_start),
+            poison: OnceLock::new(),
+            report: rec.report,
+            ident,
+        })
     }
 
     /// Which topic/partition this log stores.
@@ -26,87 +110,153 @@ impl Log {
         &self.ident
     }
 
-    /// Appends `records` as one batch; returns once they are durable under the policy.
-    pub fn append(&self, records: &[Record]) -> Result<AppendInfo, AppendError> {
-        let _ = records;
-        todo!()
+    /// The directory holding the log's files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
-    /// Appends only if the log's next offset equals `expected_next_offset`, else fails
-    /// with [`AppendError::OffsetMismatch`]. Of racing appends with one expectation,
-    /// exactly one wins.
-    pub fn append_expecting(
-        &self,
-        records: &[Record],
-        expected_next_offset: u64,
-    ) -> Result<AppendInfo, AppendError> {
-        let _ = (records, expected_next_offset);
-        todo!()
+    /// The current configuration.
+    pub fn config(&self) -> LogConfig {
+        self.config.read().expect("config lock").clone()
     }
 
-    /// Reads records from `offset` within `limits`. Reading at the high watermark
-    /// returns no records; below the log start or above the high watermark fails
-    /// with [`ReadError::OutOfRange`].
-    pub fn read(&self, offset: u64, limits: ReadLimits) -> Result<ReadOutcome, ReadError> {
-        let _ = (offset, limits);
-        todo!()
-    }
-
-    /// The first offset whose record has a timestamp ≥ `timestamp_ms`, or `None` if
-    /// no durable record does.
-    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>, ReadError> {
-        let _ = timestamp_ms;
-        todo!()
+    /// What recovery found when the log was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
     }
 
     /// First readable offset.
     pub fn log_start_offset(&self) -> u64 {
-        todo!()
+        self.log_start.load(Ordering::Acquire)
     }
 
-    /// One past the last durable offset: the next offset to be assigned once all
-    /// appends in flight are acknowledged.
+    /// One past the last offset readers can see: every record below it is durable
+    /// under the fsync policy.
     pub fn high_watermark(&self) -> u64 {
-        todo!()
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// The error that poisoned the log, if an fsync failed.
+    pub fn poisoned(&self) -> Option<&str> {
+        self.poison.get().map(String::as_str)
+    }
+
+    pub(crate) fn segment_list(&self) -> Arc<Vec<Arc<Segment>>> {
+        self.segments.read().expect("segments lock").clone()
+    }
+
+    /// Reads records from `offset` within `limits`. Reading at the high watermark
+    /// returns no records; below the log start or above the high watermark fails
+    /// with [`ReadError::OutOfRange`]. Every batch's CRC is checked before any of its
+    /// records is returned.
+    pub fn read(&self, offset: u64, limits: ReadLimits) -> Result<ReadOutcome, ReadError> {
+        let high_watermark = self.high_watermark();
+        let segments = self.segment_list();
+        let log_start = self.log_start_offset();
+        if offset < log_start || offset > high_watermark {
+            return Err(ReadError::OutOfRange {
+                offset,
+                log_start,
+                high_watermark,
+            });
+        }
+        let mut cursor = ReadCursor {
+            ident: &self.ident,
+            from: offset,
+            high_watermark,
+            limits,
+            out: Vec::new(),
+            bytes: 0,
+        };
+        let first = segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
+        for segment in &segments[first..] {
+            if segment.base_offset >= high_watermark
+                || cursor.read_segment(segment)? == Progress::Full
+            {
+                break;
+            }
+        }
+        let next_offset = cursor.out.last().map_or(high_watermark, |r| r.offset + 1);
+        Ok(ReadOutcome {
+            records: cursor.out,
+            next_offset,
+            high_watermark,
+            log_start_offset: log_start,
+        })
+    }
+
+    /// The first offset whose record has a timestamp ≥ `timestamp_ms`, or `None` if
+    /// no record below the high watermark does. Segments are skipped by their largest
+    /// timestamp; inside one, the index narrows the scan to one interval.
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>, ReadError> {
+        let high_watermark = self.high_watermark();
+        let segments = self.segment_list();
+        let log_start = self.log_start_offset();
+        for segment in segments
+            .iter()
+            .filter(|s| s.max_timestamp() >= timestamp_ms)
+        {
+            if segment.base_offset >= high_watermark {
+                break;
+            }
+            if let Some(offset) = self.find_time_in(segment, timestamp_ms, high_watermark)? {
+                return Ok(Some(offset.max(log_start)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn find_time_in(
+        &self,
+        segment: &Segment,
+        ts: i64,
+        high_watermark: u64,
+    ) -> Result<Option<u64>, ReadError> {
+        let io = |source| ReadError::Io {
+            log: self.ident.clone(),
+            path: segment.path.clone(),
+            source,
+        };
+        let entries = segment.index().map_err(io)?;
+        let start_offset = index::entry_for_timestamp(&entries, ts)
+            .map_or(segment.base_offset, |e| {
+                segment.base_offset + u64::from(e.rel_offset)
+            });
+        let mut from = start_offset.max(self.log_start_offset());
+        loop {
+            let limits = ReadLimits {
+                max_records: 1024,
+                max_bytes: 1 << 20,
+            };
+            let mut cursor = ReadCursor {
+                ident: &self.ident,
+                from,
+                high_watermark,
+                limits,
+                out: Vec::new(),
+                bytes: 0,
+            };
+            let progress = cursor.read_segment(segment)?;
+            if let Some(hit) = cursor.out.iter().find(|r| r.timestamp_ms >= ts) {
+                return Ok(Some(hit.offset));
+            }
+            match (progress, cursor.out.last()) {
+                (Progress::Full, Some(last)) => from = last.offset + 1,
+                _ => return Ok(None),
+            }
+        }
     }
 
     /// Segment count, bytes and offsets.
     pub fn stats(&self) -> LogStats {
-        todo!()
-    }
-
-    /// Forces everything appended so far to disk (for `interval`/`never` and shutdown).
-    pub fn sync(&self) -> Result<(), AppendError> {
-        todo!()
-    }
-
-    /// Seals the active segment now (no-op when it is empty).
-    pub fn roll(&self) -> Result<(), AppendError> {
-        todo!()
-    }
-
-    /// Periodic housekeeping: rolls the active segment when it is older than
-    /// `segment_max_age` and syncs when the `interval` policy is due. Call it every
-    /// few hundred milliseconds.
-    pub fn tick(&self) -> Result<(), AppendError> {
-        todo!()
-    }
-
-    /// Deletes whole sealed segments whose records all lie below `offset` (retention).
-    pub fn delete_segments_below(&self, offset: u64) -> Result<DeletedSegments, MaintenanceError> {
-        let _ = offset;
-        todo!()
-    }
-
-    /// Removes every record at or above `offset`.
-    pub fn truncate_to(&self, offset: u64) -> Result<(), MaintenanceError> {
-        let _ = offset;
-        todo!()
-    }
-
-    /// Makes everything durable and releases the files. Dropping a `Log` without
-    /// calling `close` is safe; the next open then scans the active segment.
-    pub fn close(self) -> Result<(), AppendError> {
-        todo!()
+        let segments = self.segment_list();
+        LogStats {
+            log_start_offset: self.log_start_offset(),
+            high_watermark: self.high_watermark(),
+            segment_count: segments.len(),
+            size_bytes: segments.iter().map(|s| s.size_bytes()).sum(),
+        }
     }
 }

@@ -11,11 +11,23 @@
 //! - [`lock`]: [`DirLock`], the exclusive lock on a data directory.
 
 pub mod api_types;
+mod append;
+pub mod batch;
+pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod fsutil;
+pub mod index;
 pub mod lock;
 pub mod log;
+mod maintenance;
+mod mmap;
+mod read;
 pub mod record;
+pub mod recovery;
+pub mod scan;
+pub mod segment;
+pub mod swap;
 
 pub use api_types::{AppendInfo, DeletedSegments, LogStats, ReadLimits, ReadOutcome};
 pub use config::{FsyncPolicy, LogConfig};

@@ -57,6 +57,9 @@ impl Record {
 /// Size of one encoded record (see `storage-format.md`, "Record").
 pub(crate) fn encoded_len(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
     let fixed = 4 + 4 + 8 + 4 + 4 + 4;
-    let headers: usize = headers.iter().map(|h| 2 + h.key.len() + 4 + h.value.len()).sum();
+    let headers: usize = headers
+        .iter()
+        .map(|h| 2 + h.key.len() + 4 + h.value.len())
+        .sum();
     fixed + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + headers
 }

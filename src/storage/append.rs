@@ -1,0 +1,376 @@
+//! Appending: encode outside the lock, write under it, then make the batch durable
+//! per the fsync policy. Under `always`, concurrent appenders share one `fdatasync`
+//! (group commit): the first to find no sync running becomes the leader, syncs
+//! everything written so far, publishes it and wakes the others.
+
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::api_types::AppendInfo;
+use super::batch;
+use super::checkpoint::SealedEntry;
+use super::config::FsyncPolicy;
+use super::error::AppendError;
+use super::fsutil;
+use super::index::{self, IndexBuilder};
+use super::log::{Log, Writer};
+use super::mmap::SegmentMap;
+use super::record::Record;
+use super::recovery;
+use super::segment::{self, FILE_HEADER_LEN, Segment};
+
+impl Log {
+    /// Appends `records` as one batch; returns once they are durable under the policy.
+    /// On error nothing of the batch becomes visible.
+    pub fn append(&self, records: &[Record]) -> Result<AppendInfo, AppendError> {
+        self.append_inner(records, None)
+    }
+
+    /// Appends only if the log's next offset equals `expected_next_offset`, else fails
+    /// with [`AppendError::OffsetMismatch`]. Of racing appends with one expectation,
+    /// exactly one wins.
+    pub fn append_expecting(
+        &self,
+        records: &[Record],
+        expected_next_offset: u64,
+    ) -> Result<AppendInfo, AppendError> {
+        self.append_inner(records, Some(expected_next_offset))
+    }
+
+    fn append_inner(
+        &self,
+        records: &[Record],
+        expected: Option<u64>,
+    ) -> Result<AppendInfo, AppendError> {
+        if records.is_empty() {
+            return Err(AppendError::EmptyBatch);
+        }
+        let config = self.config();
+        let mut buf = Vec::with_capacity(
+            records.iter().map(Record::encoded_len).sum::<usize>() + batch::HEADER_LEN,
+        );
+        batch::encode(
+            &mut buf,
+            records.iter().enumerate().map(|(i, r)| (i as u32, r)),
+        )
+        .map_err(|e| AppendError::InvalidRecord {
+            index: e.index,
+            reason: e.reason,
+        })?;
+        if buf.len() > config.max_batch_bytes as usize {
+            return Err(AppendError::BatchTooLarge {
+                size: buf.len() as u64,
+                max: config.max_batch_bytes,
+            });
+        }
+        let max_timestamp = records
+            .iter()
+            .map(|r| r.timestamp_ms)
+            .max()
+            .unwrap_or(i64::MIN);
+        let (base_offset, next) = {
+            let mut w = self.writer.lock().expect("writer lock");
+            self.check_writable(&w)?;
+            if let Some(expected) = expected.filter(|e| *e != w.next_offset) {
+                return Err(AppendError::OffsetMismatch {
+                    expected,
+                    actual: w.next_offset,
+                });
+            }
+            if self.roll_due(&w, buf.len() as u64) {
+                self.roll_locked(&mut w)?;
+            }
+            self.write_locked(&mut w, &mut buf, max_timestamp)?
+        };
+        self.make_durable(config.fsync, next)?;
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: next - 1,
+            max_timestamp_ms: max_timestamp,
+        })
+    }
+
+    fn check_writable(&self, w: &Writer) -> Result<(), AppendError> {
+        if let Some(reason) = self.poison.get() {
+            return Err(AppendError::Poisoned {
+                log: self.ident.clone(),
+                reason: reason.clone(),
+            });
+        }
+        if w.closed {
+            return Err(AppendError::Closed {
+                log: self.ident.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn roll_due(&self, w: &Writer, batch_len: u64) -> bool {
+        let config = self.config.read().expect("config lock");
+        let non_empty = w.write_pos > FILE_HEADER_LEN as u64;
+        let aged = config
+            .segment_max_age
+            .zip(w.first_append)
+            .is_some_and(|(age, t)| t.elapsed() >= age);
+        non_empty
+            && (w.write_pos >= config.segment_bytes || w.write_pos + batch_len > w.capacity || aged)
+    }
+
+    /// Writes a sealed batch at the end of the active segment; returns its base offset
+    /// and the next offset. Under `never`/`interval` the batch is published at once.
+    fn write_locked(
+        &self,
+        w: &mut Writer,
+        buf: &mut [u8],
+        max_ts: i64,
+    ) -> Result<(u64, u64), AppendError> {
+        if w.write_pos + buf.len() as u64 > w.capacity {
+            let max = (w.capacity - FILE_HEADER_LEN as u64).min(u64::from(u32::MAX)) as u32;
+            return Err(AppendError::BatchTooLarge {
+                size: buf.len() as u64,
+                max,
+            });
+        }
+        let base_offset = w.next_offset;
+        batch::seal(buf, base_offset);
+        let header = segment::check_batch(buf).expect("a freshly encoded batch is valid");
+        if let Err(source) = w.file.write_all_at(buf, w.write_pos) {
+            return Err(self.write_error(&w.active, source));
+        }
+        if let Some(entry) = w.index.observe(w.write_pos, &header) {
+            w.active.push_index(entry);
+        }
+        w.write_pos += buf.len() as u64;
+        w.next_offset = header.next_offset();
+        w.first_append.get_or_insert_with(Instant::now);
+        w.active.set_next_offset(w.next_offset);
+        w.active.observe_timestamp(max_ts);
+        if self.config.read().expect("config lock").fsync != FsyncPolicy::Always {
+            self.publish(&w.active, w.write_pos, w.next_offset);
+        }
+        Ok((base_offset, w.next_offset))
+    }
+
+    fn write_error(&self, segment: &Segment, source: io::Error) -> AppendError {
+        if source.raw_os_error() == Some(28) {
+            // ENOSPC: nothing was published; the next append overwrites the partial bytes.
+            return AppendError::NoSpace {
+                log: self.ident.clone(),
+                path: segment.path.clone(),
+            };
+        }
+        AppendError::Io {
+            log: self.ident.clone(),
+            path: segment.path.clone(),
+            source,
+        }
+    }
+
+    /// Makes `end`/`next` visible to readers. Never moves backwards.
+    pub(crate) fn publish(&self, segment: &Segment, end: u64, next: u64) {
+        segment.publish_end(end);
+        self.high_watermark.fetch_max(next, Ordering::AcqRel);
+    }
+
+    fn make_durable(&self, policy: FsyncPolicy, next: u64) -> Result<(), AppendError> {
+        match policy {
+            FsyncPolicy::Always => self.wait_durable(next),
+            FsyncPolicy::Interval(every) => {
+                let due = self.commit.lock().expect("commit lock").last_sync.elapsed() >= every;
+                if due { self.wait_durable(next) } else { Ok(()) }
+            }
+            FsyncPolicy::Never => Ok(()),
+        }
+    }
+
+    /// Blocks until everything below `target` is covered by an `fdatasync`, running
+    /// it ourselves if no other thread is (group commit).
+    pub(crate) fn wait_durable(&self, target: u64) -> Result<(), AppendError> {
+        let mut state = self.commit.lock().expect("commit lock");
+        loop {
+            if let Some(reason) = self.poison.get() {
+                return Err(AppendError::Poisoned {
+                    log: self.ident.clone(),
+                    reason: reason.clone(),
+                });
+            }
+            if self.durable.load(Ordering::Acquire) >= target {
+                return Ok(());
+            }
+            if state.syncing {
+                state = self.commit_done.wait(state).expect("commit lock");
+                continue;
+            }
+            state.syncing = true;
+            drop(state);
+            let result = self.sync_written();
+            state = self.commit.lock().expect("commit lock");
+            state.syncing = false;
+            if result.is_ok() {
+                state.last_sync = Instant::now();
+            }
+            self.commit_done.notify_all();
+        }
+    }
+
+    /// The leader's work: one `fdatasync` for everything written so far.
+    fn sync_written(&self) -> Result<(), ()> {
+        let (file, active, end, next) = {
+            let w = self.writer.lock().expect("writer lock");
+            (w.file.clone(), w.active.clone(), w.write_pos, w.next_offset)
+        };
+        match file.sync_data() {
+            Ok(()) => {
+                self.publish(&active, end, next);
+                self.durable.fetch_max(next, Ordering::AcqRel);
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(log = %self.ident, %error, "fdatasync failed: the log is now read-only");
+                let _ = self.poison.set(format!(
+                    "fdatasync of {} failed: {error}",
+                    active.path.display()
+                ));
+                Err(())
+            }
+        }
+    }
+
+    /// Forces everything appended so far to disk (for `interval`/`never` and shutdown).
+    pub fn sync(&self) -> Result<(), AppendError> {
+        let next = self.writer.lock().expect("writer lock").next_offset;
+        self.wait_durable(next)
+    }
+
+    /// Seals the active segment now (no-op when it is empty).
+    pub fn roll(&self) -> Result<(), AppendError> {
+        let mut w = self.writer.lock().expect("writer lock");
+        self.check_writable(&w)?;
+        if w.write_pos > FILE_HEADER_LEN as u64 {
+            self.roll_locked(&mut w)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Periodic housekeeping: rolls the active segment when it is older than
+    /// `segment_max_age` and syncs when the `interval` policy is due. Call it every
+    /// few hundred milliseconds.
+    pub fn tick(&self) -> Result<(), AppendError> {
+        let config = self.config();
+        {
+            let mut w = self.writer.lock().expect("writer lock");
+            if w.closed || self.poison.get().is_some() {
+                return Ok(());
+            }
+            if self.roll_due(&w, 0) {
+                self.roll_locked(&mut w)?;
+            }
+        }
+        if let FsyncPolicy::Interval(every) = config.fsync {
+            let due = self.commit.lock().expect("commit lock").last_sync.elapsed() >= every;
+            if due && self.durable.load(Ordering::Acquire) < self.high_watermark() {
+                self.sync()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment and starts a new one at the next offset. The sealed
+    /// data is synced and trimmed, its index written, and the checkpoint — the commit
+    /// point — stored before the new segment exists.
+    pub(crate) fn roll_locked(&self, w: &mut Writer) -> Result<(), AppendError> {
+        let io = |path: &std::path::Path, source| AppendError::Io {
+            log: self.ident.clone(),
+            path: path.to_path_buf(),
+            source,
+        };
+        let sealed = w.active.clone();
+        let synced = w
+            .file
+            .set_len(w.write_pos)
+            .and_then(|()| w.file.sync_data());
+        if let Err(error) = synced {
+            let _ = self
+                .poison
+                .set(format!("sealing {} failed: {error}", sealed.path.display()));
+            return Err(io(&sealed.path, error));
+        }
+        let index_bytes = index::encode(sealed.base_offset, &w.index.entries);
+        fsutil::write_synced(&sealed.index_path(), &index_bytes)
+            .map_err(|e| io(&sealed.index_path(), e))?;
+        let entry = SealedEntry {
+            base_offset: sealed.base_offset,
+            next_offset: w.next_offset,
+            data_len: w.write_pos,
+            max_timestamp: w.index.max_timestamp(),
+            index_crc: crc32fast::hash(&index_bytes),
+            index_entries: w.index.entries.len() as u32,
+        };
+        let mut checkpoint = w.checkpoint.clone();
+        checkpoint.sealed.push(entry);
+        checkpoint.store(&self.dir).map_err(|e| io(&self.dir, e))?;
+        w.checkpoint = checkpoint;
+        sealed.mark_sealed(entry);
+        self.publish(&sealed, w.write_pos, w.next_offset);
+        self.durable.fetch_max(w.next_offset, Ordering::AcqRel);
+        self.start_segment(w, w.next_offset)
+    }
+
+    /// Creates and installs a fresh active segment at `base`.
+    pub(crate) fn start_segment(&self, w: &mut Writer, base: u64) -> Result<(), AppendError> {
+        let config = self.config();
+        let capacity = recovery::capacity(&config);
+        let (path, file) =
+            segment::create_file(&self.dir, base, capacity).map_err(|source| AppendError::Io {
+                log: self.ident.clone(),
+                path: self.dir.clone(),
+                source,
+            })?;
+        let map = SegmentMap::map(&file, capacity).map_err(|source| AppendError::Io {
+            log: self.ident.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        let active = Arc::new(Segment::loaded(base, path, map, Vec::new()));
+        active.publish_end(FILE_HEADER_LEN as u64);
+        self.push_segment(active.clone());
+        w.active = active;
+        w.file = Arc::new(file);
+        w.capacity = capacity;
+        w.write_pos = FILE_HEADER_LEN as u64;
+        w.next_offset = base;
+        w.index = IndexBuilder::new(base, config.index_interval_bytes, FILE_HEADER_LEN as u64);
+        w.first_append = None;
+        Ok(())
+    }
+
+    fn push_segment(&self, segment: Arc<Segment>) {
+        let mut list = self.segments.write().expect("segments lock");
+        let mut next = Vec::clone(&list);
+        next.push(segment);
+        *list = Arc::new(next);
+    }
+
+    /// Makes everything durable and trims the active segment's preallocated space, so
+    /// the next open scans only real data. Later appends fail with
+    /// [`AppendError::Closed`]; reads keep working.
+    pub fn close(&self) -> Result<(), AppendError> {
+        if self.poison.get().is_none() {
+            self.sync()?;
+        }
+        let mut w = self.writer.lock().expect("writer lock");
+        if !w.closed {
+            w.closed = true;
+            // Trimming above the committed end is safe under any reader (see `mmap`).
+            let _ = w
+                .file
+                .set_len(w.write_pos)
+                .and_then(|()| w.file.sync_data());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,190 @@
+//! Hooks for the layers above: delete old segments (retention), truncate to an
+//! offset, and replace sealed segments with rewritten ones (compaction).
+//! Each commits through the checkpoint or a swap intent, so a crash leaves the log
+//! entirely before or entirely after the operation.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::api_types::DeletedSegments;
+use super::batch::{self, RecordIter};
+use super::error::MaintenanceError;
+use super::fsutil;
+use super::log::{Log, Writer};
+use super::recovery;
+use super::segment::{self, FILE_HEADER_LEN, Segment};
+use super::swap::Intent;
+
+impl Log {
+    fn io_error(
+        &self,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> MaintenanceError + '_ {
+        let path = path.to_path_buf();
+        move |source| MaintenanceError::Io {
+            log: self.ident.clone(),
+            path,
+            source,
+        }
+    }
+
+    /// Deletes whole sealed segments whose records all lie below `offset` (retention).
+    /// The log start moves to the first remaining segment. A reader already inside a
+    /// deleted segment finishes on it (its map outlives the unlink).
+    pub fn delete_segments_below(&self, offset: u64) -> Result<DeletedSegments, MaintenanceError> {
+        let mut w = self.writer.lock().expect("writer lock");
+        let segments = self.segment_list();
+        let n = segments
+            .iter()
+            .take_while(|s| s.is_sealed() && s.next_offset() <= offset)
+            .count();
+        if n == 0 {
+            return Ok(DeletedSegments {
+                log_start_offset: self.log_start_offset(),
+                ..Default::default()
+            });
+        }
+        let new_start = segments[n].base_offset.max(self.log_start_offset());
+        let mut checkpoint = w.checkpoint.clone();
+        checkpoint.sealed.drain(..n);
+        checkpoint.log_start_offset = new_start;
+        checkpoint
+            .store(&self.dir)
+            .map_err(self.io_error(&self.dir))?;
+        w.checkpoint = checkpoint;
+        // Log start first: a reader that sees the shorter list also sees the new start.
+        self.log_start.store(new_start, Ordering::Release);
+        *self.segments.write().expect("segments lock") = Arc::new(segments[n..].to_vec());
+        let mut bytes = 0;
+        for gone in &segments[..n] {
+            bytes += gone.size_bytes();
+            for path in [gone.path.clone(), gone.index_path()] {
+                if let Err(error) = fsutil::remove_if_exists(&path) {
+                    tracing::warn!(path = %path.display(), %error, "could not remove deleted segment; removed on next open");
+                }
+            }
+        }
+        tracing::info!(log = %self.ident, segments = n, bytes, log_start = new_start, "deleted segments below the retention point");
+        Ok(DeletedSegments {
+            segments: n,
+            bytes,
+            log_start_offset: new_start,
+        })
+    }
+
+    /// Removes every record at or above `offset`. The segment holding `offset` is
+    /// rewritten (never cut in place, since readers may map it) and becomes the active
+    /// segment; later segments are deleted.
+    pub fn truncate_to(&self, offset: u64) -> Result<(), MaintenanceError> {
+        if self.poison.get().is_some() {
+            return Err(MaintenanceError::Poisoned {
+                log: self.ident.clone(),
+            });
+        }
+        self.sync()?;
+        let mut w = self.writer.lock().expect("writer lock");
+        if offset >= w.next_offset {
+            return Ok(());
+        }
+        if offset < self.log_start_offset() {
+            return Err(MaintenanceError::Invalid {
+                log: self.ident.clone(),
+                reason: format!(
+                    "cannot truncate to {offset}, below the log start {}",
+                    self.log_start_offset()
+                ),
+            });
+        }
+        let segments = self.segment_list();
+        let idx = segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
+        let target = segments[idx].clone();
+        self.write_prefix(&target, offset)?;
+        let mut checkpoint = w.checkpoint.clone();
+        checkpoint
+            .sealed
+            .retain(|e| e.base_offset < target.base_offset);
+        let intent = Intent {
+            remove: segments[idx..].iter().map(|s| s.base_offset).collect(),
+            install: vec![target.base_offset],
+            checkpoint: checkpoint.clone(),
+        };
+        intent.commit(&self.dir).map_err(self.io_error(&self.dir))?;
+        w.checkpoint = checkpoint;
+        self.install_active(&mut w, target.base_offset, segments[..idx].to_vec())?;
+        tracing::info!(log = %self.ident, offset, "truncated");
+        Ok(())
+    }
+
+    /// Writes `<base>.log.swap` holding the records of `seg` below `offset`.
+    fn write_prefix(&self, seg: &Segment, offset: u64) -> Result<(), MaintenanceError> {
+        let (map, end) = seg.data().map_err(self.io_error(&seg.path))?;
+        let data = map.committed(end);
+        let mut out = segment::file_header(seg.base_offset).to_vec();
+        let mut pos = FILE_HEADER_LEN;
+        while pos < data.len() {
+            let Ok(header) = segment::check_batch(&data[pos..]) else {
+                break;
+            };
+            let raw = &data[pos..pos + header.length as usize];
+            if header.base_offset >= offset {
+                break;
+            }
+            if header.last_offset() < offset {
+                out.extend_from_slice(raw);
+            } else {
+                let kept: Vec<_> = RecordIter::new(raw)
+                    .filter_map(Result::ok)
+                    .filter(|r| header.base_offset + u64::from(r.offset_delta) < offset)
+                    .map(|r| (r.offset_delta, r.to_record()))
+                    .collect();
+                let mut buf = Vec::new();
+                batch::encode(&mut buf, kept.iter().map(|(d, r)| (*d, r))).map_err(|e| {
+                    MaintenanceError::Invalid {
+                        log: self.ident.clone(),
+                        reason: e.reason,
+                    }
+                })?;
+                batch::seal(&mut buf, header.base_offset);
+                out.extend_from_slice(&buf);
+            }
+            pos += header.length as usize;
+        }
+        let swap = self.dir.join(format!(
+            "{}.swap",
+            fsutil::segment_file_name(seg.base_offset)
+        ));
+        fsutil::write_synced(&swap, &out).map_err(self.io_error(&swap))
+    }
+
+    /// After a committed swap, reopens the segment at `base` as the active one.
+    fn install_active(
+        &self,
+        w: &mut Writer,
+        base: u64,
+        mut kept: Vec<Arc<Segment>>,
+    ) -> Result<(), MaintenanceError> {
+        let config = self.config();
+        let active =
+            recovery::open_active_segment(&self.dir, &self.ident, &config, base).map_err(|e| {
+                MaintenanceError::Invalid {
+                    log: self.ident.clone(),
+                    reason: format!("reopening the truncated segment: {e}"),
+                }
+            })?;
+        kept.push(active.segment.clone());
+        self.high_watermark
+            .store(active.next_offset, Ordering::Release);
+        self.durable.store(active.next_offset, Ordering::Release);
+        *self.segments.write().expect("segments lock") = Arc::new(kept);
+        w.active = active.segment;
+        w.file = Arc::new(active.file);
+        w.capacity = active.capacity;
+        w.write_pos = active.write_pos;
+        w.next_offset = active.next_offset;
+        w.index = active.index;
+        w.first_append = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,355 @@
+//! Opening a partition directory after a clean stop or a crash: trust the sealed
+//! segments the checkpoint lists, scan only the active segment, cut a torn tail,
+//! report damage that valid batches follow, rebuild what is derived.
+
+use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::checkpoint::{Checkpoint, SealedEntry};
+use super::config::LogConfig;
+use super::error::{LogIdent, OpenError};
+use super::fsutil;
+use super::index::{self, IndexBuilder};
+use super::mmap::SegmentMap;
+use super::scan::{ScanOutcome, scan_segment};
+use super::segment::{self, FILE_HEADER_LEN, Segment};
+use super::swap;
+
+/// What recovery found and did, for logs, tests and `describe`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Bytes of torn tail cut from the active segment.
+    pub torn_tail_bytes: u64,
+    /// Damaged stretches followed by valid data: (segment path, position, reason).
+    pub damage: Vec<(PathBuf, u64, String)>,
+    /// Whether the checkpoint was missing or damaged and rebuilt by scanning.
+    pub checkpoint_rebuilt: bool,
+    /// Segments scanned in full (the active one, plus any the checkpoint did not know).
+    pub segments_scanned: usize,
+}
+
+/// The recovered state a `Log` starts from.
+pub struct Recovered {
+    /// The checkpoint as now stored.
+    pub checkpoint: Checkpoint,
+    /// All segments, the active one last.
+    pub segments: Vec<Arc<Segment>>,
+    /// The active segment's open file.
+    pub active_file: File,
+    /// Capacity the active file is extended to.
+    pub capacity: u64,
+    /// Where the next batch goes.
+    pub write_pos: u64,
+    /// Offset of the next record.
+    pub next_offset: u64,
+    /// The active segment's index builder (knows where the next entry is due).
+    pub index: IndexBuilder,
+    /// What happened.
+    pub report: RecoveryReport,
+}
+
+struct Ctx<'a> {
+    dir: &'a Path,
+    ident: &'a LogIdent,
+    config: &'a LogConfig,
+}
+
+impl Ctx<'_> {
+    fn io(&self, path: PathBuf) -> impl FnOnce(io::Error) -> OpenError + '_ {
+        move |source| OpenError::Io {
+            log: self.ident.clone(),
+            path,
+            source,
+        }
+    }
+}
+
+/// Capacity of an active segment file: room for `segment_bytes` plus one maximal
+/// batch, so a batch always fits into a fresh segment. Unwritten space is sparse.
+pub fn capacity(config: &LogConfig) -> u64 {
+    config.segment_bytes + u64::from(config.max_batch_bytes) + FILE_HEADER_LEN as u64
+}
+
+/// Opens the log in `dir`, creating it if empty.
+pub fn recover(dir: &Path, ident: &LogIdent, config: &LogConfig) -> Result<Recovered, OpenError> {
+    let ctx = Ctx { dir, ident, config };
+    std::fs::create_dir_all(dir).map_err(ctx.io(dir.to_path_buf()))?;
+    swap::roll_forward(dir).map_err(ctx.io(dir.join(swap::INTENT_FILE)))?;
+    let bases = list_segments(&ctx)?;
+    let mut report = RecoveryReport::default();
+    let mut checkpoint = match Checkpoint::load(dir).map_err(ctx.io(dir.join("checkpoint")))? {
+        Some(Ok(checkpoint)) => checkpoint,
+        Some(Err(why)) => {
+            tracing::warn!(log = %ident, %why, "checkpoint damaged, rebuilding it by scanning segments");
+            report.checkpoint_rebuilt = true;
+            Checkpoint {
+                log_start_offset: bases.first().copied().unwrap_or(0),
+                sealed: Vec::new(),
+            }
+        }
+        None => {
+            report.checkpoint_rebuilt = !bases.is_empty();
+            Checkpoint {
+                log_start_offset: bases.first().copied().unwrap_or(0),
+                sealed: Vec::new(),
+            }
+        }
+    };
+    remove_leftovers(&ctx, &checkpoint, &bases)?;
+    check_sealed_exist(&ctx, &checkpoint, &bases)?;
+    let unknown: Vec<u64> = bases
+        .iter()
+        .copied()
+        .filter(|b| *b >= checkpoint.active_base())
+        .collect();
+    let changed = seal_unknown(&ctx, &mut checkpoint, &unknown, &mut report)?;
+    if changed || report.checkpoint_rebuilt {
+        checkpoint
+            .store(dir)
+            .map_err(ctx.io(dir.join("checkpoint")))?;
+    }
+    let mut segments: Vec<Arc<Segment>> = checkpoint
+        .sealed
+        .iter()
+        .map(|e| {
+            Arc::new(Segment::from_checkpoint(
+                dir,
+                *e,
+                config.index_interval_bytes,
+            ))
+        })
+        .collect();
+    let active = open_active(&ctx, checkpoint.active_base(), &mut report)?;
+    segments.push(active.segment);
+    Ok(Recovered {
+        checkpoint,
+        segments,
+        active_file: active.file,
+        capacity: active.capacity,
+        write_pos: active.write_pos,
+        next_offset: active.next_offset,
+        index: active.index,
+        report,
+    })
+}
+
+/// Base offsets of the `*.log` files; removes temporary files of interrupted writes.
+fn list_segments(ctx: &Ctx) -> Result<Vec<u64>, OpenError> {
+    let mut bases = BTreeSet::new();
+    let entries = std::fs::read_dir(ctx.dir).map_err(ctx.io(ctx.dir.to_path_buf()))?;
+    for entry in entries {
+        let entry = entry.map_err(ctx.io(ctx.dir.to_path_buf()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(base) = fsutil::parse_file_name(&name, "log") {
+            bases.insert(base);
+        } else if name.ends_with(".tmp") || name.ends_with(".swap") {
+            // A temporary file whose rename never happened: the operation did not commit.
+            fsutil::remove_if_exists(&entry.path()).map_err(ctx.io(entry.path()))?;
+        }
+    }
+    Ok(bases.into_iter().collect())
+}
+
+/// Deletes segments below the first one the checkpoint lists (retention deletes
+/// files after the checkpoint that drops them is stored).
+fn remove_leftovers(ctx: &Ctx, checkpoint: &Checkpoint, bases: &[u64]) -> Result<(), OpenError> {
+    let first = checkpoint
+        .sealed
+        .first()
+        .map_or(checkpoint.active_base(), |e| e.base_offset);
+    for base in bases.iter().filter(|b| **b < first) {
+        for name in [
+            fsutil::segment_file_name(*base),
+            fsutil::index_file_name(*base),
+        ] {
+            let path = ctx.dir.join(name);
+            tracing::info!(log = %ctx.ident, path = %path.display(), "removing segment below the log start");
+            fsutil::remove_if_exists(&path).map_err(ctx.io(path.clone()))?;
+        }
+    }
+    Ok(())
+}
+
+fn check_sealed_exist(ctx: &Ctx, checkpoint: &Checkpoint, bases: &[u64]) -> Result<(), OpenError> {
+    for entry in &checkpoint.sealed {
+        if bases.binary_search(&entry.base_offset).is_err() {
+            let path = ctx.dir.join(fsutil::segment_file_name(entry.base_offset));
+            return Err(OpenError::Io {
+                log: ctx.ident.clone(),
+                path,
+                source: io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "sealed segment listed in the checkpoint is missing",
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Segments at or after the checkpoint's active base other than the last were
+/// sealed without the checkpoint knowing (lost checkpoint): scan and seal them.
+fn seal_unknown(
+    ctx: &Ctx,
+    checkpoint: &mut Checkpoint,
+    unknown: &[u64],
+    report: &mut RecoveryReport,
+) -> Result<bool, OpenError> {
+    let Some((_, sealed)) = unknown.split_last() else {
+        return Ok(false);
+    };
+    for base in sealed {
+        let path = ctx.dir.join(fsutil::segment_file_name(*base));
+        let file = File::open(&path).map_err(ctx.io(path.clone()))?;
+        let len = file.metadata().map_err(ctx.io(path.clone()))?.len();
+        let map = SegmentMap::map(&file, len).map_err(ctx.io(path.clone()))?;
+        let bytes = map.committed(len as usize);
+        check_header(ctx, &path, bytes, *base)?;
+        let outcome = scan_segment(bytes, *base, ctx.config.index_interval_bytes);
+        note_damage(ctx, &path, &outcome, report);
+        report.segments_scanned += 1;
+        let index_bytes = index::encode(*base, &outcome.index);
+        let index_path = ctx.dir.join(fsutil::index_file_name(*base));
+        fsutil::write_synced(&index_path, &index_bytes).map_err(ctx.io(index_path))?;
+        checkpoint.sealed.push(SealedEntry {
+            base_offset: *base,
+            next_offset: outcome.next_offset.max(*base),
+            data_len: outcome.valid_end,
+            max_timestamp: outcome.max_timestamp,
+            index_crc: crc32fast::hash(&index_bytes),
+            index_entries: outcome.index.len() as u32,
+        });
+    }
+    Ok(true)
+}
+
+fn check_header(ctx: &Ctx, path: &Path, bytes: &[u8], base: u64) -> Result<bool, OpenError> {
+    if bytes.len() < FILE_HEADER_LEN || bytes[..FILE_HEADER_LEN].iter().all(|b| *b == 0) {
+        return Ok(false);
+    }
+    if bytes[..FILE_HEADER_LEN] != segment::file_header(base) {
+        return Err(OpenError::ForeignFile {
+            log: ctx.ident.clone(),
+            path: path.to_path_buf(),
+            reason: "header magic or base offset does not match the file name".into(),
+        });
+    }
+    Ok(true)
+}
+
+fn note_damage(ctx: &Ctx, path: &Path, outcome: &ScanOutcome, report: &mut RecoveryReport) {
+    for d in &outcome.damage {
+        tracing::error!(
+            log = %ctx.ident, segment = %path.display(), position = d.position,
+            resume_offset = ?d.resume_offset, reason = %d.reason,
+            "corrupt batch followed by valid data: keeping the valid data, the damaged offsets are unreadable"
+        );
+        report
+            .damage
+            .push((path.to_path_buf(), d.position, d.reason.clone()));
+    }
+}
+
+/// An opened active segment.
+pub struct Active {
+    /// The segment, mapped, with its index.
+    pub segment: Arc<Segment>,
+    /// Its file, open for writing.
+    pub file: File,
+    /// Its file length (capacity).
+    pub capacity: u64,
+    /// Where the next batch goes.
+    pub write_pos: u64,
+    /// Offset of the next record.
+    pub next_offset: u64,
+    /// The index builder continuing the recovered index.
+    pub index: IndexBuilder,
+}
+
+/// Opens the segment at `base` as the active segment (used after a truncation).
+pub fn open_active_segment(
+    dir: &Path,
+    ident: &LogIdent,
+    config: &LogConfig,
+    base: u64,
+) -> Result<Active, OpenError> {
+    let ctx = Ctx { dir, ident, config };
+    open_active(&ctx, base, &mut RecoveryReport::default())
+}
+
+/// Opens (or creates) the active segment, scans it, cuts a torn tail, maps it.
+fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Active, OpenError> {
+    let path = ctx.dir.join(fsutil::segment_file_name(base));
+    let capacity = capacity(ctx.config);
+    let file = match OpenOptions::new().read(true).write(true).open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            segment::create_file(ctx.dir, base, capacity)
+                .map_err(ctx.io(path.clone()))?
+                .1
+        }
+        Err(e) => return Err(ctx.io(path)(e)),
+    };
+    let len = file.metadata().map_err(ctx.io(path.clone()))?.len();
+    let outcome = {
+        let map = SegmentMap::map(&file, len).map_err(ctx.io(path.clone()))?;
+        let bytes = map.committed(len as usize);
+        if !check_header(ctx, &path, bytes, base)? {
+            file.write_all_at(&segment::file_header(base), 0)
+                .map_err(ctx.io(path.clone()))?;
+        }
+        scan_segment(bytes, base, ctx.config.index_interval_bytes)
+    };
+    report.segments_scanned += 1;
+    note_damage(ctx, &path, &outcome, report);
+    if let Some(tail_end) = outcome.torn_tail_end {
+        let cut = tail_end - outcome.valid_end;
+        tracing::info!(log = %ctx.ident, segment = %path.display(), position = outcome.valid_end, bytes = cut, "cutting torn tail");
+        report.torn_tail_bytes = cut;
+        zero_range(&file, outcome.valid_end, tail_end).map_err(ctx.io(path.clone()))?;
+    }
+    if len < capacity.max(outcome.valid_end) {
+        file.set_len(capacity.max(outcome.valid_end))
+            .map_err(ctx.io(path.clone()))?;
+    }
+    file.sync_data().map_err(ctx.io(path.clone()))?;
+    let capacity = file.metadata().map_err(ctx.io(path.clone()))?.len();
+    let map = SegmentMap::map(&file, capacity).map_err(ctx.io(path.clone()))?;
+    let mut index = IndexBuilder::new(
+        base,
+        ctx.config.index_interval_bytes,
+        FILE_HEADER_LEN as u64,
+    );
+    index.resume(outcome.index.clone(), outcome.max_timestamp);
+    let segment = Segment::loaded(base, path, map, outcome.index.clone());
+    segment.publish_end(outcome.valid_end);
+    segment.set_next_offset(outcome.next_offset);
+    segment.observe_timestamp(outcome.max_timestamp);
+    for d in outcome.damage {
+        segment.record_damage(d);
+    }
+    Ok(Active {
+        segment: Arc::new(segment),
+        file,
+        capacity,
+        write_pos: outcome.valid_end,
+        next_offset: outcome.next_offset,
+        index,
+    })
+}
+
+/// Overwrites `[from, to)` with zeros so stale bytes of a torn write never look like data.
+fn zero_range(file: &File, from: u64, to: u64) -> io::Result<()> {
+    let zeros = vec![0u8; 1 << 16];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}

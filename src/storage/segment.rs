@@ -1,0 +1,300 @@
+//! One segment: a data file named by its base offset, its memory map, its sparse
+//! index, and the committed end below which readers may look.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use super::batch::{self, BatchHeader};
+use super::checkpoint::SealedEntry;
+use super::config::MAX_BATCH_BYTES_LIMIT;
+use super::fsutil;
+use super::index::{self, IndexBuilder, IndexEntry};
+use super::mmap::SegmentMap;
+use super::scan;
+
+/// Magic bytes opening a segment file.
+pub const MAGIC: [u8; 8] = *b"EVLSEG01";
+/// Bytes before the first batch: magic, then the base offset.
+pub const FILE_HEADER_LEN: usize = 16;
+
+/// A stretch of a segment that holds no valid batch, found by recovery or by a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// Position of the first bad byte (where a batch was expected).
+    pub position: u64,
+    /// Position of the next valid batch, if any.
+    pub resume_position: Option<u64>,
+    /// Offset of the next valid batch, if any.
+    pub resume_offset: Option<u64>,
+    /// Why the batch at `position` was refused.
+    pub reason: String,
+}
+
+/// A segment shared by the writer and any number of readers.
+pub struct Segment {
+    /// Offset of the first record the segment may hold (its file name).
+    pub base_offset: u64,
+    /// Data file path.
+    pub path: PathBuf,
+    map: OnceLock<Arc<SegmentMap>>,
+    index: RwLock<Option<Arc<Vec<IndexEntry>>>>,
+    end: AtomicU64,
+    next_offset: AtomicU64,
+    max_timestamp: AtomicI64,
+    sealed: AtomicBool,
+    index_meta: Mutex<Option<SealedEntry>>,
+    damage: Mutex<Vec<Damage>>,
+    index_interval: u32,
+}
+
+impl Segment {
+    /// A segment whose data, index and committed end are already known (the active
+    /// segment after recovery, or a freshly sealed one).
+    pub fn loaded(
+        base_offset: u64,
+        path: PathBuf,
+        map: SegmentMap,
+        entries: Vec<IndexEntry>,
+    ) -> Segment {
+        let segment = Segment::unloaded(base_offset, path, None);
+        let _ = segment.map.set(Arc::new(map));
+        *segment.index.write().expect("index lock") = Some(Arc::new(entries));
+        segment
+    }
+
+    /// A sealed segment known only from the checkpoint; map and index load on first use.
+    pub fn from_checkpoint(dir: &Path, entry: SealedEntry, index_interval: u32) -> Segment {
+        let path = dir.join(fsutil::segment_file_name(entry.base_offset));
+        let mut segment = Segment::unloaded(entry.base_offset, path, Some(entry));
+        segment.index_interval = index_interval;
+        segment.end.store(entry.data_len, Ordering::Release);
+        segment
+            .next_offset
+            .store(entry.next_offset, Ordering::Release);
+        segment
+            .max_timestamp
+            .store(entry.max_timestamp, Ordering::Release);
+        segment.sealed.store(true, Ordering::Release);
+        segment
+    }
+
+    fn unloaded(base_offset: u64, path: PathBuf, meta: Option<SealedEntry>) -> Segment {
+        Segment {
+            base_offset,
+            path,
+            map: OnceLock::new(),
+            index: RwLock::new(None),
+            end: AtomicU64::new(FILE_HEADER_LEN as u64),
+            next_offset: AtomicU64::new(base_offset),
+            max_timestamp: AtomicI64::new(i64::MIN),
+            sealed: AtomicBool::new(false),
+            index_meta: Mutex::new(meta),
+            damage: Mutex::new(Vec::new()),
+            index_interval: 4096,
+        }
+    }
+
+    /// Committed end: bytes below it are complete batches that never change.
+    pub fn end(&self) -> u64 {
+        self.end.load(Ordering::Acquire)
+    }
+
+    /// Publishes a new committed end (never moves backwards).
+    pub fn publish_end(&self, end: u64) {
+        self.end.fetch_max(end, Ordering::AcqRel);
+    }
+
+    /// One past the last offset covered by the segment.
+    pub fn next_offset(&self) -> u64 {
+        self.next_offset.load(Ordering::Acquire)
+    }
+
+    /// Records that batches up to `next` were written (not necessarily committed).
+    pub fn set_next_offset(&self, next: u64) {
+        self.next_offset.store(next, Ordering::Release);
+    }
+
+    /// Largest record timestamp in the segment.
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp.load(Ordering::Acquire)
+    }
+
+    /// Raises the segment's largest timestamp.
+    pub fn observe_timestamp(&self, ts: i64) {
+        self.max_timestamp.fetch_max(ts, Ordering::AcqRel);
+    }
+
+    /// Whether the segment is sealed (immutable).
+    pub fn is_sealed(&self) -> bool {
+        self.sealed.load(Ordering::Acquire)
+    }
+
+    /// Marks the segment sealed with the metadata the checkpoint will carry.
+    pub fn mark_sealed(&self, entry: SealedEntry) {
+        *self.index_meta.lock().expect("meta lock") = Some(entry);
+        self.sealed.store(true, Ordering::Release);
+    }
+
+    /// Path of the segment's index file.
+    pub fn index_path(&self) -> PathBuf {
+        self.path
+            .with_file_name(fsutil::index_file_name(self.base_offset))
+    }
+
+    /// Adds an entry to the active segment's in-memory index.
+    pub fn push_index(&self, entry: IndexEntry) {
+        let mut guard = self.index.write().expect("index lock");
+        let entries = guard.get_or_insert_with(Default::default);
+        Arc::make_mut(entries).push(entry);
+    }
+
+    /// The committed bytes of the segment, mapping the file on first use.
+    pub fn data(&self) -> io::Result<(Arc<SegmentMap>, usize)> {
+        let end = self.end() as usize;
+        if let Some(map) = self.map.get() {
+            return Ok((map.clone(), end));
+        }
+        let file = File::open(&self.path)?;
+        let file_len = file.metadata()?.len();
+        if file_len < end as u64 {
+            // A sealed file shorter than the checkpoint says: map what exists and
+            // report the missing tail as damage, so no reader silently skips it.
+            self.end.store(file_len, Ordering::Release);
+            self.record_damage(Damage {
+                position: file_len.max(FILE_HEADER_LEN as u64),
+                resume_position: None,
+                resume_offset: Some(self.next_offset()),
+                reason: format!("file is {file_len} bytes, the checkpoint says {end}"),
+            });
+        }
+        let map = Arc::new(SegmentMap::map(&file, file_len)?);
+        let _ = self.map.set(map);
+        Ok((
+            self.map.get().expect("just set").clone(),
+            self.end() as usize,
+        ))
+    }
+
+    /// The sparse index, loading (or rebuilding) it on first use of a sealed segment.
+    pub fn index(&self) -> io::Result<Arc<Vec<IndexEntry>>> {
+        if let Some(entries) = self.index.read().expect("index lock").as_ref() {
+            return Ok(entries.clone());
+        }
+        let mut guard = self.index.write().expect("index lock");
+        if let Some(entries) = guard.as_ref() {
+            return Ok(entries.clone());
+        }
+        let entries = Arc::new(self.load_index()?);
+        *guard = Some(entries.clone());
+        Ok(entries)
+    }
+
+    fn load_index(&self) -> io::Result<Vec<IndexEntry>> {
+        let meta = *self.index_meta.lock().expect("meta lock");
+        let end = self.end();
+        if let (Some(meta), Ok(bytes)) = (meta, std::fs::read(self.index_path())) {
+            let crc_ok = crc32fast::hash(&bytes) == meta.index_crc;
+            if let (true, Ok(entries)) = (crc_ok, index::decode(&bytes, self.base_offset, end))
+                && entries.len() == meta.index_entries as usize
+            {
+                return Ok(entries);
+            }
+        }
+        tracing::info!(segment = %self.path.display(), "index missing or damaged, rebuilding from the log");
+        let entries = self.rebuild_index()?;
+        let bytes = index::encode(self.base_offset, &entries);
+        if let Err(error) = fsutil::write_synced(&self.index_path(), &bytes) {
+            tracing::warn!(segment = %self.path.display(), %error, "could not rewrite rebuilt index");
+        } else if let Some(meta) = self.index_meta.lock().expect("meta lock").as_mut() {
+            meta.index_crc = crc32fast::hash(&bytes);
+            meta.index_entries = entries.len() as u32;
+        }
+        Ok(entries)
+    }
+
+    /// Scans the committed data and rebuilds the index.
+    fn rebuild_index(&self) -> io::Result<Vec<IndexEntry>> {
+        let (map, end) = self.data()?;
+        let bytes = map.committed(end);
+        let mut builder = IndexBuilder::new(
+            self.base_offset,
+            self.index_interval,
+            FILE_HEADER_LEN as u64,
+        );
+        let mut pos = FILE_HEADER_LEN;
+        while pos < bytes.len() {
+            match batch::check(&bytes[pos..], MAX_BATCH_BYTES_LIMIT) {
+                Ok(header) => {
+                    builder.observe(pos as u64, &header);
+                    pos += header.length as usize;
+                }
+                Err(_) => match scan::resync(bytes, pos, self.base_offset) {
+                    Some((next, _)) => pos = next,
+                    None => break,
+                },
+            }
+        }
+        Ok(builder.entries)
+    }
+
+    /// Known damage at `position`, if any.
+    pub fn damage_at(&self, position: u64) -> Option<Damage> {
+        self.damage
+            .lock()
+            .expect("damage lock")
+            .iter()
+            .find(|d| d.position == position)
+            .cloned()
+    }
+
+    /// Remembers damage so later reads skip the resync scan.
+    pub fn record_damage(&self, damage: Damage) {
+        let mut list = self.damage.lock().expect("damage lock");
+        if !list.iter().any(|d| d.position == damage.position) {
+            list.push(damage);
+        }
+    }
+
+    /// The checkpoint entry of a sealed segment.
+    pub fn sealed_entry(&self) -> Option<SealedEntry> {
+        *self.index_meta.lock().expect("meta lock")
+    }
+
+    /// Bytes of data (header included) below the committed end.
+    pub fn size_bytes(&self) -> u64 {
+        self.end()
+    }
+}
+
+/// Creates a new, empty segment file of `capacity` bytes and syncs it and its directory,
+/// so an acknowledged record in it can never lose its directory entry.
+pub fn create_file(dir: &Path, base_offset: u64, capacity: u64) -> io::Result<(PathBuf, File)> {
+    let path = dir.join(fsutil::segment_file_name(base_offset));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    file.write_all_at(&file_header(base_offset), 0)?;
+    file.set_len(capacity)?;
+    file.sync_data()?;
+    fsutil::sync_dir(dir)?;
+    Ok((path, file))
+}
+
+/// The 16-byte header of a segment file.
+pub fn file_header(base_offset: u64) -> [u8; FILE_HEADER_LEN] {
+    let mut header = [0u8; FILE_HEADER_LEN];
+    header[..8].copy_from_slice(&MAGIC);
+    header[8..].copy_from_slice(&base_offset.to_le_bytes());
+    header
+}
+
+/// Checks a batch header found by scanning; re-exported for the reader.
+pub fn check_batch(bytes: &[u8]) -> Result<BatchHeader, batch::BatchFault> {
+    batch::check(bytes, MAX_BATCH_BYTES_LIMIT)
+}
