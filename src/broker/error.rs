@@ -1,0 +1,129 @@
+//! The broker's domain errors. Each variant names what it is about (topic, partition,
+//! path) so its message alone tells a user what went wrong; `service::status` maps every
+//! variant to a gRPC status code.
+
+use std::path::PathBuf;
+
+use crate::storage::{AppendError, OpenError, ReadError};
+
+/// An operation of the [`Broker`](super::Broker) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// A topic name breaks the naming rules.
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidTopicName {
+        /// The rejected name.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// A topic configuration value is out of range.
+    #[error("invalid config for topic {topic}: {reason}")]
+    InvalidConfig {
+        /// The topic being created.
+        topic: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A request is malformed (for example a produce without records).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The topic does not exist.
+    #[error("topic {topic} does not exist")]
+    TopicNotFound {
+        /// The requested topic.
+        topic: String,
+    },
+    /// A topic with this name already exists.
+    #[error("topic {topic} already exists")]
+    TopicExists {
+        /// The requested topic.
+        topic: String,
+    },
+    /// The partition number is not below the topic's partition count.
+    #[error("topic {topic} has no partition {partition} (it has {partitions})")]
+    PartitionNotFound {
+        /// The topic.
+        topic: String,
+        /// The requested partition.
+        partition: u32,
+        /// The topic's partition count.
+        partitions: u32,
+    },
+    /// The partition was closed by a topic deletion or a shutdown while the request ran.
+    #[error("partition {topic}/{partition} is closed")]
+    PartitionClosed {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+    },
+    /// The server is shutting down and takes no new work.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// An append was refused or failed; the source says which.
+    #[error("append to {topic}/{partition} failed: {source}")]
+    Append {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// What the storage engine reported (boxed: storage errors are large).
+        #[source]
+        source: Box<AppendError>,
+    },
+    /// A read was refused or failed; the source says which.
+    #[error("read from {topic}/{partition} failed: {source}")]
+    Read {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// What the storage engine reported (boxed: storage errors are large).
+        #[source]
+        source: Box<ReadError>,
+    },
+    /// Opening a partition log (or the data directory lock) failed.
+    #[error("opening {what} failed: {source}")]
+    Open {
+        /// What was being opened.
+        what: String,
+        /// What the storage engine reported (boxed: storage errors are large).
+        #[source]
+        source: Box<OpenError>,
+    },
+    /// A file operation on the topic registry failed.
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `topic.json` file cannot be understood.
+    #[error("topic metadata {path} is unreadable: {reason}")]
+    BadMetadata {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A blocking task running storage work died (a bug, reported rather than hidden).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl BrokerError {
+    /// Wraps an I/O error with the path it happened on.
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BrokerError {
+        let path = path.into();
+        move |source| BrokerError::Io { path, source }
+    }
+}
+
+impl From<tokio::task::JoinError> for BrokerError {
+    fn from(err: tokio::task::JoinError) -> Self {
+        BrokerError::Internal(format!("storage task failed: {err}"))
+    }
+}

@@ -1,0 +1,206 @@
+//! The broker: owns the data directory, its topics and partitions, and the notifiers
+//! that wake long-polls and subscriptions when data arrives.
+//!
+//! Storage is synchronous; every broker operation that touches a log runs it on the
+//! blocking thread pool, so async callers (the gRPC service) never block a worker.
+//!
+//! # Layout
+//! - [`topic_name`]: validated topic names.
+//! - [`topic_config`]: a topic's stored configuration and create request.
+//! - [`metadata`]: `topic.json`, written atomically.
+//! - [`registry`]: crash-safe creation and removal of topic directories.
+//! - [`partitioner`]: key hash (Kafka's murmur2) and round-robin placement.
+//! - [`partition`]: one partition log plus its high-watermark notifier.
+//! - [`topic`]: an open topic.
+//! - [`ticker`]: the housekeeping thread.
+//! - `admin`, `produce`, `read`: the operations, as `impl Broker` blocks.
+//! - [`subscription`]: a cursor that goes from history into the live tail.
+
+mod admin;
+pub mod error;
+pub mod metadata;
+pub mod partition;
+pub mod partitioner;
+mod produce;
+mod read;
+pub mod registry;
+pub mod subscription;
+pub mod ticker;
+pub mod topic;
+pub mod topic_config;
+pub mod topic_name;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+pub use error::BrokerError;
+pub use produce::PartitionAppend;
+pub use read::{FetchRequest, PartitionOffsets};
+pub use subscription::{StartAt, Subscription, SubscriptionEvent};
+pub use topic_config::{CleanupPolicy, NewTopic, TopicConfig, TopicSummary};
+
+use crate::storage::{DirLock, FsyncPolicy, LogStats};
+use registry::TopicDirs;
+use ticker::{Ticker, TopicMap};
+use topic::Topic;
+
+/// Broker settings: plain data with defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerConfig {
+    /// The data directory (locked while the broker runs). Default `./data`.
+    pub data_dir: PathBuf,
+    /// Durability of appends for every partition. Default `always`.
+    pub fsync: FsyncPolicy,
+    /// Segment size of topics created without one, in bytes. Default 1 GiB.
+    pub default_segment_bytes: u64,
+    /// How often each partition's housekeeping runs. Default 200 ms.
+    pub tick_interval: Duration,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            data_dir: PathBuf::from("data"),
+            fsync: FsyncPolicy::Always,
+            default_segment_bytes: 1 << 30,
+            tick_interval: Duration::from_millis(200),
+        }
+    }
+}
+
+/// A topic's summary with per-partition statistics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDescription {
+    /// Name, partition count and config.
+    pub topic: TopicSummary,
+    /// Statistics per partition, in partition order.
+    pub partitions: Vec<LogStats>,
+}
+
+/// The broker. Share it behind an `Arc`; call [`Broker::close`] on shutdown.
+pub struct Broker {
+    config: BrokerConfig,
+    dirs: TopicDirs,
+    topics: Arc<TopicMap>,
+    /// Serializes topic creation and deletion (they touch the directory tree).
+    admin: Mutex<()>,
+    shutdown: CancellationToken,
+    ticker: Mutex<Option<Ticker>>,
+    lock: Mutex<Option<DirLock>>,
+}
+
+impl Broker {
+    /// Locks the data directory, cleans up interrupted topic operations, and opens every
+    /// topic. Blocking: opening logs scans their active segments.
+    pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
+        let lock = DirLock::acquire(&config.data_dir).map_err(|source| BrokerError::Open {
+            what: format!("data directory {}", config.data_dir.display()),
+            source: Box::new(source),
+        })?;
+        let dirs = TopicDirs::open(&config.data_dir)?;
+        let mut topics = BTreeMap::new();
+        for (summary, dir) in dirs.scan()? {
+            let name = summary.name.clone();
+            match Topic::open(&dir, summary, config.fsync) {
+                Ok(topic) => {
+                    topics.insert(name, Arc::new(topic));
+                }
+                Err(err) => {
+                    topics.values().for_each(|t: &Arc<Topic>| t.close());
+                    return Err(err);
+                }
+            }
+        }
+        tracing::info!(topics = topics.len(), data_dir = %config.data_dir.display(), "broker opened");
+        let topics = Arc::new(TopicMap::new(topics));
+        let ticker = Ticker::start(topics.clone(), config.tick_interval)
+            .map_err(BrokerError::io(&config.data_dir))?;
+        Ok(Arc::new(Broker {
+            config,
+            dirs,
+            topics,
+            admin: Mutex::new(()),
+            shutdown: CancellationToken::new(),
+            ticker: Mutex::new(Some(ticker)),
+            lock: Mutex::new(Some(lock)),
+        }))
+    }
+
+    /// The settings the broker runs with.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// Refuses new work from now on and wakes every waiting long-poll and subscription,
+    /// which then end with [`BrokerError::ShuttingDown`].
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Cancelled when shutdown begins.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// Shuts down: stops housekeeping, waits for appends in flight, makes everything
+    /// durable, closes every log and releases the directory lock. Blocking; idempotent.
+    pub fn close(&self) {
+        self.begin_shutdown();
+        if let Some(ticker) = self
+            .ticker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            ticker.stop();
+        }
+        let topics =
+            std::mem::take(&mut *self.topics.write().unwrap_or_else(PoisonError::into_inner));
+        topics.values().for_each(|topic| topic.close());
+        if self
+            .lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .is_some()
+        {
+            tracing::info!(data_dir = %self.config.data_dir.display(), "broker closed");
+        }
+    }
+
+    /// Fails with [`BrokerError::ShuttingDown`] once shutdown has begun.
+    fn accepting(&self) -> Result<(), BrokerError> {
+        if self.shutdown.is_cancelled() {
+            Err(BrokerError::ShuttingDown)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The open topic `name`.
+    fn topic(&self, name: &str) -> Result<Arc<Topic>, BrokerError> {
+        self.accepting()?;
+        // A name that breaks the rules is a bad request, not a missing topic.
+        topic_name::TopicName::parse(name)?;
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| BrokerError::TopicNotFound {
+                topic: name.to_string(),
+            })
+    }
+}
+
+/// Runs blocking storage work on the blocking pool.
+async fn blocking<T, F>(work: F) -> Result<T, BrokerError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, BrokerError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work).await?
+}

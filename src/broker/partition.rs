@@ -1,0 +1,176 @@
+//! One partition of a topic: its log and the notifier that wakes readers when the high
+//! watermark moves.
+//!
+//! Every method here is blocking (it may fdatasync or fault in mapped pages); the broker
+//! runs them on the blocking thread pool. The log sits behind a `RwLock<Option<Log>>` so
+//! that closing (topic deletion, shutdown) waits for appends in flight to finish and
+//! later calls see a clean "closed" error instead of a dangling log.
+
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+
+use tokio::sync::watch;
+
+use super::error::BrokerError;
+use crate::storage::{
+    AppendInfo, Log, LogIdent, LogStats, ReadError, ReadLimits, ReadOutcome, Record,
+};
+
+/// What readers waiting on a partition observe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// One past the last durable offset.
+    pub high_watermark: u64,
+    /// False once the partition was closed; waiters must stop waiting.
+    pub open: bool,
+}
+
+/// A partition: log plus high-watermark notifier.
+pub struct Partition {
+    ident: LogIdent,
+    log: RwLock<Option<Log>>,
+    progress: watch::Sender<Progress>,
+}
+
+impl Partition {
+    /// Wraps an opened log.
+    pub fn new(log: Log) -> Partition {
+        let ident = log.ident().clone();
+        let progress = Progress {
+            high_watermark: log.high_watermark(),
+            open: true,
+        };
+        Partition {
+            ident,
+            log: RwLock::new(Some(log)),
+            progress: watch::Sender::new(progress),
+        }
+    }
+
+    /// The partition number.
+    pub fn number(&self) -> u32 {
+        self.ident.partition
+    }
+
+    /// The error for using this partition after [`Partition::close`].
+    pub fn closed_error(&self) -> BrokerError {
+        BrokerError::PartitionClosed {
+            topic: self.ident.topic.clone(),
+            partition: self.ident.partition,
+        }
+    }
+
+    /// A receiver that sees every high-watermark move and the close.
+    pub fn watch(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    /// The high watermark as last published (never ahead of the log's).
+    pub fn high_watermark(&self) -> u64 {
+        self.progress.borrow().high_watermark
+    }
+
+    /// Appends `records` (optionally only at `expected_next_offset`) and wakes waiters.
+    pub fn append(
+        &self,
+        records: &[Record],
+        expected: Option<u64>,
+    ) -> Result<AppendInfo, BrokerError> {
+        let guard = self.guard();
+        let log = self.log_in(&guard)?;
+        let result = match expected {
+            Some(expected) => log.append_expecting(records, expected),
+            None => log.append(records),
+        };
+        let info = result.map_err(|source| BrokerError::Append {
+            topic: self.ident.topic.clone(),
+            partition: self.ident.partition,
+            source: Box::new(source),
+        })?;
+        self.publish(log.high_watermark());
+        Ok(info)
+    }
+
+    /// Reads from `offset` within `limits`.
+    pub fn read(&self, offset: u64, limits: ReadLimits) -> Result<ReadOutcome, BrokerError> {
+        let guard = self.guard();
+        self.log_in(&guard)?
+            .read(offset, limits)
+            .map_err(|source| self.read_error(source))
+    }
+
+    /// The first offset with a timestamp at or after `timestamp_ms`, if any.
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>, BrokerError> {
+        let guard = self.guard();
+        self.log_in(&guard)?
+            .offset_for_timestamp(timestamp_ms)
+            .map_err(|source| self.read_error(source))
+    }
+
+    /// First readable offset and high watermark.
+    pub fn bounds(&self) -> Result<(u64, u64), BrokerError> {
+        let guard = self.guard();
+        let log = self.log_in(&guard)?;
+        Ok((log.log_start_offset(), log.high_watermark()))
+    }
+
+    /// Segment count, bytes and offsets.
+    pub fn stats(&self) -> Result<LogStats, BrokerError> {
+        let guard = self.guard();
+        Ok(self.log_in(&guard)?.stats())
+    }
+
+    /// Periodic housekeeping (age roll, interval fsync); a closed partition has none.
+    pub fn tick(&self) {
+        if let Some(log) = self.guard().as_ref() {
+            if let Err(err) = log.tick() {
+                tracing::warn!(partition = %self.ident, error = %err, "partition housekeeping failed");
+            }
+            // An interval fsync may have made more records durable.
+            self.publish(log.high_watermark());
+        }
+    }
+
+    /// Waits for appends in flight, then closes the log and wakes every waiter for good.
+    pub fn close(&self) {
+        let taken = self
+            .log
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        self.progress.send_modify(|p| p.open = false);
+        if let Some(log) = taken
+            && let Err(err) = log.close()
+        {
+            tracing::error!(partition = %self.ident, error = %err, "closing partition failed");
+        }
+    }
+
+    fn guard(&self) -> RwLockReadGuard<'_, Option<Log>> {
+        // A panic while holding the lock cannot leave `Log` half-updated from our side
+        // (the log guards its own state), so a poisoned lock is still usable.
+        self.log.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn log_in<'a>(&self, guard: &'a Option<Log>) -> Result<&'a Log, BrokerError> {
+        guard.as_ref().ok_or_else(|| self.closed_error())
+    }
+
+    fn publish(&self, high_watermark: u64) {
+        self.progress.send_if_modified(|p| {
+            let moved = high_watermark > p.high_watermark;
+            if moved {
+                p.high_watermark = high_watermark;
+            }
+            moved
+        });
+    }
+
+    /// Wraps a storage read error with this partition's identity.
+    pub fn read_error(&self, source: ReadError) -> BrokerError {
+        BrokerError::Read {
+            topic: self.ident.topic.clone(),
+            partition: self.ident.partition,
+            source: Box::new(source),
+        }
+    }
+}

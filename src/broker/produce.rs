@@ -1,0 +1,78 @@
+//! The write path: split a request by partition, append each part, report offsets.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{Broker, BrokerError};
+use crate::storage::{AppendInfo, Record};
+
+/// Where the records of one partition landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionAppend {
+    /// The partition.
+    pub partition: u32,
+    /// Offsets and timestamp of the appended batch.
+    pub info: AppendInfo,
+}
+
+impl Broker {
+    /// Appends `records` to `topic`: all to `partition` when given, else each record to
+    /// the partition of its key (keyless records round-robin). Order within a partition
+    /// follows `records`. With `expected_next_offset` (which needs a partition), appends
+    /// only if the partition's next offset equals it.
+    ///
+    /// Each partition's records form one batch; partitions are appended concurrently. If
+    /// one partition fails, the others may still have been written (there is no
+    /// cross-partition atomicity), and the error names the partition that failed.
+    pub async fn produce(
+        &self,
+        topic: &str,
+        partition: Option<u32>,
+        records: Vec<Record>,
+        expected_next_offset: Option<u64>,
+    ) -> Result<Vec<PartitionAppend>, BrokerError> {
+        let topic = self.topic(topic)?;
+        if records.is_empty() {
+            return Err(BrokerError::InvalidRequest(
+                "a produce request needs at least one record".into(),
+            ));
+        }
+        if expected_next_offset.is_some() && partition.is_none() {
+            return Err(BrokerError::InvalidRequest(
+                "expected_next_offset needs an explicit partition".into(),
+            ));
+        }
+        let groups = match partition {
+            Some(number) => {
+                topic.partition(number)?;
+                BTreeMap::from([(number, records)])
+            }
+            None => {
+                let mut groups: BTreeMap<u32, Vec<Record>> = BTreeMap::new();
+                for record in records {
+                    groups
+                        .entry(topic.place(record.key.as_deref()))
+                        .or_default()
+                        .push(record);
+                }
+                groups
+            }
+        };
+        let mut pending = Vec::with_capacity(groups.len());
+        for (number, records) in groups {
+            let partition = Arc::clone(topic.partition(number)?);
+            pending.push(tokio::task::spawn_blocking(move || {
+                let info = partition.append(&records, expected_next_offset)?;
+                Ok::<_, BrokerError>(PartitionAppend {
+                    partition: number,
+                    info,
+                })
+            }));
+        }
+        let mut appended = Vec::with_capacity(pending.len());
+        for task in pending {
+            appended.push(task.await??);
+        }
+        Ok(appended)
+    }
+}

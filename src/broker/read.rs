@@ -1,0 +1,125 @@
+//! The read path: fetch with long-poll, and offset lookups.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::partition::Partition;
+use super::{Broker, BrokerError, blocking};
+use crate::storage::{ReadLimits, ReadOutcome};
+
+/// Most records one fetch returns, whatever the client asks.
+pub const MAX_FETCH_RECORDS: usize = 10_000;
+/// Most bytes one fetch returns (beyond one oversized record), whatever the client asks.
+/// Kept well below the gRPC message limit so a response always fits.
+pub const MAX_FETCH_BYTES: usize = 16 << 20;
+/// Longest long-poll wait.
+pub const MAX_FETCH_WAIT: Duration = Duration::from_secs(60);
+
+/// A fetch of one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRequest {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: u32,
+    /// First offset to read.
+    pub offset: u64,
+    /// Bounds of the answer; capped at [`MAX_FETCH_RECORDS`] and [`MAX_FETCH_BYTES`].
+    pub limits: ReadLimits,
+    /// How long to wait for data when there is none at `offset`; capped at
+    /// [`MAX_FETCH_WAIT`].
+    pub max_wait: Duration,
+}
+
+/// Offsets of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    /// The partition.
+    pub partition: u32,
+    /// First readable offset.
+    pub earliest: u64,
+    /// Next offset to be written.
+    pub latest: u64,
+    /// First offset with a timestamp at or after the requested time, if asked and found.
+    pub for_timestamp: Option<u64>,
+}
+
+impl Broker {
+    /// Reads records; when none exist at the offset yet, waits up to `max_wait` and
+    /// returns as soon as some arrive.
+    pub async fn fetch(&self, request: FetchRequest) -> Result<ReadOutcome, BrokerError> {
+        let topic = self.topic(&request.topic)?;
+        let partition = Arc::clone(topic.partition(request.partition)?);
+        let max_wait = request.max_wait.min(MAX_FETCH_WAIT);
+        if !max_wait.is_zero() {
+            self.wait_for_data(&partition, request.offset, max_wait)
+                .await?;
+        }
+        let limits = ReadLimits {
+            max_records: request.limits.max_records.clamp(1, MAX_FETCH_RECORDS),
+            max_bytes: request.limits.max_bytes.clamp(1, MAX_FETCH_BYTES),
+        };
+        blocking(move || partition.read(request.offset, limits)).await
+    }
+
+    /// Returns once the high watermark is no longer `offset` (data arrived, or the offset
+    /// was out of range to begin with, which the read then reports) or `max_wait` passed.
+    async fn wait_for_data(
+        &self,
+        partition: &Partition,
+        offset: u64,
+        max_wait: Duration,
+    ) -> Result<(), BrokerError> {
+        let mut progress = partition.watch();
+        let deadline = tokio::time::sleep(max_wait);
+        tokio::pin!(deadline);
+        loop {
+            let now = *progress.borrow_and_update();
+            if !now.open {
+                return Err(partition.closed_error());
+            }
+            if now.high_watermark != offset {
+                return Ok(());
+            }
+            tokio::select! {
+                changed = progress.changed() => if changed.is_err() { return Ok(()) },
+                () = &mut deadline => return Ok(()),
+                () = self.shutdown.cancelled() => return Err(BrokerError::ShuttingDown),
+            }
+        }
+    }
+
+    /// Earliest and latest offsets of one or every partition, and optionally the first
+    /// offset at or after `timestamp_ms`.
+    pub async fn list_offsets(
+        &self,
+        topic: &str,
+        partition: Option<u32>,
+        timestamp_ms: Option<i64>,
+    ) -> Result<Vec<PartitionOffsets>, BrokerError> {
+        let topic = self.topic(topic)?;
+        let partitions: Vec<Arc<Partition>> = match partition {
+            Some(number) => vec![Arc::clone(topic.partition(number)?)],
+            None => topic.partitions().to_vec(),
+        };
+        blocking(move || {
+            partitions
+                .iter()
+                .map(|p| {
+                    let (earliest, latest) = p.bounds()?;
+                    let for_timestamp = match timestamp_ms {
+                        Some(ts) => p.offset_for_timestamp(ts)?,
+                        None => None,
+                    };
+                    Ok(PartitionOffsets {
+                        partition: p.number(),
+                        earliest,
+                        latest,
+                        for_timestamp,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}

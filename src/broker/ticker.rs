@@ -1,0 +1,62 @@
+//! A dedicated thread that calls every partition's `tick` (age-based segment roll,
+//! interval fsync) at a fixed period. A thread of its own, because `tick` may fsync and
+//! must never run on an async worker.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::topic::Topic;
+
+/// The open topics, shared by the broker and the ticker.
+pub type TopicMap = RwLock<BTreeMap<String, Arc<Topic>>>;
+
+/// Handle of the ticker thread; [`Ticker::stop`] ends it.
+pub struct Ticker {
+    stop: mpsc::Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    /// Starts ticking every partition of `topics` every `period`.
+    pub fn start(topics: Arc<TopicMap>, period: Duration) -> std::io::Result<Ticker> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("eventlog-tick".into())
+            .spawn(move || {
+                // Any message or a dropped sender ends the loop.
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
+                    tick_all(&topics);
+                }
+            })?;
+        Ok(Ticker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread and waits for its current tick to finish.
+    pub fn stop(mut self) {
+        let _ = self.stop.send(());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the partition tick thread panicked");
+        }
+    }
+}
+
+fn tick_all(topics: &TopicMap) {
+    // Snapshot so the map's lock is not held during fsyncs.
+    let snapshot: Vec<Arc<Topic>> = topics
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .values()
+        .cloned()
+        .collect();
+    for topic in snapshot {
+        topic.partitions().iter().for_each(|p| p.tick());
+    }
+}

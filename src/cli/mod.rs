@@ -1,0 +1,1 @@
+//! The `eventlog` command line (being filled in).

@@ -1,0 +1,11 @@
+//! Code generated from `proto/eventlog/v1/*.proto` (package `eventlog.v1`), shared by the
+//! server and the client.
+
+/// Messages and services of `eventlog.v1`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod v1 {
+    tonic::include_proto!("eventlog.v1");
+}
+
+/// The encoded descriptor set of `eventlog.v1`, served by gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("eventlog_descriptor");

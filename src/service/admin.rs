@@ -1,0 +1,68 @@
+//! The `eventlog.v1.Admin` service: create, delete, list and describe topics.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use crate::broker::{Broker, NewTopic};
+use crate::proto::v1 as pb;
+use crate::proto::v1::admin_server::Admin;
+
+/// Serves `Admin` over a shared [`Broker`].
+#[derive(Clone)]
+pub struct AdminService {
+    broker: Arc<Broker>,
+}
+
+impl AdminService {
+    /// A service administering `broker`.
+    pub fn new(broker: Arc<Broker>) -> Self {
+        AdminService { broker }
+    }
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn create_topic(
+        &self,
+        request: Request<pb::CreateTopicRequest>,
+    ) -> Result<Response<pb::CreateTopicResponse>, Status> {
+        let new_topic = NewTopic::try_from(request.into_inner())?;
+        let created = self.broker.create_topic(new_topic).await?;
+        Ok(Response::new(pb::CreateTopicResponse {
+            topic: Some(created.into()),
+        }))
+    }
+
+    async fn delete_topic(
+        &self,
+        request: Request<pb::DeleteTopicRequest>,
+    ) -> Result<Response<pb::DeleteTopicResponse>, Status> {
+        self.broker.delete_topic(&request.into_inner().name).await?;
+        Ok(Response::new(pb::DeleteTopicResponse {}))
+    }
+
+    async fn list_topics(
+        &self,
+        _request: Request<pb::ListTopicsRequest>,
+    ) -> Result<Response<pb::ListTopicsResponse>, Status> {
+        let topics = self
+            .broker
+            .list_topics()?
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        Ok(Response::new(pb::ListTopicsResponse { topics }))
+    }
+
+    async fn describe_topic(
+        &self,
+        request: Request<pb::DescribeTopicRequest>,
+    ) -> Result<Response<pb::DescribeTopicResponse>, Status> {
+        let description = self
+            .broker
+            .describe_topic(&request.into_inner().name)
+            .await?;
+        Ok(Response::new(description.into()))
+    }
+}

@@ -1,0 +1,89 @@
+//! The `eventlog.v1.EventLog` service: produce, fetch, subscribe, list offsets.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::convert::{self, now_ms, record_from_wire};
+use super::subscribe::{SubscribeStream, stream_subscription};
+use crate::broker::Broker;
+use crate::proto::v1 as pb;
+use crate::proto::v1::event_log_server::EventLog;
+
+/// Serves `EventLog` over a shared [`Broker`].
+#[derive(Clone)]
+pub struct EventLogService {
+    broker: Arc<Broker>,
+}
+
+impl EventLogService {
+    /// A service answering from `broker`.
+    pub fn new(broker: Arc<Broker>) -> Self {
+        EventLogService { broker }
+    }
+}
+
+#[tonic::async_trait]
+impl EventLog for EventLogService {
+    async fn produce(
+        &self,
+        request: Request<pb::ProduceRequest>,
+    ) -> Result<Response<pb::ProduceResponse>, Status> {
+        let request = request.into_inner();
+        let now = now_ms();
+        let records = request
+            .records
+            .into_iter()
+            .map(|r| record_from_wire(r, now))
+            .collect();
+        let appended = self
+            .broker
+            .produce(
+                &request.topic,
+                request.partition,
+                records,
+                request.expected_next_offset,
+            )
+            .await?;
+        let partitions = appended.into_iter().map(Into::into).collect();
+        Ok(Response::new(pb::ProduceResponse { partitions }))
+    }
+
+    async fn fetch(
+        &self,
+        request: Request<pb::FetchRequest>,
+    ) -> Result<Response<pb::FetchResponse>, Status> {
+        let request = request.into_inner();
+        let partition = request.partition;
+        let outcome = self.broker.fetch(request.into()).await?;
+        Ok(Response::new(convert::fetch_to_wire(partition, outcome)))
+    }
+
+    type SubscribeStream = SubscribeStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<SubscribeStream>, Status> {
+        let request = request.into_inner();
+        let (start, chunk) = convert::subscribe_start(&request)?;
+        let subscription = self
+            .broker
+            .subscribe(&request.topic, request.partition, start, chunk)
+            .await?;
+        Ok(Response::new(stream_subscription(subscription)))
+    }
+
+    async fn list_offsets(
+        &self,
+        request: Request<pb::ListOffsetsRequest>,
+    ) -> Result<Response<pb::ListOffsetsResponse>, Status> {
+        let request = request.into_inner();
+        let offsets = self
+            .broker
+            .list_offsets(&request.topic, request.partition, request.timestamp_ms)
+            .await?;
+        let partitions = offsets.into_iter().map(Into::into).collect();
+        Ok(Response::new(pb::ListOffsetsResponse { partitions }))
+    }
+}

@@ -1,0 +1,28 @@
+//! The gRPC service: a thin tonic adapter over the [`broker`](crate::broker).
+//!
+//! Each RPC converts its request, makes one call into the broker and converts the
+//! reply; every error becomes a status code in [`status`] and nowhere else.
+//!
+//! # Layout
+//! - [`event_log`]: `eventlog.v1.EventLog` (produce, fetch, subscribe, list offsets).
+//! - [`subscribe`]: the flow-controlled response stream of `Subscribe`.
+//! - [`admin`]: `eventlog.v1.Admin` (topics).
+//! - [`convert`]: wire types to domain types and back.
+//! - [`status`]: domain errors to gRPC status codes.
+//! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown).
+
+pub mod admin;
+pub mod convert;
+pub mod event_log;
+pub mod server;
+pub mod status;
+pub mod subscribe;
+
+pub use admin::AdminService;
+pub use event_log::EventLogService;
+pub use server::{ServeError, ServerConfig, serve, serve_addr};
+
+/// Largest gRPC message accepted or sent, on the server and the client alike (64 MiB):
+/// above the largest produce batch (16 MiB) and the largest fetch reply (16 MiB plus one
+/// oversized record), so no valid exchange is cut off.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;

@@ -1,0 +1,172 @@
+//! Running the gRPC server: our two services beside health and reflection, explicit
+//! message limits and HTTP/2 keepalive, and a graceful shutdown bounded in time.
+//!
+//! Shutdown, once the signal future completes: health turns NOT_SERVING; the broker
+//! refuses new work and ends open subscriptions and long-polls with UNAVAILABLE; the
+//! server stops accepting and waits (at most `shutdown_grace`) for requests in flight
+//! (appends already under way complete); then every log is synced and closed and the
+//! directory lock released.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+
+use super::{AdminService, EventLogService, MAX_MESSAGE_BYTES};
+use crate::broker::{Broker, BrokerConfig, BrokerError};
+use crate::proto::v1::admin_server::AdminServer;
+use crate::proto::v1::event_log_server::EventLogServer;
+
+/// Interval of HTTP/2 PING frames on idle connections, to notice dead peers.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a PING may go unanswered before the connection is closed.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Server settings: plain data with defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The broker's settings (data directory, fsync policy, ...).
+    pub broker: BrokerConfig,
+    /// Longest wait for requests in flight at shutdown before connections are cut.
+    /// Default 10 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            broker: BrokerConfig::default(),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Running the server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The broker could not open the data directory.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// Binding or accepting failed.
+    #[error("listening on {addr} failed: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The transport failed while serving.
+    #[error("gRPC transport failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The reflection service could not be built from our descriptors.
+    #[error("building the reflection service failed: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Binds `addr` and serves until `shutdown` completes.
+pub async fn serve_addr(
+    config: ServerConfig,
+    addr: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Listen { addr, source })?;
+    serve(config, listener, shutdown).await
+}
+
+/// Serves on `listener` until `shutdown` completes, then shuts down gracefully.
+pub async fn serve(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let broker_config = config.broker.clone();
+    let broker = tokio::task::spawn_blocking(move || Broker::open(broker_config))
+        .await
+        .map_err(BrokerError::from)??;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, data_dir = %config.broker.data_dir.display(), fsync = %config.broker.fsync, "serving");
+    }
+    let result = run(&broker, listener, shutdown, config.shutdown_grace).await;
+    tokio::task::spawn_blocking(move || broker.close())
+        .await
+        .map_err(BrokerError::from)?;
+    result
+}
+
+async fn run(
+    broker: &Arc<Broker>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    grace: Duration,
+) -> Result<(), ServeError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<EventLogServer<EventLogService>>()
+        .await;
+    health.set_serving::<AdminServer<AdminService>>().await;
+    let event_log = EventLogServer::new(EventLogService::new(Arc::clone(broker)))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let admin = AdminServer::new(AdminService::new(Arc::clone(broker)))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let stop_accepting = CancellationToken::new();
+    let router = Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .tcp_nodelay(true)
+        .add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(event_log)
+        .add_service(admin);
+    let mut server = tokio::spawn(router.serve_with_incoming_shutdown(
+        TcpListenerStream::new(listener),
+        stop_accepting.clone().cancelled_owned(),
+    ));
+    tokio::select! {
+        () = shutdown => {}
+        finished = &mut server => return flatten(finished),
+    }
+    tracing::info!("shutting down");
+    health
+        .set_not_serving::<EventLogServer<EventLogService>>()
+        .await;
+    health.set_not_serving::<AdminServer<AdminService>>().await;
+    broker.begin_shutdown();
+    stop_accepting.cancel();
+    match tokio::time::timeout(grace, &mut server).await {
+        Ok(finished) => flatten(finished),
+        Err(_) => {
+            tracing::warn!(
+                ?grace,
+                "requests still open after the grace period; closing their connections"
+            );
+            server.abort();
+            Ok(())
+        }
+    }
+}
+
+/// Reflection over our services and health, so tools need no .proto files.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
+fn flatten(
+    finished: Result<Result<(), tonic::transport::Error>, tokio::task::JoinError>,
+) -> Result<(), ServeError> {
+    finished
+        .map_err(BrokerError::from)?
+        .map_err(ServeError::from)
+}

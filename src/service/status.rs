@@ -1,0 +1,117 @@
+//! The one place where errors become gRPC status codes (see the status table in the
+//! architecture guide). Clients branch on the code; the message is for people and names
+//! the topic, partition and, where it helps, the valid range or the actual next offset.
+
+use tonic::{Code, Status};
+
+use super::convert::InvalidField;
+use crate::broker::BrokerError;
+use crate::storage::{AppendError, ReadError};
+
+/// Trailer carrying the partition's actual next offset on an expected-offset mismatch,
+/// so a client can retry without parsing the message.
+pub const NEXT_OFFSET_METADATA: &str = "eventlog-next-offset";
+
+impl From<BrokerError> for Status {
+    fn from(err: BrokerError) -> Status {
+        let code = code_for(&err);
+        let mut status = Status::new(code, err.to_string());
+        if let BrokerError::Append { source, .. } = &err
+            && let AppendError::OffsetMismatch { actual, .. } = source.as_ref()
+            && let Ok(value) = actual.to_string().parse()
+        {
+            status.metadata_mut().insert(NEXT_OFFSET_METADATA, value);
+        }
+        if code == Code::Internal || code == Code::DataLoss {
+            tracing::error!(error = %err, "request failed");
+        }
+        status
+    }
+}
+
+impl From<InvalidField> for Status {
+    fn from(err: InvalidField) -> Status {
+        Status::invalid_argument(err.to_string())
+    }
+}
+
+fn code_for(err: &BrokerError) -> Code {
+    match err {
+        BrokerError::InvalidTopicName { .. }
+        | BrokerError::InvalidConfig { .. }
+        | BrokerError::InvalidRequest(_) => Code::InvalidArgument,
+        BrokerError::TopicNotFound { .. } | BrokerError::PartitionNotFound { .. } => Code::NotFound,
+        BrokerError::TopicExists { .. } => Code::AlreadyExists,
+        // Retryable: after a shutdown another server may answer; after a deletion the
+        // retry gets NOT_FOUND.
+        BrokerError::PartitionClosed { .. } | BrokerError::ShuttingDown => Code::Unavailable,
+        BrokerError::Append { source, .. } => append_code(source),
+        BrokerError::Read { source, .. } => read_code(source),
+        BrokerError::Open { .. }
+        | BrokerError::Io { .. }
+        | BrokerError::BadMetadata { .. }
+        | BrokerError::Internal(_) => Code::Internal,
+    }
+}
+
+fn append_code(err: &AppendError) -> Code {
+    match err {
+        AppendError::OffsetMismatch { .. } => Code::FailedPrecondition,
+        AppendError::BatchTooLarge { .. } | AppendError::NoSpace { .. } => Code::ResourceExhausted,
+        AppendError::EmptyBatch | AppendError::InvalidRecord { .. } => Code::InvalidArgument,
+        AppendError::Closed { .. } => Code::Unavailable,
+        // The partition refuses writes until an operator restarts the server.
+        AppendError::Poisoned { .. } | AppendError::Io { .. } => Code::Internal,
+    }
+}
+
+fn read_code(err: &ReadError) -> Code {
+    match err {
+        ReadError::OutOfRange { .. } => Code::OutOfRange,
+        ReadError::Corrupt { .. } => Code::DataLoss,
+        ReadError::Io { .. } => Code::Internal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mismatch_carries_the_actual_next_offset() {
+        let err = BrokerError::Append {
+            topic: "t".into(),
+            partition: 0,
+            source: Box::new(AppendError::OffsetMismatch {
+                expected: 3,
+                actual: 7,
+            }),
+        };
+        let status = Status::from(err);
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.message().contains('7'));
+        assert_eq!(
+            status
+                .metadata()
+                .get(NEXT_OFFSET_METADATA)
+                .and_then(|v| v.to_str().ok()),
+            Some("7")
+        );
+    }
+
+    #[test]
+    fn out_of_range_names_the_valid_range() {
+        let err = BrokerError::Read {
+            topic: "t".into(),
+            partition: 0,
+            source: Box::new(ReadError::OutOfRange {
+                offset: 50,
+                log_start: 0,
+                high_watermark: 10,
+            }),
+        };
+        let status = Status::from(err);
+        assert_eq!(status.code(), Code::OutOfRange);
+        assert!(status.message().contains("0..=10"), "{}", status.message());
+    }
+}

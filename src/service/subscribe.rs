@@ -1,0 +1,69 @@
+//! Turning a [`Subscription`] into a gRPC response stream paced by the client.
+//!
+//! A task per stream pulls one event at a time from the subscription and sends it into
+//! a channel of [`STREAM_BUFFER`] messages that tonic drains as HTTP/2 flow control
+//! allows. When the client reads slowly, the window closes, tonic stops draining, the
+//! channel fills, and the task waits in `send`: it reads nothing further, so server
+//! memory per stream stays at a few chunks and the reader is never dropped or skipped.
+//! When the client goes away the channel closes and the task stops at once, even while
+//! it is waiting for new data.
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use super::convert::stored_to_wire;
+use crate::broker::{Subscription, SubscriptionEvent};
+use crate::proto::v1 as pb;
+
+/// Messages buffered per stream between the reader task and tonic.
+pub const STREAM_BUFFER: usize = 2;
+
+/// The response stream of `Subscribe`.
+pub type SubscribeStream = ReceiverStream<Result<pb::SubscribeResponse, Status>>;
+
+/// Spawns the reader task of `subscription` and returns the stream it feeds. The stream
+/// ends only with an error status (shutdown, topic deleted, unreadable data).
+pub fn stream_subscription(subscription: Subscription) -> SubscribeStream {
+    let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(pump(subscription, sender));
+    ReceiverStream::new(receiver)
+}
+
+async fn pump(
+    mut subscription: Subscription,
+    sender: mpsc::Sender<Result<pb::SubscribeResponse, Status>>,
+) {
+    loop {
+        let event = tokio::select! {
+            event = subscription.next() => event,
+            () = sender.closed() => break,
+        };
+        let message = match event {
+            Ok(event) => Ok(to_wire(event)),
+            Err(err) => Err(Status::from(err)),
+        };
+        let last = message.is_err();
+        // Waiting here is the back-pressure: it lasts as long as the client is slow.
+        if sender.send(message).await.is_err() || last {
+            break;
+        }
+    }
+    tracing::debug!(positions = ?subscription.positions(), "subscription ended");
+}
+
+fn to_wire(event: SubscriptionEvent) -> pb::SubscribeResponse {
+    match event {
+        SubscriptionEvent::Records { partition, records } => pb::SubscribeResponse {
+            records: records
+                .into_iter()
+                .map(|r| stored_to_wire(partition, r))
+                .collect(),
+            caught_up: false,
+        },
+        SubscriptionEvent::CaughtUp => pb::SubscribeResponse {
+            records: Vec::new(),
+            caught_up: true,
+        },
+    }
+}
