@@ -16,7 +16,7 @@ use super::segment::{self, FILE_HEADER_LEN, Segment};
 use super::swap::Intent;
 
 impl Log {
-    fn io_error(
+    pub(crate) fn io_error(
         &self,
         path: &std::path::Path,
     ) -> impl FnOnce(std::io::Error) -> MaintenanceError + '_ {

@@ -25,6 +25,7 @@ mod mmap;
 mod read;
 pub mod record;
 pub mod recovery;
+mod rewrite;
 pub mod scan;
 pub mod segment;
 pub mod swap;
@@ -35,3 +36,4 @@ pub use error::{AppendError, ConfigError, LogIdent, MaintenanceError, OpenError,
 pub use lock::DirLock;
 pub use log::Log;
 pub use record::{Header, Record, StoredRecord};
+pub use rewrite::RewriteStats;

@@ -86,25 +86,56 @@ impl Intent {
     }
 
     fn apply(&self, dir: &Path) -> io::Result<()> {
+        self.steps(dir).iter().try_for_each(Step::run)
+    }
+
+    /// The file operations that carry out a committed intent, in order. Each is
+    /// idempotent, so a crash after any prefix of them is finished by running all.
+    fn steps(&self, dir: &Path) -> Vec<Step> {
+        let mut steps = Vec::new();
         for base in self.remove.iter().filter(|b| !self.install.contains(b)) {
-            fsutil::remove_if_exists(&dir.join(fsutil::segment_file_name(*base)))?;
-            fsutil::remove_if_exists(&dir.join(fsutil::index_file_name(*base)))?;
+            steps.push(Step::Remove(dir.join(fsutil::segment_file_name(*base))));
+            steps.push(Step::Remove(dir.join(fsutil::index_file_name(*base))));
         }
         for base in &self.install {
             for name in [
                 fsutil::segment_file_name(*base),
                 fsutil::index_file_name(*base),
             ] {
-                let final_path = dir.join(&name);
-                match std::fs::rename(dir.join(format!("{name}.swap")), &final_path) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                    _ => {}
-                }
+                steps.push(Step::Rename(
+                    dir.join(format!("{name}.swap")),
+                    dir.join(name),
+                ));
             }
         }
-        self.checkpoint.store(dir)?;
-        fsutil::remove_if_exists(&dir.join(INTENT_FILE))?;
-        fsutil::sync_dir(dir)
+        steps.push(Step::Checkpoint(dir.to_path_buf(), self.checkpoint.clone()));
+        steps.push(Step::Remove(dir.join(INTENT_FILE)));
+        steps.push(Step::SyncDir(dir.to_path_buf()));
+        steps
+    }
+}
+
+/// One idempotent file operation of a swap.
+#[derive(Debug)]
+enum Step {
+    Remove(std::path::PathBuf),
+    Rename(std::path::PathBuf, std::path::PathBuf),
+    Checkpoint(std::path::PathBuf, Checkpoint),
+    SyncDir(std::path::PathBuf),
+}
+
+impl Step {
+    fn run(&self) -> io::Result<()> {
+        match self {
+            Step::Remove(path) => fsutil::remove_if_exists(path),
+            Step::Rename(from, to) => match std::fs::rename(from, to) {
+                // Already renamed by an earlier, interrupted run.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            },
+            Step::Checkpoint(dir, checkpoint) => checkpoint.store(dir),
+            Step::SyncDir(dir) => fsutil::sync_dir(dir),
+        }
     }
 }
 
@@ -131,5 +162,110 @@ pub fn roll_forward(dir: &Path) -> io::Result<()> {
             io::ErrorKind::InvalidData,
             format!("{}: {why}", path.display()),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::checkpoint::SealedEntry;
+
+    fn entry(base: u64, next: u64) -> SealedEntry {
+        SealedEntry {
+            base_offset: base,
+            next_offset: next,
+            data_len: 16,
+            max_timestamp: 0,
+            index_crc: 0,
+            index_entries: 0,
+        }
+    }
+
+    /// Lays out a directory as it is right after the commit point: old segments 0 and
+    /// 10, the merged replacement for both as `.swap` files, and the intent.
+    fn committed_dir() -> (tempfile::TempDir, Intent) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |name: &str| dir.path().join(name);
+        for base in [0u64, 10] {
+            std::fs::write(
+                p(&fsutil::segment_file_name(base)),
+                format!("old log {base}"),
+            )
+            .unwrap();
+            std::fs::write(
+                p(&fsutil::index_file_name(base)),
+                format!("old index {base}"),
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            p(&format!("{}.swap", fsutil::segment_file_name(0))),
+            "new log",
+        )
+        .unwrap();
+        std::fs::write(
+            p(&format!("{}.swap", fsutil::index_file_name(0))),
+            "new index",
+        )
+        .unwrap();
+        let intent = Intent {
+            remove: vec![0, 10],
+            install: vec![0],
+            checkpoint: Checkpoint {
+                log_start_offset: 0,
+                sealed: vec![entry(0, 20)],
+            },
+        };
+        fsutil::write_atomic(&p(INTENT_FILE), &intent.encode()).unwrap();
+        (dir, intent)
+    }
+
+    fn assert_after(dir: &Path, intent: &Intent) {
+        let read = |name: String| std::fs::read_to_string(dir.join(name)).ok();
+        assert_eq!(
+            read(fsutil::segment_file_name(0)).as_deref(),
+            Some("new log")
+        );
+        assert_eq!(
+            read(fsutil::index_file_name(0)).as_deref(),
+            Some("new index")
+        );
+        assert_eq!(read(fsutil::segment_file_name(10)), None);
+        assert_eq!(read(fsutil::index_file_name(10)), None);
+        assert!(!dir.join(INTENT_FILE).exists());
+        assert_eq!(
+            Checkpoint::load(dir).unwrap().unwrap().unwrap(),
+            intent.checkpoint
+        );
+    }
+
+    #[test]
+    fn a_crash_after_any_step_is_finished_by_roll_forward() {
+        let (probe, intent) = committed_dir();
+        let total = intent.steps(probe.path()).len();
+        for done in 0..=total {
+            let (dir, intent) = committed_dir();
+            for step in intent.steps(dir.path()).iter().take(done) {
+                step.run().unwrap();
+            }
+            roll_forward(dir.path()).unwrap();
+            assert_after(dir.path(), &intent);
+            // Rolling forward twice is harmless.
+            roll_forward(dir.path()).unwrap();
+            assert_after(dir.path(), &intent);
+        }
+    }
+
+    #[test]
+    fn a_damaged_intent_is_an_error_not_a_guess() {
+        let (dir, _) = committed_dir();
+        let path = dir.path().join(INTENT_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[10] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+        assert_eq!(
+            roll_forward(dir.path()).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
     }
 }
