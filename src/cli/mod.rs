@@ -1,1 +1,148 @@
-//! The `eventlog` command line (being filled in).
+//! The `eventlog` command line: `serve` runs the server; `topic`, `produce` and
+//! `consume` are clients of a running server.
+//!
+//! Every flag can also be set with an `EVENTLOG_*` environment variable (flags win).
+//! Errors are printed as one line on stderr with a non-zero exit code.
+//!
+//! # Layout
+//! - [`serve`], [`topic`], [`produce`], [`consume`]: one file per command.
+//! - [`parse`]: values of flags (sizes, times, headers, start positions).
+//! - [`output`]: tables and JSON on stdout.
+//! - [`logging`]: tracing setup.
+
+pub mod consume;
+pub mod logging;
+pub mod output;
+pub mod parse;
+pub mod produce;
+pub mod serve;
+pub mod topic;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::client::Client;
+use logging::LogFormat;
+use output::Format;
+
+/// A durable append-only event log store with a gRPC API.
+#[derive(Debug, Parser)]
+#[command(name = "eventlog", version, about)]
+pub struct Cli {
+    /// Format of diagnostic logs on stderr (filter them with RUST_LOG).
+    #[arg(long, global = true, env = "EVENTLOG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Create, list, describe or delete topics.
+    #[command(subcommand)]
+    Topic(topic::TopicCommand),
+    /// Append records to a topic: VALUE, or one record per line of standard input.
+    Produce(produce::ProduceArgs),
+    /// Print records of a topic from a start position.
+    Consume(consume::ConsumeArgs),
+}
+
+/// Options shared by every client command.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// Address of the server.
+    #[arg(
+        long,
+        env = "EVENTLOG_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub server: String,
+    /// Output format: human-readable text or JSON (one object per line).
+    #[arg(long, env = "EVENTLOG_FORMAT", value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+impl ClientArgs {
+    /// Connects to the server.
+    pub async fn connect(&self) -> anyhow::Result<Client> {
+        Ok(Client::connect(&self.server).await?)
+    }
+}
+
+/// Parses the command line, runs the command and turns the outcome into an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let is_server = matches!(cli.command, Command::Serve(_));
+    logging::init(cli.log_format, if is_server { "info" } else { "warn" });
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = match cli.command {
+        // The server spreads work over all cores; a client needs one thread.
+        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?,
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Topic(command) => topic::run(command).await,
+            Command::Produce(args) => produce::run(args).await,
+            Command::Consume(args) => consume::run(args).await,
+        }
+    })
+}
+
+/// Turns a gRPC status into a one-line error: the server's message and the code.
+pub fn rpc_error(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{} ({})", status.message(), code_name(status.code()))
+}
+
+/// The canonical upper-case name of a status code, e.g. `NOT_FOUND`.
+fn code_name(code: tonic::Code) -> String {
+    let mut name = String::new();
+    for (i, c) in format!("{code:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_read_like_grpc_names() {
+        assert_eq!(code_name(tonic::Code::NotFound), "NOT_FOUND");
+        assert_eq!(code_name(tonic::Code::Ok), "OK");
+        assert_eq!(
+            code_name(tonic::Code::FailedPrecondition),
+            "FAILED_PRECONDITION"
+        );
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

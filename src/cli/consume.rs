@@ -1,0 +1,128 @@
+//! `eventlog consume`: print records from a start position, until caught up with the
+//! live end (or `--count` records), or forever with `--follow`.
+
+use std::io::{self, Write};
+
+use clap::Args;
+
+use super::output::{Format, RECORD_HEADERS, record_json, record_row, write_json};
+use super::parse::{StartFrom, parse_from};
+use super::{ClientArgs, rpc_error};
+use crate::proto::v1 as pb;
+use crate::proto::v1::subscribe_request::Start;
+
+/// Arguments of `consume`.
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Topic to read.
+    pub topic: String,
+    /// Read one partition only (required with an offset start); all partitions by default.
+    #[arg(long, env = "EVENTLOG_PARTITION")]
+    pub partition: Option<u32>,
+    /// Where to start: earliest, latest, an OFFSET, or an RFC 3339 time such as
+    /// 2026-11-23T10:00:00Z (the first record at or after it).
+    #[arg(long, env = "EVENTLOG_FROM", default_value = "earliest", value_parser = parse_from)]
+    pub from: StartFrom,
+    /// Stop after this many records.
+    #[arg(long, env = "EVENTLOG_COUNT")]
+    pub count: Option<u64>,
+    /// Keep waiting for new records instead of stopping at the live end.
+    #[arg(long, env = "EVENTLOG_FOLLOW")]
+    pub follow: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+}
+
+/// Runs `consume`.
+pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
+    if matches!(args.from, StartFrom::Offset(_)) && args.partition.is_none() {
+        anyhow::bail!("--from OFFSET needs --partition: offsets are counted per partition");
+    }
+    if args.count == Some(0) {
+        return Ok(());
+    }
+    let start = match args.from {
+        StartFrom::Earliest => Start::Position(pb::StartPosition::Earliest.into()),
+        StartFrom::Latest => Start::Position(pb::StartPosition::Latest.into()),
+        StartFrom::Offset(offset) => Start::Offset(offset),
+        StartFrom::Time(ms) => Start::TimestampMs(ms),
+    };
+    let request = pb::SubscribeRequest {
+        topic: args.topic.clone(),
+        partition: args.partition,
+        start: Some(start),
+        max_records_per_message: 0,
+    };
+    let mut client = args.client.connect().await?;
+    let mut stream = client
+        .event_log
+        .subscribe(request)
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    let mut out = io::stdout().lock();
+    let mut printer = Printer {
+        format: args.client.format,
+        header_done: false,
+        remaining: args.count,
+    };
+    loop {
+        let message = tokio::select! {
+            message = stream.message() => message.map_err(rpc_error)?,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let Some(message) = message else {
+            anyhow::bail!("the server ended the subscription");
+        };
+        let done = printer.print(&message.records, &mut out)?;
+        out.flush()?;
+        if done || (message.caught_up && !args.follow) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Prints records, counting down `remaining`.
+struct Printer {
+    format: Format,
+    header_done: bool,
+    remaining: Option<u64>,
+}
+
+impl Printer {
+    /// Prints what fits in the count; returns true once the count is reached.
+    fn print(&mut self, records: &[pb::StoredRecord], out: &mut impl Write) -> io::Result<bool> {
+        for record in records {
+            if self.remaining == Some(0) {
+                break;
+            }
+            match self.format {
+                Format::Json => write_json(out, &record_json(record))?,
+                Format::Text => {
+                    if !self.header_done {
+                        writeln!(out, "{}", text_line(&RECORD_HEADERS.map(String::from)))?;
+                        self.header_done = true;
+                    }
+                    writeln!(out, "{}", text_line(&record_row(record)))?;
+                }
+            }
+            self.remaining = self.remaining.map(|n| n - 1);
+        }
+        Ok(self.remaining == Some(0))
+    }
+}
+
+/// A record line with fixed column widths, so lines align while streaming.
+fn text_line(cells: &[String]) -> String {
+    const WIDTHS: [usize; 4] = [9, 10, 24, 12];
+    let mut line = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        match WIDTHS.get(i) {
+            Some(width) => line.push_str(&format!("{cell:<width$}  ")),
+            None => line.push_str(cell),
+        }
+    }
+    line.trim_end().to_string()
+}

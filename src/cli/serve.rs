@@ -1,0 +1,72 @@
+//! `eventlog serve`: run the server until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::parse::{parse_duration, parse_size};
+use crate::broker::BrokerConfig;
+use crate::service::{ServerConfig, serve_addr};
+use crate::storage::FsyncPolicy;
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory holding all data (created if missing; locked while serving).
+    #[arg(long, env = "EVENTLOG_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "EVENTLOG_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// When appends reach the disk: always (fdatasync before acknowledging, shared by
+    /// concurrent appends), interval:MS, or never (left to the OS).
+    #[arg(long, env = "EVENTLOG_FSYNC", default_value = "always")]
+    pub fsync: FsyncPolicy,
+    /// Segment size for topics created without one (e.g. 1GiB, 64MiB).
+    #[arg(long, env = "EVENTLOG_DEFAULT_SEGMENT_BYTES", default_value = "1GiB", value_parser = parse_size)]
+    pub default_segment_bytes: u64,
+    /// Longest wait for requests in flight at shutdown (e.g. 10s).
+    #[arg(long, env = "EVENTLOG_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+/// Runs the server until a shutdown signal.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = ServerConfig {
+        broker: BrokerConfig {
+            data_dir: args.data_dir,
+            fsync: args.fsync,
+            default_segment_bytes: args.default_segment_bytes,
+            ..BrokerConfig::default()
+        },
+        shutdown_grace: args.shutdown_grace,
+    };
+    serve_addr(config, args.listen, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,271 @@
+//! `eventlog topic create|list|describe|delete`.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use super::output::{Format, write_json, write_table};
+use super::parse::{parse_duration, parse_size};
+use super::{ClientArgs, rpc_error};
+use crate::proto::v1 as pb;
+
+/// The `topic` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic.
+    Create(CreateArgs),
+    /// List topics.
+    List(ClientOnly),
+    /// Show a topic's config and partitions.
+    Describe(NamedArgs),
+    /// Delete a topic and all its records.
+    Delete(NamedArgs),
+}
+
+/// Cleanup policy on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Cleanup {
+    /// Delete old segments by retention time and size.
+    Delete,
+    /// Keep the latest record of each key.
+    Compact,
+}
+
+/// Arguments of `topic create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Topic name: 1 to 249 characters of A-Z a-z 0-9 . _ -
+    pub name: String,
+    /// Number of partitions.
+    #[arg(long, env = "EVENTLOG_PARTITIONS", default_value_t = 1)]
+    pub partitions: u32,
+    /// Keep records at least this long (e.g. 7d, 12h); forever when not given.
+    #[arg(long, env = "EVENTLOG_RETENTION", value_parser = parse_duration)]
+    pub retention: Option<Duration>,
+    /// Keep about this many bytes per partition (e.g. 10GiB); unlimited when not given.
+    #[arg(long, env = "EVENTLOG_RETENTION_BYTES", value_parser = parse_size)]
+    pub retention_bytes: Option<u64>,
+    /// Segment size (1MiB to 2GiB); the server's default when not given.
+    #[arg(long, env = "EVENTLOG_SEGMENT_BYTES", value_parser = parse_size)]
+    pub segment_bytes: Option<u64>,
+    /// What happens to old records.
+    #[arg(long, env = "EVENTLOG_CLEANUP", value_enum, default_value_t = Cleanup::Delete)]
+    pub cleanup: Cleanup,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+}
+
+/// Arguments of commands that only need a server.
+#[derive(Debug, Args)]
+pub struct ClientOnly {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+}
+
+/// Arguments of commands on one named topic.
+#[derive(Debug, Args)]
+pub struct NamedArgs {
+    /// Topic name.
+    pub name: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+}
+
+/// Runs a `topic` subcommand.
+pub async fn run(command: TopicCommand) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    match command {
+        TopicCommand::Create(args) => create(args, &mut out).await,
+        TopicCommand::List(args) => list(args, &mut out).await,
+        TopicCommand::Describe(args) => describe(args, &mut out).await,
+        TopicCommand::Delete(args) => delete(args, &mut out).await,
+    }
+}
+
+async fn create(args: CreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let retention_ms = args
+        .retention
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let cleanup_policy = match args.cleanup {
+        Cleanup::Delete => pb::CleanupPolicy::Delete,
+        Cleanup::Compact => pb::CleanupPolicy::Compact,
+    };
+    let request = pb::CreateTopicRequest {
+        name: args.name.clone(),
+        partitions: args.partitions,
+        config: Some(pb::TopicConfig {
+            retention_ms,
+            retention_bytes: args.retention_bytes,
+            segment_bytes: args.segment_bytes,
+            cleanup_policy: cleanup_policy.into(),
+        }),
+    };
+    let mut client = args.client.connect().await?;
+    let created = client
+        .admin
+        .create_topic(request)
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    let topic = created.topic.context("the server's reply has no topic")?;
+    match args.client.format {
+        Format::Json => write_json(out, &summary_json(&topic))?,
+        Format::Text => writeln!(
+            out,
+            "created topic {} with {} partition(s)",
+            topic.name, topic.partitions
+        )?,
+    }
+    Ok(())
+}
+
+async fn list(args: ClientOnly, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut client = args.client.connect().await?;
+    let reply = client
+        .admin
+        .list_topics(pb::ListTopicsRequest {})
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    match args.client.format {
+        Format::Json => {
+            let topics: Vec<Value> = reply.topics.iter().map(summary_json).collect();
+            write_json(out, &json!({ "topics": topics }))?;
+        }
+        Format::Text => {
+            let rows: Vec<Vec<String>> = reply.topics.iter().map(summary_row).collect();
+            write_table(out, &SUMMARY_HEADERS, &rows)?;
+        }
+    }
+    Ok(())
+}
+
+async fn describe(args: NamedArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut client = args.client.connect().await?;
+    let request = pb::DescribeTopicRequest { name: args.name };
+    let reply = client
+        .admin
+        .describe_topic(request)
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    let topic = reply.topic.context("the server's reply has no topic")?;
+    match args.client.format {
+        Format::Json => {
+            let partitions: Vec<Value> = reply
+                .partitions
+                .iter()
+                .map(|p| {
+                    json!({
+                        "partition": p.partition,
+                        "log_start_offset": p.log_start_offset,
+                        "high_watermark": p.high_watermark,
+                        "segment_count": p.segment_count,
+                        "size_bytes": p.size_bytes,
+                    })
+                })
+                .collect();
+            let mut value = summary_json(&topic);
+            value["partition_details"] = Value::Array(partitions);
+            write_json(out, &value)?;
+        }
+        Format::Text => {
+            write_table(out, &SUMMARY_HEADERS, &[summary_row(&topic)])?;
+            writeln!(out)?;
+            let rows: Vec<Vec<String>> = reply
+                .partitions
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.partition.to_string(),
+                        p.log_start_offset.to_string(),
+                        p.high_watermark.to_string(),
+                        p.segment_count.to_string(),
+                        p.size_bytes.to_string(),
+                    ]
+                })
+                .collect();
+            write_table(
+                out,
+                &[
+                    "PARTITION",
+                    "LOG_START",
+                    "HIGH_WATERMARK",
+                    "SEGMENTS",
+                    "BYTES",
+                ],
+                &rows,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+async fn delete(args: NamedArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut client = args.client.connect().await?;
+    let request = pb::DeleteTopicRequest {
+        name: args.name.clone(),
+    };
+    client
+        .admin
+        .delete_topic(request)
+        .await
+        .map_err(rpc_error)?;
+    match args.client.format {
+        Format::Json => write_json(out, &json!({ "deleted": args.name }))?,
+        Format::Text => writeln!(out, "deleted topic {}", args.name)?,
+    }
+    Ok(())
+}
+
+const SUMMARY_HEADERS: [&str; 6] = [
+    "NAME",
+    "PARTITIONS",
+    "RETENTION",
+    "RETENTION_BYTES",
+    "SEGMENT_BYTES",
+    "CLEANUP",
+];
+
+fn summary_row(topic: &pb::TopicSummary) -> Vec<String> {
+    let config = topic.config.unwrap_or_default();
+    let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".to_string());
+    vec![
+        topic.name.clone(),
+        topic.partitions.to_string(),
+        or_dash(
+            config
+                .retention_ms
+                .map(|ms| humantime::format_duration(Duration::from_millis(ms)).to_string()),
+        ),
+        or_dash(config.retention_bytes.map(|b| b.to_string())),
+        or_dash(config.segment_bytes.map(|b| b.to_string())),
+        cleanup_name(config.cleanup_policy).to_string(),
+    ]
+}
+
+fn summary_json(topic: &pb::TopicSummary) -> Value {
+    let config = topic.config.unwrap_or_default();
+    json!({
+        "name": topic.name,
+        "partitions": topic.partitions,
+        "retention_ms": config.retention_ms,
+        "retention_bytes": config.retention_bytes,
+        "segment_bytes": config.segment_bytes,
+        "cleanup_policy": cleanup_name(config.cleanup_policy),
+    })
+}
+
+fn cleanup_name(policy: i32) -> &'static str {
+    match pb::CleanupPolicy::try_from(policy) {
+        Ok(pb::CleanupPolicy::Compact) => "compact",
+        Ok(_) => "delete",
+        Err(_) => "unknown",
+    }
+}
