@@ -1,0 +1,245 @@
+//! Helpers shared by the server's integration tests: a real server on `127.0.0.1:0`
+//! over a temporary data directory, in-process or as the built binary, and small
+//! client shortcuts.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use eventlog::broker::BrokerConfig;
+use eventlog::client::Client;
+use eventlog::proto::v1 as pb;
+use eventlog::service::{ServeError, ServerConfig, serve};
+use eventlog::storage::FsyncPolicy;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Smallest segment size the storage engine accepts; tests use it to force rolls.
+pub const SMALL_SEGMENT: u64 = 1 << 20;
+
+/// A server running in this process until [`TestServer::stop`].
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), ServeError>>,
+}
+
+impl TestServer {
+    /// Starts a server over `data_dir` (fsync `never` keeps tests fast; durability is the
+    /// storage tests' subject).
+    pub async fn start(data_dir: &Path) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let config = ServerConfig {
+            broker: BrokerConfig {
+                data_dir: data_dir.to_path_buf(),
+                fsync: FsyncPolicy::Never,
+                default_segment_bytes: SMALL_SEGMENT,
+                tick_interval: Duration::from_millis(100),
+            },
+            shutdown_grace: Duration::from_secs(5),
+        };
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(config, listener, async move {
+            let _ = signal.await;
+        }));
+        TestServer {
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            shutdown,
+            task,
+        }
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A connected client (retries briefly while the server opens its data directory).
+    pub async fn client(&self) -> Client {
+        connect(&self.url()).await
+    }
+
+    /// Shuts the server down gracefully and waits until it released the data directory.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        self.task
+            .await
+            .expect("server task")
+            .expect("server ended with an error");
+    }
+}
+
+/// Connects to `url`, retrying for a few seconds while the server starts.
+pub async fn connect(url: &str) -> Client {
+    let mut last_error = None;
+    for _ in 0..100 {
+        match Client::connect(url).await {
+            Ok(client) => return client,
+            Err(err) => last_error = Some(err),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("cannot connect to {url}: {last_error:?}");
+}
+
+/// The built `eventlog` binary running `serve` on an ephemeral port.
+pub struct BinaryServer {
+    /// The child process.
+    pub child: Child,
+    /// Its URL.
+    pub url: String,
+}
+
+impl BinaryServer {
+    /// Starts `eventlog serve` over `data_dir` and waits for its "serving" log line.
+    pub fn start(data_dir: &Path) -> BinaryServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eventlog"))
+            .args([
+                "--log-format",
+                "json",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--fsync",
+                "never",
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn eventlog serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("server exited before serving")
+                .expect("read stderr");
+            let entry: serde_json::Value = serde_json::from_str(&line).expect("json log line");
+            if entry["fields"]["message"] == "serving" {
+                break entry["fields"]["addr"]
+                    .as_str()
+                    .expect("addr field")
+                    .to_string();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        BinaryServer {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+
+    /// Stops the server with SIGTERM and checks it exits cleanly.
+    pub fn stop(mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        assert!(status.expect("kill").success());
+        let exit = self.child.wait().expect("wait for server");
+        assert!(exit.success(), "server exited with {exit}");
+    }
+}
+
+impl Drop for BinaryServer {
+    fn drop(&mut self) {
+        // Only reached without `stop` (a failing test): do not leave the process behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Creates `name` with `partitions` partitions and 1 MiB segments.
+pub async fn create_topic(client: &mut Client, name: &str, partitions: u32) {
+    client
+        .admin
+        .create_topic(pb::CreateTopicRequest {
+            name: name.to_string(),
+            partitions,
+            config: Some(pb::TopicConfig {
+                segment_bytes: Some(SMALL_SEGMENT),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("create topic");
+}
+
+/// A record with an optional key and value and no headers (server timestamp).
+pub fn record(key: Option<&str>, value: Option<&str>) -> pb::Record {
+    pb::Record {
+        key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+        value: value.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+        headers: Vec::new(),
+        timestamp_ms: None,
+    }
+}
+
+/// Produces `records` to `topic` (optionally to one partition).
+pub async fn produce(
+    client: &mut Client,
+    topic: &str,
+    partition: Option<u32>,
+    records: Vec<pb::Record>,
+) -> pb::ProduceResponse {
+    client
+        .event_log
+        .produce(pb::ProduceRequest {
+            topic: topic.to_string(),
+            partition,
+            records,
+            expected_next_offset: None,
+        })
+        .await
+        .expect("produce")
+        .into_inner()
+}
+
+/// Reads every record of a partition from `offset` up to its high watermark.
+pub async fn fetch_all(
+    client: &mut Client,
+    topic: &str,
+    partition: u32,
+    mut offset: u64,
+) -> Vec<pb::StoredRecord> {
+    let mut records = Vec::new();
+    loop {
+        let reply = client
+            .event_log
+            .fetch(pb::FetchRequest {
+                topic: topic.to_string(),
+                partition,
+                offset,
+                max_records: 0,
+                max_bytes: 0,
+                max_wait_ms: 0,
+            })
+            .await
+            .expect("fetch")
+            .into_inner();
+        records.extend(reply.records);
+        if reply.next_offset >= reply.high_watermark {
+            return records;
+        }
+        offset = reply.next_offset;
+    }
+}
+
+/// The value of a record as text.
+pub fn value_text(record: &pb::StoredRecord) -> String {
+    String::from_utf8_lossy(record.value.as_deref().unwrap_or_default()).into_owned()
+}
