@@ -1,1 +1,166 @@
-fn main() {}
+//! Storage engine benchmarks (in-process, no network). Run with
+//! `cargo bench --bench storage`; a subset with e.g. `cargo bench --bench storage -- append`.
+//!
+//! - `append/<policy>/<batch>`: 100-byte records, batches of 1, 100 and 1000.
+//! - `group_commit/<threads>`: `always` policy, 1 versus 4 appending threads.
+//! - `read/sequential`: replay from offset 0 out of the memory map.
+//! - `read/random_lookup`: one record at a random offset.
+//! - `recovery/<n>_sealed`: reopen a log with 10 or 1,000 sealed segments.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use eventlog::storage::{FsyncPolicy, Log, LogConfig, LogIdent, ReadLimits, Record};
+
+fn records(n: usize) -> Vec<Record> {
+    (0..n)
+        .map(|i| Record {
+            key: None,
+            value: Some(Bytes::from(vec![(i % 251) as u8; 100])),
+            headers: Vec::new(),
+            timestamp_ms: 1_700_000_000_000 + i as i64,
+        })
+        .collect()
+}
+
+fn config(fsync: FsyncPolicy) -> LogConfig {
+    LogConfig {
+        segment_bytes: 256 << 20,
+        fsync,
+        ..LogConfig::default()
+    }
+}
+
+fn open(dir: &std::path::Path, fsync: FsyncPolicy) -> Log {
+    Log::open(dir, LogIdent::new("bench", 0), config(fsync)).expect("open")
+}
+
+fn append(c: &mut Criterion) {
+    let mut group = c.benchmark_group("append");
+    group.measurement_time(Duration::from_secs(5));
+    for (name, policy) in [
+        ("never", FsyncPolicy::Never),
+        ("always", FsyncPolicy::Always),
+    ] {
+        for batch in [1usize, 100, 1000] {
+            let dir = tempfile::tempdir().unwrap();
+            let log = open(dir.path(), policy);
+            let recs = records(batch);
+            group.throughput(Throughput::Elements(batch as u64));
+            group.bench_with_input(BenchmarkId::new(name, batch), &recs, |b, recs| {
+                b.iter(|| log.append(recs).unwrap());
+            });
+        }
+    }
+    group.finish();
+}
+
+fn group_commit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("group_commit");
+    group.measurement_time(Duration::from_secs(5));
+    let batch = 100;
+    for threads in [1usize, 4] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), FsyncPolicy::Always);
+        let recs = records(batch);
+        group.throughput(Throughput::Elements((batch * threads) as u64));
+        group.bench_function(BenchmarkId::from_parameter(threads), |b| {
+            // One iteration = every thread appends one batch; all wait for durability.
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    for _ in 0..threads {
+                        s.spawn(|| {
+                            for _ in 0..iters {
+                                log.append(&recs).unwrap();
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            });
+        });
+    }
+    group.finish();
+}
+
+fn read(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), FsyncPolicy::Never);
+    let recs = records(1000);
+    for _ in 0..1000 {
+        log.append(&recs).unwrap();
+    }
+    let total = log.high_watermark();
+    let mut group = c.benchmark_group("read");
+    group.throughput(Throughput::Elements(total));
+    group.sample_size(10);
+    group.bench_function("sequential", |b| {
+        b.iter(|| {
+            let mut next = 0;
+            while next < total {
+                next = log
+                    .read(
+                        next,
+                        ReadLimits {
+                            max_records: 1000,
+                            max_bytes: 1 << 20,
+                        },
+                    )
+                    .unwrap()
+                    .next_offset;
+            }
+        });
+    });
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(50);
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    group.bench_function("random_lookup", |b| {
+        b.iter(|| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            log.read(
+                seed % total,
+                ReadLimits {
+                    max_records: 1,
+                    max_bytes: 1,
+                },
+            )
+            .unwrap()
+        });
+    });
+    group.finish();
+}
+
+fn recovery(c: &mut Criterion) {
+    let mut group = c.benchmark_group("recovery");
+    group.sample_size(20);
+    for sealed in [10usize, 1000] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let log = open(dir.path(), FsyncPolicy::Never);
+            let recs = records(100);
+            for _ in 0..sealed {
+                log.append(&recs).unwrap();
+                log.roll().unwrap();
+            }
+            // The same active segment in both cases: 1,000 batches of 100 records.
+            for _ in 0..1000 {
+                log.append(&recs).unwrap();
+            }
+            log.close().unwrap();
+        }
+        group.bench_function(format!("{sealed}_sealed"), |b| {
+            b.iter(|| {
+                let log = open(dir.path(), FsyncPolicy::Never);
+                log.close().unwrap();
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, append, group_commit, read, recovery);
+criterion_main!(benches);

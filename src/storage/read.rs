@@ -7,7 +7,7 @@ use super::error::{LogIdent, ReadError};
 use super::index;
 use super::record::StoredRecord;
 use super::scan;
-use super::segment::{Damage, FILE_HEADER_LEN, Segment, check_batch};
+use super::segment::{Damage, FILE_HEADER_LEN, Segment, check_batch_crc};
 
 /// Why reading one segment stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl ReadCursor<'_> {
             if pos >= data.len() {
                 return Ok(Progress::Exhausted);
             }
-            let header = match check_batch(&data[pos..]) {
+            let header = match check_batch_crc(&data[pos..]) {
                 Ok(header) => header,
                 Err(fault) => {
                     seg.record_damage(find_damage(seg, data, pos, fault.to_string()));
@@ -74,6 +74,7 @@ impl ReadCursor<'_> {
             if header.base_offset >= self.high_watermark {
                 return Ok(Progress::Exhausted);
             }
+            let batch_pos = pos as u64;
             let batch = &data[pos..pos + header.length as usize];
             pos += header.length as usize;
             if header.last_offset() < self.from {
@@ -81,7 +82,7 @@ impl ReadCursor<'_> {
             }
             for record in RecordIter::new(batch) {
                 let record = record.map_err(|fault| {
-                    corrupt(self.ident, seg, pos as u64, fault.to_string(), None)
+                    corrupt(self.ident, seg, batch_pos, fault.to_string(), None)
                 })?;
                 let offset = header.base_offset + u64::from(record.offset_delta);
                 if offset < self.from {

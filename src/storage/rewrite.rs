@@ -155,7 +155,7 @@ impl Log {
             outputs.push(next);
         }
         let out = outputs.last_mut().expect("one output");
-        let header = segment::check_batch(bytes).expect("batch was checked or freshly encoded");
+        let header = batch::trusted_header(bytes);
         out.index.observe(out.bytes.len() as u64, &header);
         out.bytes.extend_from_slice(bytes);
         Ok(())

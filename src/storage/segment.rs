@@ -298,3 +298,8 @@ pub fn file_header(base_offset: u64) -> [u8; FILE_HEADER_LEN] {
 pub fn check_batch(bytes: &[u8]) -> Result<BatchHeader, batch::BatchFault> {
     batch::check(bytes, MAX_BATCH_BYTES_LIMIT)
 }
+
+/// Checks a batch's length, CRC and header before its records are read out.
+pub fn check_batch_crc(bytes: &[u8]) -> Result<BatchHeader, batch::BatchFault> {
+    batch::check_crc(bytes, MAX_BATCH_BYTES_LIMIT)
+}
