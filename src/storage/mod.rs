@@ -14,6 +14,7 @@ pub mod api_types;
 mod append;
 pub mod batch;
 pub mod checkpoint;
+pub mod compaction;
 pub mod config;
 pub mod error;
 pub mod fsutil;
@@ -29,8 +30,10 @@ mod rewrite;
 pub mod scan;
 pub mod segment;
 pub mod swap;
+pub mod verify;
 
 pub use api_types::{AppendInfo, DeletedSegments, LogStats, ReadLimits, ReadOutcome};
+pub use compaction::{CompactionConfig, CompactionStats};
 pub use config::{FsyncPolicy, LogConfig};
 pub use error::{AppendError, ConfigError, LogIdent, MaintenanceError, OpenError, ReadError};
 pub use lock::DirLock;

@@ -1,0 +1,164 @@
+//! Key compaction of a log's sealed segments: keep only the newest record of each
+//! key, with offsets and bytes of kept records unchanged (consumers see gaps, never
+//! renumbering). Records without a key are kept. A tombstone that is the newest record
+//! of its key is kept until it is older than the delete retention, then removed too.
+//!
+//! Memory is bounded: the key map holds at most `key_map_max_bytes` of keys. When the
+//! sealed range has more distinct keys than fit, it is processed in passes: each pass
+//! maps the newest offset of the keys in the next stretch of offsets and rewrites the
+//! sealed segments, dropping every older record those keys supersede. After the last
+//! pass, every record superseded by a newer one in the sealed range is gone.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::api_types::ReadLimits;
+use super::error::MaintenanceError;
+use super::log::Log;
+
+/// How to compact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactionConfig {
+    /// Most bytes of keys (plus a fixed 32-byte overhead per key) held in memory at once.
+    /// Default 64 MiB.
+    pub key_map_max_bytes: usize,
+    /// How long a tombstone that is the newest record of its key is kept, measured from
+    /// its timestamp. Default 24 h.
+    pub delete_retention: Duration,
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        CompactionConfig {
+            key_map_max_bytes: 64 << 20,
+            delete_retention: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CompactionStats {
+    /// Sealed segments before.
+    pub segments_before: usize,
+    /// Sealed segments after.
+    pub segments_after: usize,
+    /// Bytes of sealed segments before.
+    pub bytes_before: u64,
+    /// Bytes of sealed segments after.
+    pub bytes_after: u64,
+    /// Records removed (tombstones included).
+    pub records_removed: u64,
+    /// Tombstones removed.
+    pub tombstones_removed: u64,
+    /// Key-map passes made.
+    pub passes: u32,
+    /// Wall time taken.
+    pub duration: Duration,
+}
+
+const KEY_OVERHEAD: usize = 32;
+
+impl Log {
+    /// Compacts the sealed segments (the active segment is never touched). Safe to run
+    /// while the log is appended to and read; crash-safe (see `rewrite_sealed`).
+    pub fn compact(&self, config: CompactionConfig) -> Result<CompactionStats, MaintenanceError> {
+        let started = Instant::now();
+        let sealed_end = self.sealed_end();
+        let mut stats = CompactionStats::default();
+        let mut from = self.log_start_offset();
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as i64;
+        let tombstone_horizon = now_ms.saturating_sub(config.delete_retention.as_millis() as i64);
+        let mut first = true;
+        while first || from < sealed_end {
+            first = false;
+            let (map, pass_end) = self.key_map(from, sealed_end, config.key_map_max_bytes)?;
+            let mut tombstones = 0;
+            let rewrite = self.rewrite_sealed(|offset, record| {
+                let Some(key) = record.key else { return true };
+                match map.get(key) {
+                    Some(newest) if *newest > offset => {
+                        tombstones += u64::from(record.value.is_none());
+                        false
+                    }
+                    // A tombstone that is its key's newest record, past the retention:
+                    // every older value of the key is dropped in this same pass.
+                    Some(newest)
+                        if *newest == offset
+                            && record.value.is_none()
+                            && record.timestamp_ms < tombstone_horizon =>
+                    {
+                        tombstones += 1;
+                        false
+                    }
+                    _ => true,
+                }
+            })?;
+            if stats.passes == 0 {
+                stats.segments_before = rewrite.segments_before;
+                stats.bytes_before = rewrite.bytes_before;
+            }
+            stats.segments_after = rewrite.segments_after;
+            stats.bytes_after = rewrite.bytes_after;
+            stats.records_removed += rewrite.records_removed;
+            stats.tombstones_removed += tombstones;
+            stats.passes += 1;
+            from = pass_end;
+        }
+        stats.duration = started.elapsed();
+        tracing::info!(log = %self.ident, ?stats, "compacted");
+        Ok(stats)
+    }
+
+    /// One past the last offset of the sealed segments.
+    fn sealed_end(&self) -> u64 {
+        self.segment_list()
+            .iter()
+            .filter(|s| s.is_sealed())
+            .map(|s| s.next_offset())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Maps each key in `[from, end)` to its newest offset, stopping early when the map
+    /// would exceed `max_bytes`; returns the map and where it stopped.
+    fn key_map(
+        &self,
+        from: u64,
+        end: u64,
+        max_bytes: usize,
+    ) -> Result<(HashMap<Vec<u8>, u64>, u64), MaintenanceError> {
+        let mut map: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut bytes = 0usize;
+        let mut next = from;
+        while next < end {
+            let got = self.read(
+                next,
+                ReadLimits {
+                    max_records: 4096,
+                    max_bytes: 4 << 20,
+                },
+            )?;
+            if got.records.is_empty() {
+                break;
+            }
+            for record in got.records.iter().take_while(|r| r.offset < end) {
+                if let Some(key) = &record.key {
+                    if !map.contains_key(key.as_ref()) {
+                        if bytes + key.len() + KEY_OVERHEAD > max_bytes && !map.is_empty() {
+                            return Ok((map, record.offset));
+                        }
+                        bytes += key.len() + KEY_OVERHEAD;
+                    }
+                    map.insert(key.to_vec(), record.offset);
+                }
+                next = record.offset + 1;
+            }
+            next = next.max(got.next_offset.min(end));
+        }
+        Ok((map, end))
+    }
+}

@@ -1,0 +1,280 @@
+//! Offline inspection of a partition directory: `verify` checks every batch CRC and
+//! every index against the data and reports problems with their locations; `walk`
+//! visits a segment file's batches and records (for `eventlog dump`). Read-only: no
+//! file is created, cut or rewritten, so both are safe on a live server's directory.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::batch::{BatchFault, BatchHeader, RecordIter};
+use super::checkpoint::{Checkpoint, SealedEntry};
+use super::fsutil;
+use super::index;
+use super::mmap::SegmentMap;
+use super::record::StoredRecord;
+use super::scan::scan_segment;
+use super::segment::{self, FILE_HEADER_LEN, check_batch};
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Data is damaged or unreadable, or a structure is inconsistent.
+    Error,
+    /// Expected after a crash and repaired on the next open (a torn tail, a stale index).
+    Warning,
+}
+
+/// One finding, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// How bad it is.
+    pub severity: Severity,
+    /// The file.
+    pub path: PathBuf,
+    /// Byte position in the file, when it applies.
+    pub position: Option<u64>,
+    /// What is wrong.
+    pub what: String,
+}
+
+/// The outcome of verifying one partition directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Segments checked.
+    pub segments: usize,
+    /// Batches that passed every check.
+    pub batches: u64,
+    /// Records in those batches.
+    pub records: u64,
+    /// Findings.
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    fn problem(
+        &mut self,
+        severity: Severity,
+        path: &Path,
+        position: Option<u64>,
+        what: impl Into<String>,
+    ) {
+        self.problems.push(Problem {
+            severity,
+            path: path.to_path_buf(),
+            position,
+            what: what.into(),
+        });
+    }
+
+    /// Whether any finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.problems.iter().any(|p| p.severity == Severity::Error)
+    }
+}
+
+fn map_file(path: &Path) -> io::Result<(SegmentMap, usize)> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    Ok((SegmentMap::map(&file, len)?, len as usize))
+}
+
+/// Verifies the partition log in `dir`: the checkpoint, every segment's batches (CRC
+/// and structure) and every sealed segment's index.
+pub fn verify(dir: &Path) -> io::Result<VerifyReport> {
+    let mut report = VerifyReport::default();
+    let mut bases: Vec<u64> = std::fs::read_dir(dir)?
+        .filter_map(|e| fsutil::parse_file_name(e.ok()?.file_name().to_str()?, "log"))
+        .collect();
+    bases.sort_unstable();
+    let checkpoint = match Checkpoint::load(dir)? {
+        Some(Ok(c)) => Some(c),
+        Some(Err(why)) => {
+            report.problem(Severity::Error, &dir.join("checkpoint"), None, why);
+            None
+        }
+        None if bases.len() > 1 => {
+            report.problem(Severity::Error, &dir.join("checkpoint"), None, "missing");
+            None
+        }
+        None => None,
+    };
+    let sealed: Vec<SealedEntry> = checkpoint.map(|c| c.sealed).unwrap_or_default();
+    for entry in &sealed {
+        if bases.binary_search(&entry.base_offset).is_err() {
+            let path = dir.join(fsutil::segment_file_name(entry.base_offset));
+            report.problem(
+                Severity::Error,
+                &path,
+                None,
+                "listed in the checkpoint but missing",
+            );
+        }
+    }
+    for base in bases {
+        let path = dir.join(fsutil::segment_file_name(base));
+        let entry = sealed.iter().find(|e| e.base_offset == base);
+        verify_segment(&path, base, entry, &mut report)?;
+    }
+    Ok(report)
+}
+
+fn verify_segment(
+    path: &Path,
+    base: u64,
+    entry: Option<&SealedEntry>,
+    report: &mut VerifyReport,
+) -> io::Result<()> {
+    report.segments += 1;
+    let (map, len) = map_file(path)?;
+    let bytes = map.committed(len);
+    if bytes.len() < FILE_HEADER_LEN || bytes[..FILE_HEADER_LEN] != segment::file_header(base) {
+        report.problem(Severity::Error, path, Some(0), "bad segment header");
+        return Ok(());
+    }
+    let outcome = scan_segment(bytes, base, 4096);
+    for d in &outcome.damage {
+        let resume = d.resume_offset.map_or(String::new(), |o| {
+            format!("; valid data resumes at offset {o}")
+        });
+        report.problem(
+            Severity::Error,
+            path,
+            Some(d.position),
+            format!("corrupt batch: {}{resume}", d.reason),
+        );
+    }
+    count_valid(bytes, report);
+    match entry {
+        Some(entry) => {
+            if outcome.valid_end < entry.data_len {
+                let what = format!(
+                    "corrupt or missing data: valid batches end at {}, the checkpoint says {}",
+                    outcome.valid_end, entry.data_len
+                );
+                report.problem(Severity::Error, path, Some(outcome.valid_end), what);
+            }
+            verify_index(path, base, entry, report);
+        }
+        None => {
+            if let Some(end) = outcome.torn_tail_end {
+                let what = format!(
+                    "torn tail of {} bytes (cut on the next open)",
+                    end - outcome.valid_end
+                );
+                report.problem(Severity::Warning, path, Some(outcome.valid_end), what);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn count_valid(bytes: &[u8], report: &mut VerifyReport) {
+    walk_bytes(bytes, &mut |event| {
+        if let WalkEvent::Batch { header, .. } = event {
+            report.batches += 1;
+            report.records += u64::from(header.record_count);
+        }
+    });
+}
+
+fn verify_index(segment: &Path, base: u64, entry: &SealedEntry, report: &mut VerifyReport) {
+    let path = segment.with_file_name(fsutil::index_file_name(base));
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return report.problem(
+                Severity::Warning,
+                &path,
+                None,
+                format!("unreadable ({e}); rebuilt on first use"),
+            );
+        }
+    };
+    if crc32fast::hash(&bytes) != entry.index_crc {
+        return report.problem(
+            Severity::Warning,
+            &path,
+            None,
+            "checksum differs from the checkpoint; rebuilt on first use",
+        );
+    }
+    match index::decode(&bytes, base, entry.data_len) {
+        Ok(entries) if entries.len() == entry.index_entries as usize => {}
+        Ok(_) => report.problem(
+            Severity::Warning,
+            &path,
+            None,
+            "entry count differs from the checkpoint",
+        ),
+        Err(why) => report.problem(Severity::Error, &path, None, why),
+    }
+}
+
+/// What `walk` visits.
+#[derive(Debug)]
+pub enum WalkEvent<'a> {
+    /// A valid batch at `position`, with its records.
+    Batch {
+        /// Byte position in the file.
+        position: u64,
+        /// The batch header.
+        header: BatchHeader,
+        /// Its records.
+        records: Vec<StoredRecord>,
+    },
+    /// Bytes at `position` that are not a valid batch.
+    Bad {
+        /// Byte position in the file.
+        position: u64,
+        /// Why.
+        fault: &'a BatchFault,
+    },
+}
+
+/// Visits the batches of the segment file at `path`, in order, stopping at
+/// unwritten space; a bad batch is reported and skipped to the next valid one.
+pub fn walk(path: &Path, visit: &mut dyn FnMut(WalkEvent<'_>)) -> io::Result<()> {
+    let (map, len) = map_file(path)?;
+    let bytes = map.committed(len);
+    if bytes.len() < FILE_HEADER_LEN || bytes[..8] != segment::MAGIC {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not an eventlog segment", path.display()),
+        ));
+    }
+    walk_bytes(bytes, visit);
+    Ok(())
+}
+
+fn walk_bytes(bytes: &[u8], visit: &mut dyn FnMut(WalkEvent<'_>)) {
+    let mut pos = FILE_HEADER_LEN;
+    while pos < bytes.len() {
+        match check_batch(&bytes[pos..]) {
+            Ok(header) => {
+                let raw = &bytes[pos..pos + header.length as usize];
+                let records = RecordIter::new(raw)
+                    .filter_map(Result::ok)
+                    .map(|r| r.to_stored(header.base_offset))
+                    .collect();
+                visit(WalkEvent::Batch {
+                    position: pos as u64,
+                    header,
+                    records,
+                });
+                pos += header.length as usize;
+            }
+            Err(BatchFault::Zero) if bytes[pos..].iter().all(|b| *b == 0) => return,
+            Err(fault) => {
+                visit(WalkEvent::Bad {
+                    position: pos as u64,
+                    fault: &fault,
+                });
+                match super::scan::resync(bytes, pos, 0) {
+                    Some((next, _)) => pos = next,
+                    None => return,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Key compaction against a model: exactly the newest record per key survives (in
+//! however many passes the bounded key map needs), with offsets and bytes unchanged;
+//! keyless records stay; tombstones go only after the delete retention.
+
+mod storage_support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use eventlog::storage::{CompactionConfig, FsyncPolicy, Record};
+use proptest::prelude::*;
+use storage_support::*;
+
+const FUTURE: i64 = i64::MAX / 2;
+
+#[derive(Debug, Clone)]
+struct Spec {
+    key: Option<u8>,
+    tombstone: bool,
+    old: bool,
+}
+
+fn to_record(i: usize, spec: &Spec) -> Record {
+    Record {
+        key: spec.key.map(|k| Bytes::from(format!("key-{k}"))),
+        value: (!spec.tombstone || spec.key.is_none()).then(|| Bytes::from(format!("value-{i}"))),
+        headers: vec![],
+        timestamp_ms: if spec.old { 1_000 + i as i64 } else { FUTURE },
+    }
+}
+
+fn expected_offsets(records: &[Record]) -> Vec<u64> {
+    let keep = |i: usize, r: &Record| -> bool {
+        let Some(key) = &r.key else { return true };
+        let newest = records
+            .iter()
+            .rposition(|o| o.key.as_ref() == Some(key))
+            .unwrap();
+        i == newest && !(r.value.is_none() && r.timestamp_ms < FUTURE)
+    };
+    records
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| keep(*i, r))
+        .map(|(i, _)| i as u64)
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn compaction_keeps_exactly_the_newest_record_per_key(
+        specs in proptest::collection::vec((proptest::option::weighted(0.9, 0u8..40), any::<bool>(), any::<bool>()), 1..300),
+        batch_len in 1usize..20,
+        key_map_keys in 1usize..50,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config(FsyncPolicy::Never));
+        let records: Vec<Record> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, (key, tombstone, old))| to_record(i, &Spec { key: *key, tombstone: *tombstone, old: *old }))
+            .collect();
+        for (n, chunk) in records.chunks(batch_len).enumerate() {
+            log.append(chunk).unwrap();
+            if n % 3 == 2 {
+                log.roll().unwrap();
+            }
+        }
+        log.roll().unwrap();
+        // "key-NN" is 6 bytes; the map then holds about `key_map_keys` keys per pass.
+        let config = CompactionConfig { key_map_max_bytes: key_map_keys * 38, delete_retention: Duration::ZERO };
+        let stats = log.compact(config).unwrap();
+        let expected = expected_offsets(&records);
+        let check = |log: &eventlog::storage::Log| -> Result<(), TestCaseError> {
+            let all = read_all(log, log.log_start_offset());
+            prop_assert_eq!(all.iter().map(|r| r.offset).collect::<Vec<_>>(), expected.clone());
+            for stored in &all {
+                assert_same(stored, &records[stored.offset as usize]);
+            }
+            Ok(())
+        };
+        check(&log)?;
+        prop_assert_eq!(stats.records_removed as usize, records.len() - expected.len());
+        prop_assert_eq!(log.high_watermark(), records.len() as u64);
+        drop(log);
+        let log = open(dir.path(), small_config(FsyncPolicy::Never));
+        check(&log)?;
+        prop_assert_eq!(log.append(&records[..1]).unwrap().base_offset, records.len() as u64);
+    }
+}
+
+#[test]
+fn recent_tombstones_stay_and_old_values_under_them_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(FsyncPolicy::Never));
+    let value = |k: &str, v: &str| Record {
+        key: Some(Bytes::from(k.to_string())),
+        value: Some(Bytes::from(v.to_string())),
+        headers: vec![],
+        timestamp_ms: 1,
+    };
+    let tombstone = |k: &str| Record {
+        key: Some(Bytes::from(k.to_string())),
+        value: None,
+        headers: vec![],
+        timestamp_ms: FUTURE,
+    };
+    log.append(&[
+        value("a", "1"),
+        value("b", "1"),
+        value("a", "2"),
+        tombstone("b"),
+    ])
+    .unwrap();
+    log.roll().unwrap();
+    let stats = log.compact(CompactionConfig::default()).unwrap();
+    assert_eq!(stats.records_removed, 2);
+    assert_eq!(stats.tombstones_removed, 0);
+    let kept: Vec<u64> = read_all(&log, 0).iter().map(|r| r.offset).collect();
+    assert_eq!(kept, vec![2, 3]);
+}
