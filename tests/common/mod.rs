@@ -113,6 +113,8 @@ impl BinaryServer {
                 "--fsync",
                 "never",
             ])
+            // Small segments: fast to create, and they roll.
+            .args(["--default-segment-bytes", "1MiB"])
             .arg("--data-dir")
             .arg(data_dir)
             .env("RUST_LOG", "info")

@@ -1,0 +1,136 @@
+//! Topic administration: create with a config, list, describe, reopen after a restart,
+//! delete (data gone, name reusable), and cleanup of an interrupted deletion on start.
+
+mod common;
+
+use common::{TestServer, create_topic, produce, record};
+use eventlog::proto::v1 as pb;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_are_created_described_reopened_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut client = server.client().await;
+
+    let config = pb::TopicConfig {
+        retention_ms: Some(3_600_000),
+        retention_bytes: Some(1 << 30),
+        segment_bytes: Some(2 << 20),
+        cleanup_policy: pb::CleanupPolicy::Compact.into(),
+    };
+    let created = client
+        .admin
+        .create_topic(pb::CreateTopicRequest {
+            name: "profiles".into(),
+            partitions: 3,
+            config: Some(config),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .topic
+        .unwrap();
+    assert_eq!((created.name.as_str(), created.partitions), ("profiles", 3));
+    assert_eq!(created.config, Some(config));
+    create_topic(&mut client, "audit", 1).await;
+    produce(
+        &mut client,
+        "profiles",
+        Some(2),
+        vec![record(Some("u1"), Some("v1")), record(Some("u1"), None)],
+    )
+    .await;
+    server.stop().await;
+
+    // Everything survives a restart.
+    let server = TestServer::start(dir.path()).await;
+    let mut client = server.client().await;
+    let listed = client
+        .admin
+        .list_topics(pb::ListTopicsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .topics;
+    let names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["audit", "profiles"]);
+    let described = client
+        .admin
+        .describe_topic(pb::DescribeTopicRequest {
+            name: "profiles".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(described.topic.unwrap().config, Some(config));
+    let partitions: Vec<(u32, u64, u64)> = described
+        .partitions
+        .iter()
+        .map(|p| (p.partition, p.log_start_offset, p.high_watermark))
+        .collect();
+    assert_eq!(partitions, [(0, 0, 0), (1, 0, 0), (2, 0, 2)]);
+    assert!(described.partitions[2].size_bytes > 0 && described.partitions[2].segment_count >= 1);
+
+    // Delete removes the data; the name can be reused, starting empty.
+    client
+        .admin
+        .delete_topic(pb::DeleteTopicRequest {
+            name: "profiles".into(),
+        })
+        .await
+        .unwrap();
+    assert!(!dir.path().join("topics/profiles").exists());
+    create_topic(&mut client, "profiles", 1).await;
+    let described = client
+        .admin
+        .describe_topic(pb::DescribeTopicRequest {
+            name: "profiles".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(described.partitions.len(), 1);
+    assert_eq!(described.partitions[0].high_watermark, 0);
+    server.stop().await;
+
+    // A deletion interrupted after its commit point (the rename) is finished on start.
+    std::fs::rename(
+        dir.path().join("topics/audit"),
+        dir.path().join("topics/audit~deleted-1"),
+    )
+    .unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut client = server.client().await;
+    let listed = client
+        .admin
+        .list_topics(pb::ListTopicsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .topics;
+    assert_eq!(
+        listed.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["profiles"]
+    );
+    assert!(!dir.path().join("topics/audit~deleted-1").exists());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_cannot_open_a_locked_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    server.client().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = eventlog::service::ServerConfig {
+        broker: eventlog::broker::BrokerConfig {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let second = eventlog::service::serve(config, listener, std::future::pending()).await;
+    let err = second.expect_err("the data directory is locked");
+    assert!(err.to_string().contains("locked"), "{err}");
+    server.stop().await;
+}
