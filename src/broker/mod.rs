@@ -18,6 +18,7 @@
 
 mod admin;
 pub mod error;
+pub mod group_store;
 pub mod metadata;
 pub mod partition;
 pub mod partitioner;
