@@ -80,7 +80,7 @@ impl Log {
                     actual: w.next_offset,
                 });
             }
-            if self.roll_due(&w, buf.len() as u64) {
+            if w.active.is_sealed() || self.roll_due(&w, buf.len() as u64) {
                 self.roll_locked(&mut w)?;
             }
             self.write_locked(&mut w, &mut buf, max_timestamp)?
@@ -283,11 +283,15 @@ impl Log {
     /// data is synced and trimmed, its index written, and the checkpoint — the commit
     /// point — stored before the new segment exists.
     pub(crate) fn roll_locked(&self, w: &mut Writer) -> Result<(), AppendError> {
-        let io = |path: &std::path::Path, source| AppendError::Io {
-            log: self.ident.clone(),
-            path: path.to_path_buf(),
-            source,
-        };
+        if !w.active.is_sealed() {
+            self.seal_active(w)?;
+        }
+        // If creating the next segment fails (a full disk), the writer keeps the sealed
+        // segment and retries here on the next append: it never writes into it again.
+        self.start_segment(w, w.next_offset)
+    }
+
+    fn seal_active(&self, w: &mut Writer) -> Result<(), AppendError> {
         let sealed = w.active.clone();
         let synced = w
             .file
@@ -297,11 +301,9 @@ impl Log {
             let _ = self
                 .poison
                 .set(format!("sealing {} failed: {error}", sealed.path.display()));
-            return Err(io(&sealed.path, error));
+            return Err(self.write_error(&sealed, error));
         }
         let index_bytes = index::encode(sealed.base_offset, &w.index.entries);
-        fsutil::write_synced(&sealed.index_path(), &index_bytes)
-            .map_err(|e| io(&sealed.index_path(), e))?;
         let entry = SealedEntry {
             base_offset: sealed.base_offset,
             next_offset: w.next_offset,
@@ -312,24 +314,26 @@ impl Log {
         };
         let mut checkpoint = w.checkpoint.clone();
         checkpoint.sealed.push(entry);
-        checkpoint.store(&self.dir).map_err(|e| io(&self.dir, e))?;
+        let committed = fsutil::write_synced(&sealed.index_path(), &index_bytes)
+            .and_then(|()| checkpoint.store(&self.dir));
+        if let Err(error) = committed {
+            // Not sealed after all: give the segment its room back and stay on it.
+            let _ = w.file.set_len(w.capacity);
+            return Err(self.write_error(&sealed, error));
+        }
         w.checkpoint = checkpoint;
         sealed.mark_sealed(entry);
         self.publish(&sealed, w.write_pos, w.next_offset);
         self.durable.fetch_max(w.next_offset, Ordering::AcqRel);
-        self.start_segment(w, w.next_offset)
+        Ok(())
     }
 
     /// Creates and installs a fresh active segment at `base`.
     pub(crate) fn start_segment(&self, w: &mut Writer, base: u64) -> Result<(), AppendError> {
         let config = self.config();
         let capacity = recovery::capacity(&config);
-        let (path, file) =
-            segment::create_file(&self.dir, base, capacity).map_err(|source| AppendError::Io {
-                log: self.ident.clone(),
-                path: self.dir.clone(),
-                source,
-            })?;
+        let (path, file) = segment::create_file(&self.dir, base, capacity)
+            .map_err(|source| self.write_error(&w.active, source))?;
         let map = SegmentMap::map(&file, capacity).map_err(|source| AppendError::Io {
             log: self.ident.clone(),
             path: path.clone(),

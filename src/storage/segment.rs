@@ -274,10 +274,13 @@ impl Segment {
 /// so an acknowledged record in it can never lose its directory entry.
 pub fn create_file(dir: &Path, base_offset: u64, capacity: u64) -> io::Result<(PathBuf, File)> {
     let path = dir.join(fsutil::segment_file_name(base_offset));
+    // A file already at this name can only be the remains of a creation that failed
+    // (no record in it was ever acknowledged), so it is safe to start it afresh.
     let file = OpenOptions::new()
         .read(true)
         .write(true)
-        .create_new(true)
+        .create(true)
+        .truncate(true)
         .open(&path)?;
     file.write_all_at(&file_header(base_offset), 0)?;
     file.set_len(capacity)?;
