@@ -3,7 +3,7 @@
 
 mod storage_support;
 
-use eventlog::storage::{AppendError, FsyncPolicy, ReadError, ReadLimits, Record};
+use eventlog::storage::{AppendError, FsyncPolicy, LogConfig, ReadError, ReadLimits, Record};
 use storage_support::*;
 
 #[test]
@@ -268,6 +268,57 @@ fn truncate_removes_the_tail_and_appends_continue() {
     let all = read_all(&log, 0);
     assert_eq!(all.len() as u64, cut + 3);
     for (stored, want) in all.iter().zip(&appended[..cut as usize]) {
+        assert_same(stored, want);
+    }
+}
+
+#[test]
+fn the_active_file_grows_in_steps_so_a_crash_leaves_little_to_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 64 << 20,
+        ..small_config(FsyncPolicy::Never)
+    };
+    let mut appended = Vec::new();
+    {
+        let log = open(dir.path(), config.clone());
+        let fresh = std::fs::metadata(segment_path(dir.path(), 0))
+            .unwrap()
+            .len();
+        assert!(
+            fresh <= (8 << 20) + 16,
+            "a new segment starts small, not at its full capacity: {fresh}"
+        );
+        for b in 0..200 {
+            let records = batch(b, 10, 10_000);
+            log.append(&records).unwrap();
+            appended.extend(records);
+            // A reader keeps up while the file grows and is remapped.
+            let got = log
+                .read(
+                    b * 10,
+                    ReadLimits {
+                        max_records: 10,
+                        max_bytes: 1 << 20,
+                    },
+                )
+                .unwrap();
+            assert_eq!(got.records.len(), 10);
+        }
+        let data = log.stats().size_bytes;
+        let len = std::fs::metadata(segment_path(dir.path(), 0))
+            .unwrap()
+            .len();
+        assert!(
+            data > 16 << 20 && len > data && len <= data + (8 << 20) + (1 << 20),
+            "data {data}, file {len}"
+        );
+    } // dropped without close: as after a crash
+    let log = open(dir.path(), config);
+    assert_eq!(log.recovery_report().torn_tail_bytes, 0);
+    let all = read_all(&log, 0);
+    assert_eq!(all.len(), appended.len());
+    for (stored, want) in all.iter().zip(&appended) {
         assert_same(stored, want);
     }
 }

@@ -127,12 +127,16 @@ impl Log {
         buf: &mut [u8],
         max_ts: i64,
     ) -> Result<(u64, u64), AppendError> {
-        if w.write_pos + buf.len() as u64 > w.capacity {
+        let needed = w.write_pos + buf.len() as u64;
+        if needed > w.capacity {
             let max = (w.capacity - FILE_HEADER_LEN as u64).min(u64::from(u32::MAX)) as u32;
             return Err(AppendError::BatchTooLarge {
                 size: buf.len() as u64,
                 max,
             });
+        }
+        if needed > w.file_len {
+            self.grow(w, needed)?;
         }
         let base_offset = w.next_offset;
         batch::seal(buf, base_offset);
@@ -152,6 +156,20 @@ impl Log {
             self.publish(&w.active, w.write_pos, w.next_offset);
         }
         Ok((base_offset, w.next_offset))
+    }
+
+    /// Extends the active file by a step (sparse) and maps the larger file. Readers
+    /// keep using the smaller map they hold; the file never shrinks below it.
+    fn grow(&self, w: &mut Writer, needed: u64) -> Result<(), AppendError> {
+        let new_len = (needed + segment::GROW_STEP).min(w.capacity);
+        let map = w
+            .file
+            .set_len(new_len)
+            .and_then(|()| SegmentMap::map(&w.file, new_len))
+            .map_err(|source| self.write_error(&w.active, source))?;
+        w.active.replace_map(map);
+        w.file_len = new_len;
+        Ok(())
     }
 
     fn write_error(&self, segment: &Segment, source: io::Error) -> AppendError {
@@ -318,7 +336,7 @@ impl Log {
             .and_then(|()| checkpoint.store(&self.dir));
         if let Err(error) = committed {
             // Not sealed after all: give the segment its room back and stay on it.
-            let _ = w.file.set_len(w.capacity);
+            let _ = w.file.set_len(w.file_len);
             return Err(self.write_error(&sealed, error));
         }
         w.checkpoint = checkpoint;
@@ -332,9 +350,10 @@ impl Log {
     pub(crate) fn start_segment(&self, w: &mut Writer, base: u64) -> Result<(), AppendError> {
         let config = self.config();
         let capacity = recovery::capacity(&config);
-        let (path, file) = segment::create_file(&self.dir, base, capacity)
+        let file_len = capacity.min(segment::GROW_STEP);
+        let (path, file) = segment::create_file(&self.dir, base, file_len)
             .map_err(|source| self.write_error(&w.active, source))?;
-        let map = SegmentMap::map(&file, capacity).map_err(|source| AppendError::Io {
+        let map = SegmentMap::map(&file, file_len).map_err(|source| AppendError::Io {
             log: self.ident.clone(),
             path: path.clone(),
             source,
@@ -345,6 +364,7 @@ impl Log {
         w.active = active;
         w.file = Arc::new(file);
         w.capacity = capacity;
+        w.file_len = file_len;
         w.write_pos = FILE_HEADER_LEN as u64;
         w.next_offset = base;
         w.index = IndexBuilder::new(base, config.index_interval_bytes, FILE_HEADER_LEN as u64);

@@ -24,7 +24,10 @@ use super::segment::{FILE_HEADER_LEN, Segment};
 pub(crate) struct Writer {
     pub active: Arc<Segment>,
     pub file: Arc<File>,
+    /// Largest size the active file may reach (the roll point plus one batch).
     pub capacity: u64,
+    /// Current length of the active file (and of its map); grows in steps.
+    pub file_len: u64,
     pub write_pos: u64,
     pub next_offset: u64,
     pub index: IndexBuilder,
@@ -78,6 +81,7 @@ impl Log {
             active,
             file: Arc::new(rec.active_file),
             capacity: rec.capacity,
+            file_len: rec.file_len,
             write_pos: rec.write_pos,
             next_offset: rec.next_offset,
             index: rec.index,

@@ -181,6 +181,7 @@ impl Log {
         w.active = active.segment;
         w.file = Arc::new(active.file);
         w.capacity = active.capacity;
+        w.file_len = active.file_len;
         w.write_pos = active.write_pos;
         w.next_offset = active.next_offset;
         w.index = active.index;

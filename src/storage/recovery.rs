@@ -40,8 +40,10 @@ pub struct Recovered {
     pub segments: Vec<Arc<Segment>>,
     /// The active segment's open file.
     pub active_file: File,
-    /// Capacity the active file is extended to.
+    /// Largest size the active file may reach.
     pub capacity: u64,
+    /// Current length of the active file.
+    pub file_len: u64,
     /// Where the next batch goes.
     pub write_pos: u64,
     /// Offset of the next record.
@@ -130,6 +132,7 @@ pub fn recover(dir: &Path, ident: &LogIdent, config: &LogConfig) -> Result<Recov
         segments,
         active_file: active.file,
         capacity: active.capacity,
+        file_len: active.file_len,
         write_pos: active.write_pos,
         next_offset: active.next_offset,
         index: active.index,
@@ -260,8 +263,10 @@ pub struct Active {
     pub segment: Arc<Segment>,
     /// Its file, open for writing.
     pub file: File,
-    /// Its file length (capacity).
+    /// Largest size its file may reach.
     pub capacity: u64,
+    /// Its current file length.
+    pub file_len: u64,
     /// Where the next batch goes.
     pub write_pos: u64,
     /// Offset of the next record.
@@ -288,7 +293,7 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
     let file = match OpenOptions::new().read(true).write(true).open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            segment::create_file(ctx.dir, base, capacity)
+            segment::create_file(ctx.dir, base, capacity.min(segment::GROW_STEP))
                 .map_err(ctx.io(path.clone()))?
                 .1
         }
@@ -312,13 +317,16 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
         report.torn_tail_bytes = cut;
         zero_range(&file, outcome.valid_end, tail_end).map_err(ctx.io(path.clone()))?;
     }
-    if len < capacity.max(outcome.valid_end) {
-        file.set_len(capacity.max(outcome.valid_end))
-            .map_err(ctx.io(path.clone()))?;
+    // Room for the next appends, one growth step; a longer file (an older, larger
+    // preallocation) is trimmed, since nothing maps it yet.
+    let file_len = (outcome.valid_end + segment::GROW_STEP)
+        .min(capacity)
+        .max(outcome.valid_end);
+    if len != file_len {
+        file.set_len(file_len).map_err(ctx.io(path.clone()))?;
     }
     file.sync_data().map_err(ctx.io(path.clone()))?;
-    let capacity = file.metadata().map_err(ctx.io(path.clone()))?.len();
-    let map = SegmentMap::map(&file, capacity).map_err(ctx.io(path.clone()))?;
+    let map = SegmentMap::map(&file, file_len).map_err(ctx.io(path.clone()))?;
     let mut index = IndexBuilder::new(
         base,
         ctx.config.index_interval_bytes,
@@ -336,6 +344,7 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
         segment: Arc::new(segment),
         file,
         capacity,
+        file_len,
         write_pos: outcome.valid_end,
         next_offset: outcome.next_offset,
         index,

@@ -6,7 +6,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::batch::{self, BatchHeader};
 use super::checkpoint::SealedEntry;
@@ -15,6 +15,10 @@ use super::fsutil;
 use super::index::{self, IndexBuilder, IndexEntry};
 use super::mmap::SegmentMap;
 use super::scan;
+
+/// The active segment's file grows in steps of this many bytes (sparse), so a crash
+/// leaves at most one step of unwritten space to scan on the next open.
+pub const GROW_STEP: u64 = 8 << 20;
 
 /// Magic bytes opening a segment file.
 pub const MAGIC: [u8; 8] = *b"EVLSEG01";
@@ -40,7 +44,7 @@ pub struct Segment {
     pub base_offset: u64,
     /// Data file path.
     pub path: PathBuf,
-    map: OnceLock<Arc<SegmentMap>>,
+    map: RwLock<Option<Arc<SegmentMap>>>,
     index: RwLock<Option<Arc<Vec<IndexEntry>>>>,
     end: AtomicU64,
     next_offset: AtomicU64,
@@ -61,7 +65,7 @@ impl Segment {
         entries: Vec<IndexEntry>,
     ) -> Segment {
         let segment = Segment::unloaded(base_offset, path, None);
-        let _ = segment.map.set(Arc::new(map));
+        *segment.map.write().expect("map lock") = Some(Arc::new(map));
         *segment.index.write().expect("index lock") = Some(Arc::new(entries));
         segment
     }
@@ -86,7 +90,7 @@ impl Segment {
         Segment {
             base_offset,
             path,
-            map: OnceLock::new(),
+            map: RwLock::new(None),
             index: RwLock::new(None),
             end: AtomicU64::new(FILE_HEADER_LEN as u64),
             next_offset: AtomicU64::new(base_offset),
@@ -155,7 +159,13 @@ impl Segment {
     /// The committed bytes of the segment, mapping the file on first use.
     pub fn data(&self) -> io::Result<(Arc<SegmentMap>, usize)> {
         let end = self.end() as usize;
-        if let Some(map) = self.map.get() {
+        // `end` is loaded before the map: a map that grew was installed before the end
+        // that needs it was published, so this map always covers `end`.
+        if let Some(map) = self.map.read().expect("map lock").as_ref() {
+            return Ok((map.clone(), end));
+        }
+        let mut slot = self.map.write().expect("map lock");
+        if let Some(map) = slot.as_ref() {
             return Ok((map.clone(), end));
         }
         let file = File::open(&self.path)?;
@@ -172,11 +182,13 @@ impl Segment {
             });
         }
         let map = Arc::new(SegmentMap::map(&file, file_len)?);
-        let _ = self.map.set(map);
-        Ok((
-            self.map.get().expect("just set").clone(),
-            self.end() as usize,
-        ))
+        *slot = Some(map.clone());
+        Ok((map, self.end() as usize))
+    }
+
+    /// Installs a larger map of the active segment after its file grew.
+    pub fn replace_map(&self, map: SegmentMap) {
+        *self.map.write().expect("map lock") = Some(Arc::new(map));
     }
 
     /// The sparse index, loading (or rebuilding) it on first use of a sealed segment.
@@ -270,9 +282,9 @@ impl Segment {
     }
 }
 
-/// Creates a new, empty segment file of `capacity` bytes and syncs it and its directory,
+/// Creates a new, empty segment file of `len` bytes and syncs it and its directory,
 /// so an acknowledged record in it can never lose its directory entry.
-pub fn create_file(dir: &Path, base_offset: u64, capacity: u64) -> io::Result<(PathBuf, File)> {
+pub fn create_file(dir: &Path, base_offset: u64, len: u64) -> io::Result<(PathBuf, File)> {
     let path = dir.join(fsutil::segment_file_name(base_offset));
     // A file already at this name can only be the remains of a creation that failed
     // (no record in it was ever acknowledged), so it is safe to start it afresh.
@@ -283,7 +295,7 @@ pub fn create_file(dir: &Path, base_offset: u64, capacity: u64) -> io::Result<(P
         .truncate(true)
         .open(&path)?;
     file.write_all_at(&file_header(base_offset), 0)?;
-    file.set_len(capacity)?;
+    file.set_len(len)?;
     file.sync_data()?;
     fsutil::sync_dir(dir)?;
     Ok((path, file))
