@@ -322,3 +322,36 @@ fn the_active_file_grows_in_steps_so_a_crash_leaves_little_to_scan() {
         assert_same(stored, want);
     }
 }
+
+#[test]
+fn segment_infos_describe_every_segment_and_config_changes_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(FsyncPolicy::Never));
+    log.append(&batch(0, 3, 10)).unwrap();
+    log.roll().unwrap();
+    log.append(&batch(1, 2, 10)).unwrap();
+    let infos = log.segment_infos();
+    assert_eq!(infos.len(), 2);
+    assert_eq!(
+        (infos[0].base_offset, infos[0].next_offset, infos[0].sealed),
+        (0, 3, true)
+    );
+    assert_eq!(
+        (infos[1].base_offset, infos[1].next_offset, infos[1].sealed),
+        (3, 5, false)
+    );
+    assert_eq!(infos[0].max_timestamp_ms, record(0, 2, 10).timestamp_ms);
+    let mut config = log.config();
+    config.segment_bytes = 500;
+    assert!(
+        log.update_config(config).is_err(),
+        "an invalid config is refused"
+    );
+    let mut config = log.config();
+    config.max_batch_bytes = 100;
+    log.update_config(config).unwrap();
+    assert!(matches!(
+        log.append(&batch(2, 5, 50)),
+        Err(AppendError::BatchTooLarge { max: 100, .. })
+    ));
+}

@@ -67,3 +67,18 @@ pub struct DeletedSegments {
     /// The new log start offset.
     pub log_start_offset: u64,
 }
+
+/// One segment as retention and tools see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// First offset the segment may hold.
+    pub base_offset: u64,
+    /// One past the last offset it covers (for the active segment: written so far).
+    pub next_offset: u64,
+    /// Bytes of data (header and batches).
+    pub size_bytes: u64,
+    /// Largest record timestamp in it (`i64::MIN` when empty).
+    pub max_timestamp_ms: i64,
+    /// Whether it is sealed (only sealed segments can be deleted or rewritten).
+    pub sealed: bool,
+}

@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 
-use super::api_types::{LogStats, ReadLimits, ReadOutcome};
+use super::api_types::{LogStats, ReadLimits, ReadOutcome, SegmentInfo};
 use super::checkpoint::Checkpoint;
 use super::config::LogConfig;
-use super::error::{LogIdent, OpenError, ReadError};
+use super::error::{ConfigError, LogIdent, OpenError, ReadError};
 use super::index::{self, IndexBuilder};
 use super::read::{Progress, ReadCursor};
 use super::recovery::{self, RecoveryReport};
@@ -122,6 +122,29 @@ impl Log {
     /// The current configuration.
     pub fn config(&self) -> LogConfig {
         self.config.read().expect("config lock").clone()
+    }
+
+    /// Changes the configuration at runtime. Segment size, age and index interval
+    /// apply from the next roll or append; the fsync policy from the next append.
+    pub fn update_config(&self, config: LogConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        *self.config.write().expect("config lock") = config;
+        Ok(())
+    }
+
+    /// Each segment's bounds, size and newest timestamp, oldest first (the active
+    /// segment last). Retention decides from these which segments to delete.
+    pub fn segment_infos(&self) -> Vec<SegmentInfo> {
+        self.segment_list()
+            .iter()
+            .map(|s| SegmentInfo {
+                base_offset: s.base_offset,
+                next_offset: s.next_offset(),
+                size_bytes: s.size_bytes(),
+                max_timestamp_ms: s.max_timestamp(),
+                sealed: s.is_sealed(),
+            })
+            .collect()
     }
 
     /// What recovery found when the log was opened.

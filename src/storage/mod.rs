@@ -32,7 +32,7 @@ pub mod segment;
 pub mod swap;
 pub mod verify;
 
-pub use api_types::{AppendInfo, DeletedSegments, LogStats, ReadLimits, ReadOutcome};
+pub use api_types::{AppendInfo, DeletedSegments, LogStats, ReadLimits, ReadOutcome, SegmentInfo};
 pub use compaction::{CompactionConfig, CompactionStats};
 pub use config::{FsyncPolicy, LogConfig};
 pub use error::{AppendError, ConfigError, LogIdent, MaintenanceError, OpenError, ReadError};
