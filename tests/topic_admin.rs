@@ -17,6 +17,7 @@ async fn topics_are_created_described_reopened_and_deleted() {
         retention_bytes: Some(1 << 30),
         segment_bytes: Some(2 << 20),
         cleanup_policy: pb::CleanupPolicy::Compact.into(),
+        ..Default::default()
     };
     let created = client
         .admin

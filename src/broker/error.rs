@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::storage::{AppendError, OpenError, ReadError};
+use crate::storage::{AppendError, MaintenanceError, OpenError, ReadError};
 
 /// An operation of the [`Broker`](super::Broker) failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,24 @@ pub enum BrokerError {
     /// A request is malformed (for example a produce without records).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// Compaction was asked of a topic whose cleanup policy is not COMPACT (it would
+    /// remove records the topic is configured to keep).
+    #[error("topic {topic} has cleanup policy delete; only compact topics are compacted")]
+    NotCompacted {
+        /// The topic.
+        topic: String,
+    },
+    /// Retention or compaction of a partition failed; the partition is as it was before.
+    #[error("maintenance of {topic}/{partition} failed: {source}")]
+    Maintenance {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// What the storage engine reported (boxed: storage errors are large).
+        #[source]
+        source: Box<MaintenanceError>,
+    },
     /// The topic does not exist.
     #[error("topic {topic} does not exist")]
     TopicNotFound {

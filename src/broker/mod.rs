@@ -15,16 +15,29 @@
 //! - [`ticker`]: the housekeeping thread.
 //! - `admin`, `produce`, `read`: the operations, as `impl Broker` blocks.
 //! - [`subscription`]: a cursor that goes from history into the live tail.
+//! - [`cleaner`]: the thread applying [`retention`] and background [`compaction`] (with
+//!   its [`clean_mark`], [`dirty_ratio`] and read-only [`compaction_estimate`]);
+//!   [`config_update`] and `cleanup`: runtime config changes and on-demand compaction;
+//!   [`offline`]: compaction of a stopped server's directory.
 
 mod admin;
+pub mod clean_mark;
+pub mod cleaner;
+mod cleanup;
+pub mod compaction;
+pub mod compaction_estimate;
+pub mod config_update;
+pub mod dirty_ratio;
 pub mod error;
 pub mod group_store;
 pub mod metadata;
+pub mod offline;
 pub mod partition;
 pub mod partitioner;
 mod produce;
 mod read;
 pub mod registry;
+pub mod retention;
 pub mod subscription;
 pub mod ticker;
 pub mod topic;
@@ -38,6 +51,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+pub use cleanup::PartitionCompaction;
+pub use config_update::{Setting, TopicConfigUpdate};
+pub use dirty_ratio::DirtyRatio;
 pub use error::BrokerError;
 pub use produce::PartitionAppend;
 pub use read::{FetchRequest, PartitionOffsets};
@@ -45,6 +61,7 @@ pub use subscription::{StartAt, Subscription, SubscriptionEvent};
 pub use topic_config::{CleanupPolicy, NewTopic, TopicConfig, TopicSummary};
 
 use crate::storage::{DirLock, FsyncPolicy, LogStats};
+use cleaner::Cleaner;
 use registry::TopicDirs;
 use ticker::{Ticker, TopicMap};
 use topic::Topic;
@@ -91,6 +108,8 @@ pub struct Broker {
     admin: Mutex<()>,
     shutdown: CancellationToken,
     ticker: Mutex<Option<Ticker>>,
+    /// Retention and background compaction.
+    cleaner: Mutex<Option<Cleaner>>,
     lock: Mutex<Option<DirLock>>,
 }
 
@@ -120,6 +139,8 @@ impl Broker {
         let topics = Arc::new(TopicMap::new(topics));
         let ticker = Ticker::start(topics.clone(), config.tick_interval)
             .map_err(BrokerError::io(&config.data_dir))?;
+        let cleaner = Cleaner::start(topics.clone(), config.tick_interval)
+            .map_err(BrokerError::io(&config.data_dir))?;
         Ok(Arc::new(Broker {
             config,
             dirs,
@@ -127,6 +148,7 @@ impl Broker {
             admin: Mutex::new(()),
             shutdown: CancellationToken::new(),
             ticker: Mutex::new(Some(ticker)),
+            cleaner: Mutex::new(Some(cleaner)),
             lock: Mutex::new(Some(lock)),
         }))
     }
@@ -158,6 +180,14 @@ impl Broker {
             .take()
         {
             ticker.stop();
+        }
+        let cleaner = self
+            .cleaner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(cleaner) = cleaner {
+            cleaner.stop();
         }
         let topics =
             std::mem::take(&mut *self.topics.write().unwrap_or_else(PoisonError::into_inner));

@@ -6,10 +6,11 @@
 //! that closing (topic deletion, shutdown) waits for appends in flight to finish and
 //! later calls see a clean "closed" error instead of a dangling log.
 
-use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
 use tokio::sync::watch;
 
+use super::clean_mark::CleanMark;
 use super::error::BrokerError;
 use crate::storage::{
     AppendInfo, Log, LogIdent, LogStats, ReadError, ReadLimits, ReadOutcome, Record,
@@ -29,6 +30,9 @@ pub struct Partition {
     ident: LogIdent,
     log: RwLock<Option<Log>>,
     progress: watch::Sender<Progress>,
+    /// Serializes retention and compaction of this partition (two rewrites at once would
+    /// write the same `.swap` files) and holds the compaction bookkeeping.
+    maintenance: Mutex<CleanMark>,
 }
 
 impl Partition {
@@ -39,8 +43,10 @@ impl Partition {
             high_watermark: log.high_watermark(),
             open: true,
         };
+        let maintenance = Mutex::new(CleanMark::load(log.dir()));
         Partition {
             ident,
+            maintenance,
             log: RwLock::new(Some(log)),
             progress: watch::Sender::new(progress),
         }
@@ -117,6 +123,35 @@ impl Partition {
     pub fn stats(&self) -> Result<LogStats, BrokerError> {
         let guard = self.guard();
         Ok(self.log_in(&guard)?.stats())
+    }
+
+    /// The topic/partition identity.
+    pub fn ident(&self) -> &LogIdent {
+        &self.ident
+    }
+
+    /// Runs `work` on the open log. For maintenance (retention, compaction, config
+    /// changes): the log stays open meanwhile, so closing the partition waits for it.
+    pub(crate) fn with_log<T>(&self, work: impl FnOnce(&Log) -> T) -> Result<T, BrokerError> {
+        let guard = self.guard();
+        Ok(work(self.log_in(&guard)?))
+    }
+
+    /// Takes the maintenance lock, waiting for a retention or compaction under way.
+    pub(crate) fn maintenance(&self) -> MutexGuard<'_, CleanMark> {
+        self.maintenance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the maintenance lock only if it is free (background work skips a busy
+    /// partition rather than queueing behind an on-demand compaction).
+    pub(crate) fn try_maintenance(&self) -> Option<MutexGuard<'_, CleanMark>> {
+        match self.maintenance.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     /// Periodic housekeeping (age roll, interval fsync); a closed partition has none.

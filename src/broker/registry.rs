@@ -129,6 +129,9 @@ mod tests {
                 retention_bytes: None,
                 segment_bytes: 1 << 20,
                 cleanup_policy: CleanupPolicy::Delete,
+                delete_retention_ms: None,
+                min_cleanable_dirty_ratio: None,
+                segment_ms: None,
             },
         }
     }

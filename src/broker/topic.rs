@@ -1,18 +1,20 @@
 //! An open topic: its summary (name, partition count, config), its partitions and its
-//! partitioner.
+//! partitioner. The config can change at runtime (`UpdateTopicConfig`); name and
+//! partition count never do.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use super::error::BrokerError;
 use super::partition::Partition;
 use super::partitioner::Partitioner;
-use super::topic_config::TopicSummary;
+use super::topic_config::{TopicConfig, TopicSummary};
 use crate::storage::{FsyncPolicy, Log, LogIdent};
 
 /// A topic with every partition log open.
 pub struct Topic {
-    summary: TopicSummary,
+    name: String,
+    summary: RwLock<TopicSummary>,
     partitions: Vec<Arc<Partition>>,
     partitioner: Partitioner,
 }
@@ -47,20 +49,37 @@ impl Topic {
         }
         let partitioner = Partitioner::new(summary.partitions);
         Ok(Topic {
-            summary,
+            name: summary.name.clone(),
+            summary: RwLock::new(summary),
             partitions,
             partitioner,
         })
     }
 
-    /// Name, partition count and config.
-    pub fn summary(&self) -> &TopicSummary {
-        &self.summary
+    /// Name, partition count and config (a snapshot: the config may change).
+    pub fn summary(&self) -> TopicSummary {
+        self.summary
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The current config.
+    pub fn config(&self) -> TopicConfig {
+        self.summary().config
+    }
+
+    /// Replaces the config in memory (the caller stores it and updates the logs).
+    pub(crate) fn set_config(&self, config: TopicConfig) {
+        self.summary
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .config = config;
     }
 
     /// The topic name.
     pub fn name(&self) -> &str {
-        &self.summary.name
+        &self.name
     }
 
     /// All partitions, in partition order.
@@ -73,9 +92,9 @@ impl Topic {
         self.partitions
             .get(number as usize)
             .ok_or_else(|| BrokerError::PartitionNotFound {
-                topic: self.summary.name.clone(),
+                topic: self.name.clone(),
                 partition: number,
-                partitions: self.summary.partitions,
+                partitions: self.partitions.len() as u32,
             })
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::dirty_ratio::DirtyRatio;
 use super::error::BrokerError;
 use super::topic_name::TopicName;
 use crate::storage::config::{MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES};
@@ -19,6 +20,11 @@ pub const MAX_PARTITIONS: u32 = 1024;
 /// Longest time a segment stays active under time retention (Kafka's `segment.ms`
 /// default), so that an idle partition's records still age out.
 const MAX_SEGMENT_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How long compaction keeps a tombstone that is its key's newest record, when the topic
+/// does not say (Kafka's `delete.retention.ms` default): consumers that read the key's
+/// older value have a day to see its deletion too.
+pub const DEFAULT_DELETE_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// What happens to old records of a topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -42,14 +48,33 @@ pub struct TopicConfig {
     pub segment_bytes: u64,
     /// Delete or compact.
     pub cleanup_policy: CleanupPolicy,
+    /// Compaction keeps a tombstone this many milliseconds (from its timestamp) before
+    /// removing it; `None` means [`DEFAULT_DELETE_RETENTION`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_retention_ms: Option<u64>,
+    /// Background compaction starts once this share of the sealed bytes was written since
+    /// the last compaction; `None` means [`DirtyRatio::DEFAULT`] (0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_cleanable_dirty_ratio: Option<DirtyRatio>,
+    /// Roll the active segment once it is this many milliseconds old, so its records
+    /// become eligible for retention and compaction; `None`: the retention time for
+    /// DELETE topics (at most 7 days), 7 days for COMPACT topics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_ms: Option<u64>,
 }
 
 impl TopicConfig {
     /// The storage configuration of each partition of a topic with this config.
     pub fn log_config(&self, fsync: FsyncPolicy) -> LogConfig {
-        let segment_max_age = self
-            .retention_ms
-            .map(|ms| Duration::from_millis(ms.max(1)).min(MAX_SEGMENT_AGE));
+        // Only sealed segments are deleted or compacted, so an idle partition's active
+        // segment must age out, or its records would never be cleaned up.
+        let segment_max_age = match (self.segment_ms, self.cleanup_policy) {
+            (Some(ms), _) => Some(Duration::from_millis(ms.max(1))),
+            (None, CleanupPolicy::Delete) => self
+                .retention_ms
+                .map(|ms| Duration::from_millis(ms.max(1)).min(MAX_SEGMENT_AGE)),
+            (None, CleanupPolicy::Compact) => Some(MAX_SEGMENT_AGE),
+        };
         LogConfig {
             segment_bytes: self.segment_bytes,
             segment_max_age,
@@ -58,7 +83,19 @@ impl TopicConfig {
         }
     }
 
-    fn validate(&self, topic: &TopicName) -> Result<(), BrokerError> {
+    /// How long compaction keeps a tombstone that is its key's newest record.
+    pub fn delete_retention(&self) -> Duration {
+        self.delete_retention_ms
+            .map_or(DEFAULT_DELETE_RETENTION, Duration::from_millis)
+    }
+
+    /// The dirty ratio at which background compaction starts.
+    pub fn dirty_ratio(&self) -> DirtyRatio {
+        self.min_cleanable_dirty_ratio
+            .unwrap_or(DirtyRatio::DEFAULT)
+    }
+
+    pub(crate) fn validate(&self, topic: &TopicName) -> Result<(), BrokerError> {
         let invalid = |reason: String| BrokerError::InvalidConfig {
             topic: topic.to_string(),
             reason,
@@ -77,6 +114,11 @@ impl TopicConfig {
         if self.retention_bytes == Some(0) {
             return Err(invalid(
                 "retention_bytes must be positive (leave it unset for no limit)".into(),
+            ));
+        }
+        if self.segment_ms == Some(0) {
+            return Err(invalid(
+                "segment_ms must be positive (leave it unset for the default)".into(),
             ));
         }
         Ok(())
@@ -98,6 +140,12 @@ pub struct NewTopic {
     pub segment_bytes: Option<u64>,
     /// See [`TopicConfig::cleanup_policy`].
     pub cleanup_policy: CleanupPolicy,
+    /// See [`TopicConfig::delete_retention_ms`].
+    pub delete_retention_ms: Option<u64>,
+    /// See [`TopicConfig::min_cleanable_dirty_ratio`].
+    pub min_cleanable_dirty_ratio: Option<DirtyRatio>,
+    /// See [`TopicConfig::segment_ms`].
+    pub segment_ms: Option<u64>,
 }
 
 /// A topic as reported by list and describe: name, partition count and config.
@@ -130,6 +178,9 @@ impl NewTopic {
             retention_bytes: self.retention_bytes,
             segment_bytes: self.segment_bytes.unwrap_or(default_segment_bytes),
             cleanup_policy: self.cleanup_policy,
+            delete_retention_ms: self.delete_retention_ms,
+            min_cleanable_dirty_ratio: self.min_cleanable_dirty_ratio,
+            segment_ms: self.segment_ms,
         };
         config.validate(&name)?;
         let summary = TopicSummary {
@@ -199,9 +250,36 @@ mod tests {
             retention_bytes: None,
             segment_bytes: 1 << 20,
             cleanup_policy: CleanupPolicy::Delete,
+            delete_retention_ms: None,
+            min_cleanable_dirty_ratio: None,
+            segment_ms: None,
         };
         let log = config.log_config(FsyncPolicy::Never);
         assert_eq!(log.segment_max_age, Some(Duration::from_secs(60)));
         assert!(log.validate().is_ok());
+        let compacted = TopicConfig {
+            cleanup_policy: CleanupPolicy::Compact,
+            ..config.clone()
+        };
+        assert_eq!(
+            compacted.log_config(FsyncPolicy::Never).segment_max_age,
+            Some(MAX_SEGMENT_AGE)
+        );
+        let explicit = TopicConfig {
+            segment_ms: Some(500),
+            ..config
+        };
+        assert_eq!(
+            explicit.log_config(FsyncPolicy::Never).segment_max_age,
+            Some(Duration::from_millis(500))
+        );
+    }
+
+    #[test]
+    fn topic_json_without_the_cleanup_fields_still_reads() {
+        let old = r#"{"retention_ms":null,"retention_bytes":null,"segment_bytes":1048576,"cleanup_policy":"compact"}"#;
+        let config: TopicConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(config.delete_retention(), DEFAULT_DELETE_RETENTION);
+        assert_eq!(config.dirty_ratio(), DirtyRatio::DEFAULT);
     }
 }

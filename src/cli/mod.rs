@@ -9,14 +9,22 @@
 //! - [`parse`]: values of flags (sizes, times, headers, start positions).
 //! - [`output`]: tables and JSON on stdout.
 //! - [`logging`]: tracing setup.
+//! - [`compact`], [`verify`], [`dump`]: offline tools on a data directory or a segment
+//!   file (`compact` also backs `topic compact`); [`topic_alter`]: `topic alter`;
+//!   [`progress`]: their progress bars.
 
+pub mod compact;
 pub mod consume;
+pub mod dump;
 pub mod logging;
 pub mod output;
 pub mod parse;
 pub mod produce;
+pub mod progress;
 pub mod serve;
 pub mod topic;
+pub mod topic_alter;
+pub mod verify;
 
 use std::process::ExitCode;
 
@@ -50,6 +58,12 @@ pub enum Command {
     Produce(produce::ProduceArgs),
     /// Print records of a topic from a start position.
     Consume(consume::ConsumeArgs),
+    /// Compact topics of a stopped server's data directory (offline).
+    Compact(compact::OfflineArgs),
+    /// Check every checksum and index of a data directory; exit non-zero on errors.
+    Verify(verify::VerifyArgs),
+    /// Print the batches and records of a segment file.
+    Dump(dump::DumpArgs),
 }
 
 /// Options shared by every client command.
@@ -105,6 +119,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Topic(command) => topic::run(command).await,
             Command::Produce(args) => produce::run(args).await,
             Command::Consume(args) => consume::run(args).await,
+            // Offline tools: synchronous file work, nothing else runs on this runtime.
+            Command::Compact(args) => compact::run_offline(args),
+            Command::Verify(args) => verify::run(args),
+            Command::Dump(args) => dump::run(args),
         }
     })
 }

@@ -23,6 +23,10 @@ pub enum TopicCommand {
     Describe(NamedArgs),
     /// Delete a topic and all its records.
     Delete(NamedArgs),
+    /// Change a topic's config (retention, cleanup, segments) on the running server.
+    Alter(super::topic_alter::AlterArgs),
+    /// Compact topics with cleanup policy compact now, through the running server.
+    Compact(super::compact::OnlineArgs),
 }
 
 /// Cleanup policy on the command line.
@@ -32,6 +36,16 @@ pub enum Cleanup {
     Delete,
     /// Keep the latest record of each key.
     Compact,
+}
+
+impl Cleanup {
+    /// The wire value.
+    pub fn to_wire(self) -> pb::CleanupPolicy {
+        match self {
+            Cleanup::Delete => pb::CleanupPolicy::Delete,
+            Cleanup::Compact => pb::CleanupPolicy::Compact,
+        }
+    }
 }
 
 /// Arguments of `topic create`.
@@ -54,6 +68,17 @@ pub struct CreateArgs {
     /// What happens to old records.
     #[arg(long, env = "EVENTLOG_CLEANUP", value_enum, default_value_t = Cleanup::Delete)]
     pub cleanup: Cleanup,
+    /// Roll the active segment at this age (e.g. 1h); by default the retention time
+    /// (delete topics, at most 7d) or 7d (compact topics).
+    #[arg(long, value_parser = parse_duration)]
+    pub segment_age: Option<Duration>,
+    /// Compact topics: keep tombstones this long before removing them (default 24h).
+    #[arg(long, value_parser = parse_duration)]
+    pub delete_retention: Option<Duration>,
+    /// Compact topics: compact in the background once this share (0 to 1) of the sealed
+    /// bytes is new (default 0.5).
+    #[arg(long, value_parser = super::topic_alter::parse_ratio)]
+    pub dirty_ratio: Option<f64>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub client: ClientArgs,
@@ -85,6 +110,11 @@ pub async fn run(command: TopicCommand) -> anyhow::Result<()> {
         TopicCommand::List(args) => list(args, &mut out).await,
         TopicCommand::Describe(args) => describe(args, &mut out).await,
         TopicCommand::Delete(args) => delete(args, &mut out).await,
+        TopicCommand::Alter(args) => super::topic_alter::run(args, &mut out).await,
+        TopicCommand::Compact(args) => {
+            drop(out);
+            super::compact::run_online(args).await
+        }
     }
 }
 
@@ -92,10 +122,8 @@ async fn create(args: CreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let retention_ms = args
         .retention
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let cleanup_policy = match args.cleanup {
-        Cleanup::Delete => pb::CleanupPolicy::Delete,
-        Cleanup::Compact => pb::CleanupPolicy::Compact,
-    };
+    let cleanup_policy = args.cleanup.to_wire();
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let request = pb::CreateTopicRequest {
         name: args.name.clone(),
         partitions: args.partitions,
@@ -104,6 +132,9 @@ async fn create(args: CreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
             retention_bytes: args.retention_bytes,
             segment_bytes: args.segment_bytes,
             cleanup_policy: cleanup_policy.into(),
+            delete_retention_ms: args.delete_retention.map(millis),
+            min_cleanable_dirty_ratio: args.dirty_ratio,
+            segment_ms: args.segment_age.map(millis),
         }),
     };
     let mut client = args.client.connect().await?;
@@ -224,7 +255,8 @@ async fn delete(args: NamedArgs, out: &mut impl Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-const SUMMARY_HEADERS: [&str; 6] = [
+/// Column titles of [`summary_row`].
+pub const SUMMARY_HEADERS: [&str; 6] = [
     "NAME",
     "PARTITIONS",
     "RETENTION",
@@ -233,7 +265,8 @@ const SUMMARY_HEADERS: [&str; 6] = [
     "CLEANUP",
 ];
 
-fn summary_row(topic: &pb::TopicSummary) -> Vec<String> {
+/// A topic as table cells.
+pub fn summary_row(topic: &pb::TopicSummary) -> Vec<String> {
     let config = topic.config.unwrap_or_default();
     let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".to_string());
     vec![
@@ -250,7 +283,8 @@ fn summary_row(topic: &pb::TopicSummary) -> Vec<String> {
     ]
 }
 
-fn summary_json(topic: &pb::TopicSummary) -> Value {
+/// A topic as a JSON object.
+pub fn summary_json(topic: &pb::TopicSummary) -> Value {
     let config = topic.config.unwrap_or_default();
     json!({
         "name": topic.name,
@@ -259,6 +293,9 @@ fn summary_json(topic: &pb::TopicSummary) -> Value {
         "retention_bytes": config.retention_bytes,
         "segment_bytes": config.segment_bytes,
         "cleanup_policy": cleanup_name(config.cleanup_policy),
+        "delete_retention_ms": config.delete_retention_ms,
+        "min_cleanable_dirty_ratio": config.min_cleanable_dirty_ratio,
+        "segment_ms": config.segment_ms,
     })
 }
 

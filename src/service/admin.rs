@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use super::cleanup_convert::config_update;
 use crate::broker::{Broker, NewTopic};
 use crate::proto::v1 as pb;
 use crate::proto::v1::admin_server::Admin;
@@ -53,6 +54,36 @@ impl Admin for AdminService {
             .map(Into::into)
             .collect();
         Ok(Response::new(pb::ListTopicsResponse { topics }))
+    }
+
+    async fn update_topic_config(
+        &self,
+        request: Request<pb::UpdateTopicConfigRequest>,
+    ) -> Result<Response<pb::UpdateTopicConfigResponse>, Status> {
+        let request = request.into_inner();
+        let update = config_update(&request)?;
+        let topic = self
+            .broker
+            .update_topic_config(&request.name, update)
+            .await?;
+        Ok(Response::new(pb::UpdateTopicConfigResponse {
+            topic: Some(topic.into()),
+        }))
+    }
+
+    async fn compact_topic(
+        &self,
+        request: Request<pb::CompactTopicRequest>,
+    ) -> Result<Response<pb::CompactTopicResponse>, Status> {
+        let request = request.into_inner();
+        let partitions = self
+            .broker
+            .compact_topic(&request.name, request.dry_run)
+            .await?;
+        Ok(Response::new(pb::CompactTopicResponse {
+            partitions: partitions.into_iter().map(Into::into).collect(),
+            dry_run: request.dry_run,
+        }))
     }
 
     async fn describe_topic(

@@ -5,8 +5,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::broker::{
-    CleanupPolicy, FetchRequest, NewTopic, PartitionAppend, PartitionOffsets, StartAt, TopicConfig,
-    TopicDescription, TopicSummary,
+    CleanupPolicy, DirtyRatio, FetchRequest, NewTopic, PartitionAppend, PartitionOffsets, StartAt,
+    TopicConfig, TopicDescription, TopicSummary,
 };
 use crate::proto::v1 as pb;
 use crate::storage::{Header, LogStats, ReadLimits, ReadOutcome, Record, StoredRecord};
@@ -177,11 +177,26 @@ impl TryFrom<pb::CreateTopicRequest> for NewTopic {
             retention_bytes: config.retention_bytes,
             segment_bytes: config.segment_bytes,
             cleanup_policy: cleanup_from_wire(config.cleanup_policy)?,
+            delete_retention_ms: config.delete_retention_ms,
+            min_cleanable_dirty_ratio: dirty_ratio_from_wire(config.min_cleanable_dirty_ratio)?,
+            segment_ms: config.segment_ms,
         })
     }
 }
 
-fn cleanup_from_wire(value: i32) -> Result<CleanupPolicy, InvalidField> {
+/// A dirty ratio from the wire, if present.
+pub fn dirty_ratio_from_wire(value: Option<f64>) -> Result<Option<DirtyRatio>, InvalidField> {
+    value
+        .map(DirtyRatio::new)
+        .transpose()
+        .map_err(|reason| InvalidField {
+            field: "min_cleanable_dirty_ratio",
+            reason,
+        })
+}
+
+/// A cleanup policy from the wire (UNSPECIFIED is DELETE).
+pub fn cleanup_from_wire(value: i32) -> Result<CleanupPolicy, InvalidField> {
     match pb::CleanupPolicy::try_from(value) {
         Ok(pb::CleanupPolicy::Unspecified | pb::CleanupPolicy::Delete) => Ok(CleanupPolicy::Delete),
         Ok(pb::CleanupPolicy::Compact) => Ok(CleanupPolicy::Compact),
@@ -203,6 +218,9 @@ impl From<TopicConfig> for pb::TopicConfig {
             retention_bytes: config.retention_bytes,
             segment_bytes: Some(config.segment_bytes),
             cleanup_policy: policy.into(),
+            delete_retention_ms: config.delete_retention_ms,
+            min_cleanable_dirty_ratio: config.min_cleanable_dirty_ratio.map(DirtyRatio::get),
+            segment_ms: config.segment_ms,
         }
     }
 }

@@ -7,11 +7,13 @@
 //! - [`event_log`]: `eventlog.v1.EventLog` (produce, fetch, subscribe, list offsets).
 //! - [`subscribe`]: the flow-controlled response stream of `Subscribe`.
 //! - [`admin`]: `eventlog.v1.Admin` (topics).
+//! - [`cleanup_convert`]: conversions of `UpdateTopicConfig` and `CompactTopic`.
 //! - [`convert`]: wire types to domain types and back.
 //! - [`status`]: domain errors to gRPC status codes.
 //! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown).
 
 pub mod admin;
+pub mod cleanup_convert;
 pub mod convert;
 pub mod event_log;
 pub mod server;

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 
 use super::{AdminService, EventLogService, MAX_MESSAGE_BYTES};
 use crate::broker::{Broker, BrokerConfig, BrokerError};
@@ -128,10 +128,12 @@ async fn run(
         .add_service(reflection().build_v1alpha()?)
         .add_service(event_log)
         .add_service(admin);
-    let mut server = tokio::spawn(router.serve_with_incoming_shutdown(
-        TcpListenerStream::new(listener),
-        stop_accepting.clone().cancelled_owned(),
-    ));
+    // `Server::tcp_nodelay` only reaches sockets tonic binds itself; accepted sockets
+    // need it too, or Nagle's algorithm stalls small replies for 40 ms.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let mut server = tokio::spawn(
+        router.serve_with_incoming_shutdown(incoming, stop_accepting.clone().cancelled_owned()),
+    );
     tokio::select! {
         () = shutdown => {}
         finished = &mut server => return flatten(finished),

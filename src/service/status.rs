@@ -6,7 +6,7 @@ use tonic::{Code, Status};
 
 use super::convert::InvalidField;
 use crate::broker::BrokerError;
-use crate::storage::{AppendError, ReadError};
+use crate::storage::{AppendError, MaintenanceError, ReadError};
 
 /// Trailer carrying the partition's actual next offset on an expected-offset mismatch,
 /// so a client can retry without parsing the message.
@@ -47,10 +47,23 @@ fn code_for(err: &BrokerError) -> Code {
         BrokerError::PartitionClosed { .. } | BrokerError::ShuttingDown => Code::Unavailable,
         BrokerError::Append { source, .. } => append_code(source),
         BrokerError::Read { source, .. } => read_code(source),
+        BrokerError::NotCompacted { .. } => Code::FailedPrecondition,
+        BrokerError::Maintenance { source, .. } => maintenance_code(source),
         BrokerError::Open { .. }
         | BrokerError::Io { .. }
         | BrokerError::BadMetadata { .. }
         | BrokerError::Internal(_) => Code::Internal,
+    }
+}
+
+fn maintenance_code(err: &MaintenanceError) -> Code {
+    match err {
+        MaintenanceError::Read(source) => read_code(source),
+        MaintenanceError::Append(source) => append_code(source),
+        // Refused as things stand (segments changed meanwhile, a damaged batch to be
+        // verified first); the message says which.
+        MaintenanceError::Invalid { .. } => Code::FailedPrecondition,
+        MaintenanceError::Io { .. } | MaintenanceError::Poisoned { .. } => Code::Internal,
     }
 }
 

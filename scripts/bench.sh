@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Standard benchmark workloads for eventlog, side by side with the peers in
+# ../shared/peers (Redis Streams, NATS JetStream) run in the same session, then
+# docs/benchmarks.md and docs/benchmarks.svg are regenerated from the results.
+#
+# usage: scripts/bench.sh [--no-peers] [--no-limits]
+# env:   N=1000000 SIZE=100 BATCH=1000 SINGLE=20000 E2E_RATE=20000 E2E_N=200000
+#        PEERS_DIR=../shared/peers PORT=50151 OUT=target/bench-results
+# Everything runs on loopback; each workload is bounded by a record count and by time.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+N="${N:-1000000}"; SIZE="${SIZE:-100}"; BATCH="${BATCH:-1000}"; SINGLE="${SINGLE:-20000}"
+E2E_RATE="${E2E_RATE:-20000}"; E2E_N="${E2E_N:-200000}"; PORT="${PORT:-50151}"
+PEERS_DIR="${PEERS_DIR:-../shared/peers}"; OUT="${OUT:-target/bench-results}"
+RUN_PEERS=1; RUN_LIMITS=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-peers) RUN_PEERS=0 ;;
+    --no-limits) RUN_LIMITS=0 ;;
+    *) echo "usage: scripts/bench.sh [--no-peers] [--no-limits]" >&2; exit 2 ;;
+  esac
+done
+
+mkdir -p "$OUT"
+RESULTS="$OUT/results-$(date +%Y%m%d-%H%M%S).txt"
+: > "$RESULTS"
+log() { echo "[bench] $*" >&2; }
+
+cargo build --release --quiet
+BIN="$PWD/target/release/eventlog"
+SERVER="http://127.0.0.1:$PORT"
+DATA=""; SPID=""
+
+start_server() { # $1 = fsync policy
+  DATA="$(mktemp -d)"
+  "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --fsync "$1" 2>"$OUT/server-$1.log" &
+  SPID=$!
+  for _ in $(seq 100); do
+    "$BIN" topic list --server "$SERVER" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "server did not start; see $OUT/server-$1.log" >&2; exit 1
+}
+stop_server() {
+  kill -TERM "$SPID" 2>/dev/null || true
+  wait "$SPID" 2>/dev/null || true
+  rm -rf "$DATA"
+}
+trap 'stop_server' EXIT
+
+bench() { # $1 = label, $2 = fsync policy, rest = bench arguments
+  local label="$1" fsync="$2"; shift 2
+  local cmd="eventlog bench $* --fsync-note $fsync"
+  log "$label: $cmd"
+  local line
+  line=$(timeout 300 "$BIN" bench "$@" --fsync-note "$fsync" --server "$SERVER" --server-pid "$SPID" --json)
+  echo "ours label=$label cmd=\"$cmd\" json=$line" | tee -a "$RESULTS" >&2
+}
+
+COMMON=(--records "$N" --record-size "$SIZE" --batch "$BATCH")
+for fsync in always never; do
+  start_server "$fsync"
+  bench "produce-$fsync" "$fsync" produce --topic "t-$fsync" "${COMMON[@]}"
+  bench "consume-$fsync" "$fsync" consume --topic "t-$fsync" "${COMMON[@]}"
+  if [ "$fsync" = always ]; then
+    bench "single-always" always produce --topic single --records "$SINGLE" --record-size "$SIZE" --batch 1 --duration 60s
+    bench "produce-4x4-always" always produce --topic four --partitions 4 --producers 4 "${COMMON[@]}"
+    bench "e2e-always" always e2e --topic e2e --records "$E2E_N" --record-size "$SIZE" --batch 10 --rate "$E2E_RATE" --duration 60s
+  fi
+  stop_server
+done
+
+if [ "$RUN_PEERS" = 1 ] && [ -d "$PEERS_DIR" ]; then
+  peer() { log "peer: bash $PEERS_DIR/$*"; (N="${PEER_N:-$N}" SIZE="$SIZE" BATCH="$BATCH" timeout 900 bash "$PEERS_DIR/$1" "${@:2}" | grep '^peer=' | tail -1 | sed "s|^|cmd=\"bash $PEERS_DIR/$*\" |" | tee -a "$RESULTS" >&2) || log "peer $1 failed"; }
+  peer redis-streams.sh always
+  peer redis-streams.sh everysec
+  peer nats-jetstream.sh default
+  PEER_N=200000 peer nats-jetstream.sh always
+  if [ "$RUN_LIMITS" = 1 ]; then peer physical-limits.sh; fi
+else
+  log "peers skipped (--no-peers or $PEERS_DIR missing)"
+fi
+
+python3 scripts/bench_report.py "$RESULTS" docs/benchmarks.md docs/benchmarks.svg
+log "results: $RESULTS; report: docs/benchmarks.md, docs/benchmarks.svg"

@@ -1,0 +1,89 @@
+//! The cleaner: a thread that applies retention to DELETE topics and compacts COMPACT
+//! topics whose dirty ratio reached their threshold. A thread of its own, apart from the
+//! tick thread, because a compaction may take minutes and must delay neither the age
+//! rolls and interval fsyncs of other partitions nor any async worker.
+//!
+//! Each round snapshots the topics and reads each topic's config afresh, so
+//! `UpdateTopicConfig` takes effect from the next round. Stopping waits for the
+//! partition being cleaned (a compaction is not interrupted) but no further.
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::error::BrokerError;
+use super::ticker::TopicMap;
+use super::topic::Topic;
+use super::topic_config::CleanupPolicy;
+use super::{compaction, retention};
+
+/// Handle of the cleaner thread; [`Cleaner::stop`] ends it.
+pub struct Cleaner {
+    stop: mpsc::Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Cleaner {
+    /// Starts checking every partition of `topics` every `period`.
+    pub fn start(topics: Arc<TopicMap>, period: Duration) -> std::io::Result<Cleaner> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("eventlog-cleaner".into())
+            .spawn(move || {
+                // Any message or a dropped sender ends the loop.
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
+                    if !clean_all(&topics, &stopped) {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Cleaner {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread after the partition it is cleaning, and waits for it.
+    pub fn stop(mut self) {
+        let _ = self.stop.send(());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the cleaner thread panicked");
+        }
+    }
+}
+
+/// One round over every partition; false when a stop was requested meanwhile.
+fn clean_all(topics: &TopicMap, stopped: &Receiver<()>) -> bool {
+    // Snapshot so the map's lock is not held during deletions and compactions.
+    let snapshot: Vec<Arc<Topic>> = topics
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .values()
+        .cloned()
+        .collect();
+    for topic in snapshot {
+        for partition in topic.partitions() {
+            if !matches!(stopped.try_recv(), Err(TryRecvError::Empty)) {
+                return false;
+            }
+            let config = topic.config();
+            let outcome = match config.cleanup_policy {
+                CleanupPolicy::Delete => retention::apply(partition, &config).map(drop),
+                CleanupPolicy::Compact => {
+                    compaction::compact_if_dirty(partition, &config).map(drop)
+                }
+            };
+            match outcome {
+                // The topic was deleted or the broker is closing: nothing to clean.
+                Ok(()) | Err(BrokerError::PartitionClosed { .. }) => {}
+                Err(error) => {
+                    tracing::warn!(partition = %partition.ident(), %error, "background cleanup failed");
+                }
+            }
+        }
+    }
+    true
+}

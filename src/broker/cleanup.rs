@@ -1,0 +1,106 @@
+//! Runtime config changes and on-demand compaction, as `impl Broker` blocks.
+
+use std::sync::{Arc, PoisonError};
+
+use super::config_update::TopicConfigUpdate;
+use super::error::BrokerError;
+use super::topic::Topic;
+use super::topic_config::{CleanupPolicy, TopicSummary};
+use super::topic_name::TopicName;
+use super::{Broker, blocking, compaction, metadata};
+use crate::storage::CompactionStats;
+
+/// What compacting (or estimating) one partition gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionCompaction {
+    /// The partition.
+    pub partition: u32,
+    /// Its statistics (for a dry run, the estimate).
+    pub stats: CompactionStats,
+}
+
+impl Broker {
+    /// Changes a topic's config: validated, stored in `topic.json` (atomically), then
+    /// applied to every partition log. Retention and compaction use it from their next
+    /// round; segment size and age from the next roll.
+    pub async fn update_topic_config(
+        self: &Arc<Self>,
+        name: &str,
+        update: TopicConfigUpdate,
+    ) -> Result<TopicSummary, BrokerError> {
+        self.accepting()?;
+        let name = TopicName::parse(name)?;
+        let broker = Arc::clone(self);
+        blocking(move || broker.update_topic_config_blocking(&name, update)).await
+    }
+
+    fn update_topic_config_blocking(
+        &self,
+        name: &TopicName,
+        update: TopicConfigUpdate,
+    ) -> Result<TopicSummary, BrokerError> {
+        // Under the admin lock: a concurrent delete cannot remove the directory between
+        // the lookup and the write, and two updates cannot interleave.
+        let _admin = self.admin.lock().unwrap_or_else(PoisonError::into_inner);
+        let topic = self.topic(name.as_str())?;
+        let mut summary = topic.summary();
+        summary.config = update.apply(name, &summary.config, self.config.default_segment_bytes)?;
+        // Stored first: if applying fails midway, the next start applies it in full.
+        metadata::write(&self.dirs.topic_dir(name), &summary)?;
+        let log_config = summary.config.log_config(self.config.fsync);
+        for partition in topic.partitions() {
+            partition
+                .with_log(|log| log.update_config(log_config.clone()))?
+                .map_err(|err| BrokerError::InvalidConfig {
+                    topic: name.to_string(),
+                    reason: err.to_string(),
+                })?;
+        }
+        topic.set_config(summary.config.clone());
+        tracing::info!(topic = %name, config = ?summary.config, "topic config updated");
+        Ok(summary)
+    }
+
+    /// Compacts every partition of a COMPACT topic now, or with `dry_run` estimates what
+    /// that would remove. Runs on the blocking pool; appends and reads go on meanwhile.
+    pub async fn compact_topic(
+        &self,
+        name: &str,
+        dry_run: bool,
+    ) -> Result<Vec<PartitionCompaction>, BrokerError> {
+        let topic = self.topic(name)?;
+        blocking(move || compact_topic_blocking(&topic, dry_run, &mut |_| {})).await
+    }
+}
+
+/// Compacts (or estimates) each partition of `topic` in turn, calling `done` after
+/// each. Also used offline.
+pub fn compact_topic_blocking(
+    topic: &Topic,
+    dry_run: bool,
+    done: &mut dyn FnMut(&PartitionCompaction),
+) -> Result<Vec<PartitionCompaction>, BrokerError> {
+    let config = topic.config();
+    if config.cleanup_policy != CleanupPolicy::Compact {
+        return Err(BrokerError::NotCompacted {
+            topic: topic.name().to_string(),
+        });
+    }
+    topic
+        .partitions()
+        .iter()
+        .map(|partition| {
+            let stats = if dry_run {
+                compaction::estimate(partition, &config)?
+            } else {
+                compaction::compact(partition, &config)?
+            };
+            let outcome = PartitionCompaction {
+                partition: partition.number(),
+                stats,
+            };
+            done(&outcome);
+            Ok(outcome)
+        })
+        .collect()
+}

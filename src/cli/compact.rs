@@ -1,0 +1,252 @@
+//! Compaction from the command line: `eventlog topic compact` asks a running server
+//! (`CompactTopic`); `eventlog compact --data-dir` works on a stopped server's directory.
+//! Both compact every COMPACT topic when no topic is named, print one summary line per
+//! topic, go on after a topic fails, and fail at the end if any did.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::json;
+
+use super::output::{Format, write_json};
+use super::{ClientArgs, progress, rpc_error};
+use crate::broker::offline::OfflineDir;
+use crate::proto::v1 as pb;
+
+/// Arguments of `topic compact` (through the server).
+#[derive(Debug, Args)]
+pub struct OnlineArgs {
+    /// Topics to compact; every topic with cleanup policy compact when none is named.
+    pub topics: Vec<String>,
+    /// Only report what compaction would remove; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+}
+
+/// Arguments of `compact` (offline, on a data directory no server holds).
+#[derive(Debug, Args)]
+pub struct OfflineArgs {
+    /// The data directory of a stopped server.
+    #[arg(long, env = "EVENTLOG_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Topics to compact; every topic with cleanup policy compact when none is named.
+    pub topics: Vec<String>,
+    /// Only report what compaction would remove; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format: a text line or a JSON object per topic.
+    #[arg(long, env = "EVENTLOG_FORMAT", value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Runs `topic compact` against the server.
+pub async fn run_online(args: OnlineArgs) -> anyhow::Result<()> {
+    let mut client = args.client.connect().await?;
+    let topics = if args.topics.is_empty() {
+        let listed = client
+            .admin
+            .list_topics(pb::ListTopicsRequest {})
+            .await
+            .map_err(rpc_error)?
+            .into_inner();
+        listed
+            .topics
+            .into_iter()
+            .filter(|t| {
+                t.config
+                    .is_some_and(|c| c.cleanup_policy == pb::CleanupPolicy::Compact as i32)
+            })
+            .map(|t| t.name)
+            .collect()
+    } else {
+        args.topics
+    };
+    let mut report = Report::new(args.client.format, args.dry_run, "online");
+    for name in topics {
+        let request = pb::CompactTopicRequest {
+            name: name.clone(),
+            dry_run: args.dry_run,
+        };
+        let outcome = client
+            .admin
+            .compact_topic(request)
+            .await
+            .map(|reply| reply.into_inner().partitions)
+            .map_err(rpc_error);
+        report.topic(&name, outcome)?;
+    }
+    report.finish()
+}
+
+/// Runs `compact` on a data directory.
+pub fn run_offline(args: OfflineArgs) -> anyhow::Result<()> {
+    let dir = OfflineDir::open(&args.data_dir).with_context(|| {
+        format!(
+            "cannot compact {} offline (if a server is running on it, use `eventlog topic compact` or scripts/compact.sh)",
+            args.data_dir.display()
+        )
+    })?;
+    let selected = dir.select(&args.topics);
+    let total = selected
+        .iter()
+        .map(|(_, summary)| summary.map_or(0, |s| u64::from(s.partitions)))
+        .sum();
+    let bar = progress::bar(
+        total,
+        if args.dry_run {
+            "estimating"
+        } else {
+            "compacting"
+        },
+    );
+    let mut report = Report::new(args.format, args.dry_run, "offline");
+    for (name, _) in selected {
+        bar.set_message(name.clone());
+        let outcome = dir
+            .compact(&name, args.dry_run, &mut |_| bar.inc(1))
+            .map(|partitions| partitions.into_iter().map(Into::into).collect())
+            .map_err(anyhow::Error::from);
+        bar.suspend(|| report.topic(&name, outcome))?;
+    }
+    bar.finish_and_clear();
+    report.finish()
+}
+
+/// Totals of a topic's partitions.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TopicTotals {
+    /// Partitions compacted.
+    pub partitions: usize,
+    /// Sealed segments before.
+    pub segments_before: u64,
+    /// Sealed segments after.
+    pub segments_after: u64,
+    /// Sealed bytes before.
+    pub bytes_before: u64,
+    /// Sealed bytes after.
+    pub bytes_after: u64,
+    /// Records removed, tombstones included.
+    pub records_removed: u64,
+    /// Tombstones removed.
+    pub tombstones_removed: u64,
+    /// Time taken, summed over the partitions, in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl TopicTotals {
+    /// Sums the partitions of one topic.
+    pub fn of(partitions: &[pb::PartitionCompaction]) -> TopicTotals {
+        partitions.iter().fold(
+            TopicTotals {
+                partitions: partitions.len(),
+                ..TopicTotals::default()
+            },
+            |t, p| TopicTotals {
+                segments_before: t.segments_before + p.segments_before,
+                segments_after: t.segments_after + p.segments_after,
+                bytes_before: t.bytes_before + p.bytes_before,
+                bytes_after: t.bytes_after + p.bytes_after,
+                records_removed: t.records_removed + p.records_removed,
+                tombstones_removed: t.tombstones_removed + p.tombstones_removed,
+                duration_ms: t.duration_ms + p.duration_ms,
+                ..t
+            },
+        )
+    }
+}
+
+/// Prints one line per topic and remembers failures for the exit code.
+struct Report {
+    format: Format,
+    dry_run: bool,
+    mode: &'static str,
+    failed: Vec<String>,
+}
+
+impl Report {
+    fn new(format: Format, dry_run: bool, mode: &'static str) -> Report {
+        Report {
+            format,
+            dry_run,
+            mode,
+            failed: Vec::new(),
+        }
+    }
+
+    fn topic(
+        &mut self,
+        name: &str,
+        outcome: anyhow::Result<Vec<pb::PartitionCompaction>>,
+    ) -> io::Result<()> {
+        let partitions = match outcome {
+            Ok(partitions) => partitions,
+            Err(err) => {
+                eprintln!("error: compacting {name}: {err:#}");
+                self.failed.push(name.to_string());
+                return Ok(());
+            }
+        };
+        let t = TopicTotals::of(&partitions);
+        let mut out = io::stdout().lock();
+        match self.format {
+            Format::Json => write_json(
+                &mut out,
+                &json!({
+                    "topic": name,
+                    "mode": self.mode,
+                    "dry_run": self.dry_run,
+                    "partitions": t.partitions,
+                    "segments_before": t.segments_before,
+                    "segments_after": t.segments_after,
+                    "bytes_before": t.bytes_before,
+                    "bytes_after": t.bytes_after,
+                    "records_removed": t.records_removed,
+                    "tombstones_removed": t.tombstones_removed,
+                    "duration_ms": t.duration_ms,
+                }),
+            ),
+            Format::Text => writeln!(out, "{}", self.line(name, &t)),
+        }
+    }
+
+    fn line(&self, name: &str, t: &TopicTotals) -> String {
+        if self.dry_run {
+            format!(
+                "{name}: would reclaim about {} bytes: bytes {} -> ~{}, {} records removable ({} tombstones), {} partitions [dry run, {}]",
+                t.bytes_before - t.bytes_after.min(t.bytes_before),
+                t.bytes_before,
+                t.bytes_after,
+                t.records_removed,
+                t.tombstones_removed,
+                t.partitions,
+                self.mode,
+            )
+        } else {
+            format!(
+                "{name}: bytes {} -> {}, segments {} -> {}, {} records removed ({} tombstones), {} partitions, {} ms [{}]",
+                t.bytes_before,
+                t.bytes_after,
+                t.segments_before,
+                t.segments_after,
+                t.records_removed,
+                t.tombstones_removed,
+                t.partitions,
+                t.duration_ms,
+                self.mode,
+            )
+        }
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        if self.failed.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!("compaction failed for {}", self.failed.join(", "))
+        }
+    }
+}
