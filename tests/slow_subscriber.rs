@@ -53,6 +53,7 @@ async fn slow_subscriber_gets_everything_in_order_with_bounded_server_memory() {
         partition: Some(0),
         start: Some(Start::Position(pb::StartPosition::Earliest.into())),
         max_records_per_message: 100,
+        ..Default::default()
     };
     let mut stream = client
         .event_log

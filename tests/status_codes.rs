@@ -110,6 +110,7 @@ async fn each_error_has_its_status_code() {
         partition: Some(0),
         start: Some(Start::Offset(4)),
         max_records_per_message: 0,
+        ..Default::default()
     };
     expect_code(
         client.event_log.subscribe(subscribe).await,

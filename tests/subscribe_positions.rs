@@ -37,6 +37,7 @@ async fn subscribe(
         partition,
         start: Some(start),
         max_records_per_message: 0,
+        ..Default::default()
     };
     client
         .event_log

@@ -59,6 +59,11 @@ impl Broker {
         // The lookup happens under the admin lock, so a concurrent delete and re-create
         // of the same name cannot make this remove the wrong incarnation.
         let _admin = self.admin.lock().unwrap_or_else(PoisonError::into_inner);
+        // Exclusive: no commit for this topic may be between its check and its store.
+        let _gate = self
+            .commit_gate
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let removed = self
             .topics
             .write()
@@ -68,6 +73,11 @@ impl Broker {
             topic: name.to_string(),
         })?;
         topic.close();
+        // Before the directory goes: a crash in between leaves a topic without commits
+        // (harmless), never commits that a re-created topic would inherit; commits left
+        // by a crash after this point are dropped when the broker opens.
+        let removed = self.groups.delete_topic(name.as_str())?;
+        tracing::debug!(topic = %name, removed, "removed the topic's consumer-group commits");
         self.dirs.remove(name)?;
         tracing::info!(topic = %name, "topic deleted");
         Ok(())

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use super::group_store::GroupStoreError;
 use crate::storage::{AppendError, MaintenanceError, OpenError, ReadError};
 
 /// An operation of the [`Broker`](super::Broker) failed.
@@ -127,6 +128,42 @@ pub enum BrokerError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A consumer-group name is empty or too long.
+    #[error("invalid group name {name:?}: {reason}")]
+    InvalidGroupName {
+        /// The rejected name.
+        name: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// The consumer group has no committed offsets.
+    #[error("consumer group {group} does not exist")]
+    GroupNotFound {
+        /// The requested group.
+        group: String,
+    },
+    /// A commit names an offset past the end of the partition.
+    #[error(
+        "cannot commit next_offset {next_offset} for {topic}/{partition} in group {group}: \
+         beyond the high watermark (valid 0..={high_watermark}, log start {log_start})"
+    )]
+    CommitOutOfRange {
+        /// The committing group.
+        group: String,
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The rejected offset.
+        next_offset: u64,
+        /// The partition's first readable offset.
+        log_start: u64,
+        /// The partition's high watermark.
+        high_watermark: u64,
+    },
+    /// Storing or loading consumer-group offsets failed.
+    #[error(transparent)]
+    Groups(#[from] GroupStoreError),
     /// A blocking task running storage work died (a bug, reported rather than hidden).
     #[error("internal error: {0}")]
     Internal(String),

@@ -15,6 +15,8 @@
 //! - [`ticker`]: the housekeeping thread.
 //! - `admin`, `produce`, `read`: the operations, as `impl Broker` blocks.
 //! - [`subscription`]: a cursor that goes from history into the live tail.
+//! - [`group_store`]: the durable consumer-group offsets log; [`group_types`]: the values
+//!   of group operations; `groups`, `group_reset`, `group_subscribe`: the operations.
 //! - [`cleaner`]: the thread applying [`retention`] and background [`compaction`] (with
 //!   its [`clean_mark`], [`dirty_ratio`] and read-only [`compaction_estimate`]);
 //!   [`config_update`] and `cleanup`: runtime config changes and on-demand compaction;
@@ -29,7 +31,11 @@ pub mod compaction_estimate;
 pub mod config_update;
 pub mod dirty_ratio;
 pub mod error;
+mod group_reset;
 pub mod group_store;
+mod group_subscribe;
+pub mod group_types;
+mod groups;
 pub mod metadata;
 pub mod offline;
 pub mod partition;
@@ -46,7 +52,7 @@ pub mod topic_name;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -55,6 +61,9 @@ pub use cleanup::PartitionCompaction;
 pub use config_update::{Setting, TopicConfigUpdate};
 pub use dirty_ratio::DirtyRatio;
 pub use error::BrokerError;
+pub use group_types::{
+    CommitResult, GroupSummary, NoCommitStart, OffsetCommit, PartitionLag, ResetResult, ResetTo,
+};
 pub use produce::PartitionAppend;
 pub use read::{FetchRequest, PartitionOffsets};
 pub use subscription::{StartAt, Subscription, SubscriptionEvent};
@@ -62,6 +71,7 @@ pub use topic_config::{CleanupPolicy, NewTopic, TopicConfig, TopicSummary};
 
 use crate::storage::{DirLock, FsyncPolicy, LogStats};
 use cleaner::Cleaner;
+use group_store::GroupStore;
 use registry::TopicDirs;
 use ticker::{Ticker, TopicMap};
 use topic::Topic;
@@ -106,6 +116,10 @@ pub struct Broker {
     topics: Arc<TopicMap>,
     /// Serializes topic creation and deletion (they touch the directory tree).
     admin: Mutex<()>,
+    /// Consumer-group offsets, in `<data_dir>/groups/`.
+    groups: Arc<GroupStore>,
+    /// Commits hold it shared, topic deletion exclusively (see `groups`).
+    commit_gate: RwLock<()>,
     shutdown: CancellationToken,
     ticker: Mutex<Option<Ticker>>,
     /// Retention and background compaction.
@@ -135,9 +149,16 @@ impl Broker {
                 }
             }
         }
+        let groups = match open_groups(&config, &topics) {
+            Ok(groups) => Arc::new(groups),
+            Err(err) => {
+                topics.values().for_each(|t| t.close());
+                return Err(err);
+            }
+        };
         tracing::info!(topics = topics.len(), data_dir = %config.data_dir.display(), "broker opened");
         let topics = Arc::new(TopicMap::new(topics));
-        let ticker = Ticker::start(topics.clone(), config.tick_interval)
+        let ticker = Ticker::start(topics.clone(), groups.clone(), config.tick_interval)
             .map_err(BrokerError::io(&config.data_dir))?;
         let cleaner = Cleaner::start(topics.clone(), config.tick_interval)
             .map_err(BrokerError::io(&config.data_dir))?;
@@ -146,6 +167,8 @@ impl Broker {
             dirs,
             topics,
             admin: Mutex::new(()),
+            groups,
+            commit_gate: RwLock::new(()),
             shutdown: CancellationToken::new(),
             ticker: Mutex::new(Some(ticker)),
             cleaner: Mutex::new(Some(cleaner)),
@@ -192,6 +215,7 @@ impl Broker {
         let topics =
             std::mem::take(&mut *self.topics.write().unwrap_or_else(PoisonError::into_inner));
         topics.values().for_each(|topic| topic.close());
+        self.groups.close();
         if self
             .lock
             .lock()
@@ -225,6 +249,28 @@ impl Broker {
                 topic: name.to_string(),
             })
     }
+}
+
+/// Opens the consumer-group offsets and drops the commits of topics that no longer
+/// exist (a crash between a topic's removal and its commits' removal leaves some).
+fn open_groups(
+    config: &BrokerConfig,
+    topics: &BTreeMap<String, Arc<Topic>>,
+) -> Result<GroupStore, BrokerError> {
+    let groups = GroupStore::open(&config.data_dir.join("groups"), config.fsync)?;
+    let mut orphaned: Vec<String> = Vec::new();
+    for group in groups.groups() {
+        for (key, _) in groups.group(&group) {
+            if !topics.contains_key(&key.topic) && !orphaned.contains(&key.topic) {
+                orphaned.push(key.topic);
+            }
+        }
+    }
+    for topic in orphaned {
+        let removed = groups.delete_topic(&topic)?;
+        tracing::info!(%topic, removed, "dropped consumer-group commits of a deleted topic");
+    }
+    Ok(groups)
 }
 
 /// Runs blocking storage work on the blocking pool.

@@ -79,13 +79,24 @@ impl Broker {
             Some(number) => vec![Arc::clone(topic.partition(number)?)],
             None => topic.partitions().to_vec(),
         };
+        self.subscribe_from(partitions, move |p| start_offset(p, start), chunk)
+            .await
+    }
+
+    /// Starts a subscription to `partitions`, each at the offset `start_of` picks for it.
+    pub(super) async fn subscribe_from(
+        &self,
+        partitions: Vec<Arc<Partition>>,
+        start_of: impl Fn(&Partition) -> Result<u64, BrokerError> + Send + 'static,
+        chunk: ReadLimits,
+    ) -> Result<Subscription, BrokerError> {
         let cursors = blocking(move || {
             partitions
                 .into_iter()
                 .map(|partition| {
                     // Subscribe to the notifier before reading bounds, so no move is missed.
                     let progress = partition.watch();
-                    let next_offset = start_offset(&partition, start)?;
+                    let next_offset = start_of(&partition)?;
                     Ok(Cursor {
                         partition,
                         progress,

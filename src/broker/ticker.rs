@@ -8,6 +8,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::group_store::GroupStore;
 use super::topic::Topic;
 
 /// The open topics, shared by the broker and the ticker.
@@ -20,8 +21,13 @@ pub struct Ticker {
 }
 
 impl Ticker {
-    /// Starts ticking every partition of `topics` every `period`.
-    pub fn start(topics: Arc<TopicMap>, period: Duration) -> std::io::Result<Ticker> {
+    /// Starts ticking every partition of `topics`, and the group offsets log, every
+    /// `period`.
+    pub fn start(
+        topics: Arc<TopicMap>,
+        groups: Arc<GroupStore>,
+        period: Duration,
+    ) -> std::io::Result<Ticker> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("eventlog-tick".into())
@@ -29,6 +35,7 @@ impl Ticker {
                 // Any message or a dropped sender ends the loop.
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
                     tick_all(&topics);
+                    groups.tick();
                 }
             })?;
         Ok(Ticker {

@@ -1,5 +1,11 @@
 //! `eventlog consume`: print records from a start position, until caught up with the
 //! live end (or `--count` records), or forever with `--follow`.
+//!
+//! With `--group` it starts where the group's commits say, and with `--commit` it
+//! commits each batch after printing (and flushing) it: a record is committed only once
+//! it has been written out, so a consumer stopped at any point resumes after the last
+//! printed batch and prints nothing twice except, after a crash, the batch in progress
+//! (at-least-once).
 
 use std::io::{self, Write};
 
@@ -8,6 +14,7 @@ use clap::Args;
 use super::output::{Format, RECORD_HEADERS, record_json, record_row, write_json};
 use super::parse::{StartFrom, parse_from};
 use super::{ClientArgs, rpc_error};
+use crate::client::Client;
 use crate::proto::v1 as pb;
 use crate::proto::v1::subscribe_request::Start;
 
@@ -20,7 +27,8 @@ pub struct ConsumeArgs {
     #[arg(long, env = "EVENTLOG_PARTITION")]
     pub partition: Option<u32>,
     /// Where to start: earliest, latest, an OFFSET, or an RFC 3339 time such as
-    /// 2026-11-23T10:00:00Z (the first record at or after it).
+    /// 2026-11-23T10:00:00Z (the first record at or after it). With --group: where
+    /// partitions without a commit start (earliest or latest).
     #[arg(long, env = "EVENTLOG_FROM", default_value = "earliest", value_parser = parse_from)]
     pub from: StartFrom,
     /// Stop after this many records.
@@ -29,6 +37,12 @@ pub struct ConsumeArgs {
     /// Keep waiting for new records instead of stopping at the live end.
     #[arg(long, env = "EVENTLOG_FOLLOW")]
     pub follow: bool,
+    /// Resume from this consumer group's committed offsets.
+    #[arg(long, env = "EVENTLOG_GROUP")]
+    pub group: Option<String>,
+    /// Commit the group's offsets after printing each batch (needs --group).
+    #[arg(long, env = "EVENTLOG_COMMIT", requires = "group")]
+    pub commit: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub client: ClientArgs,
@@ -36,24 +50,14 @@ pub struct ConsumeArgs {
 
 /// Runs `consume`.
 pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
-    if matches!(args.from, StartFrom::Offset(_)) && args.partition.is_none() {
+    if matches!(args.from, StartFrom::Offset(_)) && args.partition.is_none() && args.group.is_none()
+    {
         anyhow::bail!("--from OFFSET needs --partition: offsets are counted per partition");
     }
     if args.count == Some(0) {
         return Ok(());
     }
-    let start = match args.from {
-        StartFrom::Earliest => Start::Position(pb::StartPosition::Earliest.into()),
-        StartFrom::Latest => Start::Position(pb::StartPosition::Latest.into()),
-        StartFrom::Offset(offset) => Start::Offset(offset),
-        StartFrom::Time(ms) => Start::TimestampMs(ms),
-    };
-    let request = pb::SubscribeRequest {
-        topic: args.topic.clone(),
-        partition: args.partition,
-        start: Some(start),
-        max_records_per_message: 0,
-    };
+    let request = subscribe_request(&args)?;
     let mut client = args.client.connect().await?;
     let mut stream = client
         .event_log
@@ -75,12 +79,78 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         let Some(message) = message else {
             anyhow::bail!("the server ended the subscription");
         };
-        let done = printer.print(&message.records, &mut out)?;
+        let printed = printer.print(&message.records, &mut out)?;
         out.flush()?;
+        if let (true, Some(group)) = (args.commit, &args.group) {
+            commit(&mut client, group, &args.topic, &message.records[..printed]).await?;
+        }
+        let done = printer.remaining == Some(0);
         if done || (message.caught_up && !args.follow) {
             break;
         }
     }
+    Ok(())
+}
+
+/// The subscription `args` ask for.
+fn subscribe_request(args: &ConsumeArgs) -> anyhow::Result<pb::SubscribeRequest> {
+    let mut reset = pb::StartPosition::Unspecified;
+    let start = match (&args.group, args.from) {
+        (Some(group), StartFrom::Earliest | StartFrom::Latest) => {
+            if args.from == StartFrom::Latest {
+                reset = pb::StartPosition::Latest;
+            }
+            Start::Group(group.clone())
+        }
+        (Some(_), _) => anyhow::bail!(
+            "with --group, --from only says where partitions without a commit start: earliest or latest"
+        ),
+        (None, StartFrom::Earliest) => Start::Position(pb::StartPosition::Earliest.into()),
+        (None, StartFrom::Latest) => Start::Position(pb::StartPosition::Latest.into()),
+        (None, StartFrom::Offset(offset)) => Start::Offset(offset),
+        (None, StartFrom::Time(ms)) => Start::TimestampMs(ms),
+    };
+    Ok(pb::SubscribeRequest {
+        topic: args.topic.clone(),
+        partition: args.partition,
+        start: Some(start),
+        max_records_per_message: 0,
+        reset: reset.into(),
+        auto_commit_interval_ms: None,
+    })
+}
+
+/// Commits, per partition, the offset after the last of `records`.
+async fn commit(
+    client: &mut Client,
+    group: &str,
+    topic: &str,
+    records: &[pb::StoredRecord],
+) -> anyhow::Result<()> {
+    let mut next: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
+    for record in records {
+        next.insert(record.partition, record.offset + 1);
+    }
+    if next.is_empty() {
+        return Ok(());
+    }
+    let offsets = next
+        .into_iter()
+        .map(|(partition, next_offset)| pb::OffsetCommit {
+            partition,
+            next_offset,
+            metadata: String::new(),
+        })
+        .collect();
+    client
+        .event_log
+        .commit_offsets(pb::CommitOffsetsRequest {
+            group: group.to_string(),
+            topic: topic.to_string(),
+            offsets,
+        })
+        .await
+        .map_err(rpc_error)?;
     Ok(())
 }
 
@@ -92,12 +162,14 @@ struct Printer {
 }
 
 impl Printer {
-    /// Prints what fits in the count; returns true once the count is reached.
-    fn print(&mut self, records: &[pb::StoredRecord], out: &mut impl Write) -> io::Result<bool> {
+    /// Prints what fits in the count; returns how many records it printed.
+    fn print(&mut self, records: &[pb::StoredRecord], out: &mut impl Write) -> io::Result<usize> {
+        let mut printed = 0;
         for record in records {
             if self.remaining == Some(0) {
                 break;
             }
+            printed += 1;
             match self.format {
                 Format::Json => write_json(out, &record_json(record))?,
                 Format::Text => {
@@ -110,7 +182,7 @@ impl Printer {
             }
             self.remaining = self.remaining.map(|n| n - 1);
         }
-        Ok(self.remaining == Some(0))
+        Ok(printed)
     }
 }
 

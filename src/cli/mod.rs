@@ -5,7 +5,7 @@
 //! Errors are printed as one line on stderr with a non-zero exit code.
 //!
 //! # Layout
-//! - [`serve`], [`topic`], [`produce`], [`consume`]: one file per command.
+//! - [`serve`], [`topic`], [`produce`], [`consume`], [`group`]: one file per command.
 //! - [`parse`]: values of flags (sizes, times, headers, start positions).
 //! - [`output`]: tables and JSON on stdout.
 //! - [`logging`]: tracing setup.
@@ -16,6 +16,7 @@
 pub mod compact;
 pub mod consume;
 pub mod dump;
+pub mod group;
 pub mod logging;
 pub mod output;
 pub mod parse;
@@ -58,6 +59,9 @@ pub enum Command {
     Produce(produce::ProduceArgs),
     /// Print records of a topic from a start position.
     Consume(consume::ConsumeArgs),
+    /// List, describe, reset or delete consumer groups.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
     /// Compact topics of a stopped server's data directory (offline).
     Compact(compact::OfflineArgs),
     /// Check every checksum and index of a data directory; exit non-zero on errors.
@@ -119,6 +123,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Topic(command) => topic::run(command).await,
             Command::Produce(args) => produce::run(args).await,
             Command::Consume(args) => consume::run(args).await,
+            Command::Group(command) => group::run(command).await,
             // Offline tools: synchronous file work, nothing else runs on this runtime.
             Command::Compact(args) => compact::run_offline(args),
             Command::Verify(args) => verify::run(args),

@@ -1,10 +1,12 @@
-//! The `eventlog.v1.Admin` service: create, delete, list and describe topics.
+//! The `eventlog.v1.Admin` service: create, delete, list and describe topics; list,
+//! describe, delete and reset consumer groups.
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
 use super::cleanup_convert::config_update;
+use super::group_convert::reset_target;
 use crate::broker::{Broker, NewTopic};
 use crate::proto::v1 as pb;
 use crate::proto::v1::admin_server::Admin;
@@ -95,5 +97,65 @@ impl Admin for AdminService {
             .describe_topic(&request.into_inner().name)
             .await?;
         Ok(Response::new(description.into()))
+    }
+
+    async fn list_groups(
+        &self,
+        _request: Request<pb::ListGroupsRequest>,
+    ) -> Result<Response<pb::ListGroupsResponse>, Status> {
+        let groups = self
+            .broker
+            .list_groups()?
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        Ok(Response::new(pb::ListGroupsResponse { groups }))
+    }
+
+    async fn describe_group(
+        &self,
+        request: Request<pb::DescribeGroupRequest>,
+    ) -> Result<Response<pb::DescribeGroupResponse>, Status> {
+        let positions = self
+            .broker
+            .describe_group(&request.into_inner().group)
+            .await?;
+        let partitions = positions.into_iter().map(Into::into).collect();
+        Ok(Response::new(pb::DescribeGroupResponse { partitions }))
+    }
+
+    async fn delete_group(
+        &self,
+        request: Request<pb::DeleteGroupRequest>,
+    ) -> Result<Response<pb::DeleteGroupResponse>, Status> {
+        let request = request.into_inner();
+        let removed = self
+            .broker
+            .delete_group(&request.group, request.dry_run)
+            .await?;
+        let partitions = removed.into_iter().map(Into::into).collect();
+        Ok(Response::new(pb::DeleteGroupResponse { partitions }))
+    }
+
+    async fn reset_group_offsets(
+        &self,
+        request: Request<pb::ResetGroupOffsetsRequest>,
+    ) -> Result<Response<pb::ResetGroupOffsetsResponse>, Status> {
+        let request = request.into_inner();
+        let to = reset_target(&request)?;
+        let moved = self
+            .broker
+            .reset_group_offsets(
+                &request.group,
+                &request.topic,
+                request.partition,
+                to,
+                request.dry_run,
+            )
+            .await?;
+        Ok(Response::new(pb::ResetGroupOffsetsResponse {
+            partitions: moved.into_iter().map(Into::into).collect(),
+            dry_run: request.dry_run,
+        }))
     }
 }

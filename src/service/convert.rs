@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::group_convert::{GroupStart, check_no_group_fields, group_start};
 use crate::broker::{
     CleanupPolicy, DirtyRatio, FetchRequest, NewTopic, PartitionAppend, PartitionOffsets, StartAt,
     TopicConfig, TopicDescription, TopicSummary,
@@ -121,12 +122,32 @@ pub fn fetch_to_wire(partition: u32, outcome: ReadOutcome) -> pb::FetchResponse 
     }
 }
 
+/// Where a subscription starts: a position, or a consumer group's commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscribeFrom {
+    /// The same rule for every partition.
+    Position(StartAt),
+    /// Each partition at the group's committed offset.
+    Group(GroupStart),
+}
+
 /// Where a subscription starts and how much each message carries.
 pub fn subscribe_start(
     request: &pb::SubscribeRequest,
-) -> Result<(StartAt, ReadLimits), InvalidField> {
+) -> Result<(SubscribeFrom, ReadLimits), InvalidField> {
     use pb::subscribe_request::Start;
+    let max_records = match request.max_records_per_message as usize {
+        0 => DEFAULT_SUBSCRIBE_RECORDS,
+        n => n.min(MAX_SUBSCRIBE_RECORDS),
+    };
+    let limits = ReadLimits {
+        max_records,
+        max_bytes: SUBSCRIBE_CHUNK_BYTES,
+    };
     let start = match request.start {
+        Some(Start::Group(ref group)) => {
+            return Ok((SubscribeFrom::Group(group_start(request, group)?), limits));
+        }
         None => StartAt::Earliest,
         Some(Start::Offset(offset)) => StartAt::Offset(offset),
         Some(Start::TimestampMs(ts)) => StartAt::Timestamp(ts),
@@ -141,17 +162,8 @@ pub fn subscribe_start(
             }
         },
     };
-    let max_records = match request.max_records_per_message as usize {
-        0 => DEFAULT_SUBSCRIBE_RECORDS,
-        n => n.min(MAX_SUBSCRIBE_RECORDS),
-    };
-    Ok((
-        start,
-        ReadLimits {
-            max_records,
-            max_bytes: SUBSCRIBE_CHUNK_BYTES,
-        },
-    ))
+    check_no_group_fields(request)?;
+    Ok((SubscribeFrom::Position(start), limits))
 }
 
 impl From<PartitionOffsets> for pb::PartitionOffsets {

@@ -1,10 +1,12 @@
-//! The `eventlog.v1.EventLog` service: produce, fetch, subscribe, list offsets.
+//! The `eventlog.v1.EventLog` service: produce, fetch, subscribe, list offsets, and
+//! the consumer-group commits.
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::convert::{self, now_ms, record_from_wire};
+use super::auto_commit::AutoCommit;
+use super::convert::{self, SubscribeFrom, now_ms, record_from_wire};
 use super::subscribe::{SubscribeStream, stream_subscription};
 use crate::broker::Broker;
 use crate::proto::v1 as pb;
@@ -67,11 +69,41 @@ impl EventLog for EventLogService {
     ) -> Result<Response<SubscribeStream>, Status> {
         let request = request.into_inner();
         let (start, chunk) = convert::subscribe_start(&request)?;
-        let subscription = self
-            .broker
-            .subscribe(&request.topic, request.partition, start, chunk)
-            .await?;
-        Ok(Response::new(stream_subscription(subscription)))
+        let (subscription, auto_commit) = match start {
+            SubscribeFrom::Position(start) => {
+                let subscription = self
+                    .broker
+                    .subscribe(&request.topic, request.partition, start, chunk)
+                    .await?;
+                (subscription, None)
+            }
+            SubscribeFrom::Group(group) => {
+                let subscription = self
+                    .broker
+                    .subscribe_group(
+                        &request.topic,
+                        request.partition,
+                        &group.group,
+                        group.no_commit,
+                        chunk,
+                    )
+                    .await?;
+                let auto_commit = group.auto_commit.map(|interval| {
+                    AutoCommit::new(
+                        Arc::clone(&self.broker),
+                        group.group,
+                        request.topic,
+                        interval,
+                        subscription.positions(),
+                    )
+                });
+                (subscription, auto_commit)
+            }
+        };
+        Ok(Response::new(stream_subscription(
+            subscription,
+            auto_commit,
+        )))
     }
 
     async fn list_offsets(
@@ -85,5 +117,34 @@ impl EventLog for EventLogService {
             .await?;
         let partitions = offsets.into_iter().map(Into::into).collect();
         Ok(Response::new(pb::ListOffsetsResponse { partitions }))
+    }
+
+    async fn commit_offsets(
+        &self,
+        request: Request<pb::CommitOffsetsRequest>,
+    ) -> Result<Response<pb::CommitOffsetsResponse>, Status> {
+        let request = request.into_inner();
+        let entries = request.offsets.into_iter().map(Into::into).collect();
+        let stored = self
+            .broker
+            .commit_offsets(&request.group, &request.topic, entries)
+            .await?;
+        let partitions = stored.into_iter().map(Into::into).collect();
+        Ok(Response::new(pb::CommitOffsetsResponse { partitions }))
+    }
+
+    async fn get_committed_offsets(
+        &self,
+        request: Request<pb::GetCommittedOffsetsRequest>,
+    ) -> Result<Response<pb::GetCommittedOffsetsResponse>, Status> {
+        let request = request.into_inner();
+        let positions = self
+            .broker
+            .committed_offsets(&request.group, &request.topic)
+            .await?;
+        let partitions = positions.into_iter().map(Into::into).collect();
+        Ok(Response::new(pb::GetCommittedOffsetsResponse {
+            partitions,
+        }))
     }
 }

@@ -6,16 +6,20 @@
 //! # Layout
 //! - [`event_log`]: `eventlog.v1.EventLog` (produce, fetch, subscribe, list offsets).
 //! - [`subscribe`]: the flow-controlled response stream of `Subscribe`.
+//! - [`auto_commit`]: committing what a group subscription handed to the transport.
 //! - [`admin`]: `eventlog.v1.Admin` (topics).
 //! - [`cleanup_convert`]: conversions of `UpdateTopicConfig` and `CompactTopic`.
-//! - [`convert`]: wire types to domain types and back.
+//! - [`convert`]: wire types to domain types and back; [`group_convert`]: the same for
+//!   consumer groups.
 //! - [`status`]: domain errors to gRPC status codes.
 //! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown).
 
 pub mod admin;
+pub mod auto_commit;
 pub mod cleanup_convert;
 pub mod convert;
 pub mod event_log;
+pub mod group_convert;
 pub mod server;
 pub mod status;
 pub mod subscribe;

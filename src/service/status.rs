@@ -6,6 +6,7 @@ use tonic::{Code, Status};
 
 use super::convert::InvalidField;
 use crate::broker::BrokerError;
+use crate::broker::group_store::GroupStoreError;
 use crate::storage::{AppendError, MaintenanceError, ReadError};
 
 /// Trailer carrying the partition's actual next offset on an expected-offset mismatch,
@@ -41,6 +42,10 @@ fn code_for(err: &BrokerError) -> Code {
         | BrokerError::InvalidConfig { .. }
         | BrokerError::InvalidRequest(_) => Code::InvalidArgument,
         BrokerError::TopicNotFound { .. } | BrokerError::PartitionNotFound { .. } => Code::NotFound,
+        BrokerError::InvalidGroupName { .. } => Code::InvalidArgument,
+        BrokerError::GroupNotFound { .. } => Code::NotFound,
+        BrokerError::CommitOutOfRange { .. } => Code::OutOfRange,
+        BrokerError::Groups(source) => group_store_code(source),
         BrokerError::TopicExists { .. } => Code::AlreadyExists,
         // Retryable: after a shutdown another server may answer; after a deletion the
         // retry gets NOT_FOUND.
@@ -75,6 +80,16 @@ fn append_code(err: &AppendError) -> Code {
         AppendError::Closed { .. } => Code::Unavailable,
         // The partition refuses writes until an operator restarts the server.
         AppendError::Poisoned { .. } | AppendError::Io { .. } => Code::Internal,
+    }
+}
+
+fn group_store_code(err: &GroupStoreError) -> Code {
+    match err {
+        GroupStoreError::Append(source) => append_code(source),
+        GroupStoreError::Read(source) => read_code(source),
+        GroupStoreError::Open(_)
+        | GroupStoreError::Compact(_)
+        | GroupStoreError::Malformed { .. } => Code::Internal,
     }
 }
 

@@ -6,12 +6,14 @@
 //! channel fills, and the task waits in `send`: it reads nothing further, so server
 //! memory per stream stays at a few chunks and the reader is never dropped or skipped.
 //! When the client goes away the channel closes and the task stops at once, even while
-//! it is waiting for new data.
+//! it is waiting for new data. A group subscription with auto-commit also commits, on
+//! its timer, what this task has handed over (see [`super::auto_commit`]).
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+use super::auto_commit::{AutoCommit, next_commit};
 use super::convert::stored_to_wire;
 use crate::broker::{Subscription, SubscriptionEvent};
 use crate::proto::v1 as pb;
@@ -22,22 +24,32 @@ pub const STREAM_BUFFER: usize = 2;
 /// The response stream of `Subscribe`.
 pub type SubscribeStream = ReceiverStream<Result<pb::SubscribeResponse, Status>>;
 
-/// Spawns the reader task of `subscription` and returns the stream it feeds. The stream
-/// ends only with an error status (shutdown, topic deleted, unreadable data).
-pub fn stream_subscription(subscription: Subscription) -> SubscribeStream {
+/// Spawns the reader task of `subscription` (with its auto-commit, if any) and returns
+/// the stream it feeds. The stream ends only with an error status (shutdown, topic
+/// deleted, unreadable data, a failed auto-commit).
+pub fn stream_subscription(
+    subscription: Subscription,
+    auto_commit: Option<AutoCommit>,
+) -> SubscribeStream {
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
-    tokio::spawn(pump(subscription, sender));
+    tokio::spawn(pump(subscription, sender, auto_commit));
     ReceiverStream::new(receiver)
 }
 
 async fn pump(
     mut subscription: Subscription,
     sender: mpsc::Sender<Result<pb::SubscribeResponse, Status>>,
+    mut auto_commit: Option<AutoCommit>,
 ) {
     loop {
+        // `next` is cancel-safe: a read interrupted by a commit is simply read again.
         let event = tokio::select! {
             event = subscription.next() => event,
             () = sender.closed() => break,
+            committed = next_commit(&mut auto_commit) => match committed {
+                Ok(()) => continue,
+                Err(err) => Err(err),
+            },
         };
         let message = match event {
             Ok(event) => Ok(to_wire(event)),
@@ -47,6 +59,9 @@ async fn pump(
         // Waiting here is the back-pressure: it lasts as long as the client is slow.
         if sender.send(message).await.is_err() || last {
             break;
+        }
+        if let Some(auto) = auto_commit.as_mut() {
+            auto.handed_over(subscription.positions());
         }
     }
     tracing::debug!(positions = ?subscription.positions(), "subscription ended");

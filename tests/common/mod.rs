@@ -245,3 +245,86 @@ pub async fn fetch_all(
 pub fn value_text(record: &pb::StoredRecord) -> String {
     String::from_utf8_lossy(record.value.as_deref().unwrap_or_default()).into_owned()
 }
+
+/// Commits `offsets` (partition, next offset) for `group` on `topic`.
+pub async fn commit(
+    client: &mut Client,
+    group: &str,
+    topic: &str,
+    offsets: &[(u32, u64)],
+) -> Result<pb::CommitOffsetsResponse, tonic::Status> {
+    let offsets = offsets
+        .iter()
+        .map(|&(partition, next_offset)| pb::OffsetCommit {
+            partition,
+            next_offset,
+            metadata: String::new(),
+        })
+        .collect();
+    client
+        .event_log
+        .commit_offsets(pb::CommitOffsetsRequest {
+            group: group.to_string(),
+            topic: topic.to_string(),
+            offsets,
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// `group`'s position in every partition of `topic`, in partition order.
+pub async fn committed(
+    client: &mut Client,
+    group: &str,
+    topic: &str,
+) -> Vec<pb::GroupPartitionOffset> {
+    client
+        .event_log
+        .get_committed_offsets(pb::GetCommittedOffsetsRequest {
+            group: group.to_string(),
+            topic: topic.to_string(),
+        })
+        .await
+        .expect("get committed offsets")
+        .into_inner()
+        .partitions
+}
+
+/// The committed next offsets of `group` on `topic` by partition (`None`: no commit).
+pub async fn committed_offsets(client: &mut Client, group: &str, topic: &str) -> Vec<Option<u64>> {
+    committed(client, group, topic)
+        .await
+        .iter()
+        .map(|p| p.next_offset)
+        .collect()
+}
+
+/// A group subscription to every partition of `topic`.
+pub fn group_subscribe_request(topic: &str, group: &str) -> pb::SubscribeRequest {
+    pb::SubscribeRequest {
+        topic: topic.to_string(),
+        partition: None,
+        start: Some(pb::subscribe_request::Start::Group(group.to_string())),
+        max_records_per_message: 0,
+        reset: pb::StartPosition::Unspecified.into(),
+        auto_commit_interval_ms: None,
+    }
+}
+
+/// Reads `stream` until the caught-up marker and returns the records before it.
+pub async fn read_until_caught_up(
+    stream: &mut tonic::Streaming<pb::SubscribeResponse>,
+) -> Vec<pb::StoredRecord> {
+    let mut records = Vec::new();
+    loop {
+        let message = stream
+            .message()
+            .await
+            .expect("subscription message")
+            .expect("the stream ended");
+        if message.caught_up {
+            return records;
+        }
+        records.extend(message.records);
+    }
+}

@@ -1,0 +1,199 @@
+//! Consumer-group operations: commit, read back with lag, list, describe, delete.
+//!
+//! A commit is checked against the partitions' current bounds and stored in one durable
+//! batch while the commit gate is held for reading; topic deletion holds it for writing
+//! while it removes the topic and its commits, so a commit can never land for a topic
+//! that was deleted between the check and the store (and resurface if the name is
+//! created again).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, PoisonError};
+
+use super::group_store::{Committed, MAX_METADATA_BYTES, now_ms};
+use super::group_types::{
+    CommitResult, GroupSummary, OffsetCommit, PartitionLag, validate_group_name,
+};
+use super::topic::Topic;
+use super::{Broker, BrokerError, blocking};
+
+impl Broker {
+    /// Stores the group's next offsets for partitions of `topic`, all or nothing.
+    /// Acknowledged means durable under the broker's fsync policy.
+    pub async fn commit_offsets(
+        self: &Arc<Self>,
+        group: &str,
+        topic: &str,
+        entries: Vec<OffsetCommit>,
+    ) -> Result<Vec<CommitResult>, BrokerError> {
+        self.accepting()?;
+        validate_commit_request(group, &entries)?;
+        let (broker, group, topic) = (Arc::clone(self), group.to_string(), topic.to_string());
+        blocking(move || broker.commit_blocking(&group, &topic, &entries)).await
+    }
+
+    /// Checks `entries` against `topic`'s partitions and stores them. Blocking.
+    pub(super) fn commit_blocking(
+        &self,
+        group: &str,
+        topic: &str,
+        entries: &[OffsetCommit],
+    ) -> Result<Vec<CommitResult>, BrokerError> {
+        let _gate = self
+            .commit_gate
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let open = self.topic(topic)?;
+        let mut results = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let (log_start, high_watermark) = open.partition(entry.partition)?.bounds()?;
+            // Below the log start is fine: retention may have passed the group by.
+            if entry.next_offset > high_watermark {
+                return Err(BrokerError::CommitOutOfRange {
+                    group: group.to_string(),
+                    topic: topic.to_string(),
+                    partition: entry.partition,
+                    next_offset: entry.next_offset,
+                    log_start,
+                    high_watermark,
+                });
+            }
+            results.push(CommitResult {
+                partition: entry.partition,
+                next_offset: entry.next_offset,
+                log_start,
+                high_watermark,
+            });
+        }
+        let stored: Vec<(u32, u64, String)> = entries
+            .iter()
+            .map(|e| (e.partition, e.next_offset, e.metadata.clone()))
+            .collect();
+        self.groups.commit(group, topic, &stored, now_ms())?;
+        Ok(results)
+    }
+
+    /// The group's commits for every partition of `topic`, with bounds and lag. A
+    /// partition without a commit is listed with `committed: None`.
+    pub async fn committed_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> Result<Vec<PartitionLag>, BrokerError> {
+        validate_group_name(group)?;
+        let open = self.topic(topic)?;
+        let committed = self.groups.committed(group, topic);
+        let keys = (0..open.summary().partitions).collect();
+        blocking(move || lag_of(&open, keys, committed)).await
+    }
+
+    /// Every group with at least one commit, in name order.
+    pub fn list_groups(&self) -> Result<Vec<GroupSummary>, BrokerError> {
+        self.accepting()?;
+        let mut groups: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for group in self.groups.groups() {
+            let topics = self.groups.group(&group).into_iter().map(|(k, _)| k.topic);
+            groups.entry(group).or_default().extend(topics);
+        }
+        Ok(groups
+            .into_iter()
+            .map(|(group, topics)| GroupSummary {
+                group,
+                topics: topics.into_iter().collect(),
+            })
+            .collect())
+    }
+
+    /// Every partition the group has committed for, with lag, by topic and partition.
+    /// [`BrokerError::GroupNotFound`] when it has no commits.
+    pub async fn describe_group(&self, group: &str) -> Result<Vec<PartitionLag>, BrokerError> {
+        self.accepting()?;
+        validate_group_name(group)?;
+        let mut by_topic: BTreeMap<String, BTreeMap<u32, _>> = BTreeMap::new();
+        for (key, committed) in self.groups.group(group) {
+            by_topic
+                .entry(key.topic)
+                .or_default()
+                .insert(key.partition, committed);
+        }
+        if by_topic.is_empty() {
+            return Err(BrokerError::GroupNotFound {
+                group: group.to_string(),
+            });
+        }
+        let mut described = Vec::new();
+        for (topic, committed) in by_topic {
+            // Commits of a topic deleted meanwhile are gone (or about to be): skip them.
+            let Ok(open) = self.topic(&topic) else {
+                continue;
+            };
+            let keys = committed.keys().copied().collect();
+            described.extend(blocking(move || lag_of(&open, keys, committed)).await?);
+        }
+        Ok(described)
+    }
+
+    /// Removes every commit of the group (or, with `dry_run`, only says what would go);
+    /// returns the removed positions as they were. [`BrokerError::GroupNotFound`] when
+    /// it has none.
+    pub async fn delete_group(
+        self: &Arc<Self>,
+        group: &str,
+        dry_run: bool,
+    ) -> Result<Vec<PartitionLag>, BrokerError> {
+        let described = self.describe_group(group).await?;
+        if !dry_run {
+            let (broker, name) = (Arc::clone(self), group.to_string());
+            let removed = blocking(move || Ok(broker.groups.delete_group(&name)?)).await?;
+            tracing::info!(group, removed, "consumer group deleted");
+        }
+        Ok(described)
+    }
+}
+
+/// Bounds and lag of `partitions` of `topic`, joined with the group's commits. Blocking.
+fn lag_of(
+    topic: &Topic,
+    partitions: Vec<u32>,
+    mut committed: BTreeMap<u32, Committed>,
+) -> Result<Vec<PartitionLag>, BrokerError> {
+    partitions
+        .into_iter()
+        .map(|number| {
+            let (log_start, high_watermark) = topic.partition(number)?.bounds()?;
+            Ok(PartitionLag {
+                topic: topic.name().to_string(),
+                partition: number,
+                committed: committed.remove(&number),
+                log_start,
+                high_watermark,
+            })
+        })
+        .collect()
+}
+
+/// Rejects bad names, oversized metadata, and empty or repeated partitions.
+fn validate_commit_request(group: &str, entries: &[OffsetCommit]) -> Result<(), BrokerError> {
+    validate_group_name(group)?;
+    if entries.is_empty() {
+        return Err(BrokerError::InvalidRequest(
+            "a commit needs at least one partition".into(),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for entry in entries {
+        if !seen.insert(entry.partition) {
+            return Err(BrokerError::InvalidRequest(format!(
+                "partition {} appears twice in one commit",
+                entry.partition
+            )));
+        }
+        if entry.metadata.len() > MAX_METADATA_BYTES {
+            return Err(BrokerError::InvalidRequest(format!(
+                "metadata of partition {} is {} bytes, more than {MAX_METADATA_BYTES}",
+                entry.partition,
+                entry.metadata.len()
+            )));
+        }
+    }
+    Ok(())
+}
