@@ -4,6 +4,7 @@
 //! Imports go one way, top to bottom: the CLI calls the client or the service, the
 //! service calls the broker, the broker calls storage.
 //! - [`cli`]: argument parsing and the commands of the `eventlog` binary.
+//! - [`bench`]: the load generator behind `eventlog bench` (a client like any other).
 //! - [`client`]: a gRPC client connection with the project's limits and keepalive.
 //! - [`service`]: the tonic adapter: request conversion, status codes, server runtime.
 //! - [`proto`]: code generated from `proto/eventlog/v1`.
@@ -11,6 +12,7 @@
 //! - [`storage`]: the synchronous storage engine (segments, indexes, recovery); it knows
 //!   nothing of async, gRPC or the CLI.
 
+pub mod bench;
 pub mod broker;
 pub mod cli;
 pub mod client;

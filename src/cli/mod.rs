@@ -13,6 +13,7 @@
 //!   file (`compact` also backs `topic compact`); [`topic_alter`]: `topic alter`;
 //!   [`progress`]: their progress bars.
 
+pub mod bench;
 pub mod compact;
 pub mod consume;
 pub mod dump;
@@ -68,6 +69,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Print the batches and records of a segment file.
     Dump(dump::DumpArgs),
+    /// Measure throughput and latency against a server (or an embedded one).
+    Bench(bench::BenchArgs),
 }
 
 /// Options shared by every client command.
@@ -109,8 +112,8 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = match cli.command {
-        // The server spreads work over all cores; a client needs one thread.
-        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread()
+        // The server and the load generator spread work over all cores; a client needs one thread.
+        Command::Serve(_) | Command::Bench(_) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?,
         _ => tokio::runtime::Builder::new_current_thread()
@@ -128,6 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Compact(args) => compact::run_offline(args),
             Command::Verify(args) => verify::run(args),
             Command::Dump(args) => dump::run(args),
+            Command::Bench(args) => bench::run(args).await,
         }
     })
 }
