@@ -264,6 +264,31 @@ impl RecordView<'_> {
 
     /// Decodes the headers. Only called on validated batches, so it cannot fail.
     fn headers(&self) -> Vec<Header> {
+        self.headers_with(Bytes::copy_from_slice)
+    }
+
+    /// Like [`RecordView::to_stored`], but keys and values become slices of `shared`, a
+    /// copy of the whole `batch` this record was parsed from: one allocation and one
+    /// copy per batch instead of one per field.
+    pub fn to_stored_shared(&self, base_offset: u64, batch: &[u8], shared: &Bytes) -> StoredRecord {
+        let slice = |part: &[u8]| {
+            // `part` lies inside `batch` (the iterator borrowed it from there), so its
+            // distance from the batch start is its position in `shared`.
+            let start = part.as_ptr() as usize - batch.as_ptr() as usize;
+            shared.slice(start..start + part.len())
+        };
+        StoredRecord {
+            offset: base_offset + u64::from(self.offset_delta),
+            timestamp_ms: self.timestamp_ms,
+            key: self.key.map(slice),
+            value: self.value.map(slice),
+            headers: self.headers_with(slice),
+        }
+    }
+
+    /// Decodes the headers, turning values into `Bytes` with `to_bytes`. Only called on
+    /// validated batches, so it cannot fail.
+    fn headers_with(&self, to_bytes: impl Fn(&[u8]) -> Bytes) -> Vec<Header> {
         let mut cursor = Cursor {
             bytes: self.headers,
             at: 0,
@@ -275,7 +300,7 @@ impl RecordView<'_> {
                 let value = cursor.slice_u32()?;
                 Some(Header {
                     key: String::from_utf8_lossy(key).into_owned(),
-                    value: Bytes::copy_from_slice(value),
+                    value: to_bytes(value),
                 })
             })
             .collect()

@@ -161,6 +161,10 @@ proptest! {
             prop_assert_eq!(got.encoded_len(), want.encoded_len());
         }
         prop_assert_eq!(decoded.len(), records.len());
+        // Slicing one shared copy of the batch yields the same records as copying fields.
+        let shared = Bytes::copy_from_slice(&bytes);
+        let sliced: Vec<_> = RecordIter::new(&bytes).map(|r| r.unwrap().to_stored_shared(base, &bytes, &shared)).collect();
+        prop_assert_eq!(sliced, decoded);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Reading records out of one segment, bounded by the high watermark and by limits,
 //! verifying the CRC of every batch handed out and stepping around known damage.
 
+use bytes::Bytes;
+
 use super::api_types::ReadLimits;
 use super::batch::RecordIter;
 use super::error::{LogIdent, ReadError};
@@ -80,6 +82,11 @@ impl ReadCursor<'_> {
             if header.last_offset() < self.from {
                 continue;
             }
+            // Copied out of the map once, on the first record returned from this batch,
+            // unless the batch is much larger than the read may return: then a reader
+            // holding a few records would pin far more memory than it asked for.
+            let mut shared: Option<Bytes> = None;
+            let share_batch = batch.len() <= self.limits.max_bytes.max(64 << 10).saturating_mul(2);
             for record in RecordIter::new(batch) {
                 let record = record.map_err(|fault| {
                     corrupt(self.ident, seg, batch_pos, fault.to_string(), None)
@@ -97,7 +104,13 @@ impl ReadCursor<'_> {
                     return Ok(Progress::Full);
                 }
                 self.bytes += record.encoded_len;
-                self.out.push(record.to_stored(header.base_offset));
+                if share_batch {
+                    let shared = shared.get_or_insert_with(|| Bytes::copy_from_slice(batch));
+                    self.out
+                        .push(record.to_stored_shared(header.base_offset, batch, shared));
+                } else {
+                    self.out.push(record.to_stored(header.base_offset));
+                }
             }
         }
     }
