@@ -67,7 +67,8 @@ pub fn compact_if_dirty(
     }
     let (dirty, total) =
         partition.with_log(|log| dirty_bytes(&log.segment_infos(), mark.cleaned_to))?;
-    if dirty == 0 || (dirty as f64) < config.dirty_ratio().get() * total as f64 {
+    // Strictly above, as Kafka does: a ratio of 1.0 leaves compaction to on-demand runs.
+    if dirty == 0 || (dirty as f64) <= config.dirty_ratio().get() * total as f64 {
         return Ok(None);
     }
     tracing::debug!(partition = %partition.ident(), dirty, total, "dirty ratio reached; compacting");

@@ -52,8 +52,9 @@ pub struct TopicConfig {
     /// removing it; `None` means [`DEFAULT_DELETE_RETENTION`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_retention_ms: Option<u64>,
-    /// Background compaction starts once this share of the sealed bytes was written since
-    /// the last compaction; `None` means [`DirtyRatio::DEFAULT`] (0.5).
+    /// Background compaction starts once more than this share of the sealed bytes was
+    /// written since the last compaction; `None` means [`DirtyRatio::DEFAULT`] (0.5).
+    /// 1.0 turns background compaction off (on-demand compaction still works).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_cleanable_dirty_ratio: Option<DirtyRatio>,
     /// Roll the active segment once it is this many milliseconds old, so its records
