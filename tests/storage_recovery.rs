@@ -352,3 +352,41 @@ fn a_foreign_file_is_refused_not_overwritten() {
             .starts_with(b"definitely")
     );
 }
+
+#[test]
+fn an_empty_active_file_left_by_a_crash_is_started_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let appended = rolled_log(dir.path());
+    let bases: Vec<u64> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".log")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let active = segment_path(dir.path(), *bases.iter().max().unwrap());
+    // Keep only what was sealed: the active segment is an empty file, as after a
+    // crash between creating it and writing its header.
+    let sealed_records = {
+        let log = open(dir.path(), small_config(FsyncPolicy::Never));
+        log.segment_infos().last().unwrap().base_offset
+    };
+    std::fs::write(&active, b"").unwrap();
+    for round in 0..2 {
+        let log = open(dir.path(), small_config(FsyncPolicy::Never));
+        assert_eq!(log.high_watermark(), sealed_records + round);
+        assert_eq!(
+            log.append(&batch(7, 1, 10)).unwrap().base_offset,
+            sealed_records + round
+        );
+        let all = read_all(&log, 0);
+        assert_eq!(all.len() as u64, sealed_records + round + 1);
+        for stored in all.iter().take(sealed_records as usize) {
+            assert_same(stored, &appended[stored.offset as usize]);
+        }
+    }
+}

@@ -71,3 +71,72 @@ fn kept_records_keep_offsets_and_bytes_and_readers_are_undisturbed() {
         before.high_watermark
     );
 }
+
+#[test]
+fn a_roll_during_a_rewrite_keeps_the_new_segment_in_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(FsyncPolicy::Never));
+    for b in 0..30 {
+        log.append(&batch(b, 20, 2000)).unwrap();
+    }
+    log.roll().unwrap();
+    let mut rolled = false;
+    log.rewrite_sealed(|offset, _| {
+        if !rolled {
+            // Appends and a roll go on while the rewrite runs.
+            log.append(&batch(500, 5, 10)).unwrap();
+            log.roll().unwrap();
+            rolled = true;
+        }
+        offset % 2 == 0
+    })
+    .unwrap();
+    let hw = log.high_watermark();
+    // Retention over everything sealed must neither panic nor lose the newer segment.
+    log.delete_segments_below(1).unwrap();
+    drop(log);
+    let log = open(dir.path(), small_config(FsyncPolicy::Never));
+    assert!(
+        !log.recovery_report().checkpoint_rebuilt,
+        "the stored checkpoint stays valid"
+    );
+    assert_eq!(log.high_watermark(), hw);
+    let tail: Vec<u64> = read_all(&log, 600).iter().map(|r| r.offset).collect();
+    assert_eq!(
+        tail,
+        (600..605).collect::<Vec<_>>(),
+        "the segment sealed during the rewrite survives"
+    );
+}
+
+#[test]
+fn a_lost_checkpoint_after_compaction_keeps_segment_ends_and_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(FsyncPolicy::Never));
+    for b in 0..3 {
+        log.append(&batch(b, 10, 10)).unwrap();
+        log.roll().unwrap();
+    }
+    // Drop the last records of every segment: each compacted segment ends in a gap.
+    log.rewrite_sealed(|offset, _| offset % 10 < 5).unwrap();
+    let hw = log.high_watermark();
+    drop(log);
+    std::fs::remove_file(dir.path().join("checkpoint")).unwrap();
+    let log = open(dir.path(), small_config(FsyncPolicy::Never));
+    assert_eq!(log.high_watermark(), hw);
+    assert_eq!(
+        log.append(&batch(9, 1, 10)).unwrap().base_offset,
+        hw,
+        "no offset is reused"
+    );
+    drop(log);
+    let log = open(dir.path(), small_config(FsyncPolicy::Never));
+    assert!(
+        !log.recovery_report().checkpoint_rebuilt,
+        "the rebuilt checkpoint is valid"
+    );
+    let kept: Vec<u64> = read_all(&log, 0).iter().map(|r| r.offset).collect();
+    let mut expected: Vec<u64> = (0..30).filter(|o| o % 10 < 5).collect();
+    expected.push(30);
+    assert_eq!(kept, expected);
+}

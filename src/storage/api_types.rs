@@ -35,8 +35,8 @@ impl Default for ReadLimits {
 pub struct ReadOutcome {
     /// Records in offset order, all below the high watermark.
     pub records: Vec<super::StoredRecord>,
-    /// The offset to read next: one past the last record returned, or the requested
-    /// offset (moved past any compacted gap) when nothing was returned.
+    /// The offset to read next: one past the last record returned, or the high
+    /// watermark when nothing was returned (everything below it was passed over).
     pub next_offset: u64,
     /// The high watermark when the read was served.
     pub high_watermark: u64,

@@ -83,7 +83,7 @@ impl Log {
             if w.active.is_sealed() || self.roll_due(&w, buf.len() as u64) {
                 self.roll_locked(&mut w)?;
             }
-            self.write_locked(&mut w, &mut buf, max_timestamp)?
+            self.write_locked(&mut w, &mut buf, max_timestamp, config.fsync)?
         };
         self.make_durable(config.fsync, next)?;
         Ok(AppendInfo {
@@ -126,6 +126,7 @@ impl Log {
         w: &mut Writer,
         buf: &mut [u8],
         max_ts: i64,
+        fsync: FsyncPolicy,
     ) -> Result<(u64, u64), AppendError> {
         let needed = w.write_pos + buf.len() as u64;
         if needed > w.capacity {
@@ -152,7 +153,9 @@ impl Log {
         w.first_append.get_or_insert_with(Instant::now);
         w.active.set_next_offset(w.next_offset);
         w.active.observe_timestamp(max_ts);
-        if self.config.read().expect("config lock").fsync != FsyncPolicy::Always {
+        // The same policy decides here and in `make_durable`, so a batch is either
+        // published now or synced and published by the group commit.
+        if fsync != FsyncPolicy::Always {
             self.publish(&w.active, w.write_pos, w.next_offset);
         }
         Ok((base_offset, w.next_offset))
@@ -309,6 +312,19 @@ impl Log {
         self.start_segment(w, w.next_offset)
     }
 
+    /// Carries index checksums of indexes rebuilt since open into the checkpoint, so a
+    /// rebuilt index is trusted after the next restart instead of rebuilt again.
+    fn refresh_index_checksums(&self, checkpoint: &mut super::checkpoint::Checkpoint) {
+        let segments = self.segment_list();
+        for entry in &mut checkpoint.sealed {
+            let found = segments.binary_search_by_key(&entry.base_offset, |s| s.base_offset);
+            if let Some(meta) = found.ok().and_then(|i| segments[i].sealed_entry()) {
+                entry.index_crc = meta.index_crc;
+                entry.index_entries = meta.index_entries;
+            }
+        }
+    }
+
     fn seal_active(&self, w: &mut Writer) -> Result<(), AppendError> {
         let sealed = w.active.clone();
         let synced = w
@@ -331,6 +347,7 @@ impl Log {
             index_entries: w.index.entries.len() as u32,
         };
         let mut checkpoint = w.checkpoint.clone();
+        self.refresh_index_checksums(&mut checkpoint);
         checkpoint.sealed.push(entry);
         let committed = fsutil::write_synced(&sealed.index_path(), &index_bytes)
             .and_then(|()| checkpoint.store(&self.dir));

@@ -77,8 +77,8 @@ impl Checkpoint {
         }
         let u64_at = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().expect("8 bytes"));
         let u32_at = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().expect("4 bytes"));
-        if body[8..10] != 1u16.to_le_bytes() {
-            return Err("unknown checkpoint version".into());
+        if body[8..10] != 1u16.to_le_bytes() || body[10..12] != [0, 0] {
+            return Err("unknown checkpoint version or flags".into());
         }
         let count = u32_at(12) as usize;
         if body.len() != HEADER_LEN + count * ENTRY_LEN {

@@ -71,7 +71,8 @@ impl Log {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis() as i64;
-        let tombstone_horizon = now_ms.saturating_sub(config.delete_retention.as_millis() as i64);
+        let retention_ms = i64::try_from(config.delete_retention.as_millis()).unwrap_or(i64::MAX);
+        let tombstone_horizon = now_ms.saturating_sub(retention_ms);
         let mut first = true;
         while first || from < sealed_end {
             first = false;

@@ -187,6 +187,10 @@ impl Log {
                 high_watermark,
             });
         }
+        let limits = ReadLimits {
+            max_records: limits.max_records.max(1),
+            ..limits
+        };
         let mut cursor = ReadCursor {
             ident: &self.ident,
             from: offset,
@@ -199,10 +203,25 @@ impl Log {
             .partition_point(|s| s.base_offset <= offset)
             .saturating_sub(1);
         for segment in &segments[first..] {
-            if segment.base_offset >= high_watermark
-                || cursor.read_segment(segment)? == Progress::Full
-            {
+            if segment.base_offset >= high_watermark {
                 break;
+            }
+            match cursor.read_segment(segment) {
+                Ok(Progress::Full) => break,
+                Ok(Progress::Exhausted) => {}
+                // Retention deleted the segment before this reader first mapped it.
+                Err(ReadError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound
+                        && offset < self.log_start_offset() =>
+                {
+                    let log_start = self.log_start_offset();
+                    return Err(ReadError::OutOfRange {
+                        offset,
+                        log_start,
+                        high_watermark: self.high_watermark(),
+                    });
+                }
+                Err(error) => return Err(error),
             }
         }
         let next_offset = cursor.out.last().map_or(high_watermark, |r| r.offset + 1);

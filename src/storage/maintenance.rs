@@ -28,6 +28,22 @@ impl Log {
         }
     }
 
+    /// Commits a swap intent and carries it out. If that fails, the files may be in
+    /// the new state while memory holds the old one, so the log refuses writes until
+    /// it is reopened (and recovery finishes the swap).
+    pub(crate) fn commit_swap(&self, intent: &Intent) -> Result<(), MaintenanceError> {
+        intent.commit(&self.dir).map_err(|source| {
+            let _ = self
+                .poison
+                .set(format!("replacing segments failed: {source}"));
+            MaintenanceError::Io {
+                log: self.ident.clone(),
+                path: self.dir.clone(),
+                source,
+            }
+        })
+    }
+
     /// Deletes whole sealed segments whose records all lie below `offset` (retention).
     /// The log start moves to the first remaining segment. A reader already inside a
     /// deleted segment finishes on it (its map outlives the unlink).
@@ -36,7 +52,10 @@ impl Log {
         let segments = self.segment_list();
         let n = segments
             .iter()
-            .take_while(|s| s.is_sealed() && s.next_offset() <= offset)
+            // Never the writer's segment, even when a failed roll left it sealed.
+            .take_while(|s| {
+                s.is_sealed() && !Arc::ptr_eq(s, &w.active) && s.next_offset() <= offset
+            })
             .count();
         if n == 0 {
             return Ok(DeletedSegments {
@@ -81,8 +100,15 @@ impl Log {
                 log: self.ident.clone(),
             });
         }
-        self.sync()?;
-        let mut w = self.writer.lock().expect("writer lock");
+        // Under the writer lock, everything written must already be durable: an appender
+        // still waiting for its fsync would otherwise be acknowledged for a cut batch.
+        let mut w = loop {
+            self.sync()?;
+            let w = self.writer.lock().expect("writer lock");
+            if self.durable.load(Ordering::Acquire) >= w.next_offset {
+                break w;
+            }
+        };
         if offset >= w.next_offset {
             return Ok(());
         }
@@ -110,7 +136,7 @@ impl Log {
             install: vec![target.base_offset],
             checkpoint: checkpoint.clone(),
         };
-        intent.commit(&self.dir).map_err(self.io_error(&self.dir))?;
+        self.commit_swap(&intent)?;
         w.checkpoint = checkpoint;
         self.install_active(&mut w, target.base_offset, segments[..idx].to_vec())?;
         tracing::info!(log = %self.ident, offset, "truncated");

@@ -4,11 +4,12 @@
 //! 1. **No SIGBUS**: a page of a map faults only if it lies wholly past the end of
 //!    the file. Readers never touch a byte at or past a segment's committed end, and a
 //!    file is never shortened below the committed end of any map of it: sealing trims
-//!    the preallocated space *above* the committed end, and a crash's torn tail is cut
-//!    before the file is mapped. Sealed segments are replaced or deleted only by
-//!    `rename`/`unlink`, which leave the old inode — and every map of it — intact
-//!    until the last map is dropped. Other processes are kept out by the data
-//!    directory lock (`DirLock`); offline tools never write a locked directory.
+//!    only the space *above* the committed end, and recovery cuts a torn tail (by
+//!    zeroing it) before the map readers use is made. Sealed segments are replaced or
+//!    deleted only by `rename`/`unlink`, which leave the old inode — and every map of
+//!    it — intact until the last map is dropped. Other processes are kept out by the
+//!    data directory lock (`DirLock`); the offline tools that may run beside a server
+//!    (`verify`, `dump`) read files instead of mapping them.
 //! 2. **No torn or changing bytes**: callers only borrow the prefix below a segment's
 //!    *committed end*. Bytes below it were written (with `pwrite`, through the page
 //!    cache the map shares) before the end was published with release ordering, and are

@@ -205,7 +205,10 @@ fn seal_unknown(
     let Some((_, sealed)) = unknown.split_last() else {
         return Ok(false);
     };
-    for base in sealed {
+    for (i, base) in sealed.iter().enumerate() {
+        // A segment ends where the next file begins: compaction can leave an offset gap
+        // at a segment's end, so its last record does not tell where it ends.
+        let next_base = unknown[i + 1];
         let path = ctx.dir.join(fsutil::segment_file_name(*base));
         let file = File::open(&path).map_err(ctx.io(path.clone()))?;
         let len = file.metadata().map_err(ctx.io(path.clone()))?.len();
@@ -220,7 +223,7 @@ fn seal_unknown(
         fsutil::write_synced(&index_path, &index_bytes).map_err(ctx.io(index_path))?;
         checkpoint.sealed.push(SealedEntry {
             base_offset: *base,
-            next_offset: outcome.next_offset.max(*base),
+            next_offset: next_base,
             data_len: outcome.valid_end,
             max_timestamp: outcome.max_timestamp,
             index_crc: crc32fast::hash(&index_bytes),
@@ -299,7 +302,13 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
         }
         Err(e) => return Err(ctx.io(path)(e)),
     };
-    let len = file.metadata().map_err(ctx.io(path.clone()))?.len();
+    let mut len = file.metadata().map_err(ctx.io(path.clone()))?.len();
+    if len < FILE_HEADER_LEN as u64 {
+        // A crash right after creating the file: room for the header, rewritten below.
+        file.set_len(FILE_HEADER_LEN as u64)
+            .map_err(ctx.io(path.clone()))?;
+        len = FILE_HEADER_LEN as u64;
+    }
     let outcome = {
         let map = SegmentMap::map(&file, len).map_err(ctx.io(path.clone()))?;
         let bytes = map.committed(len as usize);

@@ -216,13 +216,14 @@ impl Log {
             });
         }
         let mut checkpoint = w.checkpoint.clone();
-        checkpoint.sealed = new.clone();
+        // Only the rewritten prefix changes: segments sealed meanwhile stay listed.
+        checkpoint.sealed.splice(..old.len(), new.iter().copied());
         let intent = Intent {
             remove: old.iter().map(|s| s.base_offset).collect(),
             install: new.iter().map(|e| e.base_offset).collect(),
             checkpoint: checkpoint.clone(),
         };
-        intent.commit(&self.dir).map_err(self.io_error(&self.dir))?;
+        self.commit_swap(&intent)?;
         w.checkpoint = checkpoint;
         let interval = self.config().index_interval_bytes;
         let mut list: Vec<Arc<Segment>> = new

@@ -78,7 +78,14 @@ pub fn scan_segment(bytes: &[u8], base_offset: u64, index_interval: u32) -> Scan
 pub fn resync(bytes: &[u8], from: usize, min_offset: u64) -> Option<(usize, BatchHeader)> {
     let mut pos = from + 1;
     while pos + super::batch::HEADER_LEN <= bytes.len() {
-        if bytes[pos] == 0 && pos.is_multiple_of(8) && bytes[pos..pos + 8] == [0; 8] {
+        // Sixteen zero bytes cannot hold a batch start in their first eight positions
+        // (its length field would be zero), so skipping eight of them is safe.
+        if bytes[pos] == 0
+            && pos.is_multiple_of(8)
+            && bytes
+                .get(pos..pos + 16)
+                .is_some_and(|w| w.iter().all(|b| *b == 0))
+        {
             pos += 8;
             continue;
         }

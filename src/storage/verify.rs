@@ -1,9 +1,9 @@
 //! Offline inspection of a partition directory: `verify` checks every batch CRC and
 //! every index against the data and reports problems with their locations; `walk`
 //! visits a segment file's batches and records (for `eventlog dump`). Read-only: no
-//! file is created, cut or rewritten, so both are safe on a live server's directory.
+//! file is created, cut or rewritten, and files are read, not mapped, so both are safe
+//! on a live server's directory (a file trimmed meanwhile is read as it was).
 
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,6 @@ use super::batch::{BatchFault, BatchHeader, RecordIter};
 use super::checkpoint::{Checkpoint, SealedEntry};
 use super::fsutil;
 use super::index;
-use super::mmap::SegmentMap;
 use super::record::StoredRecord;
 use super::scan::scan_segment;
 use super::segment::{self, FILE_HEADER_LEN, check_batch};
@@ -73,10 +72,10 @@ impl VerifyReport {
     }
 }
 
-fn map_file(path: &Path) -> io::Result<(SegmentMap, usize)> {
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
-    Ok((SegmentMap::map(&file, len)?, len as usize))
+/// Reads a whole segment file. Offline tools read rather than map: a running server
+/// may trim a segment's file while they look at it, and a map would then fault.
+fn read_file(path: &Path) -> io::Result<Vec<u8>> {
+    std::fs::read(path)
 }
 
 /// Verifies the partition log in `dir`: the checkpoint, every segment's batches (CRC
@@ -126,8 +125,8 @@ fn verify_segment(
     report: &mut VerifyReport,
 ) -> io::Result<()> {
     report.segments += 1;
-    let (map, len) = map_file(path)?;
-    let bytes = map.committed(len);
+    let bytes = read_file(path)?;
+    let bytes = bytes.as_slice();
     if bytes.len() < FILE_HEADER_LEN || bytes[..FILE_HEADER_LEN] != segment::file_header(base) {
         report.problem(Severity::Error, path, Some(0), "bad segment header");
         return Ok(());
@@ -235,8 +234,8 @@ pub enum WalkEvent<'a> {
 /// Visits the batches of the segment file at `path`, in order, stopping at
 /// unwritten space; a bad batch is reported and skipped to the next valid one.
 pub fn walk(path: &Path, visit: &mut dyn FnMut(WalkEvent<'_>)) -> io::Result<()> {
-    let (map, len) = map_file(path)?;
-    let bytes = map.committed(len);
+    let bytes = read_file(path)?;
+    let bytes = bytes.as_slice();
     if bytes.len() < FILE_HEADER_LEN || bytes[..8] != segment::MAGIC {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
