@@ -28,7 +28,7 @@ RESULTS="$OUT/results-$(date +%Y%m%d-%H%M%S).txt"
 log() { echo "[bench] $*" >&2; }
 
 cargo build --release --quiet
-BIN="$PWD/target/release/eventlog"
+BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/eventlog"
 SERVER="http://127.0.0.1:$PORT"
 DATA=""; SPID=""
 
