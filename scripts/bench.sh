@@ -59,14 +59,19 @@ bench() { # $1 = label, $2 = fsync policy, rest = bench arguments
 }
 
 COMMON=(--records "$N" --record-size "$SIZE" --batch "$BATCH")
+# The standard produce keeps DEPTH batches in flight on one partition (DEPTH producers),
+# as the peer harness's clients do (DEPTH=4); the "-1" rows wait for each ack.
+DEPTH="${DEPTH:-4}"
 for fsync in always never; do
   start_server "$fsync"
-  bench "produce-$fsync" "$fsync" produce --topic "t-$fsync" "${COMMON[@]}"
+  bench "produce-$fsync" "$fsync" produce --topic "t-$fsync" --producers "$DEPTH" "${COMMON[@]}"
   bench "consume-$fsync" "$fsync" consume --topic "t-$fsync" "${COMMON[@]}"
+  bench "produce-$fsync-1" "$fsync" produce --topic "t1-$fsync" "${COMMON[@]}"
   if [ "$fsync" = always ]; then
+    bench "consume-always-5000" always consume --topic "t-$fsync" --records "$N" --record-size "$SIZE" --batch 5000
     bench "single-always" always produce --topic single --records "$SINGLE" --record-size "$SIZE" --batch 1 --duration 60s
     bench "produce-4x4-always" always produce --topic four --partitions 4 --producers 4 "${COMMON[@]}"
-    bench "e2e-always" always e2e --topic e2e --records "$E2E_N" --record-size "$SIZE" --batch 10 --rate "$E2E_RATE" --duration 60s
+    bench "e2e-always" always e2e --topic e2e --records "$E2E_N" --record-size "$SIZE" --batch 100 --rate "$E2E_RATE" --duration 60s
   fi
   stop_server
 done

@@ -58,6 +58,20 @@ impl Broker {
                 groups
             }
         };
+        if groups.len() == 1 && in_multi_thread_runtime() {
+            // One partition (the common case): block this worker in place rather than
+            // hop to the blocking pool and back. On a small machine each cross-thread
+            // wake-up costs more than the append itself; tokio moves this worker's other
+            // tasks to another thread while the append (and its fsync) runs.
+            let (number, records) = groups.into_iter().next().expect("one group");
+            let partition = Arc::clone(topic.partition(number)?);
+            let info =
+                tokio::task::block_in_place(|| partition.append(&records, expected_next_offset))?;
+            return Ok(vec![PartitionAppend {
+                partition: number,
+                info,
+            }]);
+        }
         let mut pending = Vec::with_capacity(groups.len());
         for (number, records) in groups {
             let partition = Arc::clone(topic.partition(number)?);
@@ -75,4 +89,10 @@ impl Broker {
         }
         Ok(appended)
     }
+}
+
+/// Whether `block_in_place` may be used here (it panics on a current-thread runtime).
+fn in_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
