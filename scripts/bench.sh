@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Standard benchmark workloads for eventlog, side by side with the peers in
 # ../shared/peers (Redis Streams, NATS JetStream) run in the same session, then
-# docs/benchmarks.md and docs/benchmarks.svg are regenerated from the results.
+# docs/benchmarks.md and docs/benchmarks.svg are regenerated from the raw results,
+# which are kept in docs/benchmarks-results.txt.
 #
 # usage: scripts/bench.sh [--no-peers] [--no-limits]
 # env:   N=1000000 SIZE=100 BATCH=1000 SINGLE=20000 E2E_RATE=20000 E2E_N=200000
@@ -87,5 +88,7 @@ else
   log "peers skipped (--no-peers or $PEERS_DIR missing)"
 fi
 
-python3 scripts/bench_report.py "$RESULTS" docs/benchmarks.md docs/benchmarks.svg
-log "results: $RESULTS; report: docs/benchmarks.md, docs/benchmarks.svg"
+mkdir -p docs
+cp "$RESULTS" docs/benchmarks-results.txt
+python3 scripts/bench_report.py docs/benchmarks-results.txt docs/benchmarks.md docs/benchmarks.svg
+log "results: docs/benchmarks-results.txt; report: docs/benchmarks.md, docs/benchmarks.svg"

@@ -122,6 +122,44 @@ def main(results, md_path, svg_path):
             r = ours.get(label)
             if r and disk:
                 w(f"- {label}: {r['mb_per_sec']:.1f} MB/s of payload = {r['mb_per_sec'] / disk * 100:.1f}% of the disk's sequential fdatasync bandwidth.")
+    w("\n## Targets (issue: performance)\n")
+    w("| target | measured | met |")
+    w("|---|---|---|")
+    def target(name, value, goal, fmt, higher=True):
+        if value is None:
+            return
+        ok = value >= goal if higher else value <= goal
+        w(f"| {name} | {fmt(value)} | {'yes' if ok else 'no'} |")
+    rate = lambda x: f"{fmt_rate(x)} records/s"
+    ms = lambda x: f"{x:.3f} ms"
+    target("produce, fsync always, >= 1M records/s", (ours.get("produce-always") or {}).get("records_per_sec"), 1e6, rate)
+    target("produce, fsync never, >= 1.5M records/s", (ours.get("produce-never") or {}).get("records_per_sec"), 1.5e6, rate)
+    target("replay, >= 5M records/s", max([(ours.get(k) or {}).get("records_per_sec") or 0 for k in ("consume-always", "consume-never", "consume-always-5000")]) or None, 5e6, rate)
+    if s:
+        target("one record, fsync always, p50 <= 0.3 ms", s["latency"]["p50_us"] / 1e3, 0.3, ms, higher=False)
+        target("one record, fsync always, p99 <= 0.5 ms", s["latency"]["p99_us"] / 1e3, 0.5, ms, higher=False)
+    if phys and num(phys.get("fsync4k_p50_us")):
+        w(f"\nIn this run one 4 KiB write + fdatasync alone took p50 {phys['fsync4k_p50_us']} us and p99 {phys.get('fsync4k_p99_us')} us,")
+        w("so a durable one-record latency of p50 <= 0.3 ms / p99 <= 0.5 ms is below what the disk allowed here;")
+        w("compare the one-record row with Redis `always` from the same run instead.")
+    w("\nWhere a target is missed, the profile says why: `perf record -g -p <server pid>` during")
+    w("`eventlog bench consume` (or `produce --batch 1`) spends 40-70% of the server's samples in the")
+    w("kernel's scheduler and wake-up paths (`_raw_spin_unlock_irqrestore`, `finish_task_switch`,")
+    w("paravirtual spinlocks): on this 2-vCPU virtual machine every hand-off between threads")
+    w("(socket readiness, runtime worker, the client on the other core) costs tens of microseconds,")
+    w("and the loopback round trip itself measured above is about twice the reference machine's.")
+    w("Protobuf encoding and decoding of 100-byte records is the largest user-space cost.\n")
+    w("## What each optimization bought\n")
+    w("Measured on this machine while the changes were made (embedded server unless noted; same")
+    w("command before and after; single runs, so read them as direction and size, not decimals):\n")
+    w("| change | before | after | command |")
+    w("|---|---|---|---|")
+    w("| TCP_NODELAY on accepted connections (tonic applies it only to sockets it binds) | 129k records/s, batch ack p90 42.5 ms (Nagle + delayed ACK) | 909k records/s, p90 1.2 ms | `eventlog bench produce --embedded --fsync never --records 300000` (before) / `--records 1000000` (after) |")
+    w("| produce to one partition blocks in place instead of a blocking-pool round trip | one-record p50 324 us (fsync never), 588 us (always) | 220 us, 534 us | `eventlog bench produce --embedded --fsync never\\|always --records 5000 --batch 1` |")
+    w("| every broker storage call blocks in place (reads too) | replay 464k-483k records/s | 587k-740k records/s | `eventlog bench consume --records 1000000` against `eventlog serve --fsync never` |")
+    w("| reads copy each batch out of the map once and slice records from it | not measured separately | | |")
+    w("| a new active segment grows in 8 MiB sparse steps instead of being sized and scanned at 1 GiB | topic creation with 1 GiB segments: about 17 s per partition (debug build) | 0.08 s for 4 partitions (release build) | `time eventlog topic create big --partitions 4` on a fresh `eventlog serve` |")
+    w("")
     w("\n![throughput and latency against the peers](benchmarks.svg)\n")
     with open(md_path, "w", encoding="utf-8") as f:
         f.write("\n".join(out) + "\n")
