@@ -147,9 +147,10 @@ impl Log {
             &buf
         };
         let current = outputs.last().expect("one output");
-        if current.bytes.len() > FILE_HEADER_LEN
-            && (current.bytes.len() + bytes.len()) as u64 > config.segment_bytes
-        {
+        let full = (current.bytes.len() + bytes.len()) as u64 > config.segment_bytes;
+        // Index entries hold offsets relative to the segment base in a `u32`.
+        let far = kept.last().map_or(0, |(o, _)| o - current.base) > u64::from(u32::MAX);
+        if current.bytes.len() > FILE_HEADER_LEN && (full || far) {
             let next = Output::new(*first, config.index_interval_bytes);
             outputs.last_mut().expect("one output").next_offset = *first;
             outputs.push(next);
