@@ -71,10 +71,14 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         header_done: false,
         remaining: args.count,
     };
+    // One Ctrl-C listener for the whole loop, so a signal that arrives while a batch is
+    // being printed is not missed.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     loop {
         let message = tokio::select! {
             message = stream.message() => message.map_err(rpc_error)?,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut interrupted => break,
         };
         let Some(message) = message else {
             anyhow::bail!("the server ended the subscription");
