@@ -237,13 +237,22 @@ impl Log {
         }
     }
 
+    /// `fdatasync`, or an injected failure in tests.
+    fn fdatasync(&self, file: &std::fs::File) -> io::Result<()> {
+        #[cfg(test)]
+        if self.fail_next_sync.swap(false, Ordering::AcqRel) {
+            return Err(io::Error::other("injected fdatasync failure"));
+        }
+        file.sync_data()
+    }
+
     /// The leader's work: one `fdatasync` for everything written so far.
     fn sync_written(&self) -> Result<(), ()> {
         let (file, active, end, next) = {
             let w = self.writer.lock().expect("writer lock");
             (w.file.clone(), w.active.clone(), w.write_pos, w.next_offset)
         };
-        match file.sync_data() {
+        match self.fdatasync(&file) {
             Ok(()) => {
                 self.publish(&active, end, next);
                 self.durable.fetch_max(next, Ordering::AcqRel);
@@ -413,5 +422,64 @@ impl Log {
                 .and_then(|()| w.file.sync_data());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use crate::storage::{AppendError, FsyncPolicy, Log, LogConfig, LogIdent, ReadLimits, Record};
+
+    fn record(value: &str) -> Record {
+        Record {
+            value: Some(value.to_string().into()),
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn a_failed_fsync_poisons_the_log_but_durable_data_stays_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 1 << 20,
+            fsync: FsyncPolicy::Always,
+            ..LogConfig::default()
+        };
+        let log = Log::open(dir.path(), LogIdent::new("t", 0), config.clone()).unwrap();
+        log.append(&[record("durable")]).unwrap();
+        log.fail_next_sync.store(true, Ordering::Release);
+        let failed = log.append(&[record("never acknowledged")]);
+        assert!(
+            matches!(failed, Err(AppendError::Poisoned { .. })),
+            "{failed:?}"
+        );
+        // The unsynced batch is not visible; the durable one is.
+        assert_eq!(log.high_watermark(), 1);
+        let read = log.read(0, ReadLimits::default()).unwrap();
+        assert_eq!(read.records.len(), 1);
+        assert_eq!(read.records[0].value.as_deref(), Some(&b"durable"[..]));
+        // Later appends fail with the cause until the log is reopened.
+        match log.append(&[record("later")]) {
+            Err(AppendError::Poisoned { reason, .. }) => {
+                assert!(reason.contains("injected"), "{reason}")
+            }
+            other => panic!("expected poisoned, got {other:?}"),
+        }
+        assert!(log.poisoned().is_some());
+        drop(log);
+        let log = Log::open(dir.path(), LogIdent::new("t", 0), config).unwrap();
+        assert!(log.poisoned().is_none());
+        let next = log.append(&[record("after reopen")]).unwrap();
+        assert!(
+            next.base_offset >= 1,
+            "appends resume after the durable records"
+        );
+        assert_eq!(
+            log.read(0, ReadLimits::default()).unwrap().records[0]
+                .value
+                .as_deref(),
+            Some(&b"durable"[..])
+        );
     }
 }

@@ -58,6 +58,9 @@ pub struct Log {
     pub(crate) durable: AtomicU64,
     pub(crate) log_start: AtomicU64,
     pub(crate) poison: OnceLock<String>,
+    /// Test-only fault injection: the next `fdatasync` of the append path fails.
+    #[cfg(test)]
+    pub(crate) fail_next_sync: std::sync::atomic::AtomicBool,
     report: RecoveryReport,
 }
 
@@ -104,6 +107,8 @@ impl Log {
             durable: AtomicU64::new(rec.next_offset),
             log_start: AtomicU64::new(log_start),
             poison: OnceLock::new(),
+            #[cfg(test)]
+            fail_next_sync: std::sync::atomic::AtomicBool::new(false),
             report: rec.report,
             ident,
         })
