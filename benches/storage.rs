@@ -1,3 +1,4 @@
+#![allow(missing_docs)] // `criterion_group!` generates an undocumented public function.
 //! Storage engine benchmarks (in-process, no network). Run with
 //! `cargo bench --bench storage`; a subset with e.g. `cargo bench --bench storage -- append`.
 //!
