@@ -236,23 +236,8 @@ fn a_crash_between_sealing_data_and_writing_the_index_loses_nothing() {
     // the newest checkpoint entry's index and rebuilding the checkpoint.
     let dir = tempfile::tempdir().unwrap();
     let appended = rolled_log(dir.path());
-    let bases: Vec<u64> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(|e| {
-            e.ok()?
-                .file_name()
-                .to_str()?
-                .strip_suffix(".log")?
-                .parse()
-                .ok()
-        })
-        .collect();
-    let newest_sealed = bases
-        .iter()
-        .copied()
-        .filter(|b| *b != *bases.iter().max().unwrap())
-        .max()
-        .unwrap();
+    let bases = segment_bases(dir.path());
+    let newest_sealed = bases[bases.len() - 2];
     std::fs::remove_file(index_path(dir.path(), newest_sealed)).unwrap();
     std::fs::remove_file(dir.path().join("checkpoint")).unwrap();
     assert_lookups_work(dir.path(), &appended);
@@ -357,18 +342,8 @@ fn a_foreign_file_is_refused_not_overwritten() {
 fn an_empty_active_file_left_by_a_crash_is_started_afresh() {
     let dir = tempfile::tempdir().unwrap();
     let appended = rolled_log(dir.path());
-    let bases: Vec<u64> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(|e| {
-            e.ok()?
-                .file_name()
-                .to_str()?
-                .strip_suffix(".log")?
-                .parse()
-                .ok()
-        })
-        .collect();
-    let active = segment_path(dir.path(), *bases.iter().max().unwrap());
+    let bases = segment_bases(dir.path());
+    let active = segment_path(dir.path(), *bases.last().unwrap());
     // Keep only what was sealed: the active segment is an empty file, as after a
     // crash between creating it and writing its header.
     let sealed_records = {

@@ -60,18 +60,8 @@ fn a_damaged_index_and_a_torn_tail_are_warnings() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
     std::fs::write(index_path(dir.path(), 0), b"junk").unwrap();
-    let bases: Vec<u64> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(|e| {
-            e.ok()?
-                .file_name()
-                .to_str()?
-                .strip_suffix(".log")?
-                .parse()
-                .ok()
-        })
-        .collect();
-    let active = segment_path(dir.path(), *bases.iter().max().unwrap());
+    let bases = segment_bases(dir.path());
+    let active = segment_path(dir.path(), *bases.last().unwrap());
     let len = std::fs::metadata(&active).unwrap().len();
     OpenOptions::new()
         .write(true)

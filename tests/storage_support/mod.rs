@@ -98,3 +98,20 @@ pub fn segment_path(dir: &Path, base: u64) -> std::path::PathBuf {
 pub fn index_path(dir: &Path, base: u64) -> std::path::PathBuf {
     dir.join(format!("{base:020}.index"))
 }
+
+/// Base offsets of the segment files in `dir`, ascending (the active segment last).
+pub fn segment_bases(dir: &Path) -> Vec<u64> {
+    let mut bases: Vec<u64> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".log")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    bases.sort_unstable();
+    bases
+}
