@@ -7,56 +7,36 @@
 //! `UpdateTopicConfig` takes effect from the next round. Stopping waits for the
 //! partition being cleaned (a compaction is not interrupted) but no further.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::error::BrokerError;
+use super::periodic::{PeriodicThread, StopSignal};
 use super::ticker::TopicMap;
 use super::topic::Topic;
 use super::topic_config::CleanupPolicy;
 use super::{compaction, retention};
 
 /// Handle of the cleaner thread; [`Cleaner::stop`] ends it.
-pub struct Cleaner {
-    stop: mpsc::Sender<()>,
-    thread: Option<JoinHandle<()>>,
-}
+pub struct Cleaner(PeriodicThread);
 
 impl Cleaner {
     /// Starts checking every partition of `topics` every `period`.
     pub fn start(topics: Arc<TopicMap>, period: Duration) -> std::io::Result<Cleaner> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("eventlog-cleaner".into())
-            .spawn(move || {
-                // Any message or a dropped sender ends the loop.
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
-                    if !clean_all(&topics, &stopped) {
-                        break;
-                    }
-                }
-            })?;
-        Ok(Cleaner {
-            stop,
-            thread: Some(thread),
-        })
+        let thread = PeriodicThread::start("eventlog-cleaner", period, move |stop| {
+            clean_all(&topics, stop)
+        })?;
+        Ok(Cleaner(thread))
     }
 
     /// Stops the thread after the partition it is cleaning, and waits for it.
-    pub fn stop(mut self) {
-        let _ = self.stop.send(());
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!("the cleaner thread panicked");
-        }
+    pub fn stop(self) {
+        self.0.stop();
     }
 }
 
 /// One round over every partition; false when a stop was requested meanwhile.
-fn clean_all(topics: &TopicMap, stopped: &Receiver<()>) -> bool {
+fn clean_all(topics: &TopicMap, stop: &StopSignal) -> bool {
     // Snapshot so the map's lock is not held during deletions and compactions.
     let snapshot: Vec<Arc<Topic>> = topics
         .read()
@@ -66,7 +46,7 @@ fn clean_all(topics: &TopicMap, stopped: &Receiver<()>) -> bool {
         .collect();
     for topic in snapshot {
         for partition in topic.partitions() {
-            if !matches!(stopped.try_recv(), Err(TryRecvError::Empty)) {
+            if stop.requested() {
                 return false;
             }
             let config = topic.config();

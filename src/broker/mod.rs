@@ -40,6 +40,7 @@ pub mod metadata;
 pub mod offline;
 pub mod partition;
 pub mod partitioner;
+pub mod periodic;
 mod produce;
 mod read;
 pub mod registry;

@@ -3,22 +3,18 @@
 //! must never run on an async worker.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::group_store::GroupStore;
+use super::periodic::PeriodicThread;
 use super::topic::Topic;
 
 /// The open topics, shared by the broker and the ticker.
 pub type TopicMap = RwLock<BTreeMap<String, Arc<Topic>>>;
 
 /// Handle of the ticker thread; [`Ticker::stop`] ends it.
-pub struct Ticker {
-    stop: mpsc::Sender<()>,
-    thread: Option<JoinHandle<()>>,
-}
+pub struct Ticker(PeriodicThread);
 
 impl Ticker {
     /// Starts ticking every partition of `topics`, and the group offsets log, every
@@ -28,30 +24,17 @@ impl Ticker {
         groups: Arc<GroupStore>,
         period: Duration,
     ) -> std::io::Result<Ticker> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("eventlog-tick".into())
-            .spawn(move || {
-                // Any message or a dropped sender ends the loop.
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
-                    tick_all(&topics);
-                    groups.tick();
-                }
-            })?;
-        Ok(Ticker {
-            stop,
-            thread: Some(thread),
-        })
+        let thread = PeriodicThread::start("eventlog-tick", period, move |_| {
+            tick_all(&topics);
+            groups.tick();
+            true
+        })?;
+        Ok(Ticker(thread))
     }
 
     /// Stops the thread and waits for its current tick to finish.
-    pub fn stop(mut self) {
-        let _ = self.stop.send(());
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!("the partition tick thread panicked");
-        }
+    pub fn stop(self) {
+        self.0.stop();
     }
 }
 
