@@ -63,6 +63,34 @@ impl Client {
         Ok(Client::from_channel(channel))
     }
 
+    /// Commits `offsets` — (partition, next offset to read) pairs, without metadata —
+    /// for `group` on `topic`.
+    pub async fn commit_offsets(
+        &mut self,
+        group: &str,
+        topic: &str,
+        offsets: &[(u32, u64)],
+    ) -> Result<crate::proto::v1::CommitOffsetsResponse, tonic::Status> {
+        use crate::proto::v1 as pb;
+        let offsets = offsets
+            .iter()
+            .map(|&(partition, next_offset)| pb::OffsetCommit {
+                partition,
+                next_offset,
+                metadata: String::new(),
+            })
+            .collect();
+        let request = pb::CommitOffsetsRequest {
+            group: group.to_string(),
+            topic: topic.to_string(),
+            offsets,
+        };
+        self.event_log
+            .commit_offsets(request)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
     /// Clients over an existing channel, with the project's message limits.
     pub fn from_channel(channel: Channel) -> Client {
         Client {

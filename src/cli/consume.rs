@@ -138,21 +138,9 @@ async fn commit(
     if next.is_empty() {
         return Ok(());
     }
-    let offsets = next
-        .into_iter()
-        .map(|(partition, next_offset)| pb::OffsetCommit {
-            partition,
-            next_offset,
-            metadata: String::new(),
-        })
-        .collect();
+    let offsets: Vec<(u32, u64)> = next.into_iter().collect();
     client
-        .event_log
-        .commit_offsets(pb::CommitOffsetsRequest {
-            group: group.to_string(),
-            topic: topic.to_string(),
-            offsets,
-        })
+        .commit_offsets(group, topic, &offsets)
         .await
         .map_err(rpc_error)?;
     Ok(())

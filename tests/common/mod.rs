@@ -253,23 +253,7 @@ pub async fn commit(
     topic: &str,
     offsets: &[(u32, u64)],
 ) -> Result<pb::CommitOffsetsResponse, tonic::Status> {
-    let offsets = offsets
-        .iter()
-        .map(|&(partition, next_offset)| pb::OffsetCommit {
-            partition,
-            next_offset,
-            metadata: String::new(),
-        })
-        .collect();
-    client
-        .event_log
-        .commit_offsets(pb::CommitOffsetsRequest {
-            group: group.to_string(),
-            topic: topic.to_string(),
-            offsets,
-        })
-        .await
-        .map(tonic::Response::into_inner)
+    client.commit_offsets(group, topic, offsets).await
 }
 
 /// `group`'s position in every partition of `topic`, in partition order.
