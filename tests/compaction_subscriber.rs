@@ -54,7 +54,17 @@ async fn a_subscriber_reading_through_a_compaction_sees_only_kept_records_or_gap
     }
     assert!(partition0(&mut client, TOPIC).await.segment_count >= 3);
 
-    let mut stream = client
+    // The subscriber's connection has small HTTP/2 windows, so the server can read
+    // only a few messages ahead of it: most of the log is still unread when the
+    // compaction commits, however fast the server runs.
+    let channel = tonic::transport::Endpoint::from_shared(server.url())
+        .unwrap()
+        .initial_stream_window_size(Some(64 << 10))
+        .initial_connection_window_size(Some(64 << 10))
+        .connect()
+        .await
+        .unwrap();
+    let mut stream = eventlog::client::Client::from_channel(channel)
         .event_log
         .subscribe(pb::SubscribeRequest {
             topic: TOPIC.into(),
