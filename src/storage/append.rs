@@ -21,6 +21,7 @@ use super::mmap::SegmentMap;
 use super::record::Record;
 use super::recovery;
 use super::segment::{self, FILE_HEADER_LEN, Segment};
+use super::sync_timing;
 
 impl Log {
     /// Appends `records` as one batch; returns once they are durable under the policy.
@@ -243,7 +244,7 @@ impl Log {
         if self.fail_next_sync.swap(false, Ordering::AcqRel) {
             return Err(io::Error::other("injected fdatasync failure"));
         }
-        file.sync_data()
+        sync_timing::fdatasync(file)
     }
 
     /// The leader's work: one `fdatasync` for everything written so far.
@@ -339,7 +340,7 @@ impl Log {
         let synced = w
             .file
             .set_len(w.write_pos)
-            .and_then(|()| w.file.sync_data());
+            .and_then(|()| sync_timing::fdatasync(&w.file));
         if let Err(error) = synced {
             let _ = self
                 .poison

@@ -9,6 +9,8 @@
 //! - [`error`]: typed errors carrying topic, partition, segment and position.
 //! - [`log`]: [`Log`], the partition log: append with group commit, read, maintenance.
 //! - [`lock`]: [`DirLock`], the exclusive lock on a data directory.
+//! - [`sync_timing`]: timed `fdatasync` on the append path (the one metric the engine
+//!   reports, through the `metrics` facade).
 
 pub mod api_types;
 mod append;
@@ -30,6 +32,7 @@ mod rewrite;
 pub mod scan;
 pub mod segment;
 pub mod swap;
+pub mod sync_timing;
 pub mod verify;
 
 pub use api_types::{AppendInfo, DeletedSegments, LogStats, ReadLimits, ReadOutcome, SegmentInfo};
