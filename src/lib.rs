@@ -7,6 +7,7 @@
 //! - [`bench`]: the load generator behind `eventlog bench` (a client like any other).
 //! - [`client`]: a gRPC client connection with the project's limits and keepalive.
 //! - [`service`]: the tonic adapter: request conversion, status codes, server runtime.
+//! - [`telemetry`]: Prometheus metrics of `serve` (exporter, traffic counters, gauges).
 //! - [`proto`]: code generated from `proto/eventlog/v1`.
 //! - [`broker`]: topics, partitions, placement, notifiers, subscriptions.
 //! - [`storage`]: the synchronous storage engine (segments, indexes, recovery); it knows
@@ -19,3 +20,4 @@ pub mod client;
 pub mod proto;
 pub mod service;
 pub mod storage;
+pub mod telemetry;

@@ -12,7 +12,7 @@
 //! - [`partitioner`]: key hash (Kafka's murmur2) and round-robin placement.
 //! - [`partition`]: one partition log plus its high-watermark notifier.
 //! - [`topic`]: an open topic.
-//! - [`ticker`]: the housekeeping thread.
+//! - [`ticker`]: the housekeeping thread; [`gauges`]: a snapshot for metrics.
 //! - `admin`, `produce`, `read`: the operations, as `impl Broker` blocks.
 //! - [`subscription`]: a cursor that goes from history into the live tail.
 //! - [`group_store`]: the durable consumer-group offsets log; [`group_types`]: the values
@@ -31,6 +31,7 @@ pub mod compaction_estimate;
 pub mod config_update;
 pub mod dirty_ratio;
 pub mod error;
+pub mod gauges;
 mod group_reset;
 pub mod group_store;
 mod group_subscribe;

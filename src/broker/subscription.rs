@@ -154,6 +154,13 @@ impl Subscription {
         }
     }
 
+    /// The subscribed topic (`None` only for a subscription to no partition).
+    pub fn topic(&self) -> Option<&str> {
+        self.cursors
+            .first()
+            .map(|c| c.partition.ident().topic.as_str())
+    }
+
     /// The next offset to read in each subscribed partition, as `(partition, offset)`.
     pub fn positions(&self) -> Vec<(u32, u64)> {
         self.cursors

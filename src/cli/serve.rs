@@ -30,10 +30,17 @@ pub struct ServeArgs {
     /// Longest wait for requests in flight at shutdown (e.g. 10s).
     #[arg(long, env = "EVENTLOG_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    /// Serve Prometheus metrics over plain HTTP on this address (e.g. 127.0.0.1:9464;
+    /// keep it on loopback, it has no authentication). Off when unset.
+    #[arg(long, env = "EVENTLOG_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Runs the server until a shutdown signal.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(addr) = args.metrics_listen {
+        crate::telemetry::install(addr)?;
+    }
     let config = ServerConfig {
         broker: BrokerConfig {
             data_dir: args.data_dir,

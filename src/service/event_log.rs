@@ -11,6 +11,7 @@ use super::subscribe::{SubscribeStream, stream_subscription};
 use crate::broker::Broker;
 use crate::proto::v1 as pb;
 use crate::proto::v1::event_log_server::EventLog;
+use crate::telemetry::traffic::{self, BatchSize, Via};
 
 /// Serves `EventLog` over a shared [`Broker`].
 #[derive(Clone)]
@@ -33,11 +34,12 @@ impl EventLog for EventLogService {
     ) -> Result<Response<pb::ProduceResponse>, Status> {
         let request = request.into_inner();
         let now = now_ms();
-        let records = request
+        let records: Vec<_> = request
             .records
             .into_iter()
             .map(|r| record_from_wire(r, now))
             .collect();
+        let size = BatchSize::of(&records);
         let appended = self
             .broker
             .produce(
@@ -47,6 +49,7 @@ impl EventLog for EventLogService {
                 request.expected_next_offset,
             )
             .await?;
+        traffic::produced(&request.topic, size);
         let partitions = appended.into_iter().map(Into::into).collect();
         Ok(Response::new(pb::ProduceResponse { partitions }))
     }
@@ -56,8 +59,9 @@ impl EventLog for EventLogService {
         request: Request<pb::FetchRequest>,
     ) -> Result<Response<pb::FetchResponse>, Status> {
         let request = request.into_inner();
-        let partition = request.partition;
+        let (topic, partition) = (request.topic.clone(), request.partition);
         let outcome = self.broker.fetch(request.into()).await?;
+        traffic::delivered(&topic, Via::Fetch, &outcome.records);
         Ok(Response::new(convert::fetch_to_wire(partition, outcome)))
     }
 

@@ -12,6 +12,7 @@
 //! - [`convert`]: wire types to domain types and back; [`group_convert`]: the same for
 //!   consumer groups.
 //! - [`status`]: domain errors to gRPC status codes.
+//! - [`rpc_metrics`]: per-RPC latency and error codes, around each service.
 //! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown).
 
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod cleanup_convert;
 pub mod convert;
 pub mod event_log;
 pub mod group_convert;
+pub mod rpc_metrics;
 pub mod server;
 pub mod status;
 pub mod subscribe;

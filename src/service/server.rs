@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use super::rpc_metrics::RpcMetrics;
 use super::{AdminService, EventLogService, MAX_MESSAGE_BYTES};
 use crate::broker::{Broker, BrokerConfig, BrokerError};
 use crate::proto::v1::admin_server::AdminServer;
@@ -118,6 +119,9 @@ async fn run(
     let admin = AdminServer::new(AdminService::new(Arc::clone(broker)))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    // Metrics: per-RPC latency and codes, and gauges refreshed while serving.
+    let (event_log, admin) = (RpcMetrics::new(event_log), RpcMetrics::new(admin));
+    let _gauges = crate::telemetry::GaugeReporter::start(broker);
     let stop_accepting = CancellationToken::new();
     let router = Server::builder()
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))

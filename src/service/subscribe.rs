@@ -15,8 +15,11 @@ use tonic::Status;
 
 use super::auto_commit::{AutoCommit, next_commit};
 use super::convert::stored_to_wire;
+use super::rpc_metrics::stream_ended;
 use crate::broker::{Subscription, SubscriptionEvent};
 use crate::proto::v1 as pb;
+use crate::proto::v1::event_log_server::SERVICE_NAME;
+use crate::telemetry::traffic::{self, OpenStream, Via};
 
 /// Messages buffered per stream between the reader task and tonic.
 pub const STREAM_BUFFER: usize = 2;
@@ -41,6 +44,8 @@ async fn pump(
     sender: mpsc::Sender<Result<pb::SubscribeResponse, Status>>,
     mut auto_commit: Option<AutoCommit>,
 ) {
+    let _open = OpenStream::open();
+    let topic = subscription.topic().unwrap_or_default().to_owned();
     loop {
         // `next` is cancel-safe: a read interrupted by a commit is simply read again.
         let event = tokio::select! {
@@ -52,8 +57,17 @@ async fn pump(
             },
         };
         let message = match event {
-            Ok(event) => Ok(to_wire(event)),
-            Err(err) => Err(Status::from(err)),
+            Ok(event) => {
+                if let SubscriptionEvent::Records { records, .. } = &event {
+                    traffic::delivered(&topic, Via::Subscribe, records);
+                }
+                Ok(to_wire(event))
+            }
+            Err(err) => {
+                let status = Status::from(err);
+                stream_ended(SERVICE_NAME, "Subscribe", status.code());
+                Err(status)
+            }
         };
         let last = message.is_err();
         // Waiting here is the back-pressure: it lasts as long as the client is slow.
