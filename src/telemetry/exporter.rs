@@ -109,3 +109,36 @@ fn build(addr: SocketAddr) -> Result<metrics_exporter_prometheus::ExporterFuture
     metrics::set_global_recorder(recorder).map_err(|_| MetricsError::AlreadyInstalled)?;
     Ok(exporter)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installing_outside_a_runtime_is_an_error() {
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        assert!(matches!(install(addr), Err(MetricsError::NoRuntime)));
+    }
+
+    #[tokio::test]
+    async fn a_second_install_is_an_error_not_a_panic() {
+        // The only test that installs: the recorder is global to this test process.
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        install(addr).expect("first install");
+        assert!(installed());
+        let second = install(addr).expect_err("second install");
+        assert!(matches!(second, MetricsError::AlreadyInstalled));
+        assert_eq!(
+            second.to_string(),
+            "a metrics recorder is already installed in this process"
+        );
+        assert!(installed(), "the first recorder stays");
+    }
+
+    #[test]
+    fn buckets_ascend() {
+        for buckets in [LATENCY_BUCKETS, FSYNC_BUCKETS] {
+            assert!(buckets.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+}
