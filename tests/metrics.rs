@@ -1,6 +1,6 @@
 //! `serve --metrics-listen`: the real binary serves Prometheus metrics whose values match
 //! what clients did (records produced and delivered, high watermark, group lag, errors by
-//! code, latency and fsync histograms, open streams), and a metrics address already in
+//! code, latency and fsync histograms, open streams and connections), and a metrics address already in
 //! use stops the server with a one-line error.
 
 mod common;
@@ -132,6 +132,11 @@ async fn scraped_metrics_match_what_clients_did() {
     assert!(scraped.value("eventlog_fsync_seconds_count", &[]) >= Some(1.0));
     assert!(scraped.value("eventlog_fsync_seconds_bucket", &[("le", "+Inf")]) >= Some(1.0));
     assert_eq!(scraped.value("eventlog_open_streams", &[]), Some(0.0));
+    assert_eq!(
+        scraped.value("eventlog_open_connections", &[]),
+        Some(1.0),
+        "one client, one connection"
+    );
 
     open_streams_are_counted(&mut client, metrics).await;
     server.stop();

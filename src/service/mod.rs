@@ -12,13 +12,15 @@
 //! - [`convert`]: wire types to domain types and back; [`group_convert`]: the same for
 //!   consumer groups.
 //! - [`status`]: domain errors to gRPC status codes.
-//! - [`rpc_metrics`]: per-RPC latency and error codes, around each service.
+//! - [`rpc_metrics`]: per-RPC latency and error codes, around each service;
+//!   [`counted_connection`]: the open-connections gauge.
 //! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown).
 
 pub mod admin;
 pub mod auto_commit;
 pub mod cleanup_convert;
 pub mod convert;
+pub mod counted_connection;
 pub mod event_log;
 pub mod group_convert;
 pub mod rpc_metrics;

@@ -13,10 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use super::counted_connection::CountedConnection;
 use super::rpc_metrics::RpcMetrics;
 use super::{AdminService, EventLogService, MAX_MESSAGE_BYTES};
 use crate::broker::{Broker, BrokerConfig, BrokerError};
@@ -134,7 +136,9 @@ async fn run(
         .add_service(admin);
     // `Server::tcp_nodelay` only reaches sockets tonic binds itself; accepted sockets
     // need it too, or Nagle's algorithm stalls small replies for 40 ms.
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .map(|accepted| accepted.map(CountedConnection::new));
     let mut server = tokio::spawn(
         router.serve_with_incoming_shutdown(incoming, stop_accepting.clone().cancelled_owned()),
     );
