@@ -81,6 +81,7 @@ pub fn apply(
         let Some((offset, reason)) = retention_point(&segments, config, now_ms) else {
             return Ok(None);
         };
+        let old_start = log.log_start_offset();
         let deleted =
             log.delete_segments_below(offset)
                 .map_err(|source| BrokerError::Maintenance {
@@ -100,6 +101,7 @@ pub fn apply(
             segments = deleted.segments,
             base_offsets = ?bases,
             bytes = deleted.bytes,
+            records = deleted.log_start_offset.saturating_sub(old_start),
             log_start = deleted.log_start_offset,
             "retention deleted segments"
         );

@@ -110,7 +110,18 @@ impl Log {
             from = pass_end;
         }
         stats.duration = started.elapsed();
-        tracing::info!(log = %self.ident, ?stats, "compacted");
+        tracing::info!(
+            log = %self.ident,
+            dir = %self.dir.display(),
+            segments_before = stats.segments_before,
+            segments_after = stats.segments_after,
+            bytes_before = stats.bytes_before,
+            bytes_after = stats.bytes_after,
+            records_removed = stats.records_removed,
+            tombstones_removed = stats.tombstones_removed,
+            duration = ?stats.duration,
+            "compacted"
+        );
         Ok(stats)
     }
 

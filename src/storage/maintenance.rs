@@ -63,7 +63,8 @@ impl Log {
                 ..Default::default()
             });
         }
-        let new_start = segments[n].base_offset.max(self.log_start_offset());
+        let old_start = self.log_start_offset();
+        let new_start = segments[n].base_offset.max(old_start);
         let mut checkpoint = w.checkpoint.clone();
         checkpoint.sealed.drain(..n);
         checkpoint.log_start_offset = new_start;
@@ -83,7 +84,17 @@ impl Log {
                 }
             }
         }
-        tracing::info!(log = %self.ident, segments = n, bytes, log_start = new_start, "deleted segments below the retention point");
+        tracing::info!(
+            log = %self.ident,
+            dir = %self.dir.display(),
+            first_segment = %segments[0].path.display(),
+            segments = n,
+            bytes,
+            records = new_start - old_start,
+            old_log_start = old_start,
+            log_start = new_start,
+            "deleted segments below the retention point"
+        );
         Ok(DeletedSegments {
             segments: n,
             bytes,
@@ -126,6 +137,8 @@ impl Log {
             .partition_point(|s| s.base_offset <= offset)
             .saturating_sub(1);
         let target = segments[idx].clone();
+        let bytes_before: u64 = segments[idx..].iter().map(|s| s.size_bytes()).sum();
+        let next_before = w.next_offset;
         self.write_prefix(&target, offset)?;
         let mut checkpoint = w.checkpoint.clone();
         checkpoint
@@ -139,7 +152,15 @@ impl Log {
         self.commit_swap(&intent)?;
         w.checkpoint = checkpoint;
         self.install_active(&mut w, target.base_offset, segments[..idx].to_vec())?;
-        tracing::info!(log = %self.ident, offset, "truncated");
+        tracing::info!(
+            log = %self.ident,
+            segment = %target.path.display(),
+            offset,
+            records = next_before - offset,
+            bytes = bytes_before.saturating_sub(w.write_pos),
+            segments_deleted = segments.len() - idx - 1,
+            "truncated"
+        );
         Ok(())
     }
 

@@ -147,9 +147,8 @@ impl ReadCursor<'_> {
 
 /// Locates the next valid batch after a bad one at `pos`.
 fn find_damage(seg: &Segment, data: &[u8], pos: usize, reason: String) -> Damage {
-    tracing::error!(segment = %seg.path.display(), position = pos, %reason, "corrupt batch");
     let min_offset = seg.base_offset;
-    match scan::resync(data, pos, min_offset) {
+    let damage = match scan::resync(data, pos, min_offset) {
         Some((resume, header)) => Damage {
             position: pos as u64,
             resume_position: Some(resume as u64),
@@ -163,7 +162,17 @@ fn find_damage(seg: &Segment, data: &[u8], pos: usize, reason: String) -> Damage
             resume_offset: seg.is_sealed().then(|| seg.next_offset()),
             reason,
         },
-    }
+    };
+    tracing::error!(
+        segment = %seg.path.display(),
+        position = pos,
+        resume_position = ?damage.resume_position,
+        bytes = ?damage.resume_position.map(|end| end - damage.position),
+        resume_offset = ?damage.resume_offset,
+        reason = %damage.reason,
+        "corrupt batch"
+    );
+    damage
 }
 
 fn corrupt(

@@ -86,7 +86,7 @@ pub fn recover(dir: &Path, ident: &LogIdent, config: &LogConfig) -> Result<Recov
     let mut checkpoint = match Checkpoint::load(dir).map_err(ctx.io(dir.join("checkpoint")))? {
         Some(Ok(checkpoint)) => checkpoint,
         Some(Err(why)) => {
-            tracing::warn!(log = %ident, %why, "checkpoint damaged, rebuilding it by scanning segments");
+            tracing::warn!(log = %ident, path = %dir.join("checkpoint").display(), %why, "checkpoint damaged, rebuilding it by scanning segments");
             report.checkpoint_rebuilt = true;
             Checkpoint {
                 log_start_offset: bases.first().copied().unwrap_or(0),
@@ -251,6 +251,8 @@ fn note_damage(ctx: &Ctx, path: &Path, outcome: &ScanOutcome, report: &mut Recov
     for d in &outcome.damage {
         tracing::error!(
             log = %ctx.ident, segment = %path.display(), position = d.position,
+            resume_position = ?d.resume_position,
+            bytes = ?d.resume_position.map(|end| end - d.position),
             resume_offset = ?d.resume_offset, reason = %d.reason,
             "corrupt batch followed by valid data: keeping the valid data, the damaged offsets are unreadable"
         );
@@ -322,7 +324,14 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
     note_damage(ctx, &path, &outcome, report);
     if let Some(tail_end) = outcome.torn_tail_end {
         let cut = tail_end - outcome.valid_end;
-        tracing::info!(log = %ctx.ident, segment = %path.display(), position = outcome.valid_end, bytes = cut, "cutting torn tail");
+        tracing::info!(
+            log = %ctx.ident,
+            segment = %path.display(),
+            position = outcome.valid_end,
+            bytes = cut,
+            next_offset = outcome.next_offset,
+            "cutting torn tail"
+        );
         report.torn_tail_bytes = cut;
         zero_range(&file, outcome.valid_end, tail_end).map_err(ctx.io(path.clone()))?;
     }
