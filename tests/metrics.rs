@@ -1,6 +1,6 @@
 //! `serve --metrics-listen`: the real binary serves Prometheus metrics whose values match
 //! what clients did (records produced and delivered, high watermark, group lag, errors by
-//! code, latency and fsync histograms, open streams and connections), and a metrics address already in
+//! code, latency and fsync histograms, open streams and connections; zero once the topic is deleted), and a metrics address already in
 //! use stops the server with a one-line error.
 
 mod common;
@@ -139,7 +139,34 @@ async fn scraped_metrics_match_what_clients_did() {
     );
 
     open_streams_are_counted(&mut client, metrics).await;
+    deleted_topics_read_zero(&mut client, metrics).await;
     server.stop();
+}
+
+/// Deleting the topic (and with it the group's commits) zeroes its gauges.
+async fn deleted_topics_read_zero(client: &mut eventlog::client::Client, metrics: SocketAddr) {
+    client
+        .admin
+        .delete_topic(pb::DeleteTopicRequest { name: TOPIC.into() })
+        .await
+        .expect("delete topic");
+    let partition = [("topic", TOPIC), ("partition", "0")];
+    let scraped = scrape_until(metrics, |m| {
+        m.value("eventlog_partition_high_watermark", &partition) == Some(0.0)
+    })
+    .await;
+    assert_eq!(
+        scraped.value("eventlog_partition_size_bytes", &partition),
+        Some(0.0)
+    );
+    assert_eq!(
+        scraped.value("eventlog_partition_segments", &partition),
+        Some(0.0)
+    );
+    assert_eq!(
+        scraped.value("eventlog_group_lag", &[("group", "readers")]),
+        Some(0.0)
+    );
 }
 
 /// A subscription counts as an open stream while it lives, and its records as delivered.

@@ -1,0 +1,95 @@
+//! Recovery reports what it cut in its JSON log lines: a torn tail left at the end of a
+//! partition's active segment is logged with the partition, the file, the byte position
+//! where valid data ends, the bytes removed and the first offset written again.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{BinaryServer, connect, create_topic, produce, record};
+use eventlog::proto::v1 as pb;
+
+const RECORDS: u64 = 7;
+/// Bytes that cannot start a batch (a length field far beyond the segment).
+const TORN: [u8; 29] = [0xFF; 29];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_tail_is_logged_with_its_location_and_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = BinaryServer::start(dir.path());
+    let mut client = connect(&server.url).await;
+    create_topic(&mut client, "orders", 1).await;
+    let records = (0..RECORDS).map(|_| record(None, Some("v"))).collect();
+    produce(&mut client, "orders", Some(0), records).await;
+    drop(client);
+    // A clean stop trims the active segment to its data, so the bytes appended next
+    // sit right after the last batch, as a torn write would.
+    server.stop();
+    let segment = dir.path().join("topics/orders/0/00000000000000000000.log");
+    let valid_end = std::fs::metadata(&segment).unwrap().len();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .unwrap()
+        .write_all(&TORN)
+        .unwrap();
+
+    let cut = restart_and_find(dir.path(), "cutting torn tail").await;
+    let fields = &cut["fields"];
+    assert_eq!(cut["level"], "INFO");
+    assert_eq!(fields["log"], "orders/0");
+    assert_eq!(fields["segment"], segment.display().to_string());
+    assert_eq!(fields["position"], valid_end);
+    assert_eq!(fields["bytes"], TORN.len() as u64);
+    assert_eq!(fields["next_offset"], RECORDS);
+}
+
+/// Starts the server over `data_dir`, returns the first JSON log line whose message is
+/// `message` (logged before "serving"), and stops the server.
+async fn restart_and_find(data_dir: &Path, message: &str) -> serde_json::Value {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eventlog"))
+        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+        .args(["--fsync", "never", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn eventlog serve");
+    let mut found = None;
+    let mut addr = None;
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let entry: serde_json::Value = serde_json::from_str(&line.unwrap()).expect("json");
+        if entry["fields"]["message"] == message && found.is_none() {
+            found = Some(entry.clone());
+        }
+        if entry["fields"]["message"] == "serving" {
+            addr = entry["fields"]["addr"].as_str().map(str::to_string);
+            break;
+        }
+    }
+    // Keep draining stderr so the server never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let url = format!("http://{}", addr.expect("the server started"));
+    // One answered request: the server is past start-up and handles SIGTERM.
+    let mut client = connect(&url).await;
+    let offsets = client
+        .event_log
+        .list_offsets(pb::ListOffsetsRequest {
+            topic: "orders".into(),
+            partition: Some(0),
+            timestamp_ms: None,
+        })
+        .await
+        .expect("list offsets")
+        .into_inner();
+    assert_eq!(
+        offsets.partitions[0].latest_offset, RECORDS,
+        "the cut kept every record"
+    );
+    BinaryServer { child, url }.stop();
+    found.unwrap_or_else(|| panic!("no {message:?} line before serving"))
+}
