@@ -55,25 +55,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-                let _ = tokio::signal::ctrl_c().await;
-            }
+///
+/// The handlers are registered here, before the server starts, not when the future is
+/// first polled: a signal that arrives while the data directory is being opened must
+/// stop the server gracefully rather than kill it with the signal's default action.
+fn shutdown_signal() -> impl Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut streams = Vec::new();
+    for kind in [SignalKind::interrupt(), SignalKind::terminate()] {
+        match signal(kind) {
+            Ok(stream) => streams.push(stream),
+            Err(err) => tracing::warn!(error = %err, ?kind, "cannot listen for a shutdown signal"),
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+    async move {
+        if streams.is_empty() {
+            return std::future::pending().await;
+        }
+        futures_util::future::select_all(streams.iter_mut().map(|s| Box::pin(s.recv()))).await;
     }
 }
