@@ -11,15 +11,18 @@
 //! - [`cleanup_convert`]: conversions of `UpdateTopicConfig` and `CompactTopic`.
 //! - [`convert`]: wire types to domain types and back; [`group_convert`]: the same for
 //!   consumer groups.
-//! - [`status`]: domain errors to gRPC status codes.
+//! - [`status`]: domain errors to gRPC status codes; [`codec`]: undecodable requests
+//!   are INVALID_ARGUMENT; [`message_limit`]: oversized requests are RESOURCE_EXHAUSTED.
 //! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown).
 
 pub mod admin;
 pub mod auto_commit;
 pub mod cleanup_convert;
+pub mod codec;
 pub mod convert;
 pub mod event_log;
 pub mod group_convert;
+pub mod message_limit;
 pub mod server;
 pub mod status;
 pub mod subscribe;

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use super::message_limit::MessageLimit;
 use super::{AdminService, EventLogService, MAX_MESSAGE_BYTES};
 use crate::broker::{Broker, BrokerConfig, BrokerError};
 use crate::proto::v1::admin_server::AdminServer;
@@ -26,6 +27,10 @@ use crate::proto::v1::event_log_server::EventLogServer;
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a PING may go unanswered before the connection is closed.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most HTTP/2 streams (calls) open at once on one connection. Without a limit tonic
+/// advertises none, and one client could open any number of subscriptions, each with
+/// its own buffers; over the limit a client's further calls wait for a free stream.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 256;
 
 /// Server settings: plain data with defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,10 +123,13 @@ async fn run(
     let admin = AdminServer::new(AdminService::new(Arc::clone(broker)))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    // Oversized requests get RESOURCE_EXHAUSTED rather than tonic's OUT_OF_RANGE.
+    let (event_log, admin) = (MessageLimit::new(event_log), MessageLimit::new(admin));
     let stop_accepting = CancellationToken::new();
     let router = Server::builder()
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
         .tcp_nodelay(true)
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
