@@ -45,9 +45,7 @@ where
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        ProstDecoder {
-            _type: PhantomData,
-        }
+        ProstDecoder { _type: PhantomData }
     }
 }
 

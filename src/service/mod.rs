@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //! - [`event_log`]: `eventlog.v1.EventLog` (produce, fetch, subscribe, list offsets).
-//! - [`subscribe`]: the flow-controlled response stream of `Subscribe`.
+//! - [`subscribe`]: the flow-controlled response stream of `Subscribe`;
+//!   [`subscription_slots`]: the server-wide cap on open subscriptions.
 //! - [`auto_commit`]: committing what a group subscription handed to the transport.
 //! - [`admin`]: `eventlog.v1.Admin` (topics).
 //! - [`cleanup_convert`]: conversions of `UpdateTopicConfig` and `CompactTopic`.
@@ -26,6 +27,7 @@ pub mod message_limit;
 pub mod server;
 pub mod status;
 pub mod subscribe;
+pub mod subscription_slots;
 
 pub use admin::AdminService;
 pub use event_log::EventLogService;
