@@ -16,7 +16,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use cleanup_support::{partition0, wait_for};
-use common::{TestServer, create_topic, produce, record};
+use common::{TestServer, create_topic, group_subscribe_request, produce, record};
 use eventlog::client::Client;
 use eventlog::proto::v1 as pb;
 use eventlog::proto::v1::subscribe_request::Start;
@@ -384,6 +384,18 @@ async fn every_bad_input_gets_its_status_and_the_server_stays_healthy() {
             names,
         ),
         row(
+            "escape above the data directory, create",
+            create("../../escape", 1),
+            InvalidArgument,
+            names,
+        ),
+        row(
+            "absolute path, create",
+            create("/tmp/escape", 1),
+            InvalidArgument,
+            names,
+        ),
+        row(
             "dot-dot, subscribe",
             subscribe("..", Some(0), None),
             InvalidArgument,
@@ -670,6 +682,35 @@ async fn every_bad_input_gets_its_status_and_the_server_stays_healthy() {
             commit("g", "bad", &[(0, 1), (0, 2)]),
             InvalidArgument,
             "partition 0 appears twice",
+        ),
+        row(
+            "commit metadata over 4096 bytes",
+            Call::Commit(pb::CommitOffsetsRequest {
+                group: "g".into(),
+                topic: "bad".into(),
+                offsets: vec![pb::OffsetCommit {
+                    partition: 0,
+                    next_offset: 1,
+                    metadata: "m".repeat(5000),
+                }],
+            }),
+            InvalidArgument,
+            "metadata of partition 0 is 5000 bytes, more than 4096",
+        ),
+        row(
+            "auto-commit every millisecond",
+            Call::Subscribe(pb::SubscribeRequest {
+                auto_commit_interval_ms: Some(1),
+                ..group_subscribe_request("bad", "g")
+            }),
+            InvalidArgument,
+            "invalid auto_commit_interval_ms: 1 is not between 100 and 3600000",
+        ),
+        row(
+            "unknown start position",
+            subscribe("bad", None, Some(Start::Position(42))),
+            InvalidArgument,
+            "unknown start position 42",
         ),
         // Raw protobuf.
         row(
