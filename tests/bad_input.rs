@@ -34,6 +34,7 @@ const MIB: usize = 1 << 20;
 enum Call {
     Create(pb::CreateTopicRequest),
     DeleteTopic(&'static str),
+    ResetConfig(&'static str, String),
     Produce(pb::ProduceRequest),
     Fetch(pb::FetchRequest),
     Subscribe(pb::SubscribeRequest),
@@ -168,6 +169,15 @@ async fn run(client: &mut Client, raw: &Channel, call: Call) -> Result<String, S
         Call::DeleteTopic(name) => {
             let request = pb::DeleteTopicRequest { name: name.into() };
             format!("{:?}", admin.delete_topic(request).await?.into_inner())
+        }
+        Call::ResetConfig(name, field) => {
+            let request = pb::UpdateTopicConfigRequest {
+                name: name.into(),
+                set: None,
+                reset: vec![field],
+            };
+            let topic = admin.update_topic_config(request).await?.into_inner();
+            format!("{topic:?}")
         }
         Call::Produce(request) => format!("{:?}", event_log.produce(request).await?.into_inner()),
         Call::Fetch(request) => fetch_summary(&event_log.fetch(request).await?.into_inner()),
@@ -457,6 +467,12 @@ async fn every_bad_input_gets_its_status_and_the_server_stays_healthy() {
             create("a~deleted-1", 1),
             InvalidArgument,
             names,
+        ),
+        row(
+            "100 KB config field name, reset",
+            Call::ResetConfig("bad", huge_name.clone()),
+            InvalidArgument,
+            "invalid reset: unknown field \"hhhh",
         ),
         // Partition counts: 0 is the documented default (1).
         row(
