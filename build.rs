@@ -19,6 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Record keys and values become `bytes::Bytes`, so they move from the storage
         // engine's buffers to the wire without another copy.
         .bytes(".")
+        // Undecodable requests are INVALID_ARGUMENT, not prost's INTERNAL.
+        .codec_path("crate::service::codec::ProstCodec")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -17,7 +17,7 @@ impl TopicName {
     /// Checks `name` against the rules.
     pub fn parse(name: &str) -> Result<TopicName, BrokerError> {
         let invalid = |reason| BrokerError::InvalidTopicName {
-            name: name.to_string(),
+            name: shown(name),
             reason,
         };
         if name.is_empty() {
@@ -44,6 +44,19 @@ impl TopicName {
     }
 }
 
+/// Characters of a rejected name repeated in its error message.
+const SHOWN_CHARS: usize = 64;
+
+/// A rejected name as its error message shows it: cut to [`SHOWN_CHARS`] characters, as
+/// the message travels in a response header, and a name of megabytes would make the
+/// response itself too large to deliver.
+fn shown(name: &str) -> String {
+    match name.char_indices().nth(SHOWN_CHARS) {
+        Some((cut, _)) => format!("{}... ({} bytes)", &name[..cut], name.len()),
+        None => name.to_string(),
+    }
+}
+
 impl fmt::Display for TopicName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -59,6 +72,15 @@ mod tests {
         for name in ["a", "orders", "Orders.v2_eu-west", "..a", &"x".repeat(249)] {
             assert_eq!(TopicName::parse(name).unwrap().as_str(), name);
         }
+    }
+
+    #[test]
+    fn a_long_rejected_name_is_shown_cut() {
+        let err = TopicName::parse(&"x".repeat(100_000)).unwrap_err();
+        let message = err.to_string();
+        assert!(message.len() < 200, "{message}");
+        assert!(message.contains("(100000 bytes)"), "{message}");
+        assert!(message.contains("at most 249"), "{message}");
     }
 
     #[test]

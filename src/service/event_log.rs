@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status};
 use super::auto_commit::AutoCommit;
 use super::convert::{self, SubscribeFrom, now_ms, record_from_wire};
 use super::subscribe::{SubscribeStream, stream_subscription};
+use super::subscription_slots::SubscriptionSlots;
 use crate::broker::Broker;
 use crate::proto::v1 as pb;
 use crate::proto::v1::event_log_server::EventLog;
@@ -17,12 +18,17 @@ use crate::telemetry::traffic::{self, BatchSize, Via};
 #[derive(Clone)]
 pub struct EventLogService {
     broker: Arc<Broker>,
+    /// Shared by every connection: the cap on open subscriptions.
+    subscriptions: SubscriptionSlots,
 }
 
 impl EventLogService {
     /// A service answering from `broker`.
     pub fn new(broker: Arc<Broker>) -> Self {
-        EventLogService { broker }
+        EventLogService {
+            broker,
+            subscriptions: SubscriptionSlots::default(),
+        }
     }
 }
 
@@ -73,6 +79,8 @@ impl EventLog for EventLogService {
     ) -> Result<Response<SubscribeStream>, Status> {
         let request = request.into_inner();
         let (start, chunk) = convert::subscribe_start(&request)?;
+        // Taken before any work; held by the stream until it ends.
+        let slot = self.subscriptions.take()?;
         let (subscription, auto_commit) = match start {
             SubscribeFrom::Position(start) => {
                 let subscription = self
@@ -107,6 +115,7 @@ impl EventLog for EventLogService {
         Ok(Response::new(stream_subscription(
             subscription,
             auto_commit,
+            slot,
         )))
     }
 

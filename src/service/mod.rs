@@ -5,13 +5,15 @@
 //!
 //! # Layout
 //! - [`event_log`]: `eventlog.v1.EventLog` (produce, fetch, subscribe, list offsets).
-//! - [`subscribe`]: the flow-controlled response stream of `Subscribe`.
+//! - [`subscribe`]: the flow-controlled response stream of `Subscribe`;
+//!   [`subscription_slots`]: the server-wide cap on open subscriptions.
 //! - [`auto_commit`]: committing what a group subscription handed to the transport.
 //! - [`admin`]: `eventlog.v1.Admin` (topics).
 //! - [`cleanup_convert`]: conversions of `UpdateTopicConfig` and `CompactTopic`.
 //! - [`convert`]: wire types to domain types and back; [`group_convert`]: the same for
 //!   consumer groups.
-//! - [`status`]: domain errors to gRPC status codes.
+//! - [`status`]: domain errors to gRPC status codes; [`codec`]: undecodable requests
+//!   are INVALID_ARGUMENT; [`message_limit`]: oversized requests are RESOURCE_EXHAUSTED.
 //! - [`rpc_metrics`]: per-RPC latency and error codes, around each service;
 //!   [`counted_connection`]: the open-connections gauge.
 //! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown).
@@ -19,14 +21,17 @@
 pub mod admin;
 pub mod auto_commit;
 pub mod cleanup_convert;
+pub mod codec;
 pub mod convert;
 pub mod counted_connection;
 pub mod event_log;
 pub mod group_convert;
+pub mod message_limit;
 pub mod rpc_metrics;
 pub mod server;
 pub mod status;
 pub mod subscribe;
+pub mod subscription_slots;
 
 pub use admin::AdminService;
 pub use event_log::EventLogService;

@@ -19,6 +19,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use super::counted_connection::CountedConnection;
+use super::message_limit::MessageLimit;
 use super::rpc_metrics::RpcMetrics;
 use super::{AdminService, EventLogService, MAX_MESSAGE_BYTES};
 use crate::broker::{Broker, BrokerConfig, BrokerError};
@@ -29,6 +30,10 @@ use crate::proto::v1::event_log_server::EventLogServer;
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a PING may go unanswered before the connection is closed.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most HTTP/2 streams (calls) open at once on one connection. Without a limit tonic
+/// advertises none, and one client could open any number of subscriptions, each with
+/// its own buffers; over the limit a client's further calls wait for a free stream.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 256;
 
 /// Server settings: plain data with defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,13 +126,16 @@ async fn run(
     let admin = AdminServer::new(AdminService::new(Arc::clone(broker)))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    // Metrics: per-RPC latency and codes, and gauges refreshed while serving.
+    // Oversized requests get RESOURCE_EXHAUSTED rather than tonic's OUT_OF_RANGE;
+    // metrics sit outside that so they count the code the client really sees.
+    let (event_log, admin) = (MessageLimit::new(event_log), MessageLimit::new(admin));
     let (event_log, admin) = (RpcMetrics::new(event_log), RpcMetrics::new(admin));
     let _gauges = crate::telemetry::GaugeReporter::start(broker);
     let stop_accepting = CancellationToken::new();
     let router = Server::builder()
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
         .tcp_nodelay(true)
         .add_service(health_service)
         .add_service(reflection().build_v1()?)

@@ -16,6 +16,7 @@ use tonic::Status;
 use super::auto_commit::{AutoCommit, next_commit};
 use super::convert::stored_to_wire;
 use super::rpc_metrics::stream_ended;
+use super::subscription_slots::SubscriptionSlot;
 use crate::broker::{Subscription, SubscriptionEvent};
 use crate::proto::v1 as pb;
 use crate::proto::v1::event_log_server::SERVICE_NAME;
@@ -29,13 +30,17 @@ pub type SubscribeStream = ReceiverStream<Result<pb::SubscribeResponse, Status>>
 
 /// Spawns the reader task of `subscription` (with its auto-commit, if any) and returns
 /// the stream it feeds. The stream ends only with an error status (shutdown, topic
-/// deleted, unreadable data, a failed auto-commit).
+/// deleted, unreadable data, a failed auto-commit). The task holds `slot` until it ends.
 pub fn stream_subscription(
     subscription: Subscription,
     auto_commit: Option<AutoCommit>,
+    slot: SubscriptionSlot,
 ) -> SubscribeStream {
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
-    tokio::spawn(pump(subscription, sender, auto_commit));
+    tokio::spawn(async move {
+        pump(subscription, sender, auto_commit).await;
+        drop(slot);
+    });
     ReceiverStream::new(receiver)
 }
 
