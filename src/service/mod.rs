@@ -13,8 +13,13 @@
 //!   consumer groups.
 //! - [`status`]: domain errors to gRPC status codes.
 //! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown).
+//! - [`tls`]: certificates and keys from PEM files; [`auth`]: the bearer-token check in
+//!   front of every service, with [`tokens`] (the token file) and [`access`] (the role
+//!   each RPC needs).
 
+pub mod access;
 pub mod admin;
+pub mod auth;
 pub mod auto_commit;
 pub mod cleanup_convert;
 pub mod convert;
@@ -23,6 +28,8 @@ pub mod group_convert;
 pub mod server;
 pub mod status;
 pub mod subscribe;
+pub mod tls;
+pub mod tokens;
 
 pub use admin::AdminService;
 pub use event_log::EventLogService;

@@ -17,6 +17,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use super::auth::Authorized;
+use super::tls::ServerTls;
+use super::tokens::TokenTable;
 use super::{AdminService, EventLogService, MAX_MESSAGE_BYTES};
 use crate::broker::{Broker, BrokerConfig, BrokerError};
 use crate::proto::v1::admin_server::AdminServer;
@@ -35,6 +38,10 @@ pub struct ServerConfig {
     /// Longest wait for requests in flight at shutdown before connections are cut.
     /// Default 10 s.
     pub shutdown_grace: Duration,
+    /// TLS on the gRPC port (`None`: plaintext). Default `None`.
+    pub tls: Option<ServerTls>,
+    /// Tokens every RPC but health must carry (`None`: no authentication). Default `None`.
+    pub auth: Option<TokenTable>,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +49,8 @@ impl Default for ServerConfig {
         ServerConfig {
             broker: BrokerConfig::default(),
             shutdown_grace: Duration::from_secs(10),
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -92,9 +101,11 @@ pub async fn serve(
         .await
         .map_err(BrokerError::from)??;
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, data_dir = %config.broker.data_dir.display(), fsync = %config.broker.fsync, "serving");
+        warn_if_exposed(&addr, &config);
+        tracing::info!(%addr, data_dir = %config.broker.data_dir.display(), fsync = %config.broker.fsync,
+            tls = config.tls.is_some(), auth = config.auth.is_some(), "serving");
     }
-    let result = run(&broker, listener, shutdown, config.shutdown_grace).await;
+    let result = run(&broker, listener, shutdown, &config).await;
     tokio::task::spawn_blocking(move || broker.close())
         .await
         .map_err(BrokerError::from)?;
@@ -105,8 +116,11 @@ async fn run(
     broker: &Arc<Broker>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
-    grace: Duration,
+    config: &ServerConfig,
 ) -> Result<(), ServeError> {
+    let grace = config.shutdown_grace;
+    // Every service goes behind the token check; the access table keeps health open.
+    let tokens = config.auth.clone().map(Arc::new);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<EventLogServer<EventLogService>>()
@@ -119,15 +133,24 @@ async fn run(
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let stop_accepting = CancellationToken::new();
-    let router = Server::builder()
+    let mut builder = Server::builder()
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-        .tcp_nodelay(true)
-        .add_service(health_service)
-        .add_service(reflection().build_v1()?)
-        .add_service(reflection().build_v1alpha()?)
-        .add_service(event_log)
-        .add_service(admin);
+        .tcp_nodelay(true);
+    if let Some(tls) = &config.tls {
+        // tonic runs the TLS handshake on each connection `incoming` yields, so the
+        // custom incoming below is encrypted too.
+        builder = builder.tls_config(tls.tonic_config())?;
+    }
+    let router = builder
+        .add_service(Authorized::new(health_service, tokens.clone()))
+        .add_service(Authorized::new(reflection().build_v1()?, tokens.clone()))
+        .add_service(Authorized::new(
+            reflection().build_v1alpha()?,
+            tokens.clone(),
+        ))
+        .add_service(Authorized::new(event_log, tokens.clone()))
+        .add_service(Authorized::new(admin, tokens));
     // `Server::tcp_nodelay` only reaches sockets tonic binds itself; accepted sockets
     // need it too, or Nagle's algorithm stalls small replies for 40 ms.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -155,6 +178,19 @@ async fn run(
             server.abort();
             Ok(())
         }
+    }
+}
+
+/// Warns when the server is reachable from other hosts without TLS or without tokens.
+fn warn_if_exposed(addr: &SocketAddr, config: &ServerConfig) {
+    if addr.ip().is_loopback() {
+        return;
+    }
+    if config.tls.is_none() {
+        tracing::warn!(%addr, "listening on a non-loopback address without TLS: traffic, tokens included, is readable on the network (see --tls-cert)");
+    }
+    if config.auth.is_none() {
+        tracing::warn!(%addr, "listening on a non-loopback address without authentication: anyone who can connect may read, write and delete (see --auth-token-file)");
     }
 }
 

@@ -36,6 +36,12 @@ impl TestServer {
     /// Starts a server over `data_dir` (fsync `never` keeps tests fast; durability is the
     /// storage tests' subject).
     pub async fn start(data_dir: &Path) -> TestServer {
+        Self::start_with(data_dir, ServerConfig::default()).await
+    }
+
+    /// Starts a server with `config`'s TLS and token settings (its broker settings are
+    /// replaced by the test defaults).
+    pub async fn start_with(data_dir: &Path, config: ServerConfig) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let config = ServerConfig {
@@ -46,6 +52,7 @@ impl TestServer {
                 tick_interval: Duration::from_millis(100),
             },
             shutdown_grace: Duration::from_secs(5),
+            ..config
         };
         let (shutdown, signal) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(config, listener, async move {
