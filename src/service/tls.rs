@@ -159,13 +159,17 @@ impl fmt::Debug for ServerTls {
     }
 }
 
-/// An error and its sources on one line: tonic's own message is only "transport error".
+/// An error and its causes on one line, each said once: tonic's own message is only
+/// "transport error", and layers below it often repeat their cause's text.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text

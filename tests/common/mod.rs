@@ -28,6 +28,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// Its data directory.
     pub data_dir: PathBuf,
+    tls: bool,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), ServeError>>,
 }
@@ -54,6 +55,7 @@ impl TestServer {
             shutdown_grace: Duration::from_secs(5),
             ..config
         };
+        let tls = config.tls.is_some();
         let (shutdown, signal) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(config, listener, async move {
             let _ = signal.await;
@@ -61,14 +63,16 @@ impl TestServer {
         TestServer {
             addr,
             data_dir: data_dir.to_path_buf(),
+            tls,
             shutdown,
             task,
         }
     }
 
-    /// The server's URL.
+    /// The server's URL (`https://` when it serves TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// A connected client (retries briefly while the server opens its data directory).
