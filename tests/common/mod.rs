@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -107,13 +108,21 @@ pub async fn connect(url: &str) -> Client {
 pub struct BinaryServer {
     /// The child process.
     pub child: Child,
-    /// Its URL.
+    /// Its URL (`https://` when it serves TLS).
     pub url: String,
+    /// Everything the server wrote to stderr so far.
+    stderr: Arc<Mutex<String>>,
+    drain: Option<std::thread::JoinHandle<()>>,
 }
 
 impl BinaryServer {
     /// Starts `eventlog serve` over `data_dir` and waits for its "serving" log line.
     pub fn start(data_dir: &Path) -> BinaryServer {
+        Self::start_with(data_dir, &[], "info")
+    }
+
+    /// Like [`BinaryServer::start`], with more `serve` flags and a `RUST_LOG` filter.
+    pub fn start_with(data_dir: &Path, extra_args: &[&str], rust_log: &str) -> BinaryServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_eventlog"))
             .args([
                 "--log-format",
@@ -128,36 +137,71 @@ impl BinaryServer {
             .args(["--default-segment-bytes", "1MiB"])
             .arg("--data-dir")
             .arg(data_dir)
-            .env("RUST_LOG", "info")
+            .args(extra_args)
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn eventlog serve");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
+        let log = Arc::new(Mutex::new(String::new()));
+        let keep = |line: &str| {
+            let mut log = log.lock().unwrap();
+            log.push_str(line);
+            log.push('\n');
+        };
+        let url = loop {
             let line = lines
                 .next()
                 .expect("server exited before serving")
                 .expect("read stderr");
-            let entry: serde_json::Value = serde_json::from_str(&line).expect("json log line");
+            keep(&line);
+            // Other crates' debug lines need not be JSON; only ours matter here.
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
             if entry["fields"]["message"] == "serving" {
-                break entry["fields"]["addr"]
-                    .as_str()
-                    .expect("addr field")
-                    .to_string();
+                let addr = entry["fields"]["addr"].as_str().expect("addr field");
+                let scheme = match entry["fields"]["tls"] == true {
+                    true => "https",
+                    false => "http",
+                };
+                break format!("{scheme}://{addr}");
             }
         };
         // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        let stderr = Arc::clone(&log);
+        let drain = std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut log = stderr.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
         BinaryServer {
             child,
-            url: format!("http://{addr}"),
+            url,
+            stderr: log,
+            drain: Some(drain),
         }
+    }
+
+    /// Stops the server like [`BinaryServer::stop`] and returns all it wrote to stderr.
+    pub fn stop_and_read_log(mut self) -> String {
+        self.terminate();
+        if let Some(drain) = self.drain.take() {
+            drain.join().expect("stderr reader");
+        }
+        self.stderr.lock().unwrap().clone()
     }
 
     /// Stops the server with SIGTERM and checks it exits cleanly.
     pub fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
         let status = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
