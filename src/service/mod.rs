@@ -15,7 +15,7 @@
 //! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown).
 //! - [`tls`]: certificates and keys from PEM files; [`auth`]: the bearer-token check in
 //!   front of every service, with [`tokens`] (the token file) and [`access`] (the role
-//!   each RPC needs).
+//!   each RPC needs); [`exposure`]: warnings for a server reachable without them.
 
 pub mod access;
 pub mod admin;
@@ -24,6 +24,7 @@ pub mod auto_commit;
 pub mod cleanup_convert;
 pub mod convert;
 pub mod event_log;
+pub mod exposure;
 pub mod group_convert;
 pub mod server;
 pub mod status;

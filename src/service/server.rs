@@ -18,6 +18,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use super::auth::Authorized;
+use super::exposure::exposure_warnings;
 use super::tls::ServerTls;
 use super::tokens::TokenTable;
 use super::{AdminService, EventLogService, MAX_MESSAGE_BYTES};
@@ -101,7 +102,9 @@ pub async fn serve(
         .await
         .map_err(BrokerError::from)??;
     if let Ok(addr) = listener.local_addr() {
-        warn_if_exposed(&addr, &config);
+        for warning in exposure_warnings(&addr, config.tls.is_some(), config.auth.is_some()) {
+            tracing::warn!(%addr, "{warning}");
+        }
         tracing::info!(%addr, data_dir = %config.broker.data_dir.display(), fsync = %config.broker.fsync,
             tls = config.tls.is_some(), auth = config.auth.is_some(), "serving");
     }
@@ -178,19 +181,6 @@ async fn run(
             server.abort();
             Ok(())
         }
-    }
-}
-
-/// Warns when the server is reachable from other hosts without TLS or without tokens.
-fn warn_if_exposed(addr: &SocketAddr, config: &ServerConfig) {
-    if addr.ip().is_loopback() {
-        return;
-    }
-    if config.tls.is_none() {
-        tracing::warn!(%addr, "listening on a non-loopback address without TLS: traffic, tokens included, is readable on the network (see --tls-cert)");
-    }
-    if config.auth.is_none() {
-        tracing::warn!(%addr, "listening on a non-loopback address without authentication: anyone who can connect may read, write and delete (see --auth-token-file)");
     }
 }
 
