@@ -9,7 +9,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use subtle::{ConditionallySelectable, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use super::access::{Role, Roles};
 
@@ -125,7 +125,7 @@ impl TokenTable {
     pub fn roles_of(&self, presented: &[u8]) -> Roles {
         let mut roles = 0u8;
         for (token, granted) in &self.entries {
-            let matched = token.as_ref().ct_eq(presented);
+            let matched = same_token(token, presented);
             roles |= u8::conditional_select(&0, &granted.0, matched);
         }
         Roles(roles)
@@ -140,6 +140,17 @@ impl TokenTable {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// Whether `presented` equals `configured`, in a time that depends only on the
+/// configured token's length: a slice comparison that stops early on differing lengths
+/// would tell a caller how long the tokens are.
+fn same_token(configured: &[u8], presented: &[u8]) -> Choice {
+    let mut same = (configured.len() as u64).ct_eq(&(presented.len() as u64));
+    for (i, byte) in configured.iter().enumerate() {
+        same &= byte.ct_eq(presented.get(i).unwrap_or(&0));
+    }
+    same
 }
 
 impl fmt::Debug for TokenTable {
@@ -165,6 +176,8 @@ mod tests {
         assert!(app.allow(Role::Producer) && app.allow(Role::Consumer));
         assert!(!app.allow(Role::Admin));
         assert!(table.roles_of(b"app-token-012345678").is_empty());
+        assert!(table.roles_of(b"app-token-01234567890").is_empty());
+        assert!(table.roles_of(b"app-token-0123456788").is_empty());
         assert!(table.roles_of(b"").is_empty());
     }
 
