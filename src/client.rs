@@ -1,13 +1,19 @@
 //! A gRPC client connection to an eventlog server, with the same message limits as the
-//! server and HTTP/2 keepalive.
+//! server and HTTP/2 keepalive; over TLS for `https://` addresses, and with a bearer
+//! token on every request when one is given ([`ConnectOptions`]).
 
+use std::fmt;
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::proto::v1::admin_client::AdminClient;
 use crate::proto::v1::event_log_client::EventLogClient;
 use crate::service::MAX_MESSAGE_BYTES;
+use crate::service::tls::error_chain;
 
 /// Connecting to a server failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,28 +28,115 @@ pub enum ConnectError {
         source: tonic::transport::Error,
     },
     /// No connection could be made.
-    #[error("cannot connect to {address}: {source}")]
+    #[error("cannot connect to {address}: {}", error_chain(error))]
     Connect {
         /// The address given.
         address: String,
-        /// The transport error.
-        #[source]
-        source: tonic::transport::Error,
+        /// The transport error (its causes are in the message: tonic's own text is
+        /// only "transport error").
+        error: tonic::transport::Error,
     },
+    /// The TLS settings do not fit the address or cannot be used.
+    #[error("TLS settings for {address}: {reason}")]
+    Tls {
+        /// The address given.
+        address: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The token cannot be sent in an HTTP header.
+    #[error("the token has characters an HTTP header cannot carry (use printable ASCII)")]
+    BadToken,
 }
+
+/// How to reach a server beyond its address: a token and, for `https://`, TLS.
+#[derive(Clone, Default)]
+pub struct ConnectOptions {
+    /// Bearer token sent with every request.
+    pub token: Option<String>,
+    /// PEM certificate(s) of the CA that signed the server's certificate; required for
+    /// `https://` addresses (no system roots are consulted).
+    pub tls_ca: Option<Vec<u8>>,
+    /// PEM client certificate and private key, for servers that require mutual TLS.
+    pub tls_identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// Name the server's certificate must carry, when it differs from the address's
+    /// host (for example when connecting by IP to a certificate for a DNS name).
+    pub tls_server_name: Option<String>,
+}
+
+impl fmt::Debug for ConnectOptions {
+    // Neither the token nor the key may reach a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls_ca", &self.tls_ca.is_some())
+            .field("tls_identity", &self.tls_identity.is_some())
+            .field("tls_server_name", &self.tls_server_name)
+            .finish()
+    }
+}
+
+/// Adds `authorization: Bearer <token>` to every request (nothing without a token).
+#[derive(Clone, Default)]
+pub struct Credentials {
+    authorization: Option<AsciiMetadataValue>,
+}
+
+impl Credentials {
+    /// Credentials carrying `token`.
+    pub fn bearer(token: &str) -> Result<Credentials, ConnectError> {
+        let mut value = MetadataValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| ConnectError::BadToken)?;
+        // Sensitive values are never added to HTTP/2's header compression table.
+        value.set_sensitive(true);
+        Ok(Credentials {
+            authorization: Some(value),
+        })
+    }
+}
+
+impl Interceptor for Credentials {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// The transport of both clients: the connection plus the credentials.
+pub type Transport = InterceptedService<Channel, Credentials>;
 
 /// Clients of both services over one connection.
 #[derive(Clone)]
 pub struct Client {
     /// The `EventLog` service.
-    pub event_log: EventLogClient<Channel>,
+    pub event_log: EventLogClient<Transport>,
     /// The `Admin` service.
-    pub admin: AdminClient<Channel>,
+    pub admin: AdminClient<Transport>,
 }
 
 impl Client {
     /// Connects to `address` (for example `http://127.0.0.1:50051`).
     pub async fn connect(address: &str) -> Result<Client, ConnectError> {
+        Self::connect_with(address, &ConnectOptions::default()).await
+    }
+
+    /// Connects to `address` with a token and TLS settings; an `https://` address means
+    /// TLS and needs [`ConnectOptions::tls_ca`].
+    pub async fn connect_with(
+        address: &str,
+        options: &ConnectOptions,
+    ) -> Result<Client, ConnectError> {
+        let credentials = match &options.token {
+            Some(token) => Credentials::bearer(token)?,
+            None => Credentials::default(),
+        };
         let endpoint = Endpoint::from_shared(address.to_string())
             .map_err(|source| ConnectError::BadAddress {
                 address: address.to_string(),
@@ -53,14 +146,15 @@ impl Client {
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_timeout(Duration::from_secs(10))
             .tcp_nodelay(true);
+        let endpoint = with_tls(endpoint, address, options)?;
         let channel = endpoint
             .connect()
             .await
-            .map_err(|source| ConnectError::Connect {
+            .map_err(|error| ConnectError::Connect {
                 address: address.to_string(),
-                source,
+                error,
             })?;
-        Ok(Client::from_channel(channel))
+        Ok(Client::from_parts(channel, credentials))
     }
 
     /// Commits `offsets` — (partition, next offset to read) pairs, without metadata —
@@ -93,13 +187,58 @@ impl Client {
 
     /// Clients over an existing channel, with the project's message limits.
     pub fn from_channel(channel: Channel) -> Client {
+        Client::from_parts(channel, Credentials::default())
+    }
+
+    /// Clients over an existing channel that send `credentials` with every request.
+    pub fn from_parts(channel: Channel, credentials: Credentials) -> Client {
         Client {
-            event_log: EventLogClient::new(channel.clone())
+            event_log: EventLogClient::with_interceptor(channel.clone(), credentials.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            admin: AdminClient::new(channel)
+            admin: AdminClient::with_interceptor(channel, credentials)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         }
     }
+}
+
+/// Applies `options`' TLS settings to `endpoint`: required for `https://`, refused for
+/// `http://` (settings that would silently go unused hide a plaintext connection).
+fn with_tls(
+    endpoint: Endpoint,
+    address: &str,
+    options: &ConnectOptions,
+) -> Result<Endpoint, ConnectError> {
+    let tls_error = |reason: String| ConnectError::Tls {
+        address: address.to_string(),
+        reason,
+    };
+    let https = endpoint.uri().scheme_str() == Some("https");
+    let has_settings = options.tls_ca.is_some()
+        || options.tls_identity.is_some()
+        || options.tls_server_name.is_some();
+    if !https {
+        return match has_settings {
+            true => Err(tls_error(
+                "TLS options were given but the address is not https://".into(),
+            )),
+            false => Ok(endpoint),
+        };
+    }
+    let Some(ca) = &options.tls_ca else {
+        return Err(tls_error(
+            "an https:// address needs the CA certificate that signed the server's certificate (--tls-ca)".into(),
+        ));
+    };
+    let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+    if let Some((cert, key)) = &options.tls_identity {
+        config = config.identity(Identity::from_pem(cert, key));
+    }
+    if let Some(name) = &options.tls_server_name {
+        config = config.domain_name(name.clone());
+    }
+    endpoint.tls_config(config).map_err(|e| {
+        tls_error(std::error::Error::source(&e).map_or_else(|| e.to_string(), error_chain))
+    })
 }

@@ -6,10 +6,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -248,36 +248,9 @@ fn start_with_metrics(data_dir: &Path) -> (BinaryServer, SocketAddr) {
 }
 
 fn spawn_server(data_dir: &Path, metrics: SocketAddr) -> Option<BinaryServer> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_eventlog"))
-        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
-        .args(["--fsync", "always", "--metrics-listen"])
-        .arg(metrics.to_string())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn eventlog serve");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let addr = loop {
-        let Some(line) = lines.next() else {
-            let _ = child.wait();
-            return None;
-        };
-        let entry: serde_json::Value = match serde_json::from_str(&line.expect("read stderr")) {
-            Ok(entry) => entry,
-            Err(_) => continue,
-        };
-        if entry["fields"]["message"] == "serving" {
-            break entry["fields"]["addr"].as_str().expect("addr").to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    Some(BinaryServer {
-        child,
-        url: format!("http://{addr}"),
-    })
+    let metrics = metrics.to_string();
+    let args = ["--fsync", "always", "--metrics-listen", &metrics];
+    BinaryServer::try_start_with(data_dir, &args, "info")
 }
 
 /// Scrapes until `ready` holds, for at most 30 s.

@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::{BinaryServer, connect, create_topic, produce, record};
 use eventlog::proto::v1 as pb;
@@ -47,35 +46,11 @@ async fn a_torn_tail_is_logged_with_its_location_and_size() {
 }
 
 /// Starts the server over `data_dir`, returns the first JSON log line whose message is
-/// `message` (logged before "serving"), and stops the server.
+/// `message`, and stops the server.
 async fn restart_and_find(data_dir: &Path, message: &str) -> serde_json::Value {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_eventlog"))
-        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
-        .args(["--fsync", "never", "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn eventlog serve");
-    let mut found = None;
-    let mut addr = None;
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let entry: serde_json::Value = serde_json::from_str(&line.unwrap()).expect("json");
-        if entry["fields"]["message"] == message && found.is_none() {
-            found = Some(entry.clone());
-        }
-        if entry["fields"]["message"] == "serving" {
-            addr = entry["fields"]["addr"].as_str().map(str::to_string);
-            break;
-        }
-    }
-    // Keep draining stderr so the server never writes into a closed pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    let url = format!("http://{}", addr.expect("the server started"));
-    // One answered request: the server is past start-up and handles SIGTERM.
-    let mut client = connect(&url).await;
+    let server = BinaryServer::start_with(data_dir, &[], "info");
+    // One answered request: the server is past start-up.
+    let mut client = connect(&server.url).await;
     let offsets = client
         .event_log
         .list_offsets(pb::ListOffsetsRequest {
@@ -90,6 +65,10 @@ async fn restart_and_find(data_dir: &Path, message: &str) -> serde_json::Value {
         offsets.partitions[0].latest_offset, RECORDS,
         "the cut kept every record"
     );
-    BinaryServer { child, url }.stop();
-    found.unwrap_or_else(|| panic!("no {message:?} line before serving"))
+    drop(client);
+    let log = server.stop_and_read_log();
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|entry| entry["fields"]["message"] == message)
+        .unwrap_or_else(|| panic!("no {message:?} line in the server's log"))
 }

@@ -44,6 +44,7 @@ impl EmbeddedServer {
                 ..BrokerConfig::default()
             },
             shutdown_grace: Duration::from_secs(5),
+            ..ServerConfig::default()
         };
         let (stop, signal) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(config, listener, async move {

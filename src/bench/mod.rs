@@ -114,6 +114,18 @@ pub async fn ensure_topic(
     topic: &str,
     partitions: u32,
 ) -> Result<(), BenchError> {
+    // Look first: a producer or consumer token may describe topics but not create them.
+    let described = client
+        .admin
+        .describe_topic(pb::DescribeTopicRequest {
+            name: topic.to_string(),
+        })
+        .await;
+    match described {
+        Ok(_) => return Ok(()),
+        Err(status) if status.code() == tonic::Code::NotFound => {}
+        Err(status) => return Err(BenchError::rpc("describing the topic")(status)),
+    }
     let request = pb::CreateTopicRequest {
         name: topic.to_string(),
         partitions,

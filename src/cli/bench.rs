@@ -9,7 +9,7 @@ use super::parse::{parse_duration, parse_size};
 use crate::bench::embedded::EmbeddedServer;
 use crate::bench::report::{Latency, Report};
 use crate::bench::{Measured, Workload, consume, cpu, e2e, ensure_topic, produce};
-use crate::client::Client;
+use crate::client::{Client, ConnectOptions};
 use crate::storage::FsyncPolicy;
 
 /// Which workload to run.
@@ -74,6 +74,9 @@ pub struct BenchArgs {
     /// Process id of the server, to report its CPU use next to the throughput.
     #[arg(long, env = "EVENTLOG_BENCH_SERVER_PID")]
     pub server_pid: Option<u32>,
+    /// Token and TLS settings (ignored with `--embedded`).
+    #[command(flatten)]
+    pub connect: super::connect::ConnectArgs,
     /// Address of the server (ignored with `--embedded`).
     #[arg(
         long,
@@ -105,10 +108,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         true => Some(EmbeddedServer::start(args.fsync, args.segment_bytes).await?),
         false => None,
     };
-    let url = embedded
-        .as_ref()
-        .map_or(args.server.clone(), |e| e.url.clone());
-    let mut client = connect(&url).await?;
+    let (url, options) = match &embedded {
+        Some(e) => (e.url.clone(), ConnectOptions::default()),
+        None => (args.server.clone(), args.connect.options()?),
+    };
+    let mut client = connect(&url, &options).await?;
     ensure_topic(&mut client, &workload.topic, workload.partitions).await?;
     if args.prefill && args.kind == Kind::Consume {
         produce::run(
@@ -158,11 +162,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn connect(url: &str) -> anyhow::Result<Client> {
+async fn connect(url: &str, options: &ConnectOptions) -> anyhow::Result<Client> {
     // An embedded server may still be opening its directory: retry briefly.
     let mut last = None;
     for _ in 0..50 {
-        match Client::connect(url).await {
+        match Client::connect_with(url, options).await {
             Ok(client) => return Ok(client),
             Err(e) => last = Some(e),
         }

@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`serve`], [`topic`], [`produce`], [`consume`], [`group`]: one file per command.
+//! - [`connect`]: the token and TLS flags of the client commands.
 //! - [`parse`]: values of flags (sizes, times, headers, start positions).
 //! - [`output`]: tables and JSON on stdout.
 //! - [`logging`]: tracing setup.
@@ -15,6 +16,7 @@
 
 pub mod bench;
 pub mod compact;
+pub mod connect;
 pub mod consume;
 pub mod dump;
 pub mod group;
@@ -76,13 +78,16 @@ pub enum Command {
 /// Options shared by every client command.
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
-    /// Address of the server.
+    /// Address of the server (`https://` for TLS).
     #[arg(
         long,
         env = "EVENTLOG_SERVER",
         default_value = "http://127.0.0.1:50051"
     )]
     pub server: String,
+    /// Token and TLS settings.
+    #[command(flatten)]
+    pub connect: connect::ConnectArgs,
     /// Output format: human-readable text or JSON (one object per line).
     #[arg(long, env = "EVENTLOG_FORMAT", value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -91,7 +96,7 @@ pub struct ClientArgs {
 impl ClientArgs {
     /// Connects to the server.
     pub async fn connect(&self) -> anyhow::Result<Client> {
-        Ok(Client::connect(&self.server).await?)
+        self.connect.connect(&self.server).await
     }
 }
 

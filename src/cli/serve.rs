@@ -8,6 +8,8 @@ use clap::Args;
 
 use super::parse::{parse_duration, parse_size};
 use crate::broker::BrokerConfig;
+use crate::service::tls::ServerTls;
+use crate::service::tokens::TokenTable;
 use crate::service::{ServerConfig, serve_addr};
 use crate::storage::FsyncPolicy;
 
@@ -34,10 +36,33 @@ pub struct ServeArgs {
     /// keep it on loopback, it has no authentication). Off when unset.
     #[arg(long, env = "EVENTLOG_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve TLS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "EVENTLOG_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "EVENTLOG_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this PEM CA (mutual TLS; needs --tls-cert).
+    #[arg(long, env = "EVENTLOG_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Require a bearer token on every RPC: one token per line, optionally followed by
+    /// a role (admin, producer or consumer; default admin). See docs/security.md.
+    #[arg(long, env = "EVENTLOG_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
 }
 
 /// Runs the server until a shutdown signal.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Read before listening, so a bad file stops the start with its name.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ServerTls::load(cert, key, args.tls_client_ca.as_deref())?),
+        _ => None,
+    };
+    let auth = args
+        .auth_token_file
+        .as_deref()
+        .map(TokenTable::load)
+        .transpose()?;
     if let Some(addr) = args.metrics_listen {
         crate::telemetry::install(addr)?;
     }
@@ -49,6 +74,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             ..BrokerConfig::default()
         },
         shutdown_grace: args.shutdown_grace,
+        tls,
+        auth,
     };
     serve_addr(config, args.listen, shutdown_signal()).await?;
     Ok(())

@@ -17,14 +17,20 @@
 //! - [`rpc_metrics`]: per-RPC latency and error codes, around each service;
 //!   [`counted_connection`]: the open-connections gauge.
 //! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown).
+//! - [`tls`]: certificates and keys from PEM files; [`auth`]: the bearer-token check in
+//!   front of every service, with [`tokens`] (the token file) and [`access`] (the role
+//!   each RPC needs); [`exposure`]: warnings for a server reachable without them.
 
+pub mod access;
 pub mod admin;
+pub mod auth;
 pub mod auto_commit;
 pub mod cleanup_convert;
 pub mod codec;
 pub mod convert;
 pub mod counted_connection;
 pub mod event_log;
+pub mod exposure;
 pub mod group_convert;
 pub mod message_limit;
 pub mod rpc_metrics;
@@ -32,6 +38,8 @@ pub mod server;
 pub mod status;
 pub mod subscribe;
 pub mod subscription_slots;
+pub mod tls;
+pub mod tokens;
 
 pub use admin::AdminService;
 pub use event_log::EventLogService;

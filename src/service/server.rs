@@ -18,9 +18,13 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use super::auth::Authorized;
 use super::counted_connection::CountedConnection;
+use super::exposure::exposure_warnings;
 use super::message_limit::MessageLimit;
 use super::rpc_metrics::RpcMetrics;
+use super::tls::ServerTls;
+use super::tokens::TokenTable;
 use super::{AdminService, EventLogService, MAX_MESSAGE_BYTES};
 use crate::broker::{Broker, BrokerConfig, BrokerError};
 use crate::proto::v1::admin_server::AdminServer;
@@ -43,6 +47,10 @@ pub struct ServerConfig {
     /// Longest wait for requests in flight at shutdown before connections are cut.
     /// Default 10 s.
     pub shutdown_grace: Duration,
+    /// TLS on the gRPC port (`None`: plaintext). Default `None`.
+    pub tls: Option<ServerTls>,
+    /// Tokens every RPC but health must carry (`None`: no authentication). Default `None`.
+    pub auth: Option<TokenTable>,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +58,8 @@ impl Default for ServerConfig {
         ServerConfig {
             broker: BrokerConfig::default(),
             shutdown_grace: Duration::from_secs(10),
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -100,9 +110,13 @@ pub async fn serve(
         .await
         .map_err(BrokerError::from)??;
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, data_dir = %config.broker.data_dir.display(), fsync = %config.broker.fsync, "serving");
+        for warning in exposure_warnings(&addr, config.tls.is_some(), config.auth.is_some()) {
+            tracing::warn!(%addr, "{warning}");
+        }
+        tracing::info!(%addr, data_dir = %config.broker.data_dir.display(), fsync = %config.broker.fsync,
+            tls = config.tls.is_some(), auth = config.auth.is_some(), "serving");
     }
-    let result = run(&broker, listener, shutdown, config.shutdown_grace).await;
+    let result = run(&broker, listener, shutdown, &config).await;
     tokio::task::spawn_blocking(move || broker.close())
         .await
         .map_err(BrokerError::from)?;
@@ -113,8 +127,11 @@ async fn run(
     broker: &Arc<Broker>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
-    grace: Duration,
+    config: &ServerConfig,
 ) -> Result<(), ServeError> {
+    let grace = config.shutdown_grace;
+    // Every service goes behind the token check; the access table keeps health open.
+    let tokens = config.auth.clone().map(Arc::new);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<EventLogServer<EventLogService>>()
@@ -126,20 +143,31 @@ async fn run(
     let admin = AdminServer::new(AdminService::new(Arc::clone(broker)))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    // Oversized requests get RESOURCE_EXHAUSTED rather than tonic's OUT_OF_RANGE;
-    // metrics sit outside that so they count the code the client really sees.
+    // Layers, inside out: oversized requests get RESOURCE_EXHAUSTED rather than tonic's
+    // OUT_OF_RANGE; the token check runs before any request body is decoded; metrics
+    // sit outermost so they count the code the client really sees, refusals included.
     let (event_log, admin) = (MessageLimit::new(event_log), MessageLimit::new(admin));
-    let (event_log, admin) = (RpcMetrics::new(event_log), RpcMetrics::new(admin));
+    let event_log = RpcMetrics::new(Authorized::new(event_log, tokens.clone()));
+    let admin = RpcMetrics::new(Authorized::new(admin, tokens.clone()));
     let _gauges = crate::telemetry::GaugeReporter::start(broker);
     let stop_accepting = CancellationToken::new();
-    let router = Server::builder()
+    let mut builder = Server::builder()
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
-        .tcp_nodelay(true)
-        .add_service(health_service)
-        .add_service(reflection().build_v1()?)
-        .add_service(reflection().build_v1alpha()?)
+        .tcp_nodelay(true);
+    if let Some(tls) = &config.tls {
+        // tonic runs the TLS handshake on each connection `incoming` yields, so the
+        // custom incoming below is encrypted too.
+        builder = builder.tls_config(tls.tonic_config())?;
+    }
+    let router = builder
+        .add_service(Authorized::new(health_service, tokens.clone()))
+        .add_service(Authorized::new(reflection().build_v1()?, tokens.clone()))
+        .add_service(Authorized::new(
+            reflection().build_v1alpha()?,
+            tokens.clone(),
+        ))
         .add_service(event_log)
         .add_service(admin);
     // `Server::tcp_nodelay` only reaches sockets tonic binds itself; accepted sockets

@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,6 +29,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// Its data directory.
     pub data_dir: PathBuf,
+    tls: bool,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), ServeError>>,
 }
@@ -36,6 +38,12 @@ impl TestServer {
     /// Starts a server over `data_dir` (fsync `never` keeps tests fast; durability is the
     /// storage tests' subject).
     pub async fn start(data_dir: &Path) -> TestServer {
+        Self::start_with(data_dir, ServerConfig::default()).await
+    }
+
+    /// Starts a server with `config`'s TLS and token settings (its broker settings are
+    /// replaced by the test defaults).
+    pub async fn start_with(data_dir: &Path, config: ServerConfig) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let config = ServerConfig {
@@ -46,7 +54,9 @@ impl TestServer {
                 tick_interval: Duration::from_millis(100),
             },
             shutdown_grace: Duration::from_secs(5),
+            ..config
         };
+        let tls = config.tls.is_some();
         let (shutdown, signal) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(config, listener, async move {
             let _ = signal.await;
@@ -54,14 +64,16 @@ impl TestServer {
         TestServer {
             addr,
             data_dir: data_dir.to_path_buf(),
+            tls,
             shutdown,
             task,
         }
     }
 
-    /// The server's URL.
+    /// The server's URL (`https://` when it serves TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// A connected client (retries briefly while the server opens its data directory).
@@ -96,57 +108,109 @@ pub async fn connect(url: &str) -> Client {
 pub struct BinaryServer {
     /// The child process.
     pub child: Child,
-    /// Its URL.
+    /// Its URL (`https://` when it serves TLS).
     pub url: String,
+    /// Everything the server wrote to stderr so far.
+    stderr: Arc<Mutex<String>>,
+    drain: Option<std::thread::JoinHandle<()>>,
 }
 
 impl BinaryServer {
     /// Starts `eventlog serve` over `data_dir` and waits for its "serving" log line.
     pub fn start(data_dir: &Path) -> BinaryServer {
+        Self::start_with(data_dir, &[], "info")
+    }
+
+    /// Like [`BinaryServer::start`], with more `serve` flags and a `RUST_LOG` filter.
+    pub fn start_with(data_dir: &Path, extra_args: &[&str], rust_log: &str) -> BinaryServer {
+        Self::try_start_with(data_dir, extra_args, rust_log).expect("server exited before serving")
+    }
+
+    /// Like [`BinaryServer::start_with`], but `None` when the server exits before
+    /// serving (e.g. a port given in `extra_args` was taken meanwhile). `--fsync never`
+    /// unless `extra_args` names a policy.
+    pub fn try_start_with(
+        data_dir: &Path,
+        extra_args: &[&str],
+        rust_log: &str,
+    ) -> Option<BinaryServer> {
+        let fsync: &[&str] = match extra_args.contains(&"--fsync") {
+            true => &[],
+            false => &["--fsync", "never"],
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_eventlog"))
-            .args([
-                "--log-format",
-                "json",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--fsync",
-                "never",
-            ])
+            .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+            .args(fsync)
             // Small segments: fast to create, and they roll.
             .args(["--default-segment-bytes", "1MiB"])
             .arg("--data-dir")
             .arg(data_dir)
-            .env("RUST_LOG", "info")
+            .args(extra_args)
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn eventlog serve");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("server exited before serving")
-                .expect("read stderr");
-            let entry: serde_json::Value = serde_json::from_str(&line).expect("json log line");
+        let log = Arc::new(Mutex::new(String::new()));
+        let keep = |line: &str| {
+            let mut log = log.lock().unwrap();
+            log.push_str(line);
+            log.push('\n');
+        };
+        let url = loop {
+            let Some(line) = lines.next() else {
+                let _ = child.wait();
+                return None;
+            };
+            let line = line.expect("read stderr");
+            keep(&line);
+            // Other crates' debug lines need not be JSON; only ours matter here.
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
             if entry["fields"]["message"] == "serving" {
-                break entry["fields"]["addr"]
-                    .as_str()
-                    .expect("addr field")
-                    .to_string();
+                let addr = entry["fields"]["addr"].as_str().expect("addr field");
+                let scheme = match entry["fields"]["tls"] == true {
+                    true => "https",
+                    false => "http",
+                };
+                break format!("{scheme}://{addr}");
             }
         };
         // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        BinaryServer {
+        let stderr = Arc::clone(&log);
+        let drain = std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut log = stderr.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Some(BinaryServer {
             child,
-            url: format!("http://{addr}"),
+            url,
+            stderr: log,
+            drain: Some(drain),
+        })
+    }
+
+    /// Stops the server like [`BinaryServer::stop`] and returns all it wrote to stderr.
+    pub fn stop_and_read_log(mut self) -> String {
+        self.terminate();
+        if let Some(drain) = self.drain.take() {
+            drain.join().expect("stderr reader");
         }
+        self.stderr.lock().unwrap().clone()
     }
 
     /// Stops the server with SIGTERM and checks it exits cleanly.
     pub fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
         let status = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())

@@ -1,0 +1,72 @@
+//! Flags every client command shares to reach a secured server: a token and TLS files.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::client::{Client, ConnectOptions};
+use crate::service::tls::{read_certificates, read_private_key};
+
+/// Token and TLS flags of the client commands. An `https://` server address means TLS.
+#[derive(Clone, Args)]
+pub struct ConnectArgs {
+    /// Bearer token sent with every request (prefer the environment variable: command
+    /// lines are visible to other users).
+    #[arg(long, env = "EVENTLOG_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// PEM certificate of the CA that signed the server's certificate (for https://).
+    #[arg(long, env = "EVENTLOG_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// PEM client certificate, for servers that require mutual TLS (needs --tls-key).
+    /// Its variable differs from the server's EVENTLOG_TLS_CERT so both can be set.
+    #[arg(long, env = "EVENTLOG_CLIENT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "EVENTLOG_CLIENT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Name the server's certificate must carry, if not the host of the address.
+    #[arg(long, env = "EVENTLOG_TLS_SERVER_NAME")]
+    pub tls_server_name: Option<String>,
+}
+
+impl ConnectArgs {
+    /// The connection options, with the PEM files read (errors name the file).
+    pub fn options(&self) -> anyhow::Result<ConnectOptions> {
+        let tls_identity = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some((
+                read_certificates("TLS client certificate", cert)?,
+                read_private_key("TLS client key", key)?,
+            )),
+            _ => None,
+        };
+        Ok(ConnectOptions {
+            token: self.token.clone(),
+            tls_ca: self
+                .tls_ca
+                .as_deref()
+                .map(|path| read_certificates("TLS CA certificate", path))
+                .transpose()?,
+            tls_identity,
+            tls_server_name: self.tls_server_name.clone(),
+        })
+    }
+
+    /// Connects to `server` with these options.
+    pub async fn connect(&self, server: &str) -> anyhow::Result<Client> {
+        Ok(Client::connect_with(server, &self.options()?).await?)
+    }
+}
+
+impl fmt::Debug for ConnectArgs {
+    // The token must never be printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectArgs")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("tls_server_name", &self.tls_server_name)
+            .finish()
+    }
+}

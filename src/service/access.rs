@@ -1,0 +1,164 @@
+//! Who may call what: the roles a token can hold and the role each RPC needs.
+//!
+//! | RPC | needs |
+//! |---|---|
+//! | `grpc.health.v1.Health/*` | nothing (load balancer probes carry no token) |
+//! | `EventLog/Produce` | producer |
+//! | `EventLog/Fetch`, `Subscribe`, `ListOffsets`, `CommitOffsets`, `GetCommittedOffsets` | consumer |
+//! | `Admin/ListTopics`, `DescribeTopic`, `ListGroups`, `DescribeGroup` | any valid token |
+//! | server reflection | any valid token |
+//! | `Admin/CreateTopic`, `DeleteTopic`, `UpdateTopicConfig`, `CompactTopic`, `DeleteGroup`, `ResetGroupOffsets` | admin |
+//!
+//! Admin may call everything. Read-only metadata is open to every role because
+//! producers and consumers need it to find partitions and lag. An RPC missing from the
+//! table needs admin, so a new RPC is closed until someone decides otherwise.
+
+use std::fmt;
+
+/// A role a token grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything, including creating and deleting topics and groups.
+    Admin,
+    /// Appending records.
+    Producer,
+    /// Reading records and keeping consumer-group offsets.
+    Consumer,
+}
+
+impl Role {
+    /// Parses `admin`, `producer` or `consumer`.
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "admin" => Some(Role::Admin),
+            "producer" => Some(Role::Producer),
+            "consumer" => Some(Role::Consumer),
+            _ => None,
+        }
+    }
+
+    /// This role's bit in a [`Roles`] set.
+    fn bit(self) -> u8 {
+        match self {
+            Role::Admin => 1,
+            Role::Producer => 2,
+            Role::Consumer => 4,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Admin => "admin",
+            Role::Producer => "producer",
+            Role::Consumer => "consumer",
+        })
+    }
+}
+
+/// A set of roles, as a bit set so the token check can merge them without branches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Roles(pub(crate) u8);
+
+impl Roles {
+    /// The set holding only `role`.
+    pub fn of(role: Role) -> Roles {
+        Roles(role.bit())
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether these roles may do what `role` may (admin may do everything).
+    pub fn allow(self, role: Role) -> bool {
+        self.0 & (role.bit() | Role::Admin.bit()) != 0
+    }
+}
+
+impl fmt::Display for Roles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> = [Role::Admin, Role::Producer, Role::Consumer]
+            .into_iter()
+            .filter(|role| self.0 & role.bit() != 0)
+            .map(|role| role.to_string())
+            .collect();
+        f.write_str(&names.join(", "))
+    }
+}
+
+/// What a call needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No token at all.
+    Open,
+    /// Any valid token, whatever its role.
+    Authenticated,
+    /// A token with this role (or admin).
+    Role(Role),
+}
+
+/// What a call to `path` (`/package.Service/Method`) needs.
+pub fn required(path: &str) -> Access {
+    let path = path.trim_start_matches('/');
+    let (service, method) = path.split_once('/').unwrap_or((path, ""));
+    match (service, method) {
+        ("grpc.health.v1.Health", _) => Access::Open,
+        ("grpc.reflection.v1.ServerReflection" | "grpc.reflection.v1alpha.ServerReflection", _) => {
+            Access::Authenticated
+        }
+        ("eventlog.v1.EventLog", "Produce") => Access::Role(Role::Producer),
+        (
+            "eventlog.v1.EventLog",
+            "Fetch" | "Subscribe" | "ListOffsets" | "CommitOffsets" | "GetCommittedOffsets",
+        ) => Access::Role(Role::Consumer),
+        ("eventlog.v1.Admin", "ListTopics" | "DescribeTopic" | "ListGroups" | "DescribeGroup") => {
+            Access::Authenticated
+        }
+        _ => Access::Role(Role::Admin),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_matches_the_documented_roles() {
+        assert_eq!(required("/grpc.health.v1.Health/Check"), Access::Open);
+        assert_eq!(
+            required("/eventlog.v1.EventLog/Produce"),
+            Access::Role(Role::Producer)
+        );
+        assert_eq!(
+            required("/eventlog.v1.EventLog/Subscribe"),
+            Access::Role(Role::Consumer)
+        );
+        assert_eq!(
+            required("/eventlog.v1.Admin/DescribeTopic"),
+            Access::Authenticated
+        );
+        assert_eq!(
+            required("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),
+            Access::Authenticated
+        );
+        for admin in ["CreateTopic", "DeleteTopic", "ResetGroupOffsets", "Unknown"] {
+            assert_eq!(
+                required(&format!("/eventlog.v1.Admin/{admin}")),
+                Access::Role(Role::Admin)
+            );
+        }
+    }
+
+    #[test]
+    fn admin_may_do_everything_and_other_roles_only_their_own() {
+        let admin = Roles::of(Role::Admin);
+        let producer = Roles::of(Role::Producer);
+        assert!(admin.allow(Role::Producer) && admin.allow(Role::Consumer));
+        assert!(producer.allow(Role::Producer));
+        assert!(!producer.allow(Role::Consumer) && !producer.allow(Role::Admin));
+        assert!(!Roles::default().allow(Role::Consumer));
+    }
+}
