@@ -17,12 +17,16 @@ pub mod checkpoint;
 pub mod compaction;
 pub mod config;
 pub mod error;
+#[cfg(test)]
+mod fault;
 pub mod fsutil;
 pub mod index;
 pub mod lock;
 pub mod log;
 mod maintenance;
 mod mmap;
+#[cfg(test)]
+mod power_loss;
 mod read;
 pub mod record;
 pub mod recovery;

@@ -79,7 +79,7 @@ pub fn capacity(config: &LogConfig) -> u64 {
 /// Opens the log in `dir`, creating it if empty.
 pub fn recover(dir: &Path, ident: &LogIdent, config: &LogConfig) -> Result<Recovered, OpenError> {
     let ctx = Ctx { dir, ident, config };
-    std::fs::create_dir_all(dir).map_err(ctx.io(dir.to_path_buf()))?;
+    fsutil::create_dir_durable(dir).map_err(ctx.io(dir.to_path_buf()))?;
     swap::roll_forward(dir).map_err(ctx.io(dir.join(swap::INTENT_FILE)))?;
     let bases = list_segments(&ctx)?;
     let mut report = RecoveryReport::default();
@@ -334,7 +334,7 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
     if len != file_len {
         file.set_len(file_len).map_err(ctx.io(path.clone()))?;
     }
-    file.sync_data().map_err(ctx.io(path.clone()))?;
+    fsutil::sync_data(&file, &path).map_err(ctx.io(path.clone()))?;
     let map = SegmentMap::map(&file, file_len).map_err(ctx.io(path.clone()))?;
     let mut index = IndexBuilder::new(
         base,
