@@ -27,6 +27,8 @@ mod maintenance;
 mod mmap;
 #[cfg(test)]
 mod power_loss;
+#[cfg(test)]
+mod power_loss_tests;
 mod read;
 pub mod record;
 pub mod recovery;

@@ -329,8 +329,9 @@ impl Rebuild {
             .map(|d| d.1.clone())
             .unwrap_or_default();
         let current = live.map(list);
-        let listing = match (&mut self.rng, current) {
-            (Some(rng), Some(current)) if rng.next_u64() % 2 == 0 => current,
+        let keep_current = self.rng.as_mut().is_some_and(|rng| rng.next_u64() % 2 == 0);
+        let listing = match current {
+            Some(current) if keep_current => current,
             _ => synced,
         };
         for (name, (child, kind)) in listing {
