@@ -16,6 +16,8 @@ pub mod batch;
 pub mod checkpoint;
 pub mod compaction;
 pub mod config;
+#[cfg(test)]
+mod disk_full_tests;
 pub mod error;
 #[cfg(test)]
 mod fault;
