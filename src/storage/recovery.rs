@@ -215,7 +215,8 @@ fn seal_unknown(
         let map = SegmentMap::map(&file, len).map_err(ctx.io(path.clone()))?;
         let bytes = map.committed(len as usize);
         check_header(ctx, &path, bytes, *base)?;
-        let outcome = scan_segment(bytes, *base, ctx.config.index_interval_bytes);
+        let outcome = scan_file(&file, bytes, *base, ctx.config.index_interval_bytes)
+            .map_err(ctx.io(path.clone()))?;
         note_damage(ctx, &path, &outcome, report);
         report.segments_scanned += 1;
         let index_bytes = index::encode(*base, &outcome.index);
@@ -316,7 +317,8 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
             file.write_all_at(&segment::file_header(base), 0)
                 .map_err(ctx.io(path.clone()))?;
         }
-        scan_segment(bytes, base, ctx.config.index_interval_bytes)
+        scan_file(&file, bytes, base, ctx.config.index_interval_bytes)
+            .map_err(ctx.io(path.clone()))?
     };
     report.segments_scanned += 1;
     note_damage(ctx, &path, &outcome, report);
@@ -360,6 +362,57 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
     })
 }
 
+/// Scans a mapped segment file without touching the unwritten (sparse) space past its
+/// data. On some file systems (tmpfs) a read fault in a hole allocates a page: scanning
+/// a whole preallocated file would use memory for nothing and, on a full file system,
+/// fault with SIGBUS. So the scan covers only up to the page holding the last non-zero
+/// byte, found with `pread` (which never allocates). Everything past it is zeros.
+fn scan_file(file: &File, bytes: &[u8], base: u64, interval: u32) -> io::Result<ScanOutcome> {
+    const PAGE: u64 = 4096;
+    let len = bytes.len() as u64;
+    let extent = data_extent(file, len)?;
+    let upto = (extent.div_ceil(PAGE) * PAGE)
+        .max(FILE_HEADER_LEN as u64)
+        .min(len);
+    let outcome = scan_segment(&bytes[..upto as usize], base, interval);
+    if upto == len || outcome.torn_tail_end.is_none() {
+        return Ok(outcome);
+    }
+    // The last batch may end in zero bytes past the scanned range (a record whose value
+    // ends in zeros): if its length reaches into the zeros, scan again with them
+    // spelled out. Rare, and only then is the data copied.
+    if outcome.valid_end + 8 > len {
+        return Ok(outcome);
+    }
+    let mut length = [0u8; 4];
+    file.read_exact_at(&mut length, outcome.valid_end + 4)?;
+    let need = outcome.valid_end + u64::from(u32::from_le_bytes(length));
+    if need <= upto || need > len {
+        return Ok(outcome);
+    }
+    let mut spelled = vec![0u8; need as usize];
+    spelled[..upto as usize].copy_from_slice(&bytes[..upto as usize]);
+    Ok(scan_segment(&spelled, base, interval))
+}
+
+/// One past the last non-zero byte of the file's first `len` bytes (0 if none), read
+/// backwards with `pread`.
+fn data_extent(file: &File, len: u64) -> io::Result<u64> {
+    const CHUNK: u64 = 1 << 16;
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(CHUNK);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.read_exact_at(chunk, start)?;
+        if let Some(i) = chunk.iter().rposition(|b| *b != 0) {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
 /// Overwrites `[from, to)` with zeros so stale bytes of a torn write never look like data.
 fn zero_range(file: &File, from: u64, to: u64) -> io::Result<()> {
     let zeros = vec![0u8; 1 << 16];
@@ -370,4 +423,38 @@ fn zero_range(file: &File, from: u64, to: u64) -> io::Result<()> {
         at += n as u64;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::{Log, LogConfig, LogIdent, ReadLimits, Record};
+
+    #[test]
+    fn a_last_batch_ending_in_zeros_past_a_page_survives_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 1 << 20,
+            ..LogConfig::default()
+        };
+        let mut value = vec![0u8; 20_000];
+        value[0] = 1;
+        let log = Log::open(dir.path(), LogIdent::new("t", 0), config.clone()).unwrap();
+        log.append(&[Record {
+            value: Some(b"first".to_vec().into()),
+            ..Record::default()
+        }])
+        .unwrap();
+        log.append(&[Record {
+            value: Some(value.clone().into()),
+            ..Record::default()
+        }])
+        .unwrap();
+        // No close: the file keeps its sparse preallocation, as after a crash.
+        drop(log);
+        let log = Log::open(dir.path(), LogIdent::new("t", 0), config).unwrap();
+        assert_eq!(log.recovery_report().torn_tail_bytes, 0);
+        let read = log.read(0, ReadLimits::default()).unwrap();
+        assert_eq!(read.records.len(), 2);
+        assert_eq!(read.records[1].value.as_deref(), Some(&value[..]));
+    }
 }
