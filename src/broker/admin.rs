@@ -37,7 +37,17 @@ impl Broker {
             });
         }
         let dir = self.dirs.create(name, &summary)?;
-        let topic = Topic::open(&dir, summary.clone(), self.config.fsync)?;
+        let topic = match Topic::open(&dir, summary.clone(), self.config.fsync) {
+            Ok(topic) => topic,
+            Err(err) => {
+                // A full disk can stop the partitions from opening: take the committed
+                // directory back, so no half-created topic is left to appear at restart.
+                if let Err(undo) = self.dirs.remove(name) {
+                    tracing::warn!(topic = %name, error = %undo, "could not remove a topic whose creation failed; removed at the next start");
+                }
+                return Err(err);
+            }
+        };
         self.topics
             .write()
             .unwrap_or_else(PoisonError::into_inner)

@@ -7,7 +7,8 @@ use tonic::{Code, Status};
 use super::convert::InvalidField;
 use crate::broker::BrokerError;
 use crate::broker::group_store::GroupStoreError;
-use crate::storage::{AppendError, MaintenanceError, ReadError};
+use crate::storage::fsutil::is_no_space;
+use crate::storage::{AppendError, MaintenanceError, OpenError, ReadError};
 
 /// Trailer carrying the partition's actual next offset on an expected-offset mismatch,
 /// so a client can retry without parsing the message.
@@ -54,6 +55,11 @@ fn code_for(err: &BrokerError) -> Code {
         BrokerError::Read { source, .. } => read_code(source),
         BrokerError::NotCompacted { .. } => Code::FailedPrecondition,
         BrokerError::Maintenance { source, .. } => maintenance_code(source),
+        // A full disk while creating a topic or opening a partition: retry once space returns.
+        BrokerError::Io { source, .. } if is_no_space(source) => Code::ResourceExhausted,
+        BrokerError::Open { source, .. } if matches!(source.as_ref(), OpenError::Io { source, .. } if is_no_space(source)) => {
+            Code::ResourceExhausted
+        }
         BrokerError::Open { .. }
         | BrokerError::Io { .. }
         | BrokerError::BadMetadata { .. }
