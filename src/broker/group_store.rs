@@ -487,3 +487,7 @@ mod tests {
         assert!(committed.values().all(|c| c.next_offset == 1199));
     }
 }
+
+#[cfg(test)]
+#[path = "group_store_power_loss.rs"]
+mod power_loss_tests;

@@ -28,7 +28,7 @@ pub mod log;
 mod maintenance;
 mod mmap;
 #[cfg(test)]
-mod power_loss;
+pub(crate) mod power_loss;
 #[cfg(test)]
 mod power_loss_tests;
 mod read;
