@@ -134,6 +134,40 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_is_resource_exhausted_wherever_it_hits() {
+        let full = || std::io::Error::from_raw_os_error(28);
+        let quota = || std::io::Error::from_raw_os_error(122);
+        let errors = [
+            BrokerError::Io {
+                path: "topics/t~creating/topic.json.tmp".into(),
+                source: full(),
+            },
+            BrokerError::Open {
+                what: "partition t/0".into(),
+                source: Box::new(OpenError::Io {
+                    log: crate::storage::LogIdent::new("t", 0),
+                    path: "topics/t/0/00000000000000000000.log".into(),
+                    source: quota(),
+                }),
+            },
+            BrokerError::Groups(GroupStoreError::Append(AppendError::NoSpace {
+                log: crate::storage::LogIdent::new("__consumer_offsets", 0),
+                path: "groups/00000000000000000000.log".into(),
+            })),
+        ];
+        for err in errors {
+            let status = Status::from(err);
+            assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+        }
+        // Other I/O errors stay INTERNAL.
+        let other = BrokerError::Io {
+            path: "x".into(),
+            source: std::io::Error::from_raw_os_error(5),
+        };
+        assert_eq!(Status::from(other).code(), Code::Internal);
+    }
+
+    #[test]
     fn out_of_range_names_the_valid_range() {
         let err = BrokerError::Read {
             topic: "t".into(),
