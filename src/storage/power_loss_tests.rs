@@ -155,9 +155,10 @@ fn run(fsync: FsyncPolicy, seed: u64, mode: Mode, quiesce: bool) -> Outcome {
     }
     // Read before the cut: whatever was acknowledged by now was synced before it.
     let acked = journal.acked.lock().unwrap().clone();
-    let retention = journal.retention.load(Ordering::Acquire);
     let after = tempfile::tempdir().unwrap();
     power_loss::power_loss(&root, mode, after.path());
+    // Read after the cut: a retention that reached the disk recorded its point before.
+    let retention = journal.retention.load(Ordering::Acquire);
     stop.store(true, Ordering::Release);
     for t in threads {
         t.join().expect("worker");
