@@ -34,6 +34,8 @@ struct Journal {
     acked: Mutex<Vec<(u64, Vec<u8>)>>,
     /// Largest offset retention was asked to delete below (recorded before the call).
     retention: AtomicU64,
+    /// Maintenance done: rolls, retention runs that deleted segments, rewrites.
+    done: [AtomicU64; 3],
 }
 
 fn config(fsync: FsyncPolicy) -> LogConfig {
@@ -92,14 +94,27 @@ fn maintainer(log: &Log, journal: &Journal, stop: &AtomicBool, seed: u64) {
     let mut rng = Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
     while !stop.load(Ordering::Acquire) {
         match rng.range(0, 9) {
-            0..=4 => log.roll().expect("roll"),
+            0..=4 => {
+                log.roll().expect("roll");
+                journal.done[0].fetch_add(1, Ordering::Relaxed);
+            }
             5..=6 => {
                 let hw = log.high_watermark();
                 let below = hw.saturating_sub(rng.range(20, 200));
                 journal.retention.fetch_max(below, Ordering::AcqRel);
-                log.delete_segments_below(below).expect("retention");
+                if log
+                    .delete_segments_below(below)
+                    .expect("retention")
+                    .segments
+                    > 0
+                {
+                    journal.done[1].fetch_add(1, Ordering::Relaxed);
+                }
             }
             _ => match log.rewrite_sealed(|_, _| true) {
+                Ok(stats) if stats.segments_before > 0 => {
+                    journal.done[2].fetch_add(1, Ordering::Relaxed);
+                }
                 // Retention changed the segments meanwhile: a refusal, not a failure.
                 Ok(_) | Err(MaintenanceError::Invalid { .. }) => {}
                 Err(e) => panic!("rewrite: {e}"),
@@ -114,6 +129,8 @@ fn maintainer(log: &Log, journal: &Journal, stop: &AtomicBool, seed: u64) {
 struct Outcome {
     acked: usize,
     lost: usize,
+    /// Rolls, retention runs and rewrites done before the cut.
+    maintenance: [u64; 3],
 }
 
 /// Runs the workload, cuts power once `cut_after` records were acknowledged, reopens
@@ -155,6 +172,7 @@ fn run(fsync: FsyncPolicy, seed: u64, mode: Mode, quiesce: bool) -> Outcome {
     }
     // Read before the cut: whatever was acknowledged by now was synced before it.
     let acked = journal.acked.lock().unwrap().clone();
+    let maintenance = journal.done.each_ref().map(|d| d.load(Ordering::Relaxed));
     let after = tempfile::tempdir().unwrap();
     power_loss::power_loss(&root, mode, after.path());
     // Read after the cut: a retention that reached the disk recorded its point before.
@@ -165,14 +183,10 @@ fn run(fsync: FsyncPolicy, seed: u64, mode: Mode, quiesce: bool) -> Outcome {
     }
     drop(log);
     let what = format!("{fsync:?} seed {seed} {mode:?}");
-    check(
-        &after.path().join("topic-0"),
-        fsync,
-        &journal,
-        &acked,
-        retention,
-        &what,
-    )
+    let dir = after.path().join("topic-0");
+    let mut outcome = check(&dir, fsync, &journal, &acked, retention, &what);
+    outcome.maintenance = maintenance;
+    outcome
 }
 
 fn check(
@@ -238,16 +252,26 @@ fn check(
     Outcome {
         acked: acked.len(),
         lost,
+        maintenance: [0; 3],
     }
 }
 
 #[test]
 fn always_keeps_every_acknowledged_record_when_power_is_cut_mid_operation() {
+    let mut maintenance = [0; 3];
     for seed in 1..=6 {
         let outcome = run(FsyncPolicy::Always, seed, Mode::Pessimistic, false);
         assert!(outcome.acked > 0);
         assert_eq!(outcome.lost, 0, "seed {seed}: acknowledged records lost");
+        for (total, n) in maintenance.iter_mut().zip(outcome.maintenance) {
+            *total += n;
+        }
     }
+    // The cuts fell among real rolls, retention runs and rewrites.
+    assert!(
+        maintenance.iter().all(|n| *n > 0),
+        "rolls, retention runs, rewrites: {maintenance:?}"
+    );
 }
 
 #[test]
