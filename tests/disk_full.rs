@@ -250,6 +250,17 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers_when_space_returns(
         "half-created topic left: {leftovers:?}"
     );
 
+    // A restart on the full disk: opening reads only written pages, so it neither needs
+    // space nor faults, and everything acknowledged is still there.
+    server.stop().await;
+    let server = TestServer::start(&data).await;
+    let mut client = server.client().await;
+    assert_all_readable(&mut client, "full", &acked).await;
+    assert_eq!(
+        committed_offsets(&mut client, "g", "full").await,
+        vec![last_commit]
+    );
+
     // Space returns: everything works again and the earlier data is intact.
     drop(filler);
     std::fs::remove_file(&filler_path).unwrap();

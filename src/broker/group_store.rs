@@ -95,7 +95,11 @@ impl GroupStore {
             table: Mutex::new(table),
             appended: records.into(),
         };
-        store.compact_if_bloated()?;
+        // The commits are all loaded; a compaction that fails (a full disk) is retried
+        // on a later commit and must not keep the broker from starting.
+        if let Err(error) = store.compact_if_bloated() {
+            tracing::warn!(%error, "compacting consumer-group offsets failed; retried on a later commit");
+        }
         Ok(store)
     }
 

@@ -258,3 +258,35 @@ fn a_failed_fsync_still_poisons_where_a_full_disk_does_not() {
     ));
     assert!(log.poisoned().is_some());
 }
+
+#[test]
+fn opening_on_a_full_disk_does_not_need_to_store_derived_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let open = || Log::open(&dir, LogIdent::new("t", 0), config(FsyncPolicy::Always));
+    let log = open().unwrap();
+    let mut written = Vec::new();
+    fill(&log, 2, &mut written);
+    log.roll().unwrap();
+    fill(&log, 2, &mut written);
+    drop(log);
+    // A lost checkpoint: opening rebuilds it and the sealed segment's index, and would
+    // store both, but the disk is full.
+    std::fs::remove_file(dir.join("checkpoint")).unwrap();
+    std::fs::remove_file(dir.join(fsutil::index_file_name(0))).unwrap();
+    fault::arm(&dir, WritePoint::Create, "checkpoint.tmp", ENOSPC, u32::MAX);
+    fault::arm(&dir, WritePoint::Create, ".index", ENOSPC, u32::MAX);
+    let log = open().expect("open on a full disk");
+    assert!(log.recovery_report().checkpoint_rebuilt);
+    assert_eq!(values(&log), written);
+    assert!(!dir.join("checkpoint").exists());
+    fault::disarm(&dir);
+    // The next roll stores the checkpoint the writer holds.
+    log.append(&[record(b"later")]).unwrap();
+    written.push(b"later".to_vec());
+    log.roll().unwrap();
+    drop(log);
+    let log = open().unwrap();
+    assert!(!log.recovery_report().checkpoint_rebuilt);
+    assert_eq!(values(&log), written);
+}

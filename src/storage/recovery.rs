@@ -110,9 +110,15 @@ pub fn recover(dir: &Path, ident: &LogIdent, config: &LogConfig) -> Result<Recov
         .collect();
     let changed = seal_unknown(&ctx, &mut checkpoint, &unknown, &mut report)?;
     if changed || report.checkpoint_rebuilt {
-        checkpoint
-            .store(dir)
-            .map_err(ctx.io(dir.join("checkpoint")))?;
+        // Derived from the segments, so a full disk need not stop the open: the writer
+        // holds the same checkpoint and stores it at its next roll; until then, the next
+        // open derives it again.
+        match checkpoint.store(dir) {
+            Err(error) if fsutil::is_no_space(&error) => {
+                tracing::warn!(log = %ident, %error, "no space to store the rebuilt checkpoint; stored at the next roll");
+            }
+            stored => stored.map_err(ctx.io(dir.join("checkpoint")))?,
+        }
     }
     let mut segments: Vec<Arc<Segment>> = checkpoint
         .sealed
@@ -221,7 +227,13 @@ fn seal_unknown(
         report.segments_scanned += 1;
         let index_bytes = index::encode(*base, &outcome.index);
         let index_path = ctx.dir.join(fsutil::index_file_name(*base));
-        fsutil::write_synced(&index_path, &index_bytes).map_err(ctx.io(index_path))?;
+        match fsutil::write_synced(&index_path, &index_bytes) {
+            // Derived data: a missing or short index is rebuilt on first use.
+            Err(error) if fsutil::is_no_space(&error) => {
+                tracing::warn!(log = %ctx.ident, path = %index_path.display(), %error, "no space to write a rebuilt index; rebuilt again on first use");
+            }
+            written => written.map_err(ctx.io(index_path))?,
+        }
         checkpoint.sealed.push(SealedEntry {
             base_offset: *base,
             next_offset: next_base,
