@@ -170,3 +170,7 @@ mod tests {
         assert!(dirs.scan().unwrap().is_empty());
     }
 }
+
+#[cfg(test)]
+#[path = "registry_power_loss.rs"]
+mod power_loss_tests;

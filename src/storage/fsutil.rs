@@ -44,6 +44,17 @@ pub fn sync_data(file: &File, path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// `fsync` of `file`, which lives at `path`: its data and all its metadata.
+pub fn sync_all(file: &File, path: &Path) -> io::Result<()> {
+    #[cfg(test)]
+    let capture = super::power_loss::capture_file(file, path);
+    file.sync_all()?;
+    #[cfg(test)]
+    super::power_loss::file_synced(capture);
+    let _ = path;
+    Ok(())
+}
+
 /// Syncs a directory so that creations, renames and unlinks inside it are durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(test)]
