@@ -37,7 +37,17 @@ impl Broker {
             });
         }
         let dir = self.dirs.create(name, &summary)?;
-        let topic = Topic::open(&dir, summary.clone(), self.config.fsync)?;
+        let topic = match Topic::open(&dir, summary.clone(), self.config.fsync) {
+            Ok(topic) => topic,
+            Err(err) => {
+                // A full disk can stop the partitions from opening: take the committed
+                // directory back, so no half-created topic is left to appear at restart.
+                if let Err(undo) = self.dirs.remove(name) {
+                    tracing::warn!(topic = %name, error = %undo, "could not remove a topic whose creation failed; removed at the next start");
+                }
+                return Err(err);
+            }
+        };
         self.topics
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -64,20 +74,31 @@ impl Broker {
             .commit_gate
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let removed = self
+        let exists = self
+            .topics
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(name.as_str());
+        if !exists {
+            return Err(BrokerError::TopicNotFound {
+                topic: name.to_string(),
+            });
+        }
+        // Before the directory goes: a crash in between leaves a topic without commits
+        // (harmless), never commits that a re-created topic would inherit; commits left
+        // by a crash after this point are dropped when the broker opens. Before the topic
+        // closes, too: if this fails (a full disk) the topic is still whole and served.
+        let removed = self.groups.delete_topic(name.as_str())?;
+        tracing::debug!(topic = %name, removed, "removed the topic's consumer-group commits");
+        let topic = self
             .topics
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(name.as_str());
-        let topic = removed.ok_or_else(|| BrokerError::TopicNotFound {
-            topic: name.to_string(),
-        })?;
+            .remove(name.as_str())
+            .ok_or_else(|| BrokerError::TopicNotFound {
+                topic: name.to_string(),
+            })?;
         topic.close();
-        // Before the directory goes: a crash in between leaves a topic without commits
-        // (harmless), never commits that a re-created topic would inherit; commits left
-        // by a crash after this point are dropped when the broker opens.
-        let removed = self.groups.delete_topic(name.as_str())?;
-        tracing::debug!(topic = %name, removed, "removed the topic's consumer-group commits");
         self.dirs.remove(name)?;
         tracing::info!(topic = %name, "topic deleted");
         Ok(())

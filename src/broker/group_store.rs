@@ -95,7 +95,11 @@ impl GroupStore {
             table: Mutex::new(table),
             appended: records.into(),
         };
-        store.compact_if_bloated()?;
+        // The commits are all loaded; a compaction that fails (a full disk) is retried
+        // on a later commit and must not keep the broker from starting.
+        if let Err(error) = store.compact_if_bloated() {
+            tracing::warn!(%error, "compacting consumer-group offsets failed; retried on a later commit");
+        }
         Ok(store)
     }
 
@@ -487,3 +491,7 @@ mod tests {
         assert!(committed.values().all(|c| c.next_offset == 1199));
     }
 }
+
+#[cfg(test)]
+#[path = "group_store_power_loss.rs"]
+mod power_loss_tests;

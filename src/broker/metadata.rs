@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::BrokerError;
 use super::topic_config::TopicSummary;
+use crate::storage::fsutil;
 
 /// Name of the metadata file inside a topic directory.
 pub const METADATA_FILE: &str = "topic.json";
@@ -37,7 +38,7 @@ pub fn write(dir: &Path, topic: &TopicSummary) -> Result<(), BrokerError> {
     let tmp = dir.join(format!("{METADATA_FILE}.tmp"));
     let mut out = File::create(&tmp).map_err(BrokerError::io(&tmp))?;
     out.write_all(&json).map_err(BrokerError::io(&tmp))?;
-    out.sync_all().map_err(BrokerError::io(&tmp))?;
+    fsutil::sync_all(&out, &tmp).map_err(BrokerError::io(&tmp))?;
     let path = dir.join(METADATA_FILE);
     fs::rename(&tmp, &path).map_err(BrokerError::io(&path))?;
     sync_dir(dir)
@@ -63,9 +64,7 @@ pub fn read(dir: &Path) -> Result<TopicSummary, BrokerError> {
 
 /// Makes the entries of `dir` (creations, renames, removals) durable.
 pub fn sync_dir(dir: &Path) -> Result<(), BrokerError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(BrokerError::io(dir))
+    fsutil::sync_dir(dir).map_err(BrokerError::io(dir))
 }
 
 /// Creates `dir` and makes its entry in the parent durable.

@@ -85,15 +85,25 @@ impl TopicDirs {
         if staging.exists() {
             fs::remove_dir_all(&staging).map_err(BrokerError::io(&staging))?;
         }
-        fs::create_dir(&staging).map_err(BrokerError::io(&staging))?;
+        let built = Self::build(&staging, summary);
+        if built.is_err() {
+            // A full disk midway: leave nothing behind (the next start would remove it too).
+            let _ = fs::remove_dir_all(&staging);
+        }
+        built?;
+        fs::rename(&staging, &target).map_err(BrokerError::io(&target))?;
+        sync_dir(&self.root)?;
+        Ok(target)
+    }
+
+    /// Builds the staging tree of a new topic: partition directories and `topic.json`.
+    fn build(staging: &Path, summary: &TopicSummary) -> Result<(), BrokerError> {
+        fs::create_dir(staging).map_err(BrokerError::io(staging))?;
         for partition in 0..summary.partitions {
             let dir = staging.join(partition.to_string());
             fs::create_dir(&dir).map_err(BrokerError::io(&dir))?;
         }
-        metadata::write(&staging, summary)?;
-        fs::rename(&staging, &target).map_err(BrokerError::io(&target))?;
-        sync_dir(&self.root)?;
-        Ok(target)
+        metadata::write(staging, summary)
     }
 
     /// Removes a topic's directory: rename away (commit point), then delete the tree.
@@ -160,3 +170,7 @@ mod tests {
         assert!(dirs.scan().unwrap().is_empty());
     }
 }
+
+#[cfg(test)]
+#[path = "registry_power_loss.rs"]
+mod power_loss_tests;

@@ -7,7 +7,8 @@ use tonic::{Code, Status};
 use super::convert::InvalidField;
 use crate::broker::BrokerError;
 use crate::broker::group_store::GroupStoreError;
-use crate::storage::{AppendError, MaintenanceError, ReadError};
+use crate::storage::fsutil::is_no_space;
+use crate::storage::{AppendError, MaintenanceError, OpenError, ReadError};
 
 /// Trailer carrying the partition's actual next offset on an expected-offset mismatch,
 /// so a client can retry without parsing the message.
@@ -54,6 +55,11 @@ fn code_for(err: &BrokerError) -> Code {
         BrokerError::Read { source, .. } => read_code(source),
         BrokerError::NotCompacted { .. } => Code::FailedPrecondition,
         BrokerError::Maintenance { source, .. } => maintenance_code(source),
+        // A full disk while creating a topic or opening a partition: retry once space returns.
+        BrokerError::Io { source, .. } if is_no_space(source) => Code::ResourceExhausted,
+        BrokerError::Open { source, .. } if matches!(source.as_ref(), OpenError::Io { source, .. } if is_no_space(source)) => {
+            Code::ResourceExhausted
+        }
         BrokerError::Open { .. }
         | BrokerError::Io { .. }
         | BrokerError::BadMetadata { .. }
@@ -125,6 +131,40 @@ mod tests {
                 .and_then(|v| v.to_str().ok()),
             Some("7")
         );
+    }
+
+    #[test]
+    fn a_full_disk_is_resource_exhausted_wherever_it_hits() {
+        let full = || std::io::Error::from_raw_os_error(28);
+        let quota = || std::io::Error::from_raw_os_error(122);
+        let errors = [
+            BrokerError::Io {
+                path: "topics/t~creating/topic.json.tmp".into(),
+                source: full(),
+            },
+            BrokerError::Open {
+                what: "partition t/0".into(),
+                source: Box::new(OpenError::Io {
+                    log: crate::storage::LogIdent::new("t", 0),
+                    path: "topics/t/0/00000000000000000000.log".into(),
+                    source: quota(),
+                }),
+            },
+            BrokerError::Groups(GroupStoreError::Append(AppendError::NoSpace {
+                log: crate::storage::LogIdent::new("__consumer_offsets", 0),
+                path: "groups/00000000000000000000.log".into(),
+            })),
+        ];
+        for err in errors {
+            let status = Status::from(err);
+            assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+        }
+        // Other I/O errors stay INTERNAL.
+        let other = BrokerError::Io {
+            path: "x".into(),
+            source: std::io::Error::from_raw_os_error(5),
+        };
+        assert_eq!(Status::from(other).code(), Code::Internal);
     }
 
     #[test]

@@ -4,17 +4,17 @@
 //! everything written so far, publishes it and wakes the others.
 
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::api_types::AppendInfo;
 use super::batch;
-use super::checkpoint::SealedEntry;
+use super::checkpoint::{self, SealedEntry};
 use super::config::FsyncPolicy;
 use super::error::AppendError;
-use super::fsutil;
+use super::fsutil::{self, AtomicWriteError, is_no_space};
 use super::index::{self, IndexBuilder};
 use super::log::{Log, Writer};
 use super::mmap::SegmentMap;
@@ -143,8 +143,8 @@ impl Log {
         let base_offset = w.next_offset;
         batch::seal(buf, base_offset);
         let header = batch::trusted_header(buf);
-        if let Err(source) = w.file.write_all_at(buf, w.write_pos) {
-            return Err(self.write_error(&w.active, source));
+        if let Err(source) = fsutil::write_all_at(&w.file, &w.active.path, buf, w.write_pos) {
+            return Err(self.write_error(&w.active.path, source));
         }
         if let Some(entry) = w.index.observe(w.write_pos, &header) {
             w.active.push_index(entry);
@@ -166,27 +166,27 @@ impl Log {
     /// keep using the smaller map they hold; the file never shrinks below it.
     fn grow(&self, w: &mut Writer, needed: u64) -> Result<(), AppendError> {
         let new_len = (needed + segment::GROW_STEP).min(w.capacity);
-        let map = w
-            .file
-            .set_len(new_len)
+        let map = fsutil::set_len(&w.file, &w.active.path, new_len)
             .and_then(|()| SegmentMap::map(&w.file, new_len))
-            .map_err(|source| self.write_error(&w.active, source))?;
+            .map_err(|source| self.write_error(&w.active.path, source))?;
         w.active.replace_map(map);
         w.file_len = new_len;
         Ok(())
     }
 
-    fn write_error(&self, segment: &Segment, source: io::Error) -> AppendError {
-        if source.raw_os_error() == Some(28) {
-            // ENOSPC: nothing was published; the next append overwrites the partial bytes.
+    /// Maps a failed write of `path`: a full disk or an exhausted quota becomes
+    /// [`AppendError::NoSpace`], anything else [`AppendError::Io`].
+    fn write_error(&self, path: &Path, source: io::Error) -> AppendError {
+        if is_no_space(&source) {
+            // Nothing was published; the next append overwrites any partial bytes.
             return AppendError::NoSpace {
                 log: self.ident.clone(),
-                path: segment.path.clone(),
+                path: path.to_path_buf(),
             };
         }
         AppendError::Io {
             log: self.ident.clone(),
-            path: segment.path.clone(),
+            path: path.to_path_buf(),
             source,
         }
     }
@@ -239,12 +239,12 @@ impl Log {
     }
 
     /// `fdatasync`, or an injected failure in tests.
-    fn fdatasync(&self, file: &std::fs::File) -> io::Result<()> {
+    fn fdatasync(&self, file: &std::fs::File, path: &std::path::Path) -> io::Result<()> {
         #[cfg(test)]
         if self.fail_next_sync.swap(false, Ordering::AcqRel) {
             return Err(io::Error::other("injected fdatasync failure"));
         }
-        sync_timing::fdatasync(file)
+        sync_timing::fdatasync(file, path)
     }
 
     /// The leader's work: one `fdatasync` for everything written so far.
@@ -253,7 +253,7 @@ impl Log {
             let w = self.writer.lock().expect("writer lock");
             (w.file.clone(), w.active.clone(), w.write_pos, w.next_offset)
         };
-        match self.fdatasync(&file) {
+        match self.fdatasync(&file, &active.path) {
             Ok(()) => {
                 self.publish(&active, end, next);
                 self.durable.fetch_max(next, Ordering::AcqRel);
@@ -340,12 +340,12 @@ impl Log {
         let synced = w
             .file
             .set_len(w.write_pos)
-            .and_then(|()| sync_timing::fdatasync(&w.file));
+            .and_then(|()| sync_timing::fdatasync(&w.file, &sealed.path));
         if let Err(error) = synced {
             let _ = self
                 .poison
                 .set(format!("sealing {} failed: {error}", sealed.path.display()));
-            return Err(self.write_error(&sealed, error));
+            return Err(self.write_error(&sealed.path, error));
         }
         let index_bytes = index::encode(sealed.base_offset, &w.index.entries);
         let entry = SealedEntry {
@@ -359,12 +359,30 @@ impl Log {
         let mut checkpoint = w.checkpoint.clone();
         self.refresh_index_checksums(&mut checkpoint);
         checkpoint.sealed.push(entry);
-        let committed = fsutil::write_synced(&sealed.index_path(), &index_bytes)
-            .and_then(|()| checkpoint.store(&self.dir));
-        if let Err(error) = committed {
+        let index_path = sealed.index_path();
+        let committed = fsutil::write_synced(&index_path, &index_bytes)
+            .map_err(|e| (index_path, AtomicWriteError::BeforeRename(e)))
+            .and_then(|()| {
+                checkpoint
+                    .store_checked(&self.dir)
+                    .map_err(|e| (self.dir.join(checkpoint::FILE_NAME), e))
+            });
+        if let Err((path, error)) = committed {
             // Not sealed after all: give the segment its room back and stay on it.
             let _ = w.file.set_len(w.file_len);
-            return Err(self.write_error(&sealed, error));
+            let error = match error {
+                AtomicWriteError::BeforeRename(error) => error,
+                AtomicWriteError::AfterRename(error) => {
+                    // The new checkpoint is in place but maybe not durable: like a
+                    // failed fsync, the log can no longer tell what is on disk.
+                    let _ = self.poison.set(format!(
+                        "syncing the directory after storing {} failed: {error}",
+                        path.display()
+                    ));
+                    error
+                }
+            };
+            return Err(self.write_error(&path, error));
         }
         w.checkpoint = checkpoint;
         sealed.mark_sealed(entry);
@@ -378,8 +396,9 @@ impl Log {
         let config = self.config();
         let capacity = recovery::capacity(&config);
         let file_len = capacity.min(segment::GROW_STEP);
+        let new_path = self.dir.join(fsutil::segment_file_name(base));
         let (path, file) = segment::create_file(&self.dir, base, file_len)
-            .map_err(|source| self.write_error(&w.active, source))?;
+            .map_err(|source| self.write_error(&new_path, source))?;
         let map = SegmentMap::map(&file, file_len).map_err(|source| AppendError::Io {
             log: self.ident.clone(),
             path: path.clone(),
@@ -420,7 +439,7 @@ impl Log {
             let _ = w
                 .file
                 .set_len(w.write_pos)
-                .and_then(|()| w.file.sync_data());
+                .and_then(|()| sync_timing::fdatasync(&w.file, &w.active.path));
         }
         Ok(())
     }

@@ -124,6 +124,12 @@ impl Checkpoint {
         fsutil::write_atomic(&dir.join(FILE_NAME), &self.encode())
     }
 
+    /// [`Checkpoint::store`], telling whether a failure came before the rename (the old
+    /// checkpoint stands) or after it (the new one is in place, maybe not durable).
+    pub fn store_checked(&self, dir: &Path) -> Result<(), fsutil::AtomicWriteError> {
+        fsutil::replace_atomic(&dir.join(FILE_NAME), &self.encode())
+    }
+
     /// Offset where the active segment starts: after the last sealed segment.
     pub fn active_base(&self) -> u64 {
         self.sealed

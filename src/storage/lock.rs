@@ -27,7 +27,7 @@ impl DirLock {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(io_err)?;
+        super::fsutil::create_dir_durable(dir).map_err(io_err)?;
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)

@@ -18,13 +18,21 @@ pub mod batch;
 pub mod checkpoint;
 pub mod compaction;
 pub mod config;
+#[cfg(test)]
+mod disk_full_tests;
 pub mod error;
+#[cfg(test)]
+mod fault;
 pub mod fsutil;
 pub mod index;
 pub mod lock;
 pub mod log;
 mod maintenance;
 mod mmap;
+#[cfg(test)]
+pub(crate) mod power_loss;
+#[cfg(test)]
+mod power_loss_tests;
 mod read;
 pub mod record;
 pub mod recovery;

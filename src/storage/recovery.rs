@@ -79,7 +79,7 @@ pub fn capacity(config: &LogConfig) -> u64 {
 /// Opens the log in `dir`, creating it if empty.
 pub fn recover(dir: &Path, ident: &LogIdent, config: &LogConfig) -> Result<Recovered, OpenError> {
     let ctx = Ctx { dir, ident, config };
-    std::fs::create_dir_all(dir).map_err(ctx.io(dir.to_path_buf()))?;
+    fsutil::create_dir_durable(dir).map_err(ctx.io(dir.to_path_buf()))?;
     swap::roll_forward(dir).map_err(ctx.io(dir.join(swap::INTENT_FILE)))?;
     let bases = list_segments(&ctx)?;
     let mut report = RecoveryReport::default();
@@ -110,9 +110,15 @@ pub fn recover(dir: &Path, ident: &LogIdent, config: &LogConfig) -> Result<Recov
         .collect();
     let changed = seal_unknown(&ctx, &mut checkpoint, &unknown, &mut report)?;
     if changed || report.checkpoint_rebuilt {
-        checkpoint
-            .store(dir)
-            .map_err(ctx.io(dir.join("checkpoint")))?;
+        // Derived from the segments, so a full disk need not stop the open: the writer
+        // holds the same checkpoint and stores it at its next roll; until then, the next
+        // open derives it again.
+        match checkpoint.store(dir) {
+            Err(error) if fsutil::is_no_space(&error) => {
+                tracing::warn!(log = %ident, %error, "no space to store the rebuilt checkpoint; stored at the next roll");
+            }
+            stored => stored.map_err(ctx.io(dir.join("checkpoint")))?,
+        }
     }
     let mut segments: Vec<Arc<Segment>> = checkpoint
         .sealed
@@ -215,12 +221,19 @@ fn seal_unknown(
         let map = SegmentMap::map(&file, len).map_err(ctx.io(path.clone()))?;
         let bytes = map.committed(len as usize);
         check_header(ctx, &path, bytes, *base)?;
-        let outcome = scan_segment(bytes, *base, ctx.config.index_interval_bytes);
+        let outcome = scan_file(&file, bytes, *base, ctx.config.index_interval_bytes)
+            .map_err(ctx.io(path.clone()))?;
         note_damage(ctx, &path, &outcome, report);
         report.segments_scanned += 1;
         let index_bytes = index::encode(*base, &outcome.index);
         let index_path = ctx.dir.join(fsutil::index_file_name(*base));
-        fsutil::write_synced(&index_path, &index_bytes).map_err(ctx.io(index_path))?;
+        match fsutil::write_synced(&index_path, &index_bytes) {
+            // Derived data: a missing or short index is rebuilt on first use.
+            Err(error) if fsutil::is_no_space(&error) => {
+                tracing::warn!(log = %ctx.ident, path = %index_path.display(), %error, "no space to write a rebuilt index; rebuilt again on first use");
+            }
+            written => written.map_err(ctx.io(index_path))?,
+        }
         checkpoint.sealed.push(SealedEntry {
             base_offset: *base,
             next_offset: next_base,
@@ -318,7 +331,8 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
             file.write_all_at(&segment::file_header(base), 0)
                 .map_err(ctx.io(path.clone()))?;
         }
-        scan_segment(bytes, base, ctx.config.index_interval_bytes)
+        scan_file(&file, bytes, base, ctx.config.index_interval_bytes)
+            .map_err(ctx.io(path.clone()))?
     };
     report.segments_scanned += 1;
     note_damage(ctx, &path, &outcome, report);
@@ -343,7 +357,7 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
     if len != file_len {
         file.set_len(file_len).map_err(ctx.io(path.clone()))?;
     }
-    file.sync_data().map_err(ctx.io(path.clone()))?;
+    fsutil::sync_data(&file, &path).map_err(ctx.io(path.clone()))?;
     let map = SegmentMap::map(&file, file_len).map_err(ctx.io(path.clone()))?;
     let mut index = IndexBuilder::new(
         base,
@@ -369,6 +383,57 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
     })
 }
 
+/// Scans a mapped segment file without touching the unwritten (sparse) space past its
+/// data. On some file systems (tmpfs) a read fault in a hole allocates a page: scanning
+/// a whole preallocated file would use memory for nothing and, on a full file system,
+/// fault with SIGBUS. So the scan covers only up to the page holding the last non-zero
+/// byte, found with `pread` (which never allocates). Everything past it is zeros.
+fn scan_file(file: &File, bytes: &[u8], base: u64, interval: u32) -> io::Result<ScanOutcome> {
+    const PAGE: u64 = 4096;
+    let len = bytes.len() as u64;
+    let extent = data_extent(file, len)?;
+    let upto = (extent.div_ceil(PAGE) * PAGE)
+        .max(FILE_HEADER_LEN as u64)
+        .min(len);
+    let outcome = scan_segment(&bytes[..upto as usize], base, interval);
+    if upto == len || outcome.torn_tail_end.is_none() {
+        return Ok(outcome);
+    }
+    // The last batch may end in zero bytes past the scanned range (a record whose value
+    // ends in zeros): if its length reaches into the zeros, scan again with them
+    // spelled out. Rare, and only then is the data copied.
+    if outcome.valid_end + 8 > len {
+        return Ok(outcome);
+    }
+    let mut length = [0u8; 4];
+    file.read_exact_at(&mut length, outcome.valid_end + 4)?;
+    let need = outcome.valid_end + u64::from(u32::from_le_bytes(length));
+    if need <= upto || need > len {
+        return Ok(outcome);
+    }
+    let mut spelled = vec![0u8; need as usize];
+    spelled[..upto as usize].copy_from_slice(&bytes[..upto as usize]);
+    Ok(scan_segment(&spelled, base, interval))
+}
+
+/// One past the last non-zero byte of the file's first `len` bytes (0 if none), read
+/// backwards with `pread`.
+fn data_extent(file: &File, len: u64) -> io::Result<u64> {
+    const CHUNK: u64 = 1 << 16;
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(CHUNK);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.read_exact_at(chunk, start)?;
+        if let Some(i) = chunk.iter().rposition(|b| *b != 0) {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
 /// Overwrites `[from, to)` with zeros so stale bytes of a torn write never look like data.
 fn zero_range(file: &File, from: u64, to: u64) -> io::Result<()> {
     let zeros = vec![0u8; 1 << 16];
@@ -379,4 +444,38 @@ fn zero_range(file: &File, from: u64, to: u64) -> io::Result<()> {
         at += n as u64;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::{Log, LogConfig, LogIdent, ReadLimits, Record};
+
+    #[test]
+    fn a_last_batch_ending_in_zeros_past_a_page_survives_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 1 << 20,
+            ..LogConfig::default()
+        };
+        let mut value = vec![0u8; 20_000];
+        value[0] = 1;
+        let log = Log::open(dir.path(), LogIdent::new("t", 0), config.clone()).unwrap();
+        log.append(&[Record {
+            value: Some(b"first".to_vec().into()),
+            ..Record::default()
+        }])
+        .unwrap();
+        log.append(&[Record {
+            value: Some(value.clone().into()),
+            ..Record::default()
+        }])
+        .unwrap();
+        // No close: the file keeps its sparse preallocation, as after a crash.
+        drop(log);
+        let log = Log::open(dir.path(), LogIdent::new("t", 0), config).unwrap();
+        assert_eq!(log.recovery_report().torn_tail_bytes, 0);
+        let read = log.read(0, ReadLimits::default()).unwrap();
+        assert_eq!(read.records.len(), 2);
+        assert_eq!(read.records[1].value.as_deref(), Some(&value[..]));
+    }
 }

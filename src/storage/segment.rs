@@ -3,7 +3,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -294,9 +293,9 @@ pub fn create_file(dir: &Path, base_offset: u64, len: u64) -> io::Result<(PathBu
         .create(true)
         .truncate(true)
         .open(&path)?;
-    file.write_all_at(&file_header(base_offset), 0)?;
-    file.set_len(len)?;
-    file.sync_data()?;
+    fsutil::write_all_at(&file, &path, &file_header(base_offset), 0)?;
+    fsutil::set_len(&file, &path, len)?;
+    fsutil::sync_data(&file, &path)?;
     fsutil::sync_dir(dir)?;
     Ok((path, file))
 }

@@ -10,17 +10,18 @@
 
 use std::fs::File;
 use std::io;
+use std::path::Path;
 use std::time::Instant;
 
 /// Histogram of the durations of data `fdatasync` calls on the append path (group
 /// commits, interval syncs, segment seals, syncs at close), in seconds.
 pub const FSYNC_SECONDS: &str = "eventlog_fsync_seconds";
 
-/// `file.sync_data()`, recording how long it took (failures included: a slow failing
-/// disk is what an operator needs to see).
-pub(crate) fn fdatasync(file: &File) -> io::Result<()> {
+/// [`fsutil::sync_data`](super::fsutil::sync_data) of `file` (at `path`), recording how
+/// long it took (failures included: a slow failing disk is what an operator needs to see).
+pub(crate) fn fdatasync(file: &File, path: &Path) -> io::Result<()> {
     let started = Instant::now();
-    let result = file.sync_data();
+    let result = super::fsutil::sync_data(file, path);
     metrics::histogram!(FSYNC_SECONDS).record(started.elapsed().as_secs_f64());
     result
 }

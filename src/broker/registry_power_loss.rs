@@ -1,0 +1,78 @@
+//! Power loss around topic creation and deletion (see `storage/power_loss.rs`): a topic
+//! whose creation returned survives a cut with its metadata and acknowledged records;
+//! a deleted topic stays deleted.
+
+use std::path::Path;
+
+use super::TopicDirs;
+use crate::broker::topic::Topic;
+use crate::broker::topic_config::{CleanupPolicy, TopicConfig, TopicSummary};
+use crate::broker::topic_name::TopicName;
+use crate::storage::power_loss::{self, Mode};
+use crate::storage::{FsyncPolicy, ReadLimits, Record};
+
+fn summary(name: &str) -> TopicSummary {
+    TopicSummary {
+        name: name.into(),
+        partitions: 2,
+        config: TopicConfig {
+            retention_ms: None,
+            retention_bytes: None,
+            segment_bytes: 1 << 20,
+            cleanup_policy: CleanupPolicy::Delete,
+            delete_retention_ms: None,
+            min_cleanable_dirty_ratio: None,
+            segment_ms: None,
+        },
+    }
+}
+
+fn cut(root: &Path) -> tempfile::TempDir {
+    let after = tempfile::tempdir().unwrap();
+    power_loss::power_loss(root, Mode::Pessimistic, after.path());
+    after
+}
+
+#[test]
+fn created_topics_and_their_records_survive_and_deleted_ones_stay_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    std::fs::create_dir(&root).unwrap();
+    let _registration = power_loss::register(&root);
+    let dirs = TopicDirs::open(&root).unwrap();
+    let kept = TopicName::parse("kept").unwrap();
+    let gone = TopicName::parse("gone").unwrap();
+    dirs.create(&gone, &summary("gone")).unwrap();
+    dirs.remove(&gone).unwrap();
+    // Nothing syncs the topics directory after this creation: it must do so itself.
+    let dir = dirs.create(&kept, &summary("kept")).unwrap();
+    let topic = Topic::open(&dir, summary("kept"), FsyncPolicy::Always).unwrap();
+    for (partition, value) in [(0, "zero"), (1, "one")] {
+        let record = Record {
+            value: Some(value.to_string().into()),
+            ..Record::default()
+        };
+        topic
+            .partition(partition)
+            .unwrap()
+            .append(&[record], None)
+            .unwrap();
+    }
+    let after = cut(&root);
+    topic.close();
+
+    let dirs = TopicDirs::open(after.path()).unwrap();
+    let scanned = dirs.scan().unwrap();
+    assert_eq!(scanned.len(), 1, "only the kept topic: {scanned:?}");
+    assert_eq!(scanned[0].0, summary("kept"));
+    let topic = Topic::open(&scanned[0].1, summary("kept"), FsyncPolicy::Always).unwrap();
+    for (partition, value) in [(0, "zero"), (1, "one")] {
+        let read = topic
+            .partition(partition)
+            .unwrap()
+            .read(0, ReadLimits::default())
+            .unwrap();
+        assert_eq!(read.records.len(), 1);
+        assert_eq!(read.records[0].value.as_deref(), Some(value.as_bytes()));
+    }
+}

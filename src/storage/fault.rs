@@ -1,0 +1,69 @@
+//! Test-only fault injection at the engine's write points: a test arms a fault for a
+//! directory (or a single file) and a [`WritePoint`]; the next matching write fails
+//! with the armed OS error (`ENOSPC`, `EDQUOT`) as a full disk would. Faults are keyed
+//! by path, so tests running in parallel on different directories never interfere.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::fsutil::WritePoint;
+
+/// `ENOSPC`: no space left on device.
+pub const ENOSPC: i32 = 28;
+/// `EDQUOT`: disk quota exceeded.
+pub const EDQUOT: i32 = 122;
+
+struct Armed {
+    under: PathBuf,
+    point: WritePoint,
+    /// Only paths whose file name ends with this match (empty: any).
+    suffix: String,
+    errno: i32,
+    /// How many more matching writes fail; `u32::MAX` until disarmed.
+    remaining: u32,
+}
+
+static ARMED: Mutex<Vec<Armed>> = Mutex::new(Vec::new());
+
+fn armed() -> std::sync::MutexGuard<'static, Vec<Armed>> {
+    ARMED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Makes the next `count` writes at `point` to files under `under` whose name ends
+/// with `suffix` fail with `errno`.
+pub fn arm(under: &Path, point: WritePoint, suffix: &str, errno: i32, count: u32) {
+    armed().push(Armed {
+        under: under.to_path_buf(),
+        point,
+        suffix: suffix.to_string(),
+        errno,
+        remaining: count,
+    });
+}
+
+/// Removes every fault armed under `under` ("space returns").
+pub fn disarm(under: &Path) {
+    armed().retain(|a| !a.under.starts_with(under));
+}
+
+/// Called by `fsutil` at each write point: fails if a matching fault is armed.
+pub fn check(path: &Path, point: WritePoint) -> io::Result<()> {
+    let mut list = armed();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let hit = list.iter_mut().position(|a| {
+        a.point == point
+            && a.remaining > 0
+            && path.starts_with(&a.under)
+            && name.as_deref().is_some_and(|n| n.ends_with(&a.suffix))
+    });
+    let Some(i) = hit else { return Ok(()) };
+    let errno = list[i].errno;
+    list[i].remaining -= 1;
+    if list[i].remaining == 0 {
+        list.remove(i);
+    }
+    Err(io::Error::from_raw_os_error(errno))
+}
