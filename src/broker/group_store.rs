@@ -286,13 +286,31 @@ fn replay(log: &Log) -> Result<(BTreeMap<GroupKey, Committed>, u64), GroupStoreE
     let mut next = log.log_start_offset();
     let mut count = 0;
     loop {
-        let got = log.read(
-            next,
-            ReadLimits {
-                max_records: 10_000,
-                max_bytes: 8 << 20,
-            },
-        )?;
+        let limits = ReadLimits {
+            max_records: 10_000,
+            max_bytes: 8 << 20,
+        };
+        let got = match log.read(next, limits) {
+            Ok(got) => got,
+            // A damaged commit batch loses only its own commits: the ones after it are
+            // replayed (a later commit of the same key supersedes the lost one anyway).
+            // Refusing to start would make every group unusable over one bad batch.
+            Err(ReadError::Corrupt {
+                segment,
+                position,
+                reason,
+                next_readable: Some(resume),
+                ..
+            }) if resume > next => {
+                tracing::error!(
+                    segment = %segment.display(), position, %reason, lost_offsets = ?(next..resume),
+                    "corrupt batch in the consumer-group offsets log: skipping its commits; later commits are kept"
+                );
+                next = resume;
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        };
         if got.records.is_empty() {
             return Ok((table, count));
         }
@@ -463,6 +481,33 @@ mod tests {
         std::fs::write(&segment, &bytes[..end - 10]).unwrap();
         let store = open(dir.path());
         assert_eq!(store.committed("g", "t")[&0].next_offset, 5);
+    }
+
+    #[test]
+    fn a_corrupt_commit_batch_is_skipped_and_later_commits_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(dir.path());
+            store.commit("g", "t", &[(0, 5, String::new())], 1).unwrap();
+            store.commit("g", "t", &[(1, 6, String::new())], 2).unwrap();
+            store.commit("g", "t", &[(0, 9, String::new())], 3).unwrap();
+        }
+        // Flip a bit inside the second batch (the only commit of partition 1).
+        let segment = dir.path().join(format!("{:020}.log", 0));
+        let mut bytes = std::fs::read(&segment).unwrap();
+        let mut batches = Vec::new();
+        crate::storage::verify::walk(&segment, &mut |event| {
+            if let crate::storage::verify::WalkEvent::Batch { position, .. } = event {
+                batches.push(position as usize);
+            }
+        })
+        .unwrap();
+        bytes[batches[1] + 40] ^= 0x01;
+        std::fs::write(&segment, bytes).unwrap();
+        let store = open(dir.path());
+        let committed = store.committed("g", "t");
+        assert_eq!(committed[&0].next_offset, 9);
+        assert!(!committed.contains_key(&1), "the damaged commit is gone");
     }
 
     #[test]
