@@ -28,6 +28,7 @@ pub mod record;
 pub mod recovery;
 mod rewrite;
 pub mod scan;
+pub mod scrub;
 pub mod segment;
 pub mod swap;
 pub mod verify;
