@@ -127,7 +127,11 @@ async fn build_fixture() -> Fixture {
             commits.insert(partition, next);
         }
     }
-    server.stop();
+    // Closed first: an open connection would hold up the server's graceful shutdown.
+    drop(client);
+    tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
     Fixture {
         _dir: dir,
         data,
@@ -362,13 +366,39 @@ fn assert_all_good_records(back: &ReadBack, partition: u32, lost: std::ops::Rang
     }
 }
 
-/// Starts the server on a damaged copy (it must start), reads everything back, stops it.
-async fn serve_and_read(
-    data: &Path,
-) -> (Vec<ReadBack>, BTreeMap<u32, u64>, Vec<serde_json::Value>) {
+/// What a server on a damaged copy showed.
+struct Served {
+    /// Every partition read back from its start.
+    backs: Vec<ReadBack>,
+    /// The group's committed next offsets by partition.
+    committed: BTreeMap<u32, u64>,
+    /// Log lines up to the end of the startup scrub, before any read.
+    startup: Vec<serde_json::Value>,
+    /// Every log line up to the stop.
+    logs: Vec<serde_json::Value>,
+}
+
+/// Starts the server on a damaged copy (it must start), waits for its startup scrub of
+/// sealed segments, reads everything back, and stops it.
+async fn serve_and_read(data: &Path) -> Served {
     let server = ServerProcess::start(data, "always").unwrap_or_else(|failed| {
         panic!("server did not start on damaged data:\n{}", failed.stderr)
     });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let startup = loop {
+        let logs = server.logs();
+        if logs
+            .iter()
+            .any(|l| l["fields"]["message"] == "sealed segments scrubbed")
+        {
+            break logs;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scrub summary: {logs:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     let mut client = Client::connect(&server.url).await.expect("connect");
     let mut backs = Vec::new();
     for partition in 0..PARTITIONS {
@@ -387,8 +417,18 @@ async fn serve_and_read(
         .iter()
         .filter_map(|p| Some((p.partition, p.next_offset?)))
         .collect();
-    let logs = server.stop();
-    (backs, committed, logs)
+    // Closed first: an open connection would hold up the server's graceful shutdown.
+    drop(client);
+    // Stopped off the runtime, which must stay free to close the dropped connection.
+    let logs = tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
+    Served {
+        backs,
+        committed,
+        startup,
+        logs,
+    }
 }
 
 #[tokio::test]
@@ -401,13 +441,19 @@ async fn the_undamaged_directory_verifies_clean_and_reads_whole() {
         segments(&partition_dir(&data, 0)).len() >= 3,
         "several segments per partition"
     );
-    let (backs, committed, logs) = serve_and_read(&data).await;
-    for (partition, back) in backs.iter().enumerate() {
+    let served = serve_and_read(&data).await;
+    for (partition, back) in served.backs.iter().enumerate() {
         assert!(back.skips.is_empty());
         assert_all_good_records(back, partition as u32, 0..0);
     }
-    assert_eq!(committed, fixture().commits);
-    assert!(!logs.iter().any(|l| l["level"] == "ERROR"), "{logs:?}");
+    assert_eq!(served.committed, fixture().commits);
+    let logs = served.logs;
+    assert!(
+        !logs
+            .iter()
+            .any(|l| l["level"] == "ERROR" || l["level"] == "WARN"),
+        "{logs:?}"
+    );
 }
 
 #[tokio::test]
@@ -419,7 +465,14 @@ async fn a_flipped_bit_in_a_sealed_segment_loses_only_its_batch() {
     flip_bit(&segment, victim.position + victim.length / 2);
     assert_verify_finds(&data, &segment, victim.position);
 
-    let (backs, committed, logs) = serve_and_read(&data).await;
+    let served = serve_and_read(&data).await;
+    // Reported by the startup scrub, before any reader came near it.
+    assert!(
+        logged(&served.startup, &segment, Some(victim.position)),
+        "{:?}",
+        served.startup
+    );
+    let backs = &served.backs;
     assert_all_good_records(&backs[0], 0, victim.first..victim.last + 1);
     assert_all_good_records(&backs[1], 1, 0..0);
     assert_eq!(backs[0].skips.len(), 1);
@@ -433,8 +486,7 @@ async fn a_flipped_bit_in_a_sealed_segment_loses_only_its_batch() {
         )),
         "{message}"
     );
-    assert!(logged(&logs, &segment, Some(victim.position)), "{logs:?}");
-    assert_eq!(committed, fixture().commits);
+    assert_eq!(served.committed, fixture().commits);
 }
 
 #[tokio::test]
@@ -451,12 +503,17 @@ async fn a_zeroed_range_loses_only_the_batches_it_covers() {
     );
     assert_verify_finds(&data, &segment, first.position);
 
-    let (backs, _, logs) = serve_and_read(&data).await;
+    let served = serve_and_read(&data).await;
+    assert!(
+        logged(&served.startup, &segment, Some(first.position)),
+        "{:?}",
+        served.startup
+    );
+    let backs = &served.backs;
     assert_all_good_records(&backs[0], 0, 0..0);
     assert_all_good_records(&backs[1], 1, first.first..second.last + 1);
     assert_eq!(backs[1].skips.len(), 1);
     assert_eq!(backs[1].skips[0].1, second.last + 1);
-    assert!(logged(&logs, &segment, Some(first.position)), "{logs:?}");
 }
 
 #[tokio::test]
@@ -470,7 +527,13 @@ async fn a_sealed_segment_truncated_in_the_middle_loses_only_its_tail() {
     truncate(&segment, victim.position + victim.length / 2);
     assert_verify_finds(&data, &segment, victim.position);
 
-    let (backs, _, logs) = serve_and_read(&data).await;
+    let served = serve_and_read(&data).await;
+    assert!(
+        logged(&served.startup, &segment, Some(victim.position)),
+        "{:?}",
+        served.startup
+    );
+    let backs = &served.backs;
     assert_all_good_records(&backs[0], 0, victim.first..segment_end);
     assert_all_good_records(&backs[1], 1, 0..0);
     assert_eq!(backs[0].skips.len(), 1);
@@ -478,7 +541,6 @@ async fn a_sealed_segment_truncated_in_the_middle_loses_only_its_tail() {
         backs[0].skips[0].1, segment_end,
         "reading resumes in the next segment"
     );
-    assert!(logged(&logs, &segment, Some(victim.position)), "{logs:?}");
 }
 
 /// Damages the first index of partition 0 with `damage`, then checks verify reports it,
@@ -501,13 +563,13 @@ async fn index_case(damage: impl FnOnce(&Path, u64)) {
         "no {wanted:?} in:\n{out}"
     );
 
-    let (backs, committed, logs) = serve_and_read(&data).await;
-    for (partition, back) in backs.iter().enumerate() {
+    let served = serve_and_read(&data).await;
+    for (partition, back) in served.backs.iter().enumerate() {
         assert!(back.skips.is_empty(), "{:?}", back.skips);
         assert_all_good_records(back, partition as u32, 0..0);
     }
-    assert_eq!(committed, fixture().commits);
-    assert!(logged(&logs, &index, None), "{logs:?}");
+    assert_eq!(served.committed, fixture().commits);
+    assert!(logged(&served.logs, &index, None), "{:?}", served.logs);
     let (ok, out) = verify(&data);
     assert!(ok, "the rebuilt index still fails verify:\n{out}");
 }
@@ -547,13 +609,17 @@ async fn a_flipped_bit_in_the_offsets_log_loses_only_that_commit() {
     flip_bit(&segment, victim.position + victim.length / 2);
     assert_verify_finds(&data, &segment, victim.position);
 
-    let (backs, committed, logs) = serve_and_read(&data).await;
-    for (partition, back) in backs.iter().enumerate() {
+    let served = serve_and_read(&data).await;
+    for (partition, back) in served.backs.iter().enumerate() {
         assert_all_good_records(back, partition as u32, 0..0);
     }
     // Later commits of the same partitions supersede the lost one.
-    assert_eq!(committed, fixture().commits);
-    assert!(logged(&logs, &segment, Some(victim.position)), "{logs:?}");
+    assert_eq!(served.committed, fixture().commits);
+    assert!(
+        logged(&served.startup, &segment, Some(victim.position)),
+        "{:?}",
+        served.startup
+    );
 }
 
 #[tokio::test]
@@ -569,9 +635,13 @@ async fn a_zeroed_range_in_the_offsets_log_keeps_the_later_commits() {
     );
     assert_verify_finds(&data, &segment, first.position);
 
-    let (_, committed, logs) = serve_and_read(&data).await;
-    assert_eq!(committed, fixture().commits);
-    assert!(logged(&logs, &segment, Some(first.position)), "{logs:?}");
+    let served = serve_and_read(&data).await;
+    assert_eq!(served.committed, fixture().commits);
+    assert!(
+        logged(&served.startup, &segment, Some(first.position)),
+        "{:?}",
+        served.startup
+    );
 }
 
 #[tokio::test]
@@ -595,7 +665,9 @@ async fn an_offsets_log_truncated_in_the_middle_keeps_the_commits_before_the_cut
         "no {wanted:?} in:\n{out}"
     );
 
-    let (_, committed, logs) = serve_and_read(&data).await;
+    let Served {
+        committed, logs, ..
+    } = serve_and_read(&data).await;
     // Each commit batch holds one partition's commit: the last whole batch before the cut
     // of each partition is what survives.
     let cut_batches = all.iter().filter(|b| b.position < victim.position).count() as u64;
@@ -658,5 +730,8 @@ async fn subscribe_ends_with_data_loss_naming_where_to_resume() {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     assert_eq!(next, Some(victim.last + 1));
-    server.stop();
+    drop((stream, client));
+    tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
 }

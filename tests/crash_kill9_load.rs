@@ -405,6 +405,8 @@ async fn acknowledged_data_and_commits_survive_kill_9_under_load() {
         })
         .await
         .expect("create topic");
+    // Closed at once: an open connection would only hold up the final graceful stop.
+    drop(client);
     let ledger: Shared = Arc::default();
     let ids = Arc::new(AtomicU64::new(0));
     for round in 1..=rounds {
@@ -471,6 +473,8 @@ async fn acknowledged_data_and_commits_survive_kill_9_under_load() {
         );
         *ledger.lock().unwrap() = taken;
     }
-    server.stop();
+    tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
     println!("seed {seed}: {rounds} rounds passed");
 }
