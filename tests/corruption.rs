@@ -18,7 +18,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use crash_support::ServerProcess;
+use crash_support::{Content, ServerProcess, content_of, to_wire};
 use eventlog::client::Client;
 use eventlog::proto::v1 as pb;
 use eventlog::service::status::NEXT_READABLE_METADATA;
@@ -30,9 +30,6 @@ const PARTITIONS: u32 = 2;
 const GROUP: &str = "audit";
 /// Produce requests per partition: about 3.6 MiB, so several 1 MiB segments seal.
 const BATCHES: u64 = 60;
-
-/// A record's content as produced: key, value, headers.
-type Content = (Option<Bytes>, Option<Bytes>, Vec<(String, Bytes)>);
 
 /// The undamaged directory and what was acknowledged into it.
 struct Fixture {
@@ -138,34 +135,6 @@ async fn build_fixture() -> Fixture {
         records,
         commits,
     }
-}
-
-fn to_wire(content: &Content) -> pb::Record {
-    pb::Record {
-        key: content.0.clone(),
-        value: content.1.clone(),
-        headers: content
-            .2
-            .iter()
-            .map(|(key, value)| pb::Header {
-                key: key.clone(),
-                value: value.clone(),
-            })
-            .collect(),
-        timestamp_ms: None,
-    }
-}
-
-fn content_of(record: &pb::StoredRecord) -> Content {
-    (
-        record.key.clone(),
-        record.value.clone(),
-        record
-            .headers
-            .iter()
-            .map(|h| (h.key.clone(), h.value.clone()))
-            .collect(),
-    )
 }
 
 /// A fresh copy of the fixture's data directory to damage.

@@ -7,9 +7,14 @@
 //! - nothing unacknowledged is half-visible: every record present is one a producer
 //!   attempted, byte for byte, and a request's records are all present or none.
 //!
+//! A compacted topic runs beside them (see `compacted`): there, offsets may be missing only
+//! where a newer record of the same key is present.
+//!
 //! Rounds: 3 by default, `EVENTLOG_CRASH_ROUNDS` for more (`scripts/crash-test.sh`);
 //! `EVENTLOG_CRASH_SEED` replays a run (the seed is printed).
 
+#[path = "crash_kill9_load/compacted.rs"]
+mod compacted;
 mod crash_support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -18,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crash_support::{Rng, ServerProcess, seed};
+use crash_support::{Content, Rng, ServerProcess, content_of, read_partition, seed, to_wire};
 use eventlog::client::Client;
 use eventlog::proto::v1 as pb;
 
@@ -26,9 +31,6 @@ const TOPIC: &str = "load";
 const PARTITIONS: u32 = 3;
 const PRODUCERS: u64 = 4;
 const GROUP: &str = "crash-consumer";
-
-/// A record's content as produced: key, value, headers.
-type Content = (Option<Bytes>, Option<Bytes>, Vec<(String, Bytes)>);
 
 /// One produce request as attempted.
 struct Attempt {
@@ -99,34 +101,6 @@ fn make_request(rng: &mut Rng, request: u64) -> Attempt {
         })
         .collect();
     Attempt { partition, records }
-}
-
-fn to_wire(content: &Content) -> pb::Record {
-    pb::Record {
-        key: content.0.clone(),
-        value: content.1.clone(),
-        headers: content
-            .2
-            .iter()
-            .map(|(key, value)| pb::Header {
-                key: key.clone(),
-                value: value.clone(),
-            })
-            .collect(),
-        timestamp_ms: None,
-    }
-}
-
-fn content_of(record: &pb::StoredRecord) -> Content {
-    (
-        record.key.clone(),
-        record.value.clone(),
-        record
-            .headers
-            .iter()
-            .map(|h| (h.key.clone(), h.value.clone()))
-            .collect(),
-    )
 }
 
 /// Produces until the first error (the server was killed).
@@ -244,34 +218,6 @@ async fn consumer(url: String, ledger: Shared, killed: Arc<AtomicBool>) {
     }
 }
 
-/// Every record of `partition` from its log start to its high watermark.
-async fn read_partition(client: &mut Client, partition: u32) -> (u64, u64, Vec<pb::StoredRecord>) {
-    let mut records = Vec::new();
-    let mut offset = 0;
-    let mut log_start = None;
-    loop {
-        let reply = client
-            .event_log
-            .fetch(pb::FetchRequest {
-                topic: TOPIC.into(),
-                partition,
-                offset,
-                max_records: 10_000,
-                max_bytes: 8 << 20,
-                max_wait_ms: 0,
-            })
-            .await
-            .unwrap_or_else(|status| panic!("fetch {partition}@{offset} after restart: {status}"))
-            .into_inner();
-        log_start.get_or_insert(reply.log_start_offset);
-        records.extend(reply.records);
-        if reply.next_offset >= reply.high_watermark {
-            return (log_start.unwrap_or(0), reply.high_watermark, records);
-        }
-        offset = reply.next_offset;
-    }
-}
-
 /// Checks every invariant against the restarted server; returns records present.
 async fn verify(client: &mut Client, ledger: &Ledger, round: u64) -> u64 {
     let mut present = 0;
@@ -279,7 +225,7 @@ async fn verify(client: &mut Client, ledger: &Ledger, round: u64) -> u64 {
     // Records seen per request id: (partition, offset, index).
     let mut seen: HashMap<u64, Vec<(u32, u64, usize)>> = HashMap::new();
     for partition in 0..PARTITIONS {
-        let (log_start, high_watermark, records) = read_partition(client, partition).await;
+        let (log_start, high_watermark, records) = read_partition(client, TOPIC, partition).await;
         high_watermarks.insert(partition, high_watermark);
         assert_eq!(log_start, 0, "round {round}: nothing deletes records here");
         let offsets: Vec<u64> = records.iter().map(|r| r.offset).collect();
@@ -405,14 +351,33 @@ async fn acknowledged_data_and_commits_survive_kill_9_under_load() {
         })
         .await
         .expect("create topic");
+    client
+        .admin
+        .create_topic(compacted::create_request())
+        .await
+        .expect("create compacted topic");
     // Closed at once: an open connection would only hold up the final graceful stop.
     drop(client);
     let ledger: Shared = Arc::default();
     let ids = Arc::new(AtomicU64::new(0));
+    let sends: compacted::SharedSends = Arc::default();
     for round in 1..=rounds {
         let killed = Arc::new(AtomicBool::new(false));
         ledger.lock().unwrap().acked_this_round = 0;
-        let mut tasks = Vec::new();
+        sends.lock().unwrap().acked_this_round = 0;
+        let mut tasks = vec![
+            tokio::spawn(compacted::producer(
+                server.url.clone(),
+                Rng::new(rng.next_u64()),
+                Arc::clone(&sends),
+                Arc::clone(&killed),
+            )),
+            tokio::spawn(compacted::compactor(
+                server.url.clone(),
+                Arc::clone(&sends),
+                Arc::clone(&killed),
+            )),
+        ];
         for _ in 0..PRODUCERS {
             tasks.push(tokio::spawn(producer(
                 server.url.clone(),
@@ -431,7 +396,11 @@ async fn acknowledged_data_and_commits_survive_kill_9_under_load() {
         let delay = Duration::from_millis(rng.below(200..1500));
         tokio::time::sleep(delay).await;
         let deadline = Instant::now() + Duration::from_secs(30);
-        while ledger.lock().unwrap().acked_this_round == 0 {
+        // (At least one acknowledged request per producer and round is what lets the
+        // compacted topic's check place every offset.)
+        while ledger.lock().unwrap().acked_this_round == 0
+            || sends.lock().unwrap().acked_this_round == 0
+        {
             assert!(
                 Instant::now() < deadline,
                 "round {round}: no produce acknowledged"
@@ -456,6 +425,8 @@ async fn acknowledged_data_and_commits_survive_kill_9_under_load() {
             taken.early_errors
         );
         let present = verify(&mut client, &taken, round).await;
+        let taken_sends = std::mem::take(&mut *sends.lock().unwrap());
+        let (kept, removed) = compacted::verify(&mut client, &taken_sends, round).await;
         let damage: Vec<_> = server
             .logs()
             .into_iter()
@@ -466,12 +437,14 @@ async fn acknowledged_data_and_commits_survive_kill_9_under_load() {
             "round {round}: errors after restart: {damage:?}"
         );
         println!(
-            "round {round}: killed after {delay:?}; {} requests attempted, {} records acknowledged, {present} present, commits {:?}",
+            "round {round}: killed after {delay:?}; {} requests attempted, {} records acknowledged, {present} present, commits {:?}; compacted topic: {kept} kept, {removed} removed by {} compactions",
             taken.attempted.len(),
             taken.acked.len(),
-            taken.commits
+            taken.commits,
+            taken_sends.compactions,
         );
         *ledger.lock().unwrap() = taken;
+        *sends.lock().unwrap() = taken_sends;
     }
     tokio::task::spawn_blocking(move || server.stop())
         .await

@@ -173,3 +173,73 @@ pub fn seed() -> u64 {
     println!("seed: {seed} (replay with EVENTLOG_CRASH_SEED={seed})");
     seed
 }
+
+/// A record's content as produced and as read back: key, value, headers.
+pub type Content = (
+    Option<bytes::Bytes>,
+    Option<bytes::Bytes>,
+    Vec<(String, bytes::Bytes)>,
+);
+
+/// The wire form of `content` (server timestamp).
+pub fn to_wire(content: &Content) -> eventlog::proto::v1::Record {
+    eventlog::proto::v1::Record {
+        key: content.0.clone(),
+        value: content.1.clone(),
+        headers: content
+            .2
+            .iter()
+            .map(|(key, value)| eventlog::proto::v1::Header {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        timestamp_ms: None,
+    }
+}
+
+/// The content of a stored record.
+pub fn content_of(record: &eventlog::proto::v1::StoredRecord) -> Content {
+    (
+        record.key.clone(),
+        record.value.clone(),
+        record
+            .headers
+            .iter()
+            .map(|h| (h.key.clone(), h.value.clone()))
+            .collect(),
+    )
+}
+
+/// Every record of `topic`/`partition` from offset 0 (or the log start) to the high
+/// watermark, with the log start and the high watermark.
+pub async fn read_partition(
+    client: &mut eventlog::client::Client,
+    topic: &str,
+    partition: u32,
+) -> (u64, u64, Vec<eventlog::proto::v1::StoredRecord>) {
+    let mut records = Vec::new();
+    let mut offset = 0;
+    let mut log_start = None;
+    loop {
+        let reply = client
+            .event_log
+            .fetch(eventlog::proto::v1::FetchRequest {
+                topic: topic.into(),
+                partition,
+                offset,
+                max_records: 10_000,
+                max_bytes: 8 << 20,
+                max_wait_ms: 0,
+            })
+            .await
+            .unwrap_or_else(|status| panic!("fetch {topic}/{partition}@{offset}: {status}"))
+            .into_inner();
+        let start = *log_start.get_or_insert(reply.log_start_offset);
+        records.extend(reply.records);
+        if reply.next_offset >= reply.high_watermark {
+            return (start, reply.high_watermark, records);
+        }
+        offset = reply.next_offset;
+    }
+}
