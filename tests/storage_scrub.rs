@@ -6,7 +6,7 @@ mod storage_support;
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 
-use eventlog::storage::scrub::scrub_segment;
+use eventlog::storage::scrub::{report_damage, scrub_segment};
 use eventlog::storage::verify::{WalkEvent, walk};
 use eventlog::storage::{FsyncPolicy, ReadError, ReadLimits};
 use storage_support::*;
@@ -45,15 +45,17 @@ fn scrub_finds_a_flipped_bit_in_a_sealed_segment_and_reads_step_over_it() {
     let log = open(dir.path(), small_config(FsyncPolicy::Never));
     let sealed = log.sealed_segments();
     assert!(sealed.len() >= 2, "several sealed segments");
-    let clean = scrub_segment(log.ident(), &sealed[1]).unwrap();
+    let clean = scrub_segment(&sealed[1]).unwrap();
     assert!(clean.damage.is_empty(), "{:?}", clean.damage);
-    let found = scrub_segment(log.ident(), &sealed[0]).unwrap();
+    let found = scrub_segment(&sealed[0]).unwrap();
     assert_eq!(found.damage.len(), 1, "{:?}", found.damage);
     assert_eq!(found.damage[0].position, position);
     assert_eq!(
         found.damage[0].resume_offset,
         Some(header.last_offset() + 1)
     );
+    assert!(log.holds_segment(&sealed[0]));
+    report_damage(log.ident(), &sealed[0], &found.damage);
 
     let limits = ReadLimits {
         max_records: usize::MAX,

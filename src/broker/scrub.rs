@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::periodic::{PeriodicThread, StopSignal};
 use super::ticker::TopicMap;
 use super::topic::Topic;
-use crate::storage::scrub::scrub_segment;
+use crate::storage::scrub::{report_damage, scrub_segment};
 
 /// Starts the scrub thread; [`PeriodicThread::stop`] ends it early.
 pub fn start(topics: Arc<TopicMap>) -> std::io::Result<PeriodicThread> {
@@ -45,8 +45,15 @@ fn scrub_all(topics: &TopicMap, stop: &StopSignal) {
                     );
                     return;
                 }
-                match scrub_segment(partition.ident(), &segment) {
+                match scrub_segment(&segment) {
                     Ok(outcome) => {
+                        // A segment replaced meanwhile was scanned as whatever file then
+                        // had its name: its findings mean nothing.
+                        let current = partition.with_log(|log| log.holds_segment(&segment));
+                        if !matches!(current, Ok(true)) {
+                            continue;
+                        }
+                        report_damage(partition.ident(), &segment, &outcome.damage);
                         segments += 1;
                         bytes += outcome.bytes;
                         damaged += outcome.damage.len();

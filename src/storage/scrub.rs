@@ -35,12 +35,21 @@ impl Log {
             .cloned()
             .collect()
     }
+
+    /// Whether `segment` is still one of the log's segments (not replaced by compaction
+    /// or deleted by retention since it was listed).
+    pub fn holds_segment(&self, segment: &Arc<Segment>) -> bool {
+        self.segment_list().iter().any(|s| Arc::ptr_eq(s, segment))
+    }
 }
 
 /// Checks every batch of the sealed segment `seg` up to its committed end; see the
 /// module docs. The file is mapped only for the duration of the call, so scrubbing
-/// many segments does not keep their maps open.
-pub fn scrub_segment(ident: &LogIdent, seg: &Segment) -> io::Result<ScrubOutcome> {
+/// many segments does not keep their maps open. Nothing is logged or recorded: the
+/// file at the segment's path may have been replaced meanwhile (compaction renames the
+/// new file over it), so the caller first checks with [`Log::holds_segment`] that the
+/// segment is still current, then calls [`report_damage`].
+pub fn scrub_segment(seg: &Segment) -> io::Result<ScrubOutcome> {
     let file = File::open(&seg.path)?;
     let file_len = file.metadata()?.len();
     let end = seg.end();
@@ -67,7 +76,16 @@ pub fn scrub_segment(ident: &LogIdent, seg: &Segment) -> io::Result<ScrubOutcome
             reason,
         });
     }
-    for d in &damage {
+    Ok(ScrubOutcome {
+        bytes: bytes.len() as u64,
+        damage,
+    })
+}
+
+/// Logs each damaged stretch a scrub found, with its file and byte position, and
+/// remembers it in the segment so readers step over it without searching.
+pub fn report_damage(ident: &LogIdent, seg: &Segment, damage: &[Damage]) {
+    for d in damage {
         tracing::error!(
             log = %ident, segment = %seg.path.display(), position = d.position,
             resume_offset = ?d.resume_offset, reason = %d.reason,
@@ -75,8 +93,4 @@ pub fn scrub_segment(ident: &LogIdent, seg: &Segment) -> io::Result<ScrubOutcome
         );
         seg.record_damage(d.clone());
     }
-    Ok(ScrubOutcome {
-        bytes: bytes.len() as u64,
-        damage,
-    })
 }
