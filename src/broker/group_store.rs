@@ -95,7 +95,11 @@ impl GroupStore {
             table: Mutex::new(table),
             appended: records.into(),
         };
-        store.compact_if_bloated()?;
+        // The commits are loaded already; a compaction that fails (a damaged batch in the
+        // log, for one) must not keep the server from starting. It is retried later.
+        if let Err(error) = store.compact_if_bloated() {
+            tracing::warn!(%error, "compacting consumer-group offsets failed; retried on a later commit");
+        }
         Ok(store)
     }
 
@@ -508,6 +512,43 @@ mod tests {
         let committed = store.committed("g", "t");
         assert_eq!(committed[&0].next_offset, 9);
         assert!(!committed.contains_key(&1), "the damaged commit is gone");
+    }
+
+    #[test]
+    fn a_compaction_that_fails_on_damage_does_not_fail_commits_or_the_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let commit_round = |store: &GroupStore, i: u64| {
+            let entries: Vec<_> = (0..100).map(|p| (p, i, String::new())).collect();
+            store.commit("g", "t", &entries, i as i64).unwrap();
+        };
+        {
+            // Just under the compaction threshold of 100,000 appended records.
+            let store = GroupStore::open(dir.path(), FsyncPolicy::Never).unwrap();
+            (0..999).for_each(|i| commit_round(&store, i));
+            store.close();
+        }
+        let segment = dir.path().join(format!("{:020}.log", 0));
+        let mut positions = Vec::new();
+        crate::storage::verify::walk(&segment, &mut |event| {
+            if let crate::storage::verify::WalkEvent::Batch { position, .. } = event {
+                positions.push(position as usize);
+            }
+        })
+        .unwrap();
+        let mut bytes = std::fs::read(&segment).unwrap();
+        bytes[positions[500] + 100] ^= 0x01;
+        std::fs::write(&segment, bytes).unwrap();
+        {
+            let store = GroupStore::open(dir.path(), FsyncPolicy::Never).unwrap();
+            // Past the threshold: compaction runs, meets the damage, and fails; the
+            // commits do not.
+            (999..1003).for_each(|i| commit_round(&store, i));
+            // No close: the next open finds the log still over the threshold.
+        }
+        let store = GroupStore::open(dir.path(), FsyncPolicy::Never).unwrap();
+        let committed = store.committed("g", "t");
+        assert_eq!(committed.len(), 100);
+        assert!(committed.values().all(|c| c.next_offset == 1002));
     }
 
     #[test]
