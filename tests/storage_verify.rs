@@ -56,10 +56,9 @@ fn a_flipped_bit_is_found_with_its_location() {
 }
 
 #[test]
-fn a_damaged_index_and_a_torn_tail_are_warnings() {
+fn a_torn_tail_is_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
-    std::fs::write(index_path(dir.path(), 0), b"junk").unwrap();
     let bases = segment_bases(dir.path());
     let active = segment_path(dir.path(), *bases.last().unwrap());
     let len = std::fs::metadata(&active).unwrap().len();
@@ -71,13 +70,49 @@ fn a_damaged_index_and_a_torn_tail_are_warnings() {
         .unwrap();
     let report = verify(dir.path()).unwrap();
     assert!(!report.has_errors(), "{:?}", report.problems);
-    assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
-    assert!(
-        report
-            .problems
-            .iter()
-            .all(|p| p.severity == Severity::Warning)
-    );
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].severity, Severity::Warning);
+    assert_eq!(report.problems[0].position, Some(len));
+}
+
+#[test]
+fn a_damaged_index_is_an_error_at_the_first_wrong_byte_and_passes_once_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let hw = build(dir.path());
+    let index = index_path(dir.path(), 0);
+    let clean = std::fs::read(&index).unwrap();
+    assert!(clean.len() >= 16 + 3 * 16, "entries to damage");
+    // (damaged bytes, byte position verify must name)
+    let mut flipped = clean.clone();
+    flipped[16 + 16 + 5] ^= 0x02; // the second entry's position field
+    let cases = [
+        (b"junk".to_vec(), 0),
+        (flipped, 32),
+        (
+            clean[..clean.len() - 16].to_vec(),
+            (clean.len() - 16) as u64,
+        ),
+        (clean[..clean.len() - 3].to_vec(), (clean.len() - 16) as u64),
+    ];
+    for (bytes, position) in cases {
+        std::fs::write(&index, &bytes).unwrap();
+        let report = verify(dir.path()).unwrap();
+        assert!(report.has_errors(), "{:?}", report.problems);
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert_eq!(report.problems[0].path, index);
+        assert_eq!(
+            report.problems[0].position,
+            Some(position),
+            "{:?}",
+            report.problems
+        );
+    }
+    // Opening the log and reading rebuilds the index: no record lost, verify passes.
+    let log = open(dir.path(), small_config(FsyncPolicy::Never));
+    assert_eq!(read_all(&log, 0).len() as u64, hw);
+    log.close().unwrap();
+    let report = verify(dir.path()).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
 
 #[test]

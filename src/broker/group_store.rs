@@ -95,8 +95,9 @@ impl GroupStore {
             table: Mutex::new(table),
             appended: records.into(),
         };
-        // The commits are all loaded; a compaction that fails (a full disk) is retried
-        // on a later commit and must not keep the broker from starting.
+        // The commits are all loaded; a compaction that fails (a full disk, a damaged
+        // batch in the log) must not keep the server from starting. It is retried on a
+        // later commit.
         if let Err(error) = store.compact_if_bloated() {
             tracing::warn!(%error, "compacting consumer-group offsets failed; retried on a later commit");
         }
@@ -290,13 +291,31 @@ fn replay(log: &Log) -> Result<(BTreeMap<GroupKey, Committed>, u64), GroupStoreE
     let mut next = log.log_start_offset();
     let mut count = 0;
     loop {
-        let got = log.read(
-            next,
-            ReadLimits {
-                max_records: 10_000,
-                max_bytes: 8 << 20,
-            },
-        )?;
+        let limits = ReadLimits {
+            max_records: 10_000,
+            max_bytes: 8 << 20,
+        };
+        let got = match log.read(next, limits) {
+            Ok(got) => got,
+            // A damaged commit batch loses only its own commits: the ones after it are
+            // replayed (a later commit of the same key supersedes the lost one anyway).
+            // Refusing to start would make every group unusable over one bad batch.
+            Err(ReadError::Corrupt {
+                segment,
+                position,
+                reason,
+                next_readable: Some(resume),
+                ..
+            }) if resume > next => {
+                tracing::error!(
+                    segment = %segment.display(), position, %reason, lost_offsets = ?(next..resume),
+                    "corrupt batch in the consumer-group offsets log: skipping its commits; later commits are kept"
+                );
+                next = resume;
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        };
         if got.records.is_empty() {
             return Ok((table, count));
         }
@@ -467,6 +486,70 @@ mod tests {
         std::fs::write(&segment, &bytes[..end - 10]).unwrap();
         let store = open(dir.path());
         assert_eq!(store.committed("g", "t")[&0].next_offset, 5);
+    }
+
+    #[test]
+    fn a_corrupt_commit_batch_is_skipped_and_later_commits_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(dir.path());
+            store.commit("g", "t", &[(0, 5, String::new())], 1).unwrap();
+            store.commit("g", "t", &[(1, 6, String::new())], 2).unwrap();
+            store.commit("g", "t", &[(0, 9, String::new())], 3).unwrap();
+        }
+        // Flip a bit inside the second batch (the only commit of partition 1).
+        let segment = dir.path().join(format!("{:020}.log", 0));
+        let mut bytes = std::fs::read(&segment).unwrap();
+        let mut batches = Vec::new();
+        crate::storage::verify::walk(&segment, &mut |event| {
+            if let crate::storage::verify::WalkEvent::Batch { position, .. } = event {
+                batches.push(position as usize);
+            }
+        })
+        .unwrap();
+        bytes[batches[1] + 40] ^= 0x01;
+        std::fs::write(&segment, bytes).unwrap();
+        let store = open(dir.path());
+        let committed = store.committed("g", "t");
+        assert_eq!(committed[&0].next_offset, 9);
+        assert!(!committed.contains_key(&1), "the damaged commit is gone");
+    }
+
+    #[test]
+    fn a_compaction_that_fails_on_damage_does_not_fail_commits_or_the_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let commit_round = |store: &GroupStore, i: u64| {
+            let entries: Vec<_> = (0..100).map(|p| (p, i, String::new())).collect();
+            store.commit("g", "t", &entries, i as i64).unwrap();
+        };
+        {
+            // Just under the compaction threshold of 100,000 appended records.
+            let store = GroupStore::open(dir.path(), FsyncPolicy::Never).unwrap();
+            (0..999).for_each(|i| commit_round(&store, i));
+            store.close();
+        }
+        let segment = dir.path().join(format!("{:020}.log", 0));
+        let mut positions = Vec::new();
+        crate::storage::verify::walk(&segment, &mut |event| {
+            if let crate::storage::verify::WalkEvent::Batch { position, .. } = event {
+                positions.push(position as usize);
+            }
+        })
+        .unwrap();
+        let mut bytes = std::fs::read(&segment).unwrap();
+        bytes[positions[500] + 100] ^= 0x01;
+        std::fs::write(&segment, bytes).unwrap();
+        {
+            let store = GroupStore::open(dir.path(), FsyncPolicy::Never).unwrap();
+            // Past the threshold: compaction runs, meets the damage, and fails; the
+            // commits do not.
+            (999..1003).for_each(|i| commit_round(&store, i));
+            // No close: the next open finds the log still over the threshold.
+        }
+        let store = GroupStore::open(dir.path(), FsyncPolicy::Never).unwrap();
+        let committed = store.committed("g", "t");
+        assert_eq!(committed.len(), 100);
+        assert!(committed.values().all(|c| c.next_offset == 1002));
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //!   its [`clean_mark`], [`dirty_ratio`] and read-only [`compaction_estimate`]);
 //!   [`config_update`] and `cleanup`: runtime config changes and on-demand compaction;
 //!   [`offline`]: compaction of a stopped server's directory.
+//! - [`scrub`]: the startup check of every sealed segment, in the background.
 
 mod admin;
 pub mod clean_mark;
@@ -46,6 +47,7 @@ mod produce;
 mod read;
 pub mod registry;
 pub mod retention;
+pub mod scrub;
 pub mod subscription;
 pub mod ticker;
 pub mod topic;
@@ -126,6 +128,8 @@ pub struct Broker {
     ticker: Mutex<Option<Ticker>>,
     /// Retention and background compaction.
     cleaner: Mutex<Option<Cleaner>>,
+    /// The startup scrub of sealed segments, while it runs.
+    scrubber: Mutex<Option<periodic::PeriodicThread>>,
     lock: Mutex<Option<DirLock>>,
 }
 
@@ -164,6 +168,7 @@ impl Broker {
             .map_err(BrokerError::io(&config.data_dir))?;
         let cleaner = Cleaner::start(topics.clone(), config.tick_interval)
             .map_err(BrokerError::io(&config.data_dir))?;
+        let scrubber = scrub::start(topics.clone()).map_err(BrokerError::io(&config.data_dir))?;
         Ok(Arc::new(Broker {
             config,
             dirs,
@@ -174,6 +179,7 @@ impl Broker {
             shutdown: CancellationToken::new(),
             ticker: Mutex::new(Some(ticker)),
             cleaner: Mutex::new(Some(cleaner)),
+            scrubber: Mutex::new(Some(scrubber)),
             lock: Mutex::new(Some(lock)),
         }))
     }
@@ -213,6 +219,14 @@ impl Broker {
             .take();
         if let Some(cleaner) = cleaner {
             cleaner.stop();
+        }
+        let scrubber = self
+            .scrubber
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(scrubber) = scrubber {
+            scrubber.stop();
         }
         let topics =
             std::mem::take(&mut *self.topics.write().unwrap_or_else(PoisonError::into_inner));

@@ -14,6 +14,10 @@ use crate::storage::{AppendError, MaintenanceError, OpenError, ReadError};
 /// so a client can retry without parsing the message.
 pub const NEXT_OFFSET_METADATA: &str = "eventlog-next-offset";
 
+/// Trailer carrying the first offset past a damaged batch on DATA_LOSS, so a reader can
+/// step over the damage (fetch or subscribe again from it) without parsing the message.
+pub const NEXT_READABLE_METADATA: &str = "eventlog-next-readable-offset";
+
 impl From<BrokerError> for Status {
     fn from(err: BrokerError) -> Status {
         let code = code_for(&err);
@@ -23,6 +27,15 @@ impl From<BrokerError> for Status {
             && let Ok(value) = actual.to_string().parse()
         {
             status.metadata_mut().insert(NEXT_OFFSET_METADATA, value);
+        }
+        if let BrokerError::Read { source, .. } = &err
+            && let ReadError::Corrupt {
+                next_readable: Some(next),
+                ..
+            } = source.as_ref()
+            && let Ok(value) = next.to_string().parse()
+        {
+            status.metadata_mut().insert(NEXT_READABLE_METADATA, value);
         }
         if code == Code::Internal || code == Code::DataLoss {
             tracing::error!(error = %err, "request failed");
@@ -165,6 +178,37 @@ mod tests {
             source: std::io::Error::from_raw_os_error(5),
         };
         assert_eq!(Status::from(other).code(), Code::Internal);
+    }
+
+    #[test]
+    fn corruption_is_data_loss_naming_the_place_and_the_next_readable_offset() {
+        let err = BrokerError::Read {
+            topic: "t".into(),
+            partition: 0,
+            source: Box::new(ReadError::Corrupt {
+                log: crate::storage::LogIdent::new("t", 0),
+                segment: "topics/t/0/00000000000000000000.log".into(),
+                position: 4096,
+                reason: "crc mismatch".into(),
+                next_readable: Some(42),
+            }),
+        };
+        let status = Status::from(err);
+        assert_eq!(status.code(), Code::DataLoss);
+        assert!(
+            status
+                .message()
+                .contains("00000000000000000000.log at position 4096"),
+            "{}",
+            status.message()
+        );
+        assert_eq!(
+            status
+                .metadata()
+                .get(NEXT_READABLE_METADATA)
+                .and_then(|v| v.to_str().ok()),
+            Some("42")
+        );
     }
 
     #[test]

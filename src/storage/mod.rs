@@ -38,6 +38,7 @@ pub mod record;
 pub mod recovery;
 mod rewrite;
 pub mod scan;
+pub mod scrub;
 pub mod segment;
 pub mod swap;
 pub mod sync_timing;

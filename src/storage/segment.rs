@@ -207,18 +207,34 @@ impl Segment {
     fn load_index(&self) -> io::Result<Vec<IndexEntry>> {
         let meta = *self.index_meta.lock().expect("meta lock");
         let end = self.end();
-        if let (Some(meta), Ok(bytes)) = (meta, std::fs::read(self.index_path())) {
-            let crc_ok = crc32fast::hash(&bytes) == meta.index_crc;
-            if let (true, Ok(entries)) = (crc_ok, index::decode(&bytes, self.base_offset, end))
-                && entries.len() == meta.index_entries as usize
-            {
-                return Ok(entries);
+        let index_path = self.index_path();
+        let why = match (meta, std::fs::read(&index_path)) {
+            (Some(meta), Ok(bytes)) => {
+                let crc_ok = crc32fast::hash(&bytes) == meta.index_crc;
+                match index::decode(&bytes, self.base_offset, end) {
+                    Ok(entries) if crc_ok && entries.len() == meta.index_entries as usize => {
+                        return Ok(entries);
+                    }
+                    Ok(entries) if crc_ok => format!(
+                        "{} entries, the checkpoint recorded {}",
+                        entries.len(),
+                        meta.index_entries
+                    ),
+                    Ok(_) => "checksum differs from the checkpoint".to_string(),
+                    Err(why) => why,
+                }
             }
-        }
-        tracing::info!(segment = %self.path.display(), "index missing or damaged, rebuilding from the log");
+            (None, Ok(_)) => "no checkpoint entry to check it against".to_string(),
+            (_, Err(error)) => error.to_string(),
+        };
+        // A damaged index costs a scan of this segment, never a record: say where and why.
+        tracing::warn!(
+            segment = %self.path.display(), index = %index_path.display(), reason = %why,
+            "index missing or damaged, rebuilding it from the segment"
+        );
         let entries = self.rebuild_index()?;
         let bytes = index::encode(self.base_offset, &entries);
-        if let Err(error) = fsutil::write_synced(&self.index_path(), &bytes) {
+        if let Err(error) = fsutil::write_synced(&index_path, &bytes) {
             tracing::warn!(segment = %self.path.display(), %error, "could not rewrite rebuilt index");
         } else if let Some(meta) = self.index_meta.lock().expect("meta lock").as_mut() {
             meta.index_crc = crc32fast::hash(&bytes);
