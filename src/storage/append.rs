@@ -384,7 +384,13 @@ impl Log {
             path: path.clone(),
             source,
         })?;
-        let active = Arc::new(Segment::loaded(base, path, map, Vec::new()));
+        let active = Arc::new(Segment::loaded(
+            base,
+            path,
+            map,
+            Vec::new(),
+            &config.open_segments,
+        ));
         active.publish_end(FILE_HEADER_LEN as u64);
         self.push_segment(active.clone());
         w.active = active;

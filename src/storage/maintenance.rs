@@ -71,6 +71,7 @@ impl Log {
             .store(&self.dir)
             .map_err(self.io_error(&self.dir))?;
         w.checkpoint = checkpoint;
+        segments[..n].iter().for_each(|s| s.retire());
         // Log start first: a reader that sees the shorter list also sees the new start.
         self.log_start.store(new_start, Ordering::Release);
         *self.segments.write().expect("segments lock") = Arc::new(segments[n..].to_vec());
@@ -136,6 +137,8 @@ impl Log {
             install: vec![target.base_offset],
             checkpoint: checkpoint.clone(),
         };
+        // Before any file changes; if the swap fails the log is poisoned anyway.
+        segments[idx..].iter().for_each(|s| s.retire());
         self.commit_swap(&intent)?;
         w.checkpoint = checkpoint;
         self.install_active(&mut w, target.base_offset, segments[..idx].to_vec())?;

@@ -9,6 +9,8 @@
 //! - [`error`]: typed errors carrying topic, partition, segment and position.
 //! - [`log`]: [`Log`], the partition log: append with group commit, read, maintenance.
 //! - [`lock`]: [`DirLock`], the exclusive lock on a data directory.
+//! - [`open_segments`]: [`OpenSegments`], the cap on loaded sealed segments shared by
+//!   the logs of a broker.
 
 pub mod api_types;
 mod append;
@@ -23,6 +25,7 @@ pub mod lock;
 pub mod log;
 mod maintenance;
 mod mmap;
+pub mod open_segments;
 mod read;
 pub mod record;
 pub mod recovery;
@@ -38,5 +41,6 @@ pub use config::{FsyncPolicy, LogConfig};
 pub use error::{AppendError, ConfigError, LogIdent, MaintenanceError, OpenError, ReadError};
 pub use lock::DirLock;
 pub use log::Log;
+pub use open_segments::OpenSegments;
 pub use record::{Header, Record, StoredRecord};
 pub use rewrite::RewriteStats;

@@ -122,6 +122,7 @@ pub fn recover(dir: &Path, ident: &LogIdent, config: &LogConfig) -> Result<Recov
                 dir,
                 *e,
                 config.index_interval_bytes,
+                &config.open_segments,
             ))
         })
         .collect();
@@ -342,7 +343,13 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
         FILE_HEADER_LEN as u64,
     );
     index.resume(outcome.index.clone(), outcome.max_timestamp);
-    let segment = Segment::loaded(base, path, map, outcome.index.clone());
+    let segment = Segment::loaded(
+        base,
+        path,
+        map,
+        outcome.index.clone(),
+        &ctx.config.open_segments,
+    );
     segment.publish_end(outcome.valid_end);
     segment.set_next_offset(outcome.next_offset);
     segment.observe_timestamp(outcome.max_timestamp);
