@@ -37,7 +37,22 @@ impl Broker {
             });
         }
         let dir = self.dirs.create(name, &summary)?;
-        let topic = Topic::open(&dir, summary.clone(), self.config.fsync)?;
+        let topic = match Topic::open(
+            &dir,
+            summary.clone(),
+            self.config.fsync,
+            &self.open_segments,
+        ) {
+            Ok(topic) => topic,
+            Err(err) => {
+                // Committed on disk but never served: remove it, or the next start
+                // would bring back a topic whose creation was reported as failed.
+                if let Err(cleanup) = self.dirs.remove(name) {
+                    tracing::error!(topic = %name, error = %cleanup, "could not remove a topic whose creation failed");
+                }
+                return Err(err);
+            }
+        };
         self.topics
             .write()
             .unwrap_or_else(PoisonError::into_inner)

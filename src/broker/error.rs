@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::group_store::GroupStoreError;
-use crate::storage::{AppendError, MaintenanceError, OpenError, ReadError};
+use crate::storage::{AppendError, Exhausted, MaintenanceError, OpenError, ReadError};
 
 /// An operation of the [`Broker`](super::Broker) failed.
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +170,30 @@ pub enum BrokerError {
 }
 
 impl BrokerError {
+    /// What ran out, when the error is a lack of file descriptors or memory maps
+    /// rather than damage or a bug (the service answers RESOURCE_EXHAUSTED).
+    pub fn exhausted(&self) -> Option<Exhausted> {
+        match self {
+            BrokerError::Append { source, .. } => source.exhausted(),
+            BrokerError::Read { source, .. } => source.exhausted(),
+            BrokerError::Open { source, .. } => source.exhausted(),
+            BrokerError::Maintenance { source, .. } => match source.as_ref() {
+                MaintenanceError::Read(read) => read.exhausted(),
+                MaintenanceError::Append(append) => append.exhausted(),
+                other => other.exhausted(),
+            },
+            BrokerError::Io { source, .. } => Exhausted::of(source),
+            BrokerError::Groups(source) => match source {
+                GroupStoreError::Open(e) => e.exhausted(),
+                GroupStoreError::Append(e) => e.exhausted(),
+                GroupStoreError::Read(e) => e.exhausted(),
+                GroupStoreError::Compact(e) => e.exhausted(),
+                GroupStoreError::Malformed { .. } => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Wraps an I/O error with the path it happened on.
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BrokerError {
         let path = path.into();

@@ -86,14 +86,24 @@ impl TopicDirs {
             fs::remove_dir_all(&staging).map_err(BrokerError::io(&staging))?;
         }
         fs::create_dir(&staging).map_err(BrokerError::io(&staging))?;
+        let built = Self::fill(&staging, summary)
+            .and_then(|()| fs::rename(&staging, &target).map_err(BrokerError::io(&target)));
+        if let Err(err) = built {
+            // Not committed: the staging directory would only be removed at the next start.
+            let _ = fs::remove_dir_all(&staging);
+            return Err(err);
+        }
+        sync_dir(&self.root)?;
+        Ok(target)
+    }
+
+    /// The partition directories and `topic.json` of a topic being created.
+    fn fill(staging: &Path, summary: &TopicSummary) -> Result<(), BrokerError> {
         for partition in 0..summary.partitions {
             let dir = staging.join(partition.to_string());
             fs::create_dir(&dir).map_err(BrokerError::io(&dir))?;
         }
-        metadata::write(&staging, summary)?;
-        fs::rename(&staging, &target).map_err(BrokerError::io(&target))?;
-        sync_dir(&self.root)?;
-        Ok(target)
+        metadata::write(staging, summary)
     }
 
     /// Removes a topic's directory: rename away (commit point), then delete the tree.

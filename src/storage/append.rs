@@ -183,11 +183,7 @@ impl Log {
                 path: segment.path.clone(),
             };
         }
-        AppendError::Io {
-            log: self.ident.clone(),
-            path: segment.path.clone(),
-            source,
-        }
+        AppendError::io(self.ident.clone(), segment.path.clone(), source)
     }
 
     /// Makes `end`/`next` visible to readers. Never moves backwards.
@@ -379,11 +375,8 @@ impl Log {
         let file_len = capacity.min(segment::GROW_STEP);
         let (path, file) = segment::create_file(&self.dir, base, file_len)
             .map_err(|source| self.write_error(&w.active, source))?;
-        let map = SegmentMap::map(&file, file_len).map_err(|source| AppendError::Io {
-            log: self.ident.clone(),
-            path: path.clone(),
-            source,
-        })?;
+        let map = SegmentMap::map(&file, file_len)
+            .map_err(|source| AppendError::io(self.ident.clone(), path.clone(), source))?;
         let active = Arc::new(Segment::loaded(
             base,
             path,

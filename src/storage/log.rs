@@ -309,11 +309,7 @@ impl Log {
         ts: i64,
         high_watermark: u64,
     ) -> Result<Option<u64>, ReadError> {
-        let io = |source| ReadError::Io {
-            log: self.ident.clone(),
-            path: segment.path.clone(),
-            source,
-        };
+        let io = |source| ReadError::io(self.ident.clone(), segment.path.clone(), source);
         let entries = segment.index().map_err(io)?;
         let start_offset = index::entry_for_timestamp(&entries, ts)
             .map_or(segment.base_offset, |e| {

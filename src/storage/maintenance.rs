@@ -21,11 +21,7 @@ impl Log {
         path: &std::path::Path,
     ) -> impl FnOnce(std::io::Error) -> MaintenanceError + '_ {
         let path = path.to_path_buf();
-        move |source| MaintenanceError::Io {
-            log: self.ident.clone(),
-            path,
-            source,
-        }
+        move |source| MaintenanceError::io(self.ident.clone(), path, source)
     }
 
     /// Commits a swap intent and carries it out. If that fails, the files may be in

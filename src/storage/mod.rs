@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod compaction;
 pub mod config;
 pub mod error;
+pub mod exhausted;
 pub mod fsutil;
 pub mod index;
 pub mod lock;
@@ -39,6 +40,7 @@ pub use api_types::{AppendInfo, DeletedSegments, LogStats, ReadLimits, ReadOutco
 pub use compaction::{CompactionConfig, CompactionStats};
 pub use config::{FsyncPolicy, LogConfig};
 pub use error::{AppendError, ConfigError, LogIdent, MaintenanceError, OpenError, ReadError};
+pub use exhausted::Exhausted;
 pub use lock::DirLock;
 pub use log::Log;
 pub use open_segments::OpenSegments;

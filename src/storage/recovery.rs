@@ -62,11 +62,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn io(&self, path: PathBuf) -> impl FnOnce(io::Error) -> OpenError + '_ {
-        move |source| OpenError::Io {
-            log: self.ident.clone(),
-            path,
-            source,
-        }
+        move |source| OpenError::io(self.ident.clone(), path, source)
     }
 }
 
