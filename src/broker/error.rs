@@ -120,6 +120,15 @@ pub enum BrokerError {
         #[source]
         source: std::io::Error,
     },
+    /// A file of the topic registry could not be opened: the process or the system ran
+    /// out of file descriptors. Nothing changed.
+    #[error("{what}, on {path}")]
+    Exhausted {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// What ran out.
+        what: Exhausted,
+    },
     /// A `topic.json` file cannot be understood.
     #[error("topic metadata {path} is unreadable: {reason}")]
     BadMetadata {
@@ -183,6 +192,7 @@ impl BrokerError {
                 other => other.exhausted(),
             },
             BrokerError::Io { source, .. } => Exhausted::of(source),
+            BrokerError::Exhausted { what, .. } => Some(*what),
             BrokerError::Groups(source) => match source {
                 GroupStoreError::Open(e) => e.exhausted(),
                 GroupStoreError::Append(e) => e.exhausted(),
@@ -194,10 +204,13 @@ impl BrokerError {
         }
     }
 
-    /// Wraps an I/O error with the path it happened on.
+    /// Wraps an I/O error with the path it happened on (telling exhaustion apart).
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BrokerError {
         let path = path.into();
-        move |source| BrokerError::Io { path, source }
+        move |source| match Exhausted::of(&source) {
+            Some(what) => BrokerError::Exhausted { path, what },
+            None => BrokerError::Io { path, source },
+        }
     }
 }
 

@@ -72,6 +72,7 @@ fn code_for(err: &BrokerError) -> Code {
         BrokerError::Read { source, .. } => read_code(source),
         BrokerError::NotCompacted { .. } => Code::FailedPrecondition,
         BrokerError::Maintenance { source, .. } => maintenance_code(source),
+        BrokerError::Exhausted { .. } => Code::ResourceExhausted,
         BrokerError::Open { .. }
         | BrokerError::Io { .. }
         | BrokerError::BadMetadata { .. }
