@@ -162,7 +162,8 @@ async fn creating_topics_past_the_file_limit_fails_cleanly() {
     let (failed, status) = failure.expect("the file limit never bit");
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     let message = status.message();
-    assert!(message.contains("too many open files"), "{message}");
+    let limit = format!("too many open files (limit {FILE_LIMIT})");
+    assert!(message.contains(&limit), "{message}");
     assert!(message.contains("--max-open-segments"), "{message}");
     assert!(message.contains(&failed), "names the topic: {message}");
 
@@ -360,7 +361,8 @@ fn more_partitions_than_files_is_a_one_line_startup_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{stderr}");
-    assert!(lines[0].contains("too many open files"), "{stderr}");
+    let limit = format!("too many open files (limit {FILE_LIMIT})");
+    assert!(lines[0].contains(&limit), "{stderr}");
     assert!(lines[0].contains("--max-open-segments"), "{stderr}");
     assert!(lines[0].contains("wide/"), "names the partition: {stderr}");
     // Nothing was lost: with enough files the server opens the topic again.

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// EMFILE: the process reached its open-file limit.
 const EMFILE: i32 = 24;
@@ -56,12 +57,34 @@ impl fmt::Display for Exhausted {
     }
 }
 
+/// The last limit read successfully (0: none yet).
+static LAST_KNOWN_LIMIT: AtomicU64 = AtomicU64::new(0);
+
 /// The process's soft limit on open files, read from `/proc/self/limits` (Linux), so
-/// the message can say which limit was hit.
+/// the message can say which limit was hit. Reading it takes a file descriptor, which
+/// is exactly what is missing when the limit is hit: then the last value read is used
+/// (see [`remember_open_file_limit`]).
 pub fn open_file_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
+    let read = || -> Option<u64> {
+        let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+        let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+        line.split_whitespace().nth(3)?.parse().ok()
+    };
+    match read() {
+        Some(limit) => {
+            LAST_KNOWN_LIMIT.store(limit, Ordering::Relaxed);
+            Some(limit)
+        }
+        None => Some(LAST_KNOWN_LIMIT.load(Ordering::Relaxed)).filter(|l| *l > 0),
+    }
+}
+
+/// Reads the file limit (once) while a descriptor is surely free, so that a later
+/// message about running out can name it.
+pub fn remember_open_file_limit() {
+    if LAST_KNOWN_LIMIT.load(Ordering::Relaxed) == 0 {
+        open_file_limit();
+    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,8 @@ struct Shared {
 impl OpenSegments {
     /// A budget allowing at most `cap` loaded sealed segments (at least 1).
     pub fn new(cap: usize) -> OpenSegments {
+        // Messages about running out of files name the limit, which cannot be read then.
+        super::exhausted::remember_open_file_limit();
         OpenSegments {
             shared: Arc::new(Shared {
                 cap: cap.max(1),
