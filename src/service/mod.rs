@@ -12,8 +12,10 @@
 //! - [`convert`]: wire types to domain types and back; [`group_convert`]: the same for
 //!   consumer groups.
 //! - [`status`]: domain errors to gRPC status codes.
-//! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown).
+//! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown);
+//!   [`accept_pacing`]: pausing accepts while out of file descriptors.
 
+pub mod accept_pacing;
 pub mod admin;
 pub mod auto_commit;
 pub mod cleanup_convert;
