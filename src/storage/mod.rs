@@ -30,6 +30,8 @@ pub mod open_segments;
 mod read;
 pub mod record;
 pub mod recovery;
+#[cfg(test)]
+mod retire_tests;
 mod rewrite;
 pub mod scan;
 pub mod segment;

@@ -35,9 +35,17 @@ struct Shared {
     /// Logical clock stamping each use of a segment, for least-recently-used order.
     clock: AtomicU64,
     next_id: AtomicU64,
-    members: Mutex<HashMap<u64, Weak<Resident>>>,
+    members: Mutex<HashMap<u64, Member>>,
     peak: AtomicUsize,
     evictions: AtomicU64,
+}
+
+/// A loaded segment as the budget sees it. The stamp is shared with the segment so the
+/// scan for the oldest never upgrades the weak reference: dropping such an upgrade
+/// could drop the segment, whose `Drop` takes the lock the scan holds.
+struct Member {
+    resident: Weak<Resident>,
+    last_used: Arc<AtomicU64>,
 }
 
 impl OpenSegments {
@@ -77,7 +85,7 @@ impl OpenSegments {
         self.shared.evictions.load(Ordering::Relaxed)
     }
 
-    fn members(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Weak<Resident>>> {
+    fn members(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Member>> {
         // The map only holds weak references; a panic elsewhere cannot leave it torn.
         self.shared
             .members
@@ -90,7 +98,7 @@ impl OpenSegments {
         Arc::new(Resident {
             id: self.shared.next_id.fetch_add(1, Ordering::Relaxed),
             budget: self.clone(),
-            last_used: AtomicU64::new(0),
+            last_used: Arc::new(AtomicU64::new(0)),
             map: RwLock::new(None),
             index: RwLock::new(None),
         })
@@ -110,13 +118,21 @@ impl OpenSegments {
             while members.len() >= self.shared.cap {
                 let oldest = members
                     .iter()
-                    .map(|(id, weak)| (*id, weak.upgrade()))
-                    .min_by_key(|(_, r)| r.as_ref().map_or(0, |r| r.last_used()));
-                let Some((id, victim)) = oldest else { break };
-                members.remove(&id);
-                victims.extend(victim);
+                    .min_by_key(|(_, m)| m.last_used.load(Ordering::Relaxed))
+                    .map(|(id, _)| *id);
+                let Some(member) = oldest.and_then(|id| members.remove(&id)) else {
+                    break;
+                };
+                // Dropped (with the unloading) only after the lock is released.
+                victims.extend(member.resident.upgrade());
             }
-            members.insert(resident.id, Arc::downgrade(resident));
+            members.insert(
+                resident.id,
+                Member {
+                    resident: Arc::downgrade(resident),
+                    last_used: resident.last_used.clone(),
+                },
+            );
             self.shared.peak.fetch_max(members.len(), Ordering::Relaxed);
             victims
         };
@@ -163,7 +179,7 @@ impl Eq for OpenSegments {}
 pub(crate) struct Resident {
     id: u64,
     budget: OpenSegments,
-    last_used: AtomicU64,
+    last_used: Arc<AtomicU64>,
     /// The segment's own reference to its map; readers clone the `Arc`.
     pub map: RwLock<Option<Arc<SegmentMap>>>,
     /// The segment's own reference to its index.
@@ -175,10 +191,6 @@ impl Resident {
     pub fn touch(&self) {
         let now = self.budget.shared.clock.fetch_add(1, Ordering::Relaxed) + 1;
         self.last_used.store(now, Ordering::Relaxed);
-    }
-
-    fn last_used(&self) -> u64 {
-        self.last_used.load(Ordering::Relaxed)
     }
 
     /// Counts this (sealed, loaded) segment against the cap.

@@ -75,7 +75,8 @@ impl Log {
             config.index_interval_bytes,
         )];
         for seg in &segments {
-            // Map the old file now, so a reader holding this segment keeps the old inode.
+            // A reader holding this segment after the swap keeps the map it has; one
+            // that must load it again is sent to the new segments (`Segment::retire`).
             let (map, end) = seg.data().map_err(self.io_error(&seg.path))?;
             seg.index().map_err(self.io_error(&seg.path))?;
             stats.bytes_before += end as u64;
