@@ -24,7 +24,7 @@ use common::{BinaryServer, fetch_all, produce, record, value_text};
 
 /// The file limit the server runs under: low enough to reach quickly, high enough
 /// for the runtime, the listener, the connection and a few partitions.
-const FILE_LIMIT: u32 = 128;
+const FILE_LIMIT: u32 = 96;
 
 /// `eventlog serve` started by a shell that first lowers the open-file limit.
 struct LimitedServer {
@@ -335,6 +335,8 @@ fn a_zero_cap_is_refused_with_one_line() {
 
 #[test]
 fn more_partitions_than_files_is_a_one_line_startup_error() {
+    /// More partitions than the limit has descriptors.
+    const WIDE: u32 = FILE_LIMIT / 2 * 3;
     let dir = tempfile::tempdir().unwrap();
     // Partitions keep their active segment open, so a limit below their count cannot
     // serve them: the server must refuse to start, saying why.
@@ -345,7 +347,7 @@ fn more_partitions_than_files_is_a_one_line_startup_error() {
         .unwrap();
     rt.block_on(async {
         let mut client = common::connect(&server.url).await;
-        common::create_topic(&mut client, "wide", 200).await;
+        common::create_topic(&mut client, "wide", WIDE).await;
     });
     server.stop();
     let output = Command::new("sh")
@@ -367,5 +369,19 @@ fn more_partitions_than_files_is_a_one_line_startup_error() {
     assert!(lines[0].contains("wide/"), "names the partition: {stderr}");
     // Nothing was lost: with enough files the server opens the topic again.
     let server = BinaryServer::start(dir.path());
+    let partitions = rt.block_on(async {
+        let mut client = common::connect(&server.url).await;
+        client
+            .admin
+            .describe_topic(pb::DescribeTopicRequest {
+                name: "wide".into(),
+            })
+            .await
+            .expect("describe wide")
+            .into_inner()
+            .partitions
+            .len()
+    });
+    assert_eq!(partitions, WIDE as usize);
     server.stop();
 }
