@@ -88,8 +88,8 @@ pub struct BrokerConfig {
     pub default_segment_bytes: u64,
     /// How often each partition's housekeeping runs. Default 200 ms.
     pub tick_interval: Duration,
-    /// Most sealed segments of all partitions kept mapped at once (at least 1; see
-    /// [`OpenSegments`]). Default 1024.
+    /// Most sealed segments of all partitions kept mapped at once (see
+    /// [`OpenSegments`]; 0 counts as 1, and `serve` refuses it). Default 1024.
     pub max_open_segments: usize,
 }
 
