@@ -37,13 +37,18 @@ impl Broker {
             });
         }
         let dir = self.dirs.create(name, &summary)?;
-        let topic = match Topic::open(&dir, summary.clone(), self.config.fsync) {
+        let topic = match Topic::open(
+            &dir,
+            summary.clone(),
+            self.config.fsync,
+            &self.open_segments,
+        ) {
             Ok(topic) => topic,
             Err(err) => {
-                // A full disk can stop the partitions from opening: take the committed
-                // directory back, so no half-created topic is left to appear at restart.
-                if let Err(undo) = self.dirs.remove(name) {
-                    tracing::warn!(topic = %name, error = %undo, "could not remove a topic whose creation failed; removed at the next start");
+                // Committed on disk but never served: remove it, or the next start
+                // would bring back a topic whose creation was reported as failed.
+                if let Err(cleanup) = self.dirs.remove(name) {
+                    tracing::error!(topic = %name, error = %cleanup, "could not remove a topic whose creation failed");
                 }
                 return Err(err);
             }

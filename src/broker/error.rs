@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::group_store::GroupStoreError;
-use crate::storage::{AppendError, MaintenanceError, OpenError, ReadError};
+use crate::storage::{AppendError, Exhausted, MaintenanceError, OpenError, ReadError};
 
 /// An operation of the [`Broker`](super::Broker) failed.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +120,15 @@ pub enum BrokerError {
         #[source]
         source: std::io::Error,
     },
+    /// A file of the topic registry could not be opened: the process or the system ran
+    /// out of file descriptors. Nothing changed.
+    #[error("{what}, on {path}")]
+    Exhausted {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// What ran out.
+        what: Exhausted,
+    },
     /// A `topic.json` file cannot be understood.
     #[error("topic metadata {path} is unreadable: {reason}")]
     BadMetadata {
@@ -170,10 +179,38 @@ pub enum BrokerError {
 }
 
 impl BrokerError {
-    /// Wraps an I/O error with the path it happened on.
+    /// What ran out, when the error is a lack of file descriptors or memory maps
+    /// rather than damage or a bug (the service answers RESOURCE_EXHAUSTED).
+    pub fn exhausted(&self) -> Option<Exhausted> {
+        match self {
+            BrokerError::Append { source, .. } => source.exhausted(),
+            BrokerError::Read { source, .. } => source.exhausted(),
+            BrokerError::Open { source, .. } => source.exhausted(),
+            BrokerError::Maintenance { source, .. } => match source.as_ref() {
+                MaintenanceError::Read(read) => read.exhausted(),
+                MaintenanceError::Append(append) => append.exhausted(),
+                other => other.exhausted(),
+            },
+            BrokerError::Io { source, .. } => Exhausted::of(source),
+            BrokerError::Exhausted { what, .. } => Some(*what),
+            BrokerError::Groups(source) => match source {
+                GroupStoreError::Open(e) => e.exhausted(),
+                GroupStoreError::Append(e) => e.exhausted(),
+                GroupStoreError::Read(e) => e.exhausted(),
+                GroupStoreError::Compact(e) => e.exhausted(),
+                GroupStoreError::Malformed { .. } => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Wraps an I/O error with the path it happened on (telling exhaustion apart).
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BrokerError {
         let path = path.into();
-        move |source| BrokerError::Io { path, source }
+        move |source| match Exhausted::of(&source) {
+            Some(what) => BrokerError::Exhausted { path, what },
+            None => BrokerError::Io { path, source },
+        }
     }
 }
 

@@ -73,7 +73,7 @@ pub use read::{FetchRequest, PartitionOffsets};
 pub use subscription::{StartAt, Subscription, SubscriptionEvent};
 pub use topic_config::{CleanupPolicy, NewTopic, TopicConfig, TopicSummary};
 
-use crate::storage::{DirLock, FsyncPolicy, LogStats};
+use crate::storage::{DirLock, FsyncPolicy, LogStats, OpenSegments};
 use cleaner::Cleaner;
 use group_store::GroupStore;
 use registry::TopicDirs;
@@ -91,6 +91,9 @@ pub struct BrokerConfig {
     pub default_segment_bytes: u64,
     /// How often each partition's housekeeping runs. Default 200 ms.
     pub tick_interval: Duration,
+    /// Most sealed segments of all partitions kept mapped at once (see
+    /// [`OpenSegments`]; 0 counts as 1, and `serve` refuses it). Default 1024.
+    pub max_open_segments: usize,
 }
 
 impl Default for BrokerConfig {
@@ -100,6 +103,7 @@ impl Default for BrokerConfig {
             fsync: FsyncPolicy::Always,
             default_segment_bytes: 1 << 30,
             tick_interval: Duration::from_millis(200),
+            max_open_segments: crate::storage::open_segments::DEFAULT_MAX_OPEN_SEGMENTS,
         }
     }
 }
@@ -131,6 +135,8 @@ pub struct Broker {
     /// The startup scrub of sealed segments, while it runs.
     scrubber: Mutex<Option<periodic::PeriodicThread>>,
     lock: Mutex<Option<DirLock>>,
+    /// The cap on mapped sealed segments, shared by every partition.
+    open_segments: OpenSegments,
 }
 
 impl Broker {
@@ -142,10 +148,11 @@ impl Broker {
             source: Box::new(source),
         })?;
         let dirs = TopicDirs::open(&config.data_dir)?;
+        let open_segments = OpenSegments::new(config.max_open_segments);
         let mut topics = BTreeMap::new();
         for (summary, dir) in dirs.scan()? {
             let name = summary.name.clone();
-            match Topic::open(&dir, summary, config.fsync) {
+            match Topic::open(&dir, summary, config.fsync, &open_segments) {
                 Ok(topic) => {
                     topics.insert(name, Arc::new(topic));
                 }
@@ -181,7 +188,13 @@ impl Broker {
             cleaner: Mutex::new(Some(cleaner)),
             scrubber: Mutex::new(Some(scrubber)),
             lock: Mutex::new(Some(lock)),
+            open_segments,
         }))
+    }
+
+    /// The cap on mapped sealed segments and how many are mapped now.
+    pub fn open_segments(&self) -> &OpenSegments {
+        &self.open_segments
     }
 
     /// The settings the broker runs with.

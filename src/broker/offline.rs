@@ -9,7 +9,7 @@ use super::error::BrokerError;
 use super::registry::TopicDirs;
 use super::topic::Topic;
 use super::topic_config::{CleanupPolicy, TopicSummary};
-use crate::storage::{DirLock, FsyncPolicy};
+use crate::storage::{DirLock, FsyncPolicy, OpenSegments};
 
 /// A data directory locked for offline work, with the topics it holds.
 pub struct OfflineDir {
@@ -78,7 +78,12 @@ impl OfflineDir {
                 topic: name.to_string(),
             })?;
         // fsync `always`: nothing is appended, and compaction syncs what it writes.
-        let topic = Topic::open(dir, summary.clone(), FsyncPolicy::Always)?;
+        let topic = Topic::open(
+            dir,
+            summary.clone(),
+            FsyncPolicy::Always,
+            &OpenSegments::default(),
+        )?;
         let outcome = compact_topic_blocking(&topic, dry_run, done);
         topic.close();
         outcome

@@ -85,20 +85,20 @@ impl TopicDirs {
         if staging.exists() {
             fs::remove_dir_all(&staging).map_err(BrokerError::io(&staging))?;
         }
-        let built = Self::build(&staging, summary);
-        if built.is_err() {
-            // A full disk midway: leave nothing behind (the next start would remove it too).
+        fs::create_dir(&staging).map_err(BrokerError::io(&staging))?;
+        let built = Self::fill(&staging, summary)
+            .and_then(|()| fs::rename(&staging, &target).map_err(BrokerError::io(&target)));
+        if let Err(err) = built {
+            // Not committed: the staging directory would only be removed at the next start.
             let _ = fs::remove_dir_all(&staging);
+            return Err(err);
         }
-        built?;
-        fs::rename(&staging, &target).map_err(BrokerError::io(&target))?;
         sync_dir(&self.root)?;
         Ok(target)
     }
 
-    /// Builds the staging tree of a new topic: partition directories and `topic.json`.
-    fn build(staging: &Path, summary: &TopicSummary) -> Result<(), BrokerError> {
-        fs::create_dir(staging).map_err(BrokerError::io(staging))?;
+    /// The partition directories and `topic.json` of a topic being created.
+    fn fill(staging: &Path, summary: &TopicSummary) -> Result<(), BrokerError> {
         for partition in 0..summary.partitions {
             let dir = staging.join(partition.to_string());
             fs::create_dir(&dir).map_err(BrokerError::io(&dir))?;

@@ -8,6 +8,7 @@ use super::TopicDirs;
 use crate::broker::topic::Topic;
 use crate::broker::topic_config::{CleanupPolicy, TopicConfig, TopicSummary};
 use crate::broker::topic_name::TopicName;
+use crate::storage::open_segments::OpenSegments;
 use crate::storage::power_loss::{self, Mode};
 use crate::storage::{FsyncPolicy, ReadLimits, Record};
 
@@ -46,7 +47,13 @@ fn created_topics_and_their_records_survive_and_deleted_ones_stay_deleted() {
     dirs.remove(&gone).unwrap();
     // Nothing syncs the topics directory after this creation: it must do so itself.
     let dir = dirs.create(&kept, &summary("kept")).unwrap();
-    let topic = Topic::open(&dir, summary("kept"), FsyncPolicy::Always).unwrap();
+    let topic = Topic::open(
+        &dir,
+        summary("kept"),
+        FsyncPolicy::Always,
+        &OpenSegments::default(),
+    )
+    .unwrap();
     for (partition, value) in [(0, "zero"), (1, "one")] {
         let record = Record {
             value: Some(value.to_string().into()),
@@ -65,7 +72,13 @@ fn created_topics_and_their_records_survive_and_deleted_ones_stay_deleted() {
     let scanned = dirs.scan().unwrap();
     assert_eq!(scanned.len(), 1, "only the kept topic: {scanned:?}");
     assert_eq!(scanned[0].0, summary("kept"));
-    let topic = Topic::open(&scanned[0].1, summary("kept"), FsyncPolicy::Always).unwrap();
+    let topic = Topic::open(
+        &scanned[0].1,
+        summary("kept"),
+        FsyncPolicy::Always,
+        &OpenSegments::default(),
+    )
+    .unwrap();
     for (partition, value) in [(0, "zero"), (1, "one")] {
         let read = topic
             .partition(partition)

@@ -9,7 +9,7 @@ use super::error::BrokerError;
 use super::partition::Partition;
 use super::partitioner::Partitioner;
 use super::topic_config::{TopicConfig, TopicSummary};
-use crate::storage::{FsyncPolicy, Log, LogIdent};
+use crate::storage::{FsyncPolicy, Log, LogConfig, LogIdent, OpenSegments};
 
 /// A topic with every partition log open.
 pub struct Topic {
@@ -20,13 +20,18 @@ pub struct Topic {
 }
 
 impl Topic {
-    /// Opens (creating if needed) each partition log under `dir/<partition>/`. Blocking.
+    /// Opens (creating if needed) each partition log under `dir/<partition>/`, charging
+    /// loaded sealed segments to `open_segments`. Blocking.
     pub fn open(
         dir: &Path,
         summary: TopicSummary,
         fsync: FsyncPolicy,
+        open_segments: &OpenSegments,
     ) -> Result<Topic, BrokerError> {
-        let log_config = summary.config.log_config(fsync);
+        let log_config = LogConfig {
+            open_segments: open_segments.clone(),
+            ..summary.config.log_config(fsync)
+        };
         let mut partitions = Vec::with_capacity(summary.partitions as usize);
         for number in 0..summary.partitions {
             let ident = LogIdent::new(summary.name.clone(), number);

@@ -36,6 +36,15 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size {text:?} is too large"))
 }
 
+/// Parses the cap on memory-mapped sealed segments: a whole number of at least 1.
+pub fn parse_max_open_segments(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (it caps the segments kept mapped)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a whole number like 1024")),
+    }
+}
+
 /// Parses a duration such as `10s`, `7d`, `12h 30m` or `250ms`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
@@ -112,6 +121,18 @@ pub fn parse_from(text: &str) -> Result<StartFrom, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_open_segments_must_be_positive() {
+        assert_eq!(parse_max_open_segments("16"), Ok(16));
+        assert!(
+            parse_max_open_segments("0")
+                .unwrap_err()
+                .contains("at least 1")
+        );
+        assert!(parse_max_open_segments("-3").is_err());
+        assert!(parse_max_open_segments("many").is_err());
+    }
 
     #[test]
     fn sizes() {

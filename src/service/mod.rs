@@ -16,11 +16,13 @@
 //!   are INVALID_ARGUMENT; [`message_limit`]: oversized requests are RESOURCE_EXHAUSTED.
 //! - [`rpc_metrics`]: per-RPC latency and error codes, around each service;
 //!   [`counted_connection`]: the open-connections gauge.
-//! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown).
+//! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown);
+//!   [`accept_pacing`]: pausing accepts while out of file descriptors.
 //! - [`tls`]: certificates and keys from PEM files; [`auth`]: the bearer-token check in
 //!   front of every service, with [`tokens`] (the token file) and [`access`] (the role
 //!   each RPC needs); [`exposure`]: warnings for a server reachable without them.
 
+pub mod accept_pacing;
 pub mod access;
 pub mod admin;
 pub mod auth;

@@ -172,9 +172,10 @@ async fn run(
         .add_service(admin);
     // `Server::tcp_nodelay` only reaches sockets tonic binds itself; accepted sockets
     // need it too, or Nagle's algorithm stalls small replies for 40 ms.
-    let incoming = TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .map(|accepted| accepted.map(CountedConnection::new));
+    let incoming = super::accept_pacing::PacedIncoming::new(
+        TcpIncoming::from(listener).with_nodelay(Some(true)),
+    )
+    .map(|accepted| accepted.map(CountedConnection::new));
     let mut server = tokio::spawn(
         router.serve_with_incoming_shutdown(incoming, stop_accepting.clone().cancelled_owned()),
     );

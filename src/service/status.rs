@@ -8,7 +8,7 @@ use super::convert::InvalidField;
 use crate::broker::BrokerError;
 use crate::broker::group_store::GroupStoreError;
 use crate::storage::fsutil::is_no_space;
-use crate::storage::{AppendError, MaintenanceError, OpenError, ReadError};
+use crate::storage::{AppendError, Exhausted, MaintenanceError, OpenError, ReadError};
 
 /// Trailer carrying the partition's actual next offset on an expected-offset mismatch,
 /// so a client can retry without parsing the message.
@@ -21,7 +21,11 @@ pub const NEXT_READABLE_METADATA: &str = "eventlog-next-readable-offset";
 impl From<BrokerError> for Status {
     fn from(err: BrokerError) -> Status {
         let code = code_for(&err);
-        let mut status = Status::new(code, err.to_string());
+        let message = match err.exhausted() {
+            Some(what) => format!("{err}: {}", exhausted_hint(what)),
+            None => err.to_string(),
+        };
+        let mut status = Status::new(code, message);
         if let BrokerError::Append { source, .. } = &err
             && let AppendError::OffsetMismatch { actual, .. } = source.as_ref()
             && let Ok(value) = actual.to_string().parse()
@@ -50,7 +54,21 @@ impl From<InvalidField> for Status {
     }
 }
 
+/// What an operator can do when files or maps ran out.
+pub fn exhausted_hint(what: Exhausted) -> &'static str {
+    match what {
+        Exhausted::Files { .. } | Exhausted::SystemFiles => {
+            "raise the file limit or lower --max-open-segments"
+        }
+        Exhausted::Memory => "raise vm.max_map_count or lower --max-open-segments",
+    }
+}
+
 fn code_for(err: &BrokerError) -> Code {
+    if err.exhausted().is_some() {
+        // Not damage and not a bug: the request may work once files are free again.
+        return Code::ResourceExhausted;
+    }
     match err {
         BrokerError::InvalidTopicName { .. }
         | BrokerError::InvalidConfig { .. }
@@ -68,6 +86,7 @@ fn code_for(err: &BrokerError) -> Code {
         BrokerError::Read { source, .. } => read_code(source),
         BrokerError::NotCompacted { .. } => Code::FailedPrecondition,
         BrokerError::Maintenance { source, .. } => maintenance_code(source),
+        BrokerError::Exhausted { .. } => Code::ResourceExhausted,
         // A full disk while creating a topic or opening a partition: retry once space returns.
         BrokerError::Io { source, .. } if is_no_space(source) => Code::ResourceExhausted,
         BrokerError::Open { source, .. } if matches!(source.as_ref(), OpenError::Io { source, .. } if is_no_space(source)) => {
@@ -87,6 +106,7 @@ fn maintenance_code(err: &MaintenanceError) -> Code {
         // Refused as things stand (segments changed meanwhile, a damaged batch to be
         // verified first); the message says which.
         MaintenanceError::Invalid { .. } => Code::FailedPrecondition,
+        MaintenanceError::Exhausted { .. } => Code::ResourceExhausted,
         MaintenanceError::Io { .. } | MaintenanceError::Poisoned { .. } => Code::Internal,
     }
 }
@@ -94,7 +114,9 @@ fn maintenance_code(err: &MaintenanceError) -> Code {
 fn append_code(err: &AppendError) -> Code {
     match err {
         AppendError::OffsetMismatch { .. } => Code::FailedPrecondition,
-        AppendError::BatchTooLarge { .. } | AppendError::NoSpace { .. } => Code::ResourceExhausted,
+        AppendError::BatchTooLarge { .. }
+        | AppendError::NoSpace { .. }
+        | AppendError::Exhausted { .. } => Code::ResourceExhausted,
         AppendError::EmptyBatch | AppendError::InvalidRecord { .. } => Code::InvalidArgument,
         AppendError::Closed { .. } => Code::Unavailable,
         // The partition refuses writes until an operator restarts the server.
@@ -116,6 +138,7 @@ fn read_code(err: &ReadError) -> Code {
     match err {
         ReadError::OutOfRange { .. } => Code::OutOfRange,
         ReadError::Corrupt { .. } => Code::DataLoss,
+        ReadError::Exhausted { .. } => Code::ResourceExhausted,
         ReadError::Io { .. } => Code::Internal,
     }
 }
@@ -209,6 +232,25 @@ mod tests {
                 .and_then(|v| v.to_str().ok()),
             Some("42")
         );
+    }
+
+    #[test]
+    fn running_out_of_files_is_resource_exhausted_with_a_remedy() {
+        let err = BrokerError::Read {
+            topic: "t".into(),
+            partition: 3,
+            source: Box::new(ReadError::io(
+                crate::storage::LogIdent::new("t", 3),
+                "seg.log".into(),
+                std::io::Error::from_raw_os_error(24),
+            )),
+        };
+        let status = Status::from(err);
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        let message = status.message();
+        assert!(message.contains("t/3"), "{message}");
+        assert!(message.contains("too many open files"), "{message}");
+        assert!(message.contains("--max-open-segments"), "{message}");
     }
 
     #[test]

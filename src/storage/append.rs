@@ -184,11 +184,7 @@ impl Log {
                 path: path.to_path_buf(),
             };
         }
-        AppendError::Io {
-            log: self.ident.clone(),
-            path: path.to_path_buf(),
-            source,
-        }
+        AppendError::io(self.ident.clone(), path.to_path_buf(), source)
     }
 
     /// Makes `end`/`next` visible to readers. Never moves backwards.
@@ -399,12 +395,15 @@ impl Log {
         let new_path = self.dir.join(fsutil::segment_file_name(base));
         let (path, file) = segment::create_file(&self.dir, base, file_len)
             .map_err(|source| self.write_error(&new_path, source))?;
-        let map = SegmentMap::map(&file, file_len).map_err(|source| AppendError::Io {
-            log: self.ident.clone(),
-            path: path.clone(),
-            source,
-        })?;
-        let active = Arc::new(Segment::loaded(base, path, map, Vec::new()));
+        let map = SegmentMap::map(&file, file_len)
+            .map_err(|source| AppendError::io(self.ident.clone(), path.clone(), source))?;
+        let active = Arc::new(Segment::loaded(
+            base,
+            path,
+            map,
+            Vec::new(),
+            &config.open_segments,
+        ));
         active.publish_end(FILE_HEADER_LEN as u64);
         self.push_segment(active.clone());
         w.active = active;

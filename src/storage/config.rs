@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::error::ConfigError;
+use super::open_segments::OpenSegments;
 
 /// When appended bytes are forced to stable storage before they count as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,6 +73,10 @@ pub struct LogConfig {
     pub fsync: FsyncPolicy,
     /// Largest encoded batch accepted by `append`, in bytes. Default 16 MiB.
     pub max_batch_bytes: u32,
+    /// The cap on loaded sealed segments this log is charged to; share one between the
+    /// logs of a process. Fixed when the log opens (`update_config` keeps the log's).
+    /// Default: a budget of its own with the default cap.
+    pub open_segments: OpenSegments,
 }
 
 impl Default for LogConfig {
@@ -82,6 +87,7 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             fsync: FsyncPolicy::Always,
             max_batch_bytes: 16 << 20,
+            open_segments: OpenSegments::default(),
         }
     }
 }

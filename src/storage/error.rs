@@ -5,6 +5,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use super::exhausted::Exhausted;
+
 /// Names one partition log in messages: `topic/partition`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct LogIdent {
@@ -61,6 +63,17 @@ pub enum OpenError {
     Locked {
         /// The lock file.
         path: PathBuf,
+    },
+    /// A file or map could not be opened: the process or the system ran out of
+    /// file descriptors or memory maps. Nothing changed; retry once some are free.
+    #[error("{log}: {what}, on {path}")]
+    Exhausted {
+        /// The log.
+        log: LogIdent,
+        /// The file being opened or mapped.
+        path: PathBuf,
+        /// What ran out.
+        what: Exhausted,
     },
     /// A file could not be read, written or created.
     #[error("{log}: i/o error on {path}: {source}")]
@@ -132,6 +145,17 @@ pub enum AppendError {
         /// The file being written.
         path: PathBuf,
     },
+    /// A file or map could not be opened: the process or the system ran out of
+    /// file descriptors or memory maps. Nothing changed; retry once some are free.
+    #[error("{log}: {what}, on {path}")]
+    Exhausted {
+        /// The log.
+        log: LogIdent,
+        /// The file being opened or mapped.
+        path: PathBuf,
+        /// What ran out.
+        what: Exhausted,
+    },
     /// Writing failed; nothing of this batch was made visible.
     #[error("{log}: i/o error on {path}: {source}")]
     Io {
@@ -181,6 +205,17 @@ pub enum ReadError {
         /// The first offset past the damage that can be read, when known.
         next_readable: Option<u64>,
     },
+    /// A file or map could not be opened: the process or the system ran out of
+    /// file descriptors or memory maps. Nothing changed; retry once some are free.
+    #[error("{log}: {what}, on {path}")]
+    Exhausted {
+        /// The log.
+        log: LogIdent,
+        /// The file being opened or mapped.
+        path: PathBuf,
+        /// What ran out.
+        what: Exhausted,
+    },
     /// Reading a file failed.
     #[error("{log}: i/o error on {path}: {source}")]
     Io {
@@ -213,6 +248,17 @@ pub enum MaintenanceError {
         /// Why the request was refused.
         reason: String,
     },
+    /// A file or map could not be opened: the process or the system ran out of
+    /// file descriptors or memory maps. Nothing changed; retry once some are free.
+    #[error("{log}: {what}, on {path}")]
+    Exhausted {
+        /// The log.
+        log: LogIdent,
+        /// The file being opened or mapped.
+        path: PathBuf,
+        /// What ran out.
+        what: Exhausted,
+    },
     /// A file operation failed.
     #[error("{log}: i/o error on {path}: {source}")]
     Io {
@@ -237,3 +283,32 @@ pub enum MaintenanceError {
         log: LogIdent,
     },
 }
+
+/// Builds the `Io` variant of a storage error, or `Exhausted` when the error says the
+/// process or system ran out of file descriptors or memory maps.
+macro_rules! io_or_exhausted {
+    ($error:ident) => {
+        impl $error {
+            /// Wraps an I/O error on `path`, telling exhaustion apart.
+            pub fn io(log: LogIdent, path: PathBuf, source: io::Error) -> $error {
+                match Exhausted::of(&source) {
+                    Some(what) => $error::Exhausted { log, path, what },
+                    None => $error::Io { log, path, source },
+                }
+            }
+
+            /// What ran out, if this is exhaustion.
+            pub fn exhausted(&self) -> Option<Exhausted> {
+                match self {
+                    $error::Exhausted { what, .. } => Some(*what),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+io_or_exhausted!(OpenError);
+io_or_exhausted!(AppendError);
+io_or_exhausted!(ReadError);
+io_or_exhausted!(MaintenanceError);

@@ -22,11 +22,7 @@ impl DirLock {
     /// Fails with [`OpenError::Locked`] if another process holds it.
     pub fn acquire(dir: &Path) -> Result<DirLock, OpenError> {
         let path = dir.join(Self::FILE_NAME);
-        let io_err = |source| OpenError::Io {
-            log: LogIdent::default(),
-            path: path.clone(),
-            source,
-        };
+        let io_err = |source| OpenError::io(LogIdent::default(), path.clone(), source);
         super::fsutil::create_dir_durable(dir).map_err(io_err)?;
         let file = OpenOptions::new()
             .create(true)

@@ -131,9 +131,11 @@ impl Log {
 
     /// Changes the configuration at runtime. Segment size, age and index interval
     /// apply from the next roll or append; the fsync policy from the next append.
-    pub fn update_config(&self, config: LogConfig) -> Result<(), ConfigError> {
+    pub fn update_config(&self, mut config: LogConfig) -> Result<(), ConfigError> {
         config.validate()?;
-        *self.config.write().expect("config lock") = config;
+        let mut current = self.config.write().expect("config lock");
+        config.open_segments = current.open_segments.clone();
+        *current = config;
         Ok(())
     }
 
@@ -182,8 +184,43 @@ impl Log {
     /// with [`ReadError::OutOfRange`]. Every batch's CRC is checked before any of its
     /// records is returned.
     pub fn read(&self, offset: u64, limits: ReadLimits) -> Result<ReadOutcome, ReadError> {
-        let high_watermark = self.high_watermark();
-        let segments = self.segment_list();
+        self.retrying(|hwm, segments| self.read_in(hwm, segments, offset, limits))
+    }
+
+    /// Runs a read on the current segment list, and again on a fresh one when it failed
+    /// to open a segment that left the log meanwhile (see [`Segment::retire`]). Segments
+    /// are retired under the writer lock, so taking that lock once waits until the new
+    /// list is installed. The high watermark is loaded before the list, so every
+    /// record below it lies in a listed segment.
+    fn retrying<T>(
+        &self,
+        mut read: impl FnMut(u64, &[Arc<Segment>]) -> Result<T, ReadError>,
+    ) -> Result<T, ReadError> {
+        let mut attempts = 0;
+        loop {
+            let high_watermark = self.high_watermark();
+            let segments = self.segment_list();
+            match read(high_watermark, &segments) {
+                Err(ReadError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound
+                        && attempts < 3
+                        && segments.iter().any(|s| s.is_retired()) =>
+                {
+                    attempts += 1;
+                    drop(self.writer.lock().expect("writer lock"));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn read_in(
+        &self,
+        high_watermark: u64,
+        segments: &[Arc<Segment>],
+        offset: u64,
+        limits: ReadLimits,
+    ) -> Result<ReadOutcome, ReadError> {
         let log_start = self.log_start_offset();
         if offset < log_start || offset > high_watermark {
             return Err(ReadError::OutOfRange {
@@ -242,8 +279,15 @@ impl Log {
     /// no record below the high watermark does. Segments are skipped by their largest
     /// timestamp; inside one, the index narrows the scan to one interval.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>, ReadError> {
-        let high_watermark = self.high_watermark();
-        let segments = self.segment_list();
+        self.retrying(|hwm, segments| self.offset_for_timestamp_in(hwm, segments, timestamp_ms))
+    }
+
+    fn offset_for_timestamp_in(
+        &self,
+        high_watermark: u64,
+        segments: &[Arc<Segment>],
+        timestamp_ms: i64,
+    ) -> Result<Option<u64>, ReadError> {
         let log_start = self.log_start_offset();
         for segment in segments
             .iter()
@@ -265,11 +309,7 @@ impl Log {
         ts: i64,
         high_watermark: u64,
     ) -> Result<Option<u64>, ReadError> {
-        let io = |source| ReadError::Io {
-            log: self.ident.clone(),
-            path: segment.path.clone(),
-            source,
-        };
+        let io = |source| ReadError::io(self.ident.clone(), segment.path.clone(), source);
         let entries = segment.index().map_err(io)?;
         let start_offset = index::entry_for_timestamp(&entries, ts)
             .map_or(segment.base_offset, |e| {

@@ -21,11 +21,7 @@ impl Log {
         path: &std::path::Path,
     ) -> impl FnOnce(std::io::Error) -> MaintenanceError + '_ {
         let path = path.to_path_buf();
-        move |source| MaintenanceError::Io {
-            log: self.ident.clone(),
-            path,
-            source,
-        }
+        move |source| MaintenanceError::io(self.ident.clone(), path, source)
     }
 
     /// Commits a swap intent and carries it out. If that fails, the files may be in
@@ -72,6 +68,7 @@ impl Log {
             .store(&self.dir)
             .map_err(self.io_error(&self.dir))?;
         w.checkpoint = checkpoint;
+        segments[..n].iter().for_each(|s| s.retire());
         // Log start first: a reader that sees the shorter list also sees the new start.
         self.log_start.store(new_start, Ordering::Release);
         *self.segments.write().expect("segments lock") = Arc::new(segments[n..].to_vec());
@@ -149,6 +146,8 @@ impl Log {
             install: vec![target.base_offset],
             checkpoint: checkpoint.clone(),
         };
+        // Before any file changes; if the swap fails the log is poisoned anyway.
+        segments[idx..].iter().for_each(|s| s.retire());
         self.commit_swap(&intent)?;
         w.checkpoint = checkpoint;
         self.install_active(&mut w, target.base_offset, segments[..idx].to_vec())?;

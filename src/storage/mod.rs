@@ -11,6 +11,8 @@
 //! - [`lock`]: [`DirLock`], the exclusive lock on a data directory.
 //! - [`sync_timing`]: timed `fdatasync` on the append path (the one metric the engine
 //!   reports, through the `metrics` facade).
+//! - [`open_segments`]: [`OpenSegments`], the cap on loaded sealed segments shared by
+//!   the logs of a broker.
 
 pub mod api_types;
 mod append;
@@ -21,6 +23,7 @@ pub mod config;
 #[cfg(test)]
 mod disk_full_tests;
 pub mod error;
+pub mod exhausted;
 #[cfg(test)]
 mod fault;
 pub mod fsutil;
@@ -29,6 +32,7 @@ pub mod lock;
 pub mod log;
 mod maintenance;
 mod mmap;
+pub mod open_segments;
 #[cfg(test)]
 pub(crate) mod power_loss;
 #[cfg(test)]
@@ -36,6 +40,8 @@ mod power_loss_tests;
 mod read;
 pub mod record;
 pub mod recovery;
+#[cfg(test)]
+mod retire_tests;
 mod rewrite;
 pub mod scan;
 pub mod scrub;
@@ -48,7 +54,9 @@ pub use api_types::{AppendInfo, DeletedSegments, LogStats, ReadLimits, ReadOutco
 pub use compaction::{CompactionConfig, CompactionStats};
 pub use config::{FsyncPolicy, LogConfig};
 pub use error::{AppendError, ConfigError, LogIdent, MaintenanceError, OpenError, ReadError};
+pub use exhausted::Exhausted;
 pub use lock::DirLock;
 pub use log::Log;
+pub use open_segments::OpenSegments;
 pub use record::{Header, Record, StoredRecord};
 pub use rewrite::RewriteStats;

@@ -38,11 +38,7 @@ pub struct ReadCursor<'a> {
 
 impl ReadCursor<'_> {
     fn io(&self, seg: &Segment, source: std::io::Error) -> ReadError {
-        ReadError::Io {
-            log: self.ident.clone(),
-            path: seg.path.clone(),
-            source,
-        }
+        ReadError::io(self.ident.clone(), seg.path.clone(), source)
     }
 
     /// Collects records of `seg` at or after `from` into `out`.

@@ -62,11 +62,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn io(&self, path: PathBuf) -> impl FnOnce(io::Error) -> OpenError + '_ {
-        move |source| OpenError::Io {
-            log: self.ident.clone(),
-            path,
-            source,
-        }
+        move |source| OpenError::io(self.ident.clone(), path, source)
     }
 }
 
@@ -128,6 +124,7 @@ pub fn recover(dir: &Path, ident: &LogIdent, config: &LogConfig) -> Result<Recov
                 dir,
                 *e,
                 config.index_interval_bytes,
+                &config.open_segments,
             ))
         })
         .collect();
@@ -365,7 +362,13 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
         FILE_HEADER_LEN as u64,
     );
     index.resume(outcome.index.clone(), outcome.max_timestamp);
-    let segment = Segment::loaded(base, path, map, outcome.index.clone());
+    let segment = Segment::loaded(
+        base,
+        path,
+        map,
+        outcome.index.clone(),
+        &ctx.config.open_segments,
+    );
     segment.publish_end(outcome.valid_end);
     segment.set_next_offset(outcome.next_offset);
     segment.observe_timestamp(outcome.max_timestamp);

@@ -75,7 +75,8 @@ impl Log {
             config.index_interval_bytes,
         )];
         for seg in &segments {
-            // Map the old file now, so a reader holding this segment keeps the old inode.
+            // A reader holding this segment after the swap keeps the map it has; one
+            // that must load it again is sent to the new segments (`Segment::retire`).
             let (map, end) = seg.data().map_err(self.io_error(&seg.path))?;
             seg.index().map_err(self.io_error(&seg.path))?;
             stats.bytes_before += end as u64;
@@ -224,12 +225,21 @@ impl Log {
             install: new.iter().map(|e| e.base_offset).collect(),
             checkpoint: checkpoint.clone(),
         };
+        // Before any file changes; if the swap fails the log is poisoned anyway.
+        old.iter().for_each(|s| s.retire());
         self.commit_swap(&intent)?;
         w.checkpoint = checkpoint;
-        let interval = self.config().index_interval_bytes;
+        let config = self.config();
         let mut list: Vec<Arc<Segment>> = new
             .iter()
-            .map(|e| Arc::new(Segment::from_checkpoint(&self.dir, *e, interval)))
+            .map(|e| {
+                Arc::new(Segment::from_checkpoint(
+                    &self.dir,
+                    *e,
+                    config.index_interval_bytes,
+                    &config.open_segments,
+                ))
+            })
             .collect();
         list.extend(current[old.len()..].iter().cloned());
         *self.segments.write().expect("segments lock") = Arc::new(list);

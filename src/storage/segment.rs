@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use super::batch::{self, BatchHeader};
 use super::checkpoint::SealedEntry;
@@ -13,6 +13,7 @@ use super::config::MAX_BATCH_BYTES_LIMIT;
 use super::fsutil;
 use super::index::{self, IndexBuilder, IndexEntry};
 use super::mmap::SegmentMap;
+use super::open_segments::{OpenSegments, Resident};
 use super::scan;
 
 /// The active segment's file grows in steps of this many bytes (sparse), so a crash
@@ -43,8 +44,11 @@ pub struct Segment {
     pub base_offset: u64,
     /// Data file path.
     pub path: PathBuf,
-    map: RwLock<Option<Arc<SegmentMap>>>,
-    index: RwLock<Option<Arc<Vec<IndexEntry>>>>,
+    /// Map and index: loaded on first use, dropped again by the open-segment budget.
+    resident: Arc<Resident>,
+    /// Set once the segment left the log (retention, compaction, truncation): its path
+    /// may now name another file or none, so it is never opened again.
+    retired: AtomicBool,
     end: AtomicU64,
     next_offset: AtomicU64,
     max_timestamp: AtomicI64,
@@ -57,22 +61,30 @@ pub struct Segment {
 impl Segment {
     /// A segment whose data, index and committed end are already known (the active
     /// segment after recovery, or a freshly sealed one).
+    /// Once sealed, it counts against `budget` like any loaded sealed segment.
     pub fn loaded(
         base_offset: u64,
         path: PathBuf,
         map: SegmentMap,
         entries: Vec<IndexEntry>,
+        budget: &OpenSegments,
     ) -> Segment {
-        let segment = Segment::unloaded(base_offset, path, None);
-        *segment.map.write().expect("map lock") = Some(Arc::new(map));
-        *segment.index.write().expect("index lock") = Some(Arc::new(entries));
+        let segment = Segment::unloaded(base_offset, path, None, budget);
+        *segment.resident.map.write().expect("map lock") = Some(Arc::new(map));
+        *segment.resident.index.write().expect("index lock") = Some(Arc::new(entries));
         segment
     }
 
-    /// A sealed segment known only from the checkpoint; map and index load on first use.
-    pub fn from_checkpoint(dir: &Path, entry: SealedEntry, index_interval: u32) -> Segment {
+    /// A sealed segment known only from the checkpoint; map and index load on first use,
+    /// charged to `budget`.
+    pub fn from_checkpoint(
+        dir: &Path,
+        entry: SealedEntry,
+        index_interval: u32,
+        budget: &OpenSegments,
+    ) -> Segment {
         let path = dir.join(fsutil::segment_file_name(entry.base_offset));
-        let mut segment = Segment::unloaded(entry.base_offset, path, Some(entry));
+        let mut segment = Segment::unloaded(entry.base_offset, path, Some(entry), budget);
         segment.index_interval = index_interval;
         segment.end.store(entry.data_len, Ordering::Release);
         segment
@@ -85,12 +97,17 @@ impl Segment {
         segment
     }
 
-    fn unloaded(base_offset: u64, path: PathBuf, meta: Option<SealedEntry>) -> Segment {
+    fn unloaded(
+        base_offset: u64,
+        path: PathBuf,
+        meta: Option<SealedEntry>,
+        budget: &OpenSegments,
+    ) -> Segment {
         Segment {
             base_offset,
             path,
-            map: RwLock::new(None),
-            index: RwLock::new(None),
+            resident: budget.resident(),
+            retired: AtomicBool::new(false),
             end: AtomicU64::new(FILE_HEADER_LEN as u64),
             next_offset: AtomicU64::new(base_offset),
             max_timestamp: AtomicI64::new(i64::MIN),
@@ -140,6 +157,41 @@ impl Segment {
     pub fn mark_sealed(&self, entry: SealedEntry) {
         *self.index_meta.lock().expect("meta lock") = Some(entry);
         self.sealed.store(true, Ordering::Release);
+        // The former active segment keeps its map and index: from now on they count.
+        self.resident.admit();
+    }
+
+    /// Marks the segment as gone from the log, before its files are replaced or
+    /// deleted: a reader that already holds its map keeps reading the old file, but no
+    /// one opens its path again (it may name a new file by then). Such a reader gets a
+    /// `NotFound` error and reads again from the log's current segments.
+    pub fn retire(&self) {
+        let _index = self.resident.index.write().expect("index lock");
+        let _map = self.resident.map.write().expect("map lock");
+        self.retired.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Segment::retire`] was called.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
+    fn check_not_retired(&self) -> io::Result<()> {
+        if self.is_retired() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("segment {} was replaced or deleted", self.path.display()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Charges a loaded sealed segment to the budget (the active one is not charged:
+    /// every partition keeps its active segment open anyway).
+    fn admit_if_sealed(&self) {
+        if self.is_sealed() {
+            self.resident.admit();
+        }
     }
 
     /// Path of the segment's index file.
@@ -150,23 +202,36 @@ impl Segment {
 
     /// Adds an entry to the active segment's in-memory index.
     pub fn push_index(&self, entry: IndexEntry) {
-        let mut guard = self.index.write().expect("index lock");
+        let mut guard = self.resident.index.write().expect("index lock");
         let entries = guard.get_or_insert_with(Default::default);
         Arc::make_mut(entries).push(entry);
     }
 
     /// The committed bytes of the segment, mapping the file on first use.
     pub fn data(&self) -> io::Result<(Arc<SegmentMap>, usize)> {
+        let (map, end, loaded) = self.load_data()?;
+        if loaded {
+            self.admit_if_sealed();
+        }
+        Ok((map, end))
+    }
+
+    /// [`Segment::data`] without charging the budget, for callers holding the index
+    /// lock (admitting may unload other segments, which takes their locks). The flag
+    /// says whether this call mapped the file.
+    fn load_data(&self) -> io::Result<(Arc<SegmentMap>, usize, bool)> {
         let end = self.end() as usize;
         // `end` is loaded before the map: a map that grew was installed before the end
         // that needs it was published, so this map always covers `end`.
-        if let Some(map) = self.map.read().expect("map lock").as_ref() {
-            return Ok((map.clone(), end));
+        if let Some(map) = self.resident.map.read().expect("map lock").as_ref() {
+            self.resident.touch();
+            return Ok((map.clone(), end, false));
         }
-        let mut slot = self.map.write().expect("map lock");
+        let mut slot = self.resident.map.write().expect("map lock");
         if let Some(map) = slot.as_ref() {
-            return Ok((map.clone(), end));
+            return Ok((map.clone(), end, false));
         }
+        self.check_not_retired()?;
         let file = File::open(&self.path)?;
         let file_len = file.metadata()?.len();
         if file_len < end as u64 {
@@ -182,25 +247,31 @@ impl Segment {
         }
         let map = Arc::new(SegmentMap::map(&file, file_len)?);
         *slot = Some(map.clone());
-        Ok((map, self.end() as usize))
+        Ok((map, self.end() as usize, true))
     }
 
     /// Installs a larger map of the active segment after its file grew.
     pub fn replace_map(&self, map: SegmentMap) {
-        *self.map.write().expect("map lock") = Some(Arc::new(map));
+        *self.resident.map.write().expect("map lock") = Some(Arc::new(map));
     }
 
     /// The sparse index, loading (or rebuilding) it on first use of a sealed segment.
     pub fn index(&self) -> io::Result<Arc<Vec<IndexEntry>>> {
-        if let Some(entries) = self.index.read().expect("index lock").as_ref() {
+        if let Some(entries) = self.resident.index.read().expect("index lock").as_ref() {
+            self.resident.touch();
             return Ok(entries.clone());
         }
-        let mut guard = self.index.write().expect("index lock");
-        if let Some(entries) = guard.as_ref() {
-            return Ok(entries.clone());
-        }
-        let entries = Arc::new(self.load_index()?);
-        *guard = Some(entries.clone());
+        let entries = {
+            let mut guard = self.resident.index.write().expect("index lock");
+            if let Some(entries) = guard.as_ref() {
+                return Ok(entries.clone());
+            }
+            self.check_not_retired()?;
+            let entries = Arc::new(self.load_index()?);
+            *guard = Some(entries.clone());
+            entries
+        };
+        self.admit_if_sealed();
         Ok(entries)
     }
 
@@ -245,7 +316,7 @@ impl Segment {
 
     /// Scans the committed data and rebuilds the index.
     fn rebuild_index(&self) -> io::Result<Vec<IndexEntry>> {
-        let (map, end) = self.data()?;
+        let (map, end, _) = self.load_data()?;
         let bytes = map.committed(end);
         let mut builder = IndexBuilder::new(
             self.base_offset,

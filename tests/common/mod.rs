@@ -52,6 +52,7 @@ impl TestServer {
                 fsync: FsyncPolicy::Never,
                 default_segment_bytes: SMALL_SEGMENT,
                 tick_interval: Duration::from_millis(100),
+                ..BrokerConfig::default()
             },
             shutdown_grace: Duration::from_secs(5),
             ..config
