@@ -13,6 +13,11 @@ impl StopSignal {
     pub fn requested(&self) -> bool {
         !matches!(self.0.try_recv(), Err(TryRecvError::Empty))
     }
+
+    /// Sleeps for `timeout` unless a stop is requested first; true if it was.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        !matches!(self.0.recv_timeout(timeout), Err(RecvTimeoutError::Timeout))
+    }
 }
 
 /// Handle of a periodic thread; [`PeriodicThread::stop`] ends it.

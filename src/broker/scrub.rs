@@ -3,27 +3,43 @@
 //! [`crate::storage::scrub`]). Opening trusts sealed segments without reading them, so
 //! this is what reports damage in them right after a start, with file and byte
 //! position, instead of when a reader first reaches it. The broker serves meanwhile;
-//! the thread stops between segments when the broker shuts down.
+//! the thread stops between segments when the broker shuts down. It reads at a bounded
+//! rate: on a large data directory a full-speed scrub would take the disk and the page
+//! cache from producers and consumers right when they reconnect after a restart.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::periodic::{PeriodicThread, StopSignal};
 use super::ticker::TopicMap;
 use super::topic::Topic;
 use crate::storage::scrub::{report_damage, scrub_segment};
 
-/// Starts the scrub thread; [`PeriodicThread::stop`] ends it early.
-pub fn start(topics: Arc<TopicMap>) -> std::io::Result<PeriodicThread> {
+/// Starts the scrub thread reading at most `bytes_per_sec` (none when 0);
+/// [`PeriodicThread::stop`] ends it early.
+pub fn start(topics: Arc<TopicMap>, bytes_per_sec: u64) -> std::io::Result<Option<PeriodicThread>> {
+    if bytes_per_sec == 0 {
+        tracing::info!("sealed segment scrub turned off");
+        return Ok(None);
+    }
     // One round, at once: `false` ends the thread when the round is done.
     PeriodicThread::start("eventlog-scrub", Duration::ZERO, move |stop| {
-        scrub_all(&topics, stop);
+        scrub_all(&topics, stop, bytes_per_sec);
         false
     })
+    .map(Some)
 }
 
-fn scrub_all(topics: &TopicMap, stop: &StopSignal) {
+/// How long to pause so that `bytes` read since the scrub started `elapsed` ago average
+/// at most `bytes_per_sec`.
+fn pause(bytes: u64, bytes_per_sec: u64, elapsed: Duration) -> Duration {
+    let due = Duration::from_secs_f64(bytes as f64 / bytes_per_sec.max(1) as f64);
+    due.saturating_sub(elapsed)
+}
+
+fn scrub_all(topics: &TopicMap, stop: &StopSignal, bytes_per_sec: u64) {
+    let started = Instant::now();
     let snapshot: BTreeMap<String, Arc<Topic>> = topics
         .read()
         .unwrap_or_else(PoisonError::into_inner)
@@ -57,6 +73,15 @@ fn scrub_all(topics: &TopicMap, stop: &StopSignal) {
                         segments += 1;
                         bytes += outcome.bytes;
                         damaged += outcome.damage.len();
+                        if stop.wait(pause(bytes, bytes_per_sec, started.elapsed())) {
+                            tracing::info!(
+                                segments,
+                                bytes,
+                                damaged,
+                                "sealed segment scrub stopped by shutdown"
+                            );
+                            return;
+                        }
                     }
                     // Deleted by retention or replaced by compaction since the snapshot.
                     Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -69,4 +94,22 @@ fn scrub_all(topics: &TopicMap, stop: &StopSignal) {
         }
     }
     tracing::info!(segments, bytes, damaged, "sealed segments scrubbed");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_keeps_the_average_rate_at_the_limit() {
+        let mib = 1 << 20;
+        // 64 MiB read in 0.5 s at 64 MiB/s: wait out the other half second.
+        assert_eq!(
+            pause(64 * mib, 64 * mib, Duration::from_millis(500)),
+            Duration::from_millis(500)
+        );
+        // Behind the rate already: no pause.
+        assert_eq!(pause(mib, 64 * mib, Duration::from_secs(1)), Duration::ZERO);
+        assert_eq!(pause(0, 64 * mib, Duration::ZERO), Duration::ZERO);
+    }
 }

@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// recently read are unmapped beyond it. See docs/failure-limits.md for sizing.
     #[arg(long, env = "EVENTLOG_MAX_OPEN_SEGMENTS", default_value = "1024", value_parser = parse_max_open_segments)]
     pub max_open_segments: usize,
+    /// Read rate of the background check of every sealed segment after a start (e.g.
+    /// 64MiB per second); 0 turns it off.
+    #[arg(long, env = "EVENTLOG_SCRUB_RATE", default_value = "64MiB", value_parser = parse_size)]
+    pub scrub_rate: u64,
     /// Longest wait for requests in flight at shutdown (e.g. 10s).
     #[arg(long, env = "EVENTLOG_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -77,6 +81,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             fsync: args.fsync,
             default_segment_bytes: args.default_segment_bytes,
             max_open_segments: args.max_open_segments,
+            scrub_bytes_per_sec: args.scrub_rate,
             ..BrokerConfig::default()
         },
         shutdown_grace: args.shutdown_grace,
