@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cleanup_support::wait_for;
-use common::{BinaryServer, TestServer, connect, create_topic, fetch_all, produce, record};
+use common::{
+    BinaryServer, TestServer, anon_rss_kib, connect, create_topic, fetch_all, produce, record,
+};
 use eventlog::client::Client;
 use eventlog::proto::v1 as pb;
 use eventlog::proto::v1::subscribe_request::Start;
@@ -286,15 +288,6 @@ async fn subscribers_that_never_read_leave_server_memory_bounded() {
     );
     drop(stalled);
     server.stop();
-}
-
-fn anon_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("RssAnon:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("RssAnon in /proc status")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{BinaryServer, connect, create_topic, produce};
+use common::{BinaryServer, anon_rss_kib, connect, create_topic, produce};
 use eventlog::proto::v1 as pb;
 use eventlog::proto::v1::subscribe_request::Start;
 
@@ -107,13 +107,4 @@ async fn slow_subscriber_gets_everything_in_order_with_bounded_server_memory() {
         RECORDS * VALUE_BYTES as u64 / 1024
     );
     server.stop();
-}
-
-fn anon_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("RssAnon:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("RssAnon in /proc status")
 }

@@ -52,7 +52,8 @@ fn scrub_all(topics: &TopicMap, stop: &StopSignal, bytes_per_sec: u64) {
                 continue;
             };
             for segment in sealed {
-                if stop.requested() {
+                // Paced here, before each read: the wait also notices a shutdown.
+                if stop.wait(pause(bytes, bytes_per_sec, started.elapsed())) {
                     tracing::info!(
                         segments,
                         bytes,
@@ -73,15 +74,6 @@ fn scrub_all(topics: &TopicMap, stop: &StopSignal, bytes_per_sec: u64) {
                         segments += 1;
                         bytes += outcome.bytes;
                         damaged += outcome.damage.len();
-                        if stop.wait(pause(bytes, bytes_per_sec, started.elapsed())) {
-                            tracing::info!(
-                                segments,
-                                bytes,
-                                damaged,
-                                "sealed segment scrub stopped by shutdown"
-                            );
-                            return;
-                        }
                     }
                     // Deleted by retention or replaced by compaction since the snapshot.
                     Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
