@@ -7,5 +7,11 @@ pub mod v1 {
     tonic::include_proto!("eventlog.v1");
 }
 
+/// Every gRPC method of `eventlog.v1`, as `(full service name, method names)`, generated
+/// from the `.proto` files.
+pub mod methods {
+    include!(concat!(env!("OUT_DIR"), "/rpc_methods.rs"));
+}
+
 /// The encoded descriptor set of `eventlog.v1`, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("eventlog_descriptor");

@@ -66,8 +66,11 @@ fn scrub_all(topics: &TopicMap, stop: &StopSignal, bytes_per_sec: u64) {
                     Ok(outcome) => {
                         // A segment replaced meanwhile was scanned as whatever file then
                         // had its name: its findings mean nothing.
+                        // A segment is retired before its replacement is renamed over
+                        // its path, so a scan that read the new file sees it retired;
+                        // the list is only updated after the rename.
                         let current = partition.with_log(|log| log.holds_segment(&segment));
-                        if !matches!(current, Ok(true)) {
+                        if segment.is_retired() || !matches!(current, Ok(true)) {
                             continue;
                         }
                         report_damage(partition.ident(), &segment, &outcome.damage);

@@ -54,8 +54,32 @@ impl ConnectArgs {
 
     /// Connects to `server` with these options.
     pub async fn connect(&self, server: &str) -> anyhow::Result<Client> {
+        if self.token.is_some() && sends_in_clear(server) {
+            // Not refused: a TLS-terminating proxy on the same network segment is a
+            // legitimate setup. But the user should know the token crosses the wire.
+            eprintln!(
+                "warning: sending the token without TLS to {server}; anyone on the path can read it (use https://)"
+            );
+        }
         Ok(Client::connect_with(server, &self.options()?).await?)
     }
+}
+
+/// Whether `server` is a plaintext (`http://` or scheme-less) address of another host.
+fn sends_in_clear(server: &str) -> bool {
+    if server.starts_with("https://") {
+        return false;
+    }
+    let rest = server.strip_prefix("http://").unwrap_or(server);
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => rest.split([':', '/']).next().unwrap_or(rest),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
 }
 
 impl fmt::Debug for ConnectArgs {
@@ -68,5 +92,20 @@ impl fmt::Debug for ConnectArgs {
             .field("tls_key", &self.tls_key)
             .field("tls_server_name", &self.tls_server_name)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sends_in_clear;
+
+    #[test]
+    fn only_plaintext_to_other_hosts_is_in_clear() {
+        assert!(sends_in_clear("http://events.internal:50051"));
+        assert!(sends_in_clear("10.0.0.5:50051"));
+        assert!(!sends_in_clear("https://events.internal:50051"));
+        assert!(!sends_in_clear("http://127.0.0.1:50051"));
+        assert!(!sends_in_clear("http://localhost:50051"));
+        assert!(!sends_in_clear("http://[::1]:50051"));
     }
 }

@@ -54,7 +54,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let method = method_of(request.uri().path(), S::NAME).to_owned();
+        let method = method_of(request.uri().path(), S::NAME);
         let started = Instant::now();
         let reply = self.inner.call(request);
         Box::pin(async move {
@@ -64,11 +64,6 @@ where
                     .headers()
                     .get("grpc-status")
                     .map_or(Code::Ok, |value| Code::from_bytes(value.as_bytes()));
-                let method = if code == Code::Unimplemented {
-                    "unknown"
-                } else {
-                    &method
-                };
                 let labels = [
                     ("service", S::NAME.to_owned()),
                     ("method", method.to_owned()),
@@ -99,12 +94,20 @@ fn count_error(service: &str, method: &str, code: Code) {
     counter!(names::RPC_ERRORS, &labels).increment(1);
 }
 
-/// The method of a request path `/{service}/{method}`; `unknown` for any other path.
-pub fn method_of<'a>(path: &'a str, service: &str) -> &'a str {
-    path.strip_prefix('/')
+/// The method of a request path `/{service}/{method}` when `service` has that method;
+/// `unknown` for any other path. Labels come only from the `.proto` files' list, so
+/// clients (even ones refused before routing, without a token) cannot add series.
+pub fn method_of(path: &str, service: &str) -> &'static str {
+    let called = path
+        .strip_prefix('/')
         .and_then(|p| p.strip_prefix(service))
-        .and_then(|p| p.strip_prefix('/'))
-        .filter(|m| !m.is_empty() && !m.contains('/'))
+        .and_then(|p| p.strip_prefix('/'));
+    crate::proto::methods::RPC_METHODS
+        .iter()
+        .filter(|(name, _)| *name == service)
+        .flat_map(|(_, methods)| methods.iter())
+        .find(|m| Some(**m) == called)
+        .copied()
         .unwrap_or("unknown")
 }
 
@@ -153,6 +156,15 @@ mod tests {
             "unknown"
         );
         assert_eq!(method_of("", service), "unknown");
+        // Made-up methods of a real service all share one label.
+        assert_eq!(
+            method_of("/eventlog.v1.EventLog/Random123", service),
+            "unknown"
+        );
+        assert_eq!(
+            method_of("/eventlog.v1.Admin/ResetGroupOffsets", "eventlog.v1.Admin"),
+            "ResetGroupOffsets"
+        );
     }
 
     #[test]

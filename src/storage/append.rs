@@ -338,10 +338,16 @@ impl Log {
             .set_len(w.write_pos)
             .and_then(|()| sync_timing::fdatasync(&w.file, &sealed.path));
         if let Err(error) = synced {
+            // After a failed sync nobody knows what reached the disk, whatever the cause
+            // (even ENOSPC): the log is read-only from now on, so the caller is told that
+            // rather than a "no space, retry" that could never succeed.
             let _ = self
                 .poison
                 .set(format!("sealing {} failed: {error}", sealed.path.display()));
-            return Err(self.write_error(&sealed.path, error));
+            return Err(AppendError::Poisoned {
+                log: self.ident.clone(),
+                reason: self.poison.get().cloned().unwrap_or_default(),
+            });
         }
         let index_bytes = index::encode(sealed.base_offset, &w.index.entries);
         let entry = SealedEntry {
