@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// 64MiB per second); 0 turns it off.
     #[arg(long, env = "EVENTLOG_SCRUB_RATE", default_value = "64MiB", value_parser = parse_size)]
     pub scrub_rate: u64,
+    /// Most request bytes all calls together may hold in memory (at least 64MiB, the
+    /// largest message); further requests wait, held back by HTTP/2 flow control.
+    #[arg(long, env = "EVENTLOG_MAX_REQUEST_MEMORY", default_value = "256MiB", value_parser = parse_size)]
+    pub max_request_memory: u64,
     /// Longest wait for requests in flight at shutdown (e.g. 10s).
     #[arg(long, env = "EVENTLOG_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -87,6 +91,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_grace: args.shutdown_grace,
         tls,
         auth,
+        request_budget_bytes: args.max_request_memory,
     };
     serve_addr(config, args.listen, shutdown_signal())
         .await

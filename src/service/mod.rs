@@ -13,7 +13,8 @@
 //! - [`convert`]: wire types to domain types and back; [`group_convert`]: the same for
 //!   consumer groups.
 //! - [`status`]: domain errors to gRPC status codes; [`codec`]: undecodable requests
-//!   are INVALID_ARGUMENT; [`message_limit`]: oversized requests are RESOURCE_EXHAUSTED.
+//!   are INVALID_ARGUMENT; [`message_limit`]: oversized requests are RESOURCE_EXHAUSTED;
+//!   [`request_budget`]: a server-wide cap on request bytes held in memory.
 //! - [`rpc_metrics`]: per-RPC latency and error codes, around each service;
 //!   [`counted_connection`]: the open-connections gauge.
 //! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown);
@@ -35,6 +36,7 @@ pub mod event_log;
 pub mod exposure;
 pub mod group_convert;
 pub mod message_limit;
+pub mod request_budget;
 pub mod rpc_metrics;
 pub mod server;
 pub mod status;

@@ -22,6 +22,7 @@ use super::auth::Authorized;
 use super::counted_connection::CountedConnection;
 use super::exposure::exposure_warnings;
 use super::message_limit::MessageLimit;
+use super::request_budget::{Budget, RequestBudget};
 use super::rpc_metrics::RpcMetrics;
 use super::tls::ServerTls;
 use super::tokens::TokenTable;
@@ -51,6 +52,10 @@ pub struct ServerConfig {
     pub tls: Option<ServerTls>,
     /// Tokens every RPC but health must carry (`None`: no authentication). Default `None`.
     pub auth: Option<TokenTable>,
+    /// Most request bytes all calls together may hold in memory; further requests wait
+    /// (see [`request_budget`](super::request_budget)). Never less than one largest
+    /// message. Default 256 MiB.
+    pub request_budget_bytes: u64,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +65,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             tls: None,
             auth: None,
+            request_budget_bytes: 256 << 20,
         }
     }
 }
@@ -144,9 +150,13 @@ async fn run(
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     // Layers, inside out: oversized requests get RESOURCE_EXHAUSTED rather than tonic's
-    // OUT_OF_RANGE; the token check runs before any request body is decoded; metrics
+    // OUT_OF_RANGE; request bodies are read within the shared memory budget; the token
+    // check runs before any request body is read; metrics
     // sit outermost so they count the code the client really sees, refusals included.
     let (event_log, admin) = (MessageLimit::new(event_log), MessageLimit::new(admin));
+    let budget = Budget::new(config.request_budget_bytes);
+    let event_log = RequestBudget::new(event_log, budget.clone());
+    let admin = RequestBudget::new(admin, budget);
     let event_log = RpcMetrics::new(Authorized::new(event_log, tokens.clone()));
     let admin = RpcMetrics::new(Authorized::new(admin, tokens.clone()));
     let _gauges = crate::telemetry::GaugeReporter::start(broker);
