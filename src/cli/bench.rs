@@ -9,7 +9,7 @@ use super::parse::{parse_duration, parse_size};
 use crate::bench::embedded::EmbeddedServer;
 use crate::bench::report::{Latency, Report};
 use crate::bench::{Measured, Workload, consume, cpu, e2e, ensure_topic, produce};
-use crate::client::{Client, ConnectOptions};
+use crate::client::{Client, ConnectError, ConnectOptions};
 use crate::storage::FsyncPolicy;
 
 /// Which workload to run.
@@ -168,7 +168,10 @@ async fn connect(url: &str, options: &ConnectOptions) -> anyhow::Result<Client> 
     for _ in 0..50 {
         match Client::connect_with(url, options).await {
             Ok(client) => return Ok(client),
-            Err(e) => last = Some(e),
+            // Only a refused or failed connection can change; a bad address, TLS
+            // setting or token cannot, so it is reported at once.
+            Err(e @ ConnectError::Connect { .. }) => last = Some(e),
+            Err(e) => return Err(e.into()),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -94,6 +94,16 @@ impl Log {
         })
     }
 
+    /// Makes the log read-only for `reason` (the first reason stays) and returns the
+    /// error that says so: after a failed sync no "retry" can succeed.
+    fn poison_with(&self, reason: String) -> AppendError {
+        let _ = self.poison.set(reason);
+        AppendError::Poisoned {
+            log: self.ident.clone(),
+            reason: self.poison.get().cloned().unwrap_or_default(),
+        }
+    }
+
     fn check_writable(&self, w: &Writer) -> Result<(), AppendError> {
         if let Some(reason) = self.poison.get() {
             return Err(AppendError::Poisoned {
@@ -341,13 +351,9 @@ impl Log {
             // After a failed sync nobody knows what reached the disk, whatever the cause
             // (even ENOSPC): the log is read-only from now on, so the caller is told that
             // rather than a "no space, retry" that could never succeed.
-            let _ = self
-                .poison
-                .set(format!("sealing {} failed: {error}", sealed.path.display()));
-            return Err(AppendError::Poisoned {
-                log: self.ident.clone(),
-                reason: self.poison.get().cloned().unwrap_or_default(),
-            });
+            return Err(
+                self.poison_with(format!("sealing {} failed: {error}", sealed.path.display()))
+            );
         }
         let index_bytes = index::encode(sealed.base_offset, &w.index.entries);
         let entry = SealedEntry {
@@ -372,19 +378,15 @@ impl Log {
         if let Err((path, error)) = committed {
             // Not sealed after all: give the segment its room back and stay on it.
             let _ = w.file.set_len(w.file_len);
-            let error = match error {
-                AtomicWriteError::BeforeRename(error) => error,
-                AtomicWriteError::AfterRename(error) => {
-                    // The new checkpoint is in place but maybe not durable: like a
-                    // failed fsync, the log can no longer tell what is on disk.
-                    let _ = self.poison.set(format!(
-                        "syncing the directory after storing {} failed: {error}",
-                        path.display()
-                    ));
-                    error
-                }
-            };
-            return Err(self.write_error(&path, error));
+            return Err(match error {
+                AtomicWriteError::BeforeRename(error) => self.write_error(&path, error),
+                // The new checkpoint is in place but maybe not durable: like a failed
+                // fsync, the log can no longer tell what is on disk.
+                AtomicWriteError::AfterRename(error) => self.poison_with(format!(
+                    "syncing the directory after storing {} failed: {error}",
+                    path.display()
+                )),
+            });
         }
         w.checkpoint = checkpoint;
         sealed.mark_sealed(entry);

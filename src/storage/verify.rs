@@ -241,12 +241,12 @@ fn verify_index(
             .ok()
             .map(|at| starts[at])
             .is_some_and(|(_, offset, ts)| {
-                offset - base == u64::from(rel_offset) && ts == max_ts_before
+                offset.checked_sub(base) == Some(u64::from(rel_offset)) && ts == max_ts_before
             });
         if !matches {
             let what = format!(
                 "index entry {i} (offset {}, position {position}) does not match a batch of the segment; {rebuilt}",
-                base + u64::from(rel_offset)
+                base.saturating_add(u64::from(rel_offset))
             );
             let at = (index::FILE_HEADER_LEN + i * index::ENTRY_LEN) as u64;
             return report.problem(Severity::Error, &path, Some(at), what);
