@@ -290,3 +290,29 @@ fn opening_on_a_full_disk_does_not_need_to_store_derived_files() {
     assert!(!log.recovery_report().checkpoint_rebuilt);
     assert_eq!(values(&log), written);
 }
+
+#[test]
+fn a_segment_swap_refused_before_its_intent_is_stored_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let log = Log::open(&dir, LogIdent::new("t", 0), config(FsyncPolicy::Always)).unwrap();
+    let mut written = Vec::new();
+    fill(&log, 40, &mut written);
+    log.roll().unwrap();
+    // The intent is stored as `swap.tmp`, then renamed: fail creating it.
+    fault::arm(&dir, WritePoint::Create, "swap.tmp", ENOSPC, 1);
+    let refused = log.rewrite_sealed(|_, _| true).unwrap_err();
+    assert!(
+        matches!(&refused, super::MaintenanceError::Io { source, .. } if fsutil::is_no_space(source)),
+        "{refused:?}"
+    );
+    fault::disarm(&dir);
+    // Nothing changed: still writable, every segment still readable, and the same
+    // rewrite goes through once space returns.
+    assert_eq!(log.poisoned(), None);
+    assert_eq!(values(&log), written);
+    fill(&log, 1, &mut written);
+    log.rewrite_sealed(|_, _| true)
+        .expect("rewrite after space returns");
+    assert_eq!(values(&log), written);
+}

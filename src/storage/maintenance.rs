@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use super::api_types::DeletedSegments;
 use super::batch::{self, RecordIter};
 use super::error::MaintenanceError;
-use super::fsutil;
+use super::fsutil::{self, AtomicWriteError};
 use super::log::{Log, Writer};
 use super::recovery;
 use super::segment::{self, FILE_HEADER_LEN, Segment};
@@ -24,20 +24,37 @@ impl Log {
         move |source| MaintenanceError::io(self.ident.clone(), path, source)
     }
 
-    /// Commits a swap intent and carries it out. If that fails, the files may be in
-    /// the new state while memory holds the old one, so the log refuses writes until
-    /// it is reopened (and recovery finishes the swap).
-    pub(crate) fn commit_swap(&self, intent: &Intent) -> Result<(), MaintenanceError> {
-        intent.commit(&self.dir).map_err(|source| {
+    /// Commits a swap intent and carries it out, retiring `leaving` in between. If
+    /// storing the intent fails before its rename, nothing changed: the error is
+    /// returned and the log stays as it was (a full disk here is an ordinary error). Once
+    /// the intent may be on disk, a failure leaves the files possibly in the new state
+    /// while memory holds the old one, so the log refuses writes until it is reopened
+    /// (and recovery finishes the swap). The segments leave only once the intent is
+    /// stored, so a swap refused early keeps every segment readable.
+    pub(crate) fn commit_swap(
+        &self,
+        intent: &Intent,
+        leaving: &[Arc<Segment>],
+    ) -> Result<(), MaintenanceError> {
+        let poisoned = |source: std::io::Error| {
             let _ = self
                 .poison
                 .set(format!("replacing segments failed: {source}"));
-            MaintenanceError::Io {
-                log: self.ident.clone(),
-                path: self.dir.clone(),
-                source,
+            MaintenanceError::io(self.ident.clone(), self.dir.clone(), source)
+        };
+        match intent.write(&self.dir) {
+            Ok(()) => {}
+            Err(AtomicWriteError::BeforeRename(source)) => {
+                return Err(MaintenanceError::io(
+                    self.ident.clone(),
+                    self.dir.clone(),
+                    source,
+                ));
             }
-        })
+            Err(AtomicWriteError::AfterRename(source)) => return Err(poisoned(source)),
+        }
+        leaving.iter().for_each(|s| s.retire());
+        intent.apply(&self.dir).map_err(poisoned)
     }
 
     /// Deletes whole sealed segments whose records all lie below `offset` (retention).
@@ -146,9 +163,7 @@ impl Log {
             install: vec![target.base_offset],
             checkpoint: checkpoint.clone(),
         };
-        // Before any file changes; if the swap fails the log is poisoned anyway.
-        segments[idx..].iter().for_each(|s| s.retire());
-        self.commit_swap(&intent)?;
+        self.commit_swap(&intent, &segments[idx..])?;
         w.checkpoint = checkpoint;
         self.install_active(&mut w, target.base_offset, segments[..idx].to_vec())?;
         tracing::info!(

@@ -225,9 +225,7 @@ impl Log {
             install: new.iter().map(|e| e.base_offset).collect(),
             checkpoint: checkpoint.clone(),
         };
-        // Before any file changes; if the swap fails the log is poisoned anyway.
-        old.iter().for_each(|s| s.retire());
-        self.commit_swap(&intent)?;
+        self.commit_swap(&intent, old)?;
         w.checkpoint = checkpoint;
         let config = self.config();
         let mut list: Vec<Arc<Segment>> = new

@@ -81,11 +81,18 @@ impl Intent {
 
     /// Commits the replacement (step 2) and carries it out (step 3).
     pub fn commit(&self, dir: &Path) -> io::Result<()> {
-        fsutil::write_atomic(&dir.join(INTENT_FILE), &self.encode())?;
+        self.write(dir)?;
         self.apply(dir)
     }
 
-    fn apply(&self, dir: &Path) -> io::Result<()> {
+    /// Stores the intent (the commit point) without carrying it out. Before the rename
+    /// nothing changed; after it, recovery would carry the intent out.
+    pub(crate) fn write(&self, dir: &Path) -> Result<(), fsutil::AtomicWriteError> {
+        fsutil::replace_atomic(&dir.join(INTENT_FILE), &self.encode())
+    }
+
+    /// Carries out a stored intent.
+    pub(crate) fn apply(&self, dir: &Path) -> io::Result<()> {
         self.steps(dir).iter().try_for_each(Step::run)
     }
 
