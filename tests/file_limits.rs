@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use bytes::Bytes;
 use eventlog::client::Client;
@@ -25,72 +24,23 @@ use common::{BinaryServer, fetch_all, produce, record, value_text};
 const FILE_LIMIT: u32 = 96;
 
 /// `eventlog serve` started by a shell that first lowers the open-file limit.
-struct LimitedServer {
-    child: Child,
-    url: String,
+fn start_limited(data_dir: &Path, extra: &[&str]) -> BinaryServer {
+    let mut shell = Command::new("sh");
+    shell
+        .arg("-c")
+        .arg(format!("ulimit -n {FILE_LIMIT} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_eventlog"));
+    BinaryServer::try_start_via(shell, data_dir, extra, "info")
+        .expect("server exited before serving")
 }
 
-impl LimitedServer {
-    fn start(data_dir: &Path, extra: &[&str]) -> LimitedServer {
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit -n {FILE_LIMIT} && exec \"$0\" \"$@\""))
-            .arg(env!("CARGO_BIN_EXE_eventlog"))
-            .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
-            .args(["--fsync", "never", "--default-segment-bytes", "1MiB"])
-            .args(extra)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn eventlog serve under a file limit");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("server exited before serving")
-                .expect("read stderr");
-            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if entry["fields"]["message"] == "serving" {
-                break entry["fields"]["addr"].as_str().expect("addr").to_string();
-            }
-        };
-        std::thread::spawn(move || lines.for_each(drop));
-        LimitedServer {
-            child,
-            url: format!("http://{addr}"),
-        }
-    }
-
-    /// Memory maps of segment files in the server process, from the kernel's table.
-    fn segment_maps(&self) -> usize {
-        let maps = std::fs::read_to_string(format!("/proc/{}/maps", self.child.id()))
-            .expect("read the server's maps");
-        maps.lines()
-            .filter(|line| line.trim_end().ends_with(".log"))
-            .count()
-    }
-
-    fn stop(mut self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        assert!(status.expect("kill").success());
-        let exit = self.child.wait().expect("wait for server");
-        assert!(exit.success(), "server exited with {exit}");
-    }
-}
-
-impl Drop for LimitedServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Memory maps of segment files in the server process, from the kernel's table.
+fn segment_maps(server: &BinaryServer) -> usize {
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", server.child.id()))
+        .expect("read the server's maps");
+    maps.lines()
+        .filter(|line| line.trim_end().ends_with(".log"))
+        .count()
 }
 
 /// One connection shared by every client below: the test never needs another file
@@ -132,7 +82,7 @@ async fn assert_serving(channel: &Channel) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creating_topics_past_the_file_limit_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let server = LimitedServer::start(dir.path(), &[]);
+    let server = start_limited(dir.path(), &[]);
     let channel = channel(&server.url).await;
     let mut client = client(&channel);
     create(&mut client, "kept", 1).await.expect("create kept");
@@ -281,7 +231,7 @@ async fn thousands_of_segments_are_read_under_a_low_file_limit() {
     }
 
     let max_open = MAX_OPEN.to_string();
-    let server = LimitedServer::start(dir.path(), &["--max-open-segments", &max_open]);
+    let server = start_limited(dir.path(), &["--max-open-segments", &max_open]);
     let channel = channel(&server.url).await;
     let mut client = client(&channel);
     for partition in 0..PARTITIONS {
@@ -295,7 +245,7 @@ async fn thousands_of_segments_are_read_under_a_low_file_limit() {
     }
     // Reads hold no map once answered: what stays mapped is the cap plus one active
     // segment per partition and one of the consumer-group offsets log.
-    let maps = server.segment_maps();
+    let maps = segment_maps(&server);
     let allowed = MAX_OPEN + PARTITIONS as usize + 1;
     assert!(
         maps <= allowed,

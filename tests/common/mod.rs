@@ -135,11 +135,23 @@ impl BinaryServer {
         extra_args: &[&str],
         rust_log: &str,
     ) -> Option<BinaryServer> {
+        let binary = Command::new(env!("CARGO_BIN_EXE_eventlog"));
+        Self::try_start_via(binary, data_dir, extra_args, rust_log)
+    }
+
+    /// Like [`BinaryServer::try_start_with`], with the `eventlog` arguments appended to
+    /// `command`: the binary itself, or a shell that sets limits and `exec`s it.
+    pub fn try_start_via(
+        mut command: Command,
+        data_dir: &Path,
+        extra_args: &[&str],
+        rust_log: &str,
+    ) -> Option<BinaryServer> {
         let fsync: &[&str] = match extra_args.contains(&"--fsync") {
             true => &[],
             false => &["--fsync", "never"],
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_eventlog"))
+        let mut child = command
             .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
             .args(fsync)
             // Small segments: fast to create, and they roll.
