@@ -130,7 +130,8 @@ mod tests {
     use super::*;
     use crate::broker::topic_config::{CleanupPolicy, TopicConfig};
 
-    fn summary(name: &str) -> TopicSummary {
+    /// A two-partition topic with default settings and 1 MiB segments.
+    pub(super) fn summary(name: &str) -> TopicSummary {
         TopicSummary {
             name: name.into(),
             partitions: 2,

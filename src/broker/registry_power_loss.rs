@@ -5,28 +5,12 @@
 use std::path::Path;
 
 use super::TopicDirs;
+use super::tests::summary;
 use crate::broker::topic::Topic;
-use crate::broker::topic_config::{CleanupPolicy, TopicConfig, TopicSummary};
 use crate::broker::topic_name::TopicName;
 use crate::storage::open_segments::OpenSegments;
 use crate::storage::power_loss::{self, Mode};
 use crate::storage::{FsyncPolicy, ReadLimits, Record};
-
-fn summary(name: &str) -> TopicSummary {
-    TopicSummary {
-        name: name.into(),
-        partitions: 2,
-        config: TopicConfig {
-            retention_ms: None,
-            retention_bytes: None,
-            segment_bytes: 1 << 20,
-            cleanup_policy: CleanupPolicy::Delete,
-            delete_retention_ms: None,
-            min_cleanable_dirty_ratio: None,
-            segment_ms: None,
-        },
-    }
-}
 
 fn cut(root: &Path) -> tempfile::TempDir {
     let after = tempfile::tempdir().unwrap();

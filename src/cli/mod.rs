@@ -143,19 +143,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Turns a gRPC status into a one-line error: the server's message and the code.
 pub fn rpc_error(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{} ({})", status.message(), code_name(status.code()))
-}
-
-/// The canonical upper-case name of a status code, e.g. `NOT_FOUND`.
-fn code_name(code: tonic::Code) -> String {
-    let mut name = String::new();
-    for (i, c) in format!("{code:?}").chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            name.push('_');
-        }
-        name.push(c.to_ascii_uppercase());
-    }
-    name
+    let code = crate::service::rpc_metrics::code_name(status.code());
+    anyhow::anyhow!("{} ({code})", status.message())
 }
 
 #[cfg(test)]
@@ -164,11 +153,14 @@ mod tests {
 
     #[test]
     fn status_codes_read_like_grpc_names() {
-        assert_eq!(code_name(tonic::Code::NotFound), "NOT_FOUND");
-        assert_eq!(code_name(tonic::Code::Ok), "OK");
+        let line = |status| rpc_error(status).to_string();
         assert_eq!(
-            code_name(tonic::Code::FailedPrecondition),
-            "FAILED_PRECONDITION"
+            line(tonic::Status::not_found("no topic t")),
+            "no topic t (NOT_FOUND)"
+        );
+        assert_eq!(
+            line(tonic::Status::failed_precondition("x")),
+            "x (FAILED_PRECONDITION)"
         );
     }
 
