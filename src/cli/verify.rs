@@ -161,12 +161,15 @@ impl fmt::Display for Checked {
             1 => format!("1 {one}"),
             _ => format!("{n} {many}"),
         };
-        write!(
-            f,
-            "{} of {}",
-            plural(self.partitions, "partition", "partitions"),
-            plural(self.topics, "topic", "topics")
-        )?;
+        match self.topics {
+            0 => f.write_str("no topics")?,
+            topics => write!(
+                f,
+                "{} of {}",
+                plural(self.partitions, "partition", "partitions"),
+                plural(topics, "topic", "topics")
+            )?,
+        }
         if self.offsets_log {
             f.write_str(" and the consumer-offsets log")?;
         }
@@ -214,5 +217,28 @@ fn print_problem(out: &mut impl Write, format: Format, problem: &Problem) -> io:
                 problem.what
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Checked;
+
+    #[test]
+    fn the_summary_names_partitions_topics_and_the_offsets_log() {
+        let line = |topics, partitions, offsets_log| {
+            let checked = Checked {
+                topics,
+                partitions,
+                offsets_log,
+            };
+            checked.to_string()
+        };
+        assert_eq!(
+            line(1, 3, true),
+            "3 partitions of 1 topic and the consumer-offsets log"
+        );
+        assert_eq!(line(2, 1, false), "1 partition of 2 topics");
+        assert_eq!(line(0, 0, true), "no topics and the consumer-offsets log");
     }
 }
