@@ -1,7 +1,8 @@
 //! Compaction from the command line: `eventlog topic compact` asks a running server
 //! (`CompactTopic`); `eventlog compact --data-dir` works on a stopped server's directory.
-//! Both compact every COMPACT topic when no topic is named, print one summary line per
-//! topic, go on after a topic fails, and fail at the end if any did.
+//! Both compact every COMPACT topic when no topic is named (and say so when there is
+//! none), print one summary line per topic, or one `error:` line on stderr for a topic
+//! that fails, go on after it, and exit non-zero at the end if any did.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
