@@ -10,6 +10,12 @@
 # Everything runs on loopback; each workload is bounded by a record count and by time.
 set -euo pipefail
 
+# What the run needs beyond this repository; the peers are optional.
+for tool in cargo python3 timeout; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "bench.sh: $tool is needed but not on the PATH" >&2; exit 2
+  fi
+done
 cd "$(dirname "$0")/.."
 N="${N:-1000000}"; SIZE="${SIZE:-100}"; BATCH="${BATCH:-1000}"; SINGLE="${SINGLE:-20000}"
 E2E_RATE="${E2E_RATE:-20000}"; E2E_N="${E2E_N:-200000}"; PORT="${PORT:-50151}"

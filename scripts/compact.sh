@@ -10,10 +10,11 @@
 #   --dry-run      report what would be reclaimed; change nothing
 #   --server URL   server to ask (default $EVENTLOG_SERVER or http://127.0.0.1:50051)
 #   --data-dir DIR data directory for offline compaction (default $EVENTLOG_DATA_DIR or ./data)
-# The eventlog binary is $EVENTLOG_BIN, or `eventlog` on the PATH.
+# The eventlog binary is $EVENTLOG_BIN, else `eventlog` on the PATH, else the one built
+# in this script's repository (target/release/eventlog, then target/debug/eventlog).
 set -euo pipefail
 
-eventlog=${EVENTLOG_BIN:-eventlog}
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 server=${EVENTLOG_SERVER:-http://127.0.0.1:50051}
 data_dir=${EVENTLOG_DATA_DIR:-./data}
 dry_run=()
@@ -36,10 +37,30 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 
-if ! command -v "$eventlog" >/dev/null 2>&1; then
-    echo "compact.sh: cannot run $eventlog (set EVENTLOG_BIN)" >&2
-    exit 2
-fi
+# Prints the eventlog binary to run, or fails with one line naming what is missing.
+find_eventlog() {
+    if [[ -n ${EVENTLOG_BIN:-} ]]; then
+        if [[ -x $EVENTLOG_BIN ]] || command -v "$EVENTLOG_BIN" >/dev/null 2>&1; then
+            echo "$EVENTLOG_BIN"
+            return
+        fi
+        echo "compact.sh: EVENTLOG_BIN=$EVENTLOG_BIN is not an executable eventlog binary" >&2
+        return 1
+    fi
+    if command -v eventlog >/dev/null 2>&1; then
+        echo eventlog
+        return
+    fi
+    for built in "$repo/target/release/eventlog" "$repo/target/debug/eventlog"; do
+        if [[ -x $built ]]; then
+            echo "$built"
+            return
+        fi
+    done
+    echo "compact.sh: no eventlog binary: set EVENTLOG_BIN, put eventlog on the PATH, or build it with \`cargo build --release\` in $repo" >&2
+    return 1
+}
+eventlog=$(find_eventlog) || exit 2
 
 # A server that answers owns the data: compact through it. Otherwise compact the
 # directory; the CLI takes the directory lock, so a server we could not reach but that
@@ -52,7 +73,5 @@ else
     "$eventlog" compact --data-dir "$data_dir" --format text \
         ${dry_run[@]+"${dry_run[@]}"} ${topics[@]+"${topics[@]}"} || status=$?
 fi
-if [[ $status -ne 0 ]]; then
-    echo "compact.sh: compaction failed (exit $status)" >&2
-fi
+# A failure was already printed by eventlog, one line per topic; the exit code carries it.
 exit "$status"

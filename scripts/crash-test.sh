@@ -41,6 +41,10 @@ if [[ -n $seed && ! $seed =~ ^[0-9]+$ ]]; then
     exit 2
 fi
 
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "crash-test.sh: cargo is needed but not on the PATH (install a Rust toolchain)" >&2
+    exit 2
+fi
 cd "$(dirname "$0")/.."
 export EVENTLOG_CRASH_ROUNDS=$rounds
 if [[ -n $seed ]]; then

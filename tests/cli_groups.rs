@@ -5,28 +5,7 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
-
-use common::BinaryServer;
-
-fn eventlog(server: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eventlog"))
-        .args(args)
-        .env("EVENTLOG_SERVER", server)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run eventlog")
-}
-
-fn ok(server: &str, args: &[&str]) -> String {
-    let output = eventlog(server, args);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "eventlog {args:?} failed: {stderr}"
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
+use common::{BinaryServer, cli_ok as ok, run_cli as eventlog};
 
 /// The values printed by a text `consume` (last column), header skipped.
 fn printed_values(text: &str) -> Vec<String> {

@@ -1,7 +1,8 @@
 //! The offline tools on a stopped server's data directory: `verify` passes a clean
 //! directory and reports a flipped bit with its file and byte position (non-zero exit),
 //! `dump` prints a segment's batches and records as text and JSON, and `compact`
-//! refuses to touch a directory a server holds.
+//! refuses to touch a directory a server holds; the summary of `verify` names what it
+//! checked (partitions, topics, the consumer-offsets log).
 
 mod common;
 
@@ -113,4 +114,37 @@ async fn verify_finds_a_flipped_bit_and_dump_prints_the_segment() {
         "{}",
         text(&dumped.stdout)
     );
+}
+
+#[tokio::test]
+async fn verify_names_what_it_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut client = server.client().await;
+    create_topic(&mut client, "orders", 3).await;
+    produce(
+        &mut client,
+        "orders",
+        Some(1),
+        vec![record(None, Some("v"))],
+    )
+    .await;
+    common::commit(&mut client, "billing", "orders", &[(1, 1)])
+        .await
+        .expect("commit");
+    server.stop().await;
+
+    let summary = eventlog(&["verify"], dir.path());
+    let out = text(&summary.stdout);
+    assert!(summary.status.success(), "{out}{}", text(&summary.stderr));
+    let last = out.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("verified 3 partitions of 1 topic and the consumer-offsets log: "),
+        "{out}"
+    );
+    let json = eventlog(&["verify", "--format", "json"], dir.path());
+    let summary: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
+    assert_eq!(summary["partitions"], 3, "{summary}");
+    assert_eq!(summary["topics"], 1, "{summary}");
+    assert_eq!(summary["consumer_offsets_log"], true, "{summary}");
 }

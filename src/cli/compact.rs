@@ -1,19 +1,22 @@
 //! Compaction from the command line: `eventlog topic compact` asks a running server
 //! (`CompactTopic`); `eventlog compact --data-dir` works on a stopped server's directory.
-//! Both compact every COMPACT topic when no topic is named, print one summary line per
-//! topic, go on after a topic fails, and fail at the end if any did.
+//! Both compact every COMPACT topic when no topic is named (and say so when there is
+//! none), print one summary line per topic, or one `error:` line on stderr for a topic
+//! that fails, go on after it, and exit non-zero at the end if any did.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 
+use super::error_line::{Reported, one_line};
 use super::output::{Format, write_json};
 use super::{ClientArgs, progress, rpc_error};
+use crate::broker::BrokerError;
 use crate::broker::offline::OfflineDir;
 use crate::proto::v1 as pb;
+use crate::storage::OpenError;
 
 /// Arguments of `topic compact` (through the server).
 #[derive(Debug, Args)]
@@ -83,14 +86,25 @@ pub async fn run_online(args: OnlineArgs) -> anyhow::Result<()> {
     report.finish()
 }
 
+/// The error of an offline compaction that could not open the data directory; when a
+/// server holds it, what to do instead.
+fn open_failed(data_dir: &Path, err: BrokerError) -> anyhow::Error {
+    let locked = matches!(&err, BrokerError::Open { source, .. }
+        if matches!(source.as_ref(), OpenError::Locked { .. }));
+    let err = anyhow::Error::new(err);
+    let what = format!("cannot compact {} offline", data_dir.display());
+    if !locked {
+        return err.context(what);
+    }
+    anyhow::anyhow!(
+        "{what}: {}: stop the server first, or compact through it with `eventlog topic compact`",
+        one_line(&err)
+    )
+}
+
 /// Runs `compact` on a data directory.
 pub fn run_offline(args: OfflineArgs) -> anyhow::Result<()> {
-    let dir = OfflineDir::open(&args.data_dir).with_context(|| {
-        format!(
-            "cannot compact {} offline (if a server is running on it, use `eventlog topic compact` or scripts/compact.sh)",
-            args.data_dir.display()
-        )
-    })?;
+    let dir = OfflineDir::open(&args.data_dir).map_err(|err| open_failed(&args.data_dir, err))?;
     let selected = dir.select(&args.topics);
     let total = selected
         .iter()
@@ -116,6 +130,10 @@ pub fn run_offline(args: OfflineArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     report.finish()
 }
+
+/// What `compact` and `topic compact` print when no topic is named and none has cleanup
+/// policy compact.
+pub const NOTHING_TO_COMPACT: &str = "no topics with cleanup policy compact";
 
 /// Totals of a topic's partitions.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -160,12 +178,14 @@ impl TopicTotals {
     }
 }
 
-/// Prints one line per topic and remembers failures for the exit code.
+/// Prints one line per topic, on stdout or (failures) on stderr, and remembers
+/// failures for the exit code.
 struct Report {
     format: Format,
     dry_run: bool,
     mode: &'static str,
-    failed: Vec<String>,
+    topics: usize,
+    failed: usize,
 }
 
 impl Report {
@@ -174,7 +194,8 @@ impl Report {
             format,
             dry_run,
             mode,
-            failed: Vec::new(),
+            topics: 0,
+            failed: 0,
         }
     }
 
@@ -183,11 +204,14 @@ impl Report {
         name: &str,
         outcome: anyhow::Result<Vec<pb::PartitionCompaction>>,
     ) -> io::Result<()> {
+        self.topics += 1;
         let partitions = match outcome {
             Ok(partitions) => partitions,
             Err(err) => {
-                eprintln!("error: compacting {name}: {err:#}");
-                self.failed.push(name.to_string());
+                // The failure's one line, now: later topics still run, and the exit
+                // code reports it at the end without a second line.
+                eprintln!("error: compacting {name}: {}", one_line(&err));
+                self.failed += 1;
                 return Ok(());
             }
         };
@@ -242,11 +266,15 @@ impl Report {
         }
     }
 
+    /// Ends the report: says so when there was nothing to compact (text only: JSON
+    /// stays one object per topic), and fails if any topic did.
     fn finish(self) -> anyhow::Result<()> {
-        if self.failed.is_empty() {
-            Ok(())
-        } else {
-            anyhow::bail!("compaction failed for {}", self.failed.join(", "))
+        if self.topics == 0 && self.format == Format::Text {
+            writeln!(io::stdout().lock(), "{NOTHING_TO_COMPACT}")?;
+        }
+        match self.failed {
+            0 => Ok(()),
+            _ => Err(Reported.into()),
         }
     }
 }

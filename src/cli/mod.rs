@@ -9,6 +9,7 @@
 //! - [`connect`]: the token and TLS flags of the client commands.
 //! - [`parse`]: values of flags (sizes, times, headers, start positions).
 //! - [`output`]: tables and JSON on stdout.
+//! - [`error_line`]: the one `error:` line on stderr.
 //! - [`logging`]: tracing setup.
 //! - [`compact`], [`verify`], [`dump`]: offline tools on a data directory or a segment
 //!   file (`compact` also backs `topic compact`); [`topic_alter`]: `topic alter`;
@@ -19,6 +20,7 @@ pub mod compact;
 pub mod connect;
 pub mod consume;
 pub mod dump;
+pub mod error_line;
 pub mod group;
 pub mod logging;
 pub mod output;
@@ -108,8 +110,9 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if error_line::is_reported(&err) => ExitCode::FAILURE,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            error_line::print(&err);
             ExitCode::FAILURE
         }
     }

@@ -53,6 +53,55 @@ pub fn format_time_ms(timestamp_ms: i64) -> String {
     }
 }
 
+/// A byte size as a user would type it for a size flag: the largest unit that divides it
+/// exactly (`1GiB`, `512MiB`, `10GB`), else bytes (`1500B`). It parses back to the same
+/// number with [`parse_size`](super::parse::parse_size).
+pub fn format_size(bytes: u64) -> String {
+    // Largest first, so the number is the shortest exact one.
+    const UNITS: [(u64, &str); 8] = [
+        (1 << 40, "TiB"),
+        (1_000_000_000_000, "TB"),
+        (1 << 30, "GiB"),
+        (1_000_000_000, "GB"),
+        (1 << 20, "MiB"),
+        (1_000_000, "MB"),
+        (1 << 10, "KiB"),
+        (1_000, "KB"),
+    ];
+    UNITS
+        .iter()
+        .find(|(unit, _)| bytes != 0 && bytes.is_multiple_of(*unit))
+        .map_or_else(
+            || format!("{bytes}B"),
+            |(unit, name)| format!("{}{name}", bytes / unit),
+        )
+}
+
+/// A duration in milliseconds as a user would type it for a duration flag: `7d`,
+/// `12h 30m`, `250ms` (`0s` for none). It parses back to the same number with
+/// [`parse_duration`](super::parse::parse_duration).
+pub fn format_duration_ms(ms: u64) -> String {
+    const UNITS: [(u64, &str); 5] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1_000, "s"),
+        (1, "ms"),
+    ];
+    let mut rest = ms;
+    let mut parts = Vec::new();
+    for (unit, name) in UNITS {
+        if rest >= unit {
+            parts.push(format!("{}{name}", rest / unit));
+            rest %= unit;
+        }
+    }
+    match parts.is_empty() {
+        true => "0s".to_string(),
+        false => parts.join(" "),
+    }
+}
+
 /// Bytes for a table cell: UTF-8 text with control characters escaped, else `0x` hex.
 pub fn display_bytes(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
@@ -139,7 +188,10 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::cli::parse::{parse_duration, parse_size};
 
     #[test]
     fn tables_align_columns() {
@@ -151,6 +203,43 @@ mod tests {
         write_table(&mut out, &["NAME", "PARTITIONS"], &rows).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text, "NAME    PARTITIONS\norders  3\nx       10\n");
+    }
+
+    #[test]
+    fn sizes_and_durations_print_as_flags_take_them() {
+        assert_eq!(format_size(1 << 30), "1GiB");
+        assert_eq!(format_size(10 << 30), "10GiB");
+        assert_eq!(format_size(1536 << 10), "1536KiB");
+        assert_eq!(format_size(10_000_000_000), "10GB");
+        assert_eq!(format_size(1500), "1500B");
+        assert_eq!(format_size(0), "0B");
+        assert_eq!(format_duration_ms(7 * 86_400_000), "7d");
+        assert_eq!(format_duration_ms(12 * 3_600_000 + 30 * 60_000), "12h 30m");
+        assert_eq!(format_duration_ms(86_400_000 + 1), "1d 1ms");
+        assert_eq!(format_duration_ms(250), "250ms");
+        assert_eq!(format_duration_ms(0), "0s");
+    }
+
+    proptest! {
+        #[test]
+        fn printed_sizes_parse_back(bytes in prop_oneof![
+            any::<u64>(),
+            (0u64..1 << 20, 0u32..4).prop_map(|(n, shift)| n << (10 * shift)),
+            (0u64..1 << 20, 0u32..4).prop_map(|(n, power)| n * 1000u64.pow(power)),
+        ]) {
+            let printed = format_size(bytes);
+            prop_assert_eq!(parse_size(&printed), Ok(bytes), "{}", printed);
+        }
+
+        #[test]
+        fn printed_durations_parse_back(ms in prop_oneof![
+            0u64..u64::MAX / 2,
+            (0u64..10_000, 0usize..5).prop_map(|(n, unit)| n * [1, 1_000, 60_000, 3_600_000, 86_400_000][unit]),
+        ]) {
+            let printed = format_duration_ms(ms);
+            let parsed = parse_duration(&printed).map(|d| d.as_millis());
+            prop_assert_eq!(parsed, Ok(u128::from(ms)), "{}", printed);
+        }
     }
 
     #[test]

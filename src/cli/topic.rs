@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
-use super::output::{Format, write_json, write_table};
+use super::output::{Format, format_duration_ms, format_size, write_json, write_table};
 use super::parse::{parse_duration, parse_size};
 use super::{ClientArgs, rpc_error};
 use crate::proto::v1 as pb;
@@ -209,6 +209,8 @@ async fn describe(args: NamedArgs, out: &mut impl Write) -> anyhow::Result<()> {
         Format::Text => {
             write_table(out, &SUMMARY_HEADERS, &[summary_row(&topic)])?;
             writeln!(out)?;
+            write_table(out, &MORE_HEADERS, &[more_row(&topic)])?;
+            writeln!(out)?;
             let rows: Vec<Vec<String>> = reply
                 .partitions
                 .iter()
@@ -265,25 +267,34 @@ pub const SUMMARY_HEADERS: [&str; 6] = [
     "CLEANUP",
 ];
 
-/// A topic as table cells.
+/// A topic as table cells, sizes and durations written as their flags take them
+/// (`1GiB`, `7d`).
 pub fn summary_row(topic: &pb::TopicSummary) -> Vec<String> {
     let config = topic.config.unwrap_or_default();
-    let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".to_string());
     vec![
         topic.name.clone(),
         topic.partitions.to_string(),
-        or_dash(
-            config
-                .retention_ms
-                .map(|ms| humantime::format_duration(Duration::from_millis(ms)).to_string()),
-        ),
-        or_dash(config.retention_bytes.map(|b| b.to_string())),
-        or_dash(config.segment_bytes.map(|b| b.to_string())),
+        or_dash(config.retention_ms.map(format_duration_ms)),
+        or_dash(config.retention_bytes.map(format_size)),
+        or_dash(config.segment_bytes.map(format_size)),
         cleanup_name(config.cleanup_policy).to_string(),
     ]
 }
 
-/// A topic as a JSON object.
+/// Column titles of [`more_row`].
+pub const MORE_HEADERS: [&str; 3] = ["SEGMENT_AGE", "DELETE_RETENTION", "DIRTY_RATIO"];
+
+/// The settings `describe` shows beyond [`summary_row`] (`-`: the default).
+pub fn more_row(topic: &pb::TopicSummary) -> Vec<String> {
+    let config = topic.config.unwrap_or_default();
+    vec![
+        or_dash(config.segment_ms.map(format_duration_ms)),
+        or_dash(config.delete_retention_ms.map(format_duration_ms)),
+        or_dash(config.min_cleanable_dirty_ratio.map(|r| r.to_string())),
+    ]
+}
+
+/// A topic as a JSON object: sizes in bytes and durations in milliseconds.
 pub fn summary_json(topic: &pb::TopicSummary) -> Value {
     let config = topic.config.unwrap_or_default();
     json!({
@@ -297,6 +308,11 @@ pub fn summary_json(topic: &pb::TopicSummary) -> Value {
         "min_cleanable_dirty_ratio": config.min_cleanable_dirty_ratio,
         "segment_ms": config.segment_ms,
     })
+}
+
+/// A table cell for an optional setting: `-` when unset (the default applies).
+fn or_dash(value: Option<String>) -> String {
+    value.unwrap_or_else(|| "-".to_string())
 }
 
 fn cleanup_name(policy: i32) -> &'static str {

@@ -3,6 +3,7 @@
 //! and prints each problem with its file and byte position. Read-only (no lock taken),
 //! so it may run beside a server; the exit code is non-zero when any error is found.
 
+use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -56,11 +57,14 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
     for problem in &problems {
         print_problem(&mut out, args.format, problem)?;
     }
+    let checked = Checked::of(&args.data_dir, &partitions);
     match args.format {
         Format::Json => write_json(
             &mut out,
             &json!({
-                "partitions": partitions.len(),
+                "topics": checked.topics,
+                "partitions": checked.partitions,
+                "consumer_offsets_log": checked.offsets_log,
                 "segments": total.segments,
                 "batches": total.batches,
                 "records": total.records,
@@ -70,11 +74,8 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
         )?,
         Format::Text => writeln!(
             out,
-            "verified {} partition logs: {} segments, {} batches, {} records; {errors} errors, {warnings} warnings",
-            partitions.len(),
-            total.segments,
-            total.batches,
-            total.records
+            "verified {checked}: {} segments, {} batches, {} records; {errors} errors, {warnings} warnings",
+            total.segments, total.batches, total.records
         )?,
     }
     anyhow::ensure!(
@@ -133,6 +134,49 @@ fn partition_dirs(data_dir: &Path) -> anyhow::Result<(Vec<PathBuf>, Vec<Problem>
     Ok((dirs, problems))
 }
 
+/// What a run checked, for its summary: the consumer-offsets log is not a partition.
+struct Checked {
+    topics: usize,
+    partitions: usize,
+    offsets_log: bool,
+}
+
+impl Checked {
+    fn of(data_dir: &Path, dirs: &[PathBuf]) -> Checked {
+        let groups = data_dir.join("groups");
+        let partitions: Vec<&PathBuf> = dirs.iter().filter(|d| **d != groups).collect();
+        let mut topics: Vec<_> = partitions.iter().filter_map(|d| d.parent()).collect();
+        topics.dedup();
+        Checked {
+            topics: topics.len(),
+            partitions: partitions.len(),
+            offsets_log: partitions.len() < dirs.len(),
+        }
+    }
+}
+
+impl fmt::Display for Checked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = |n: usize, one: &str, many: &str| match n {
+            1 => format!("1 {one}"),
+            _ => format!("{n} {many}"),
+        };
+        match self.topics {
+            0 => f.write_str("no topics")?,
+            topics => write!(
+                f,
+                "{} of {}",
+                plural(self.partitions, "partition", "partitions"),
+                plural(topics, "topic", "topics")
+            )?,
+        }
+        if self.offsets_log {
+            f.write_str(" and the consumer-offsets log")?;
+        }
+        Ok(())
+    }
+}
+
 fn sorted_subdirs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -173,5 +217,28 @@ fn print_problem(out: &mut impl Write, format: Format, problem: &Problem) -> io:
                 problem.what
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Checked;
+
+    #[test]
+    fn the_summary_names_partitions_topics_and_the_offsets_log() {
+        let line = |topics, partitions, offsets_log| {
+            let checked = Checked {
+                topics,
+                partitions,
+                offsets_log,
+            };
+            checked.to_string()
+        };
+        assert_eq!(
+            line(1, 3, true),
+            "3 partitions of 1 topic and the consumer-offsets log"
+        );
+        assert_eq!(line(2, 1, false), "1 partition of 2 topics");
+        assert_eq!(line(0, 0, true), "no topics and the consumer-offsets log");
     }
 }

@@ -400,3 +400,25 @@ pub fn anon_rss_kib(pid: u32) -> u64 {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("RssAnon in /proc status")
 }
+
+/// Runs the built `eventlog` with `args` against `server` (no standard input) and
+/// returns what it printed and its exit status.
+pub fn run_cli(server: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_eventlog"))
+        .args(args)
+        .env("EVENTLOG_SERVER", server)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run eventlog")
+}
+
+/// Like [`run_cli`] for a command that must succeed; returns its standard output.
+pub fn cli_ok(server: &str, args: &[&str]) -> String {
+    let output = run_cli(server, args);
+    assert!(
+        output.status.success(),
+        "eventlog {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
