@@ -3,6 +3,7 @@
 
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 
+pub use crate::storage::scrub::SCRUB_UNREADABLE_SEGMENTS;
 pub use crate::storage::sync_timing::FSYNC_SECONDS;
 
 /// Counter of records acknowledged to producers, by `topic`.
@@ -71,6 +72,11 @@ pub fn describe() {
         FSYNC_SECONDS,
         Unit::Seconds,
         "Duration of data fdatasync calls on the append path."
+    );
+    describe_counter!(
+        SCRUB_UNREADABLE_SEGMENTS,
+        Unit::Count,
+        "Sealed segments the start-up scrub could not read (disk read error)."
     );
     describe_gauge!(HIGH_WATERMARK, Unit::Count, "Next offset to be written.");
     describe_gauge!(LOG_START_OFFSET, Unit::Count, "First readable offset.");
