@@ -11,6 +11,7 @@ use std::path::Path;
 
 use eventlog::storage::FsyncPolicy;
 use eventlog::storage::clean_shutdown::FILE_NAME;
+use eventlog::storage::scrub::scrub_segment;
 use eventlog::storage::verify::{WalkEvent, walk};
 use storage_support::*;
 
@@ -80,6 +81,12 @@ fn a_clean_restart_does_not_read_the_active_segment() {
     assert!(log.recovery_report().damage.is_empty());
     assert!(log.recovery_report().scan_skipped);
     assert_eq!(log.high_watermark(), high_watermark);
+    // Nothing read the active segment at open, so the background scrub does.
+    let to_scrub = log.segments_to_scrub();
+    assert_eq!(to_scrub.len(), 1, "the active segment");
+    let found = scrub_segment(&to_scrub[0]).unwrap();
+    assert_eq!(found.damage.len(), 1, "{:?}", found.damage);
+    assert_eq!(found.damage[0].position, positions[3]);
 
     // The same files without the marker (an older version's directory): scanned.
     let scanned = open(&without_marker, small_config(FsyncPolicy::Never));
