@@ -160,7 +160,7 @@ impl Broker {
         })?;
         let dirs = TopicDirs::open(&config.data_dir)?;
         let open_segments = OpenSegments::new(config.max_open_segments);
-        let topics = partition_open::open_topics(dirs.scan()?, config.fsync, &open_segments);
+        let topics = partition_open::open_topics(dirs.scan()?, config.fsync, &open_segments)?;
         let groups = match open_groups(&config, &topics) {
             Ok(groups) => Arc::new(groups),
             Err(err) => {

@@ -13,14 +13,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use super::error::BrokerError;
 use super::partition::Partition;
 use super::topic::Topic;
 use super::topic_config::TopicSummary;
-use crate::storage::{FsyncPolicy, Log, LogConfig, LogIdent, OpenSegments};
+use crate::storage::{FsyncPolicy, Log, LogConfig, LogIdent, OpenError, OpenSegments};
 
 /// Most threads opening partitions at once.
 const MAX_THREADS: usize = 32;
@@ -40,13 +41,14 @@ pub fn pool_size(jobs: usize) -> usize {
 }
 
 /// Opens every partition of every topic found in the data directory, in parallel, and
-/// returns the topics by name. Never fails: a partition that cannot be opened is
-/// returned unavailable.
+/// returns the topics by name. A partition that cannot be opened is returned
+/// unavailable; only running out of file descriptors or maps fails the whole open
+/// (every partition would need them, so the remedy is a setting, not a repair).
 pub fn open_topics(
     found: Vec<(TopicSummary, PathBuf)>,
     fsync: FsyncPolicy,
     open_segments: &OpenSegments,
-) -> BTreeMap<String, Arc<Topic>> {
+) -> Result<BTreeMap<String, Arc<Topic>>, BrokerError> {
     let started = Instant::now();
     let jobs: Vec<Job> = found
         .iter()
@@ -60,7 +62,7 @@ pub fn open_topics(
         })
         .collect();
     let threads = pool_size(jobs.len());
-    let opened = run_pool(&jobs, threads);
+    let opened = run_pool(&jobs, threads)?;
     let unavailable = opened
         .iter()
         .filter(|p| p.unavailable_reason().is_some())
@@ -73,7 +75,7 @@ pub fn open_topics(
         "partitions opened"
     );
     let mut opened = opened.into_iter();
-    found
+    Ok(found
         .into_iter()
         .map(|(summary, _)| {
             let partitions = opened.by_ref().take(summary.partitions as usize).collect();
@@ -82,56 +84,75 @@ pub fn open_topics(
                 Arc::new(Topic::assemble(summary, partitions)),
             )
         })
-        .collect()
+        .collect())
 }
 
-/// Opens `jobs` on `threads` threads; the partitions come back in job order.
-fn run_pool(jobs: &[Job], threads: usize) -> Vec<Arc<Partition>> {
-    let slots: Vec<OnceLock<Arc<Partition>>> = jobs.iter().map(|_| OnceLock::new()).collect();
+/// What opening one partition gave: the partition (maybe unavailable), or the resource
+/// shortage that stops the whole open.
+type Opened = Result<Arc<Partition>, OpenError>;
+
+/// Opens `jobs` on `threads` threads; the partitions come back in job order. After a
+/// resource shortage the threads stop taking jobs, and every partition opened so far
+/// is closed again.
+fn run_pool(jobs: &[Job], threads: usize) -> Result<Vec<Arc<Partition>>, BrokerError> {
+    let slots: Vec<OnceLock<Opened>> = jobs.iter().map(|_| OnceLock::new()).collect();
     let next = AtomicUsize::new(0);
+    let short = AtomicBool::new(false);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
-                loop {
+                while !short.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
-                    let _ = slots[i].set(Arc::new(open_one(job)));
+                    let opened = open_one(job).map(Arc::new);
+                    short.fetch_or(opened.is_err(), Ordering::Relaxed);
+                    let _ = slots[i].set(opened);
                 }
             });
         }
     });
-    slots
-        .into_iter()
-        .zip(jobs)
-        .map(|(slot, job)| {
-            // Every slot is set: `open_one` catches panics.
-            slot.into_inner().unwrap_or_else(|| {
-                let reason = "the partition was not opened".to_string();
-                Arc::new(Partition::unavailable(job.ident.clone(), &job.dir, reason))
-            })
-        })
-        .collect()
-}
-
-/// Opens one partition log, or makes the partition unavailable with the cause (a
-/// panic in the open included, so one bad partition never stops the others).
-fn open_one(job: &Job) -> Partition {
-    let opened = std::panic::catch_unwind(|| {
-        Log::open(&job.dir, job.ident.clone(), job.config.clone()).map_err(|e| e.to_string())
-    })
-    .unwrap_or_else(|_| Err("opening the log panicked".to_string()));
-    match opened {
-        Ok(log) => Partition::new(log),
-        Err(error) => {
-            tracing::error!(
-                partition = %job.ident, dir = %job.dir.display(), %error,
-                "partition unavailable: its log could not be opened; the other partitions serve"
-            );
-            Partition::unavailable(job.ident.clone(), &job.dir, error)
+    let mut partitions = Vec::with_capacity(jobs.len());
+    let mut failure = None;
+    for (slot, job) in slots.into_iter().zip(jobs) {
+        match slot.into_inner() {
+            Some(Ok(partition)) => partitions.push(partition),
+            Some(Err(source)) if failure.is_none() => {
+                failure = Some(BrokerError::Open {
+                    what: format!("partition {}", job.ident),
+                    source: Box::new(source),
+                });
+            }
+            // Not opened: the open stops at a resource shortage.
+            Some(Err(_)) | None => {}
         }
+    }
+    match failure {
+        Some(error) => {
+            partitions.iter().for_each(|p| p.close());
+            Err(error)
+        }
+        None => Ok(partitions),
     }
 }
 
+/// Opens one partition log, or makes the partition unavailable with the cause (a
+/// panic in the open included, so one bad partition never stops the others). Running
+/// out of file descriptors or maps is returned as an error instead.
+fn open_one(job: &Job) -> Result<Partition, OpenError> {
+    let opened =
+        std::panic::catch_unwind(|| Log::open(&job.dir, job.ident.clone(), job.config.clone()));
+    let error = match opened {
+        Ok(Ok(log)) => return Ok(Partition::new(log)),
+        Ok(Err(error @ OpenError::Exhausted { .. })) => return Err(error),
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => "opening the log panicked".to_string(),
+    };
+    tracing::error!(
+        partition = %job.ident, dir = %job.dir.display(), %error,
+        "partition unavailable: its log could not be opened; the other partitions serve"
+    );
+    Ok(Partition::unavailable(job.ident.clone(), &job.dir, error))
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,7 +177,7 @@ mod tests {
         // A file where partition c/7's directory should be: its log cannot open.
         std::fs::create_dir_all(data.path().join("c")).unwrap();
         std::fs::write(data.path().join("c/7"), b"not a directory").unwrap();
-        let topics = open_topics(found, FsyncPolicy::Never, &OpenSegments::new(64));
+        let topics = open_topics(found, FsyncPolicy::Never, &OpenSegments::new(64)).unwrap();
         assert_eq!(topics.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
         for (name, topic) in &topics {
             assert_eq!(
