@@ -6,6 +6,7 @@ use super::topic::Topic;
 use super::topic_config::{NewTopic, TopicSummary};
 use super::topic_name::TopicName;
 use super::{Broker, BrokerError, TopicDescription, blocking};
+use crate::storage::LogStats;
 
 impl Broker {
     /// Creates a topic and opens its partitions.
@@ -120,14 +121,26 @@ impl Broker {
     pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription, BrokerError> {
         let topic = self.topic(name)?;
         blocking(move || {
-            let partitions = topic
-                .partitions()
-                .iter()
-                .map(|p| p.stats())
-                .collect::<Result<_, _>>()?;
+            let mut unavailable = std::collections::BTreeMap::new();
+            let mut partitions = Vec::with_capacity(topic.partitions().len());
+            for p in topic.partitions() {
+                match p.unavailable_reason() {
+                    Some(reason) => {
+                        unavailable.insert(p.number(), reason.to_string());
+                        partitions.push(LogStats {
+                            log_start_offset: 0,
+                            high_watermark: 0,
+                            segment_count: 0,
+                            size_bytes: 0,
+                        });
+                    }
+                    None => partitions.push(p.stats()?),
+                }
+            }
             Ok(TopicDescription {
                 topic: topic.summary().clone(),
                 partitions,
+                unavailable,
             })
         })
         .await

@@ -57,8 +57,12 @@ fn clean_all(topics: &TopicMap, stop: &StopSignal) -> bool {
                 }
             };
             match outcome {
-                // The topic was deleted or the broker is closing: nothing to clean.
-                Ok(()) | Err(BrokerError::PartitionClosed { .. }) => {}
+                // The topic was deleted or the broker is closing, or the partition did
+                // not open (reported once, at start-up): nothing to clean.
+                Ok(())
+                | Err(
+                    BrokerError::PartitionClosed { .. } | BrokerError::PartitionUnavailable { .. },
+                ) => {}
                 Err(error) => {
                     tracing::warn!(partition = %partition.ident(), %error, "background cleanup failed");
                 }

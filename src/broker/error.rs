@@ -77,6 +77,16 @@ pub enum BrokerError {
         /// The partition.
         partition: u32,
     },
+    /// The partition's log could not be opened at start-up; the other partitions serve.
+    #[error("partition {topic}/{partition} is unavailable: {reason}")]
+    PartitionUnavailable {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// Why its log could not be opened.
+        reason: String,
+    },
     /// The server is shutting down and takes no new work.
     #[error("the server is shutting down")]
     ShuttingDown,

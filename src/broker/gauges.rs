@@ -41,6 +41,8 @@ pub struct GaugeSnapshot {
     pub partitions: Vec<PartitionGauges>,
     /// Every committed position of a topic that exists, by group, topic and partition.
     pub lags: Vec<GroupLagGauge>,
+    /// Partitions whose log could not be opened at start-up.
+    pub unavailable_partitions: usize,
 }
 
 impl Broker {
@@ -58,8 +60,12 @@ impl Broker {
             .collect();
         let mut bounds: BTreeMap<(&str, u32), &LogStats> = BTreeMap::new();
         let mut partitions = Vec::new();
+        let mut unavailable_partitions = 0;
         for topic in &topics {
             for partition in topic.partitions() {
+                if partition.unavailable_reason().is_some() {
+                    unavailable_partitions += 1;
+                }
                 if let Ok(stats) = partition.stats() {
                     partitions.push(PartitionGauges {
                         topic: topic.name().to_string(),
@@ -94,6 +100,10 @@ impl Broker {
                 });
             }
         }
-        GaugeSnapshot { partitions, lags }
+        GaugeSnapshot {
+            partitions,
+            lags,
+            unavailable_partitions,
+        }
     }
 }

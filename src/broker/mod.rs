@@ -10,7 +10,8 @@
 //! - [`metadata`]: `topic.json`, written atomically.
 //! - [`registry`]: crash-safe creation and removal of topic directories.
 //! - [`partitioner`]: key hash (Kafka's murmur2) and round-robin placement.
-//! - [`partition`]: one partition log plus its high-watermark notifier.
+//! - [`partition`]: one partition log plus its high-watermark notifier (or why it is
+//!   unavailable); `partition_open`: opening all of them in parallel at start-up.
 //! - [`topic`]: an open topic.
 //! - [`ticker`]: the housekeeping thread; [`gauges`]: a snapshot for metrics.
 //! - `admin`, `produce`, `read`: the operations, as `impl Broker` blocks.
@@ -41,6 +42,7 @@ mod groups;
 pub mod metadata;
 pub mod offline;
 pub mod partition;
+mod partition_open;
 pub mod partitioner;
 pub mod periodic;
 mod produce;
@@ -118,8 +120,10 @@ impl Default for BrokerConfig {
 pub struct TopicDescription {
     /// Name, partition count and config.
     pub topic: TopicSummary,
-    /// Statistics per partition, in partition order.
+    /// Statistics per partition, in partition order (zeros for an unavailable one).
     pub partitions: Vec<LogStats>,
+    /// Why each unavailable partition could not be opened, by partition number.
+    pub unavailable: BTreeMap<u32, String>,
 }
 
 /// The broker. Share it behind an `Arc`; call [`Broker::close`] on shutdown.
@@ -146,7 +150,9 @@ pub struct Broker {
 
 impl Broker {
     /// Locks the data directory, cleans up interrupted topic operations, and opens every
-    /// topic. Blocking: opening logs scans their active segments.
+    /// topic, its partitions in parallel. Blocking: opening a log scans its active
+    /// segment unless it was closed cleanly. A partition that fails to open starts
+    /// unavailable rather than failing the open.
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
         let lock = DirLock::acquire(&config.data_dir).map_err(|source| BrokerError::Open {
             what: format!("data directory {}", config.data_dir.display()),
@@ -154,19 +160,7 @@ impl Broker {
         })?;
         let dirs = TopicDirs::open(&config.data_dir)?;
         let open_segments = OpenSegments::new(config.max_open_segments);
-        let mut topics = BTreeMap::new();
-        for (summary, dir) in dirs.scan()? {
-            let name = summary.name.clone();
-            match Topic::open(&dir, summary, config.fsync, &open_segments) {
-                Ok(topic) => {
-                    topics.insert(name, Arc::new(topic));
-                }
-                Err(err) => {
-                    topics.values().for_each(|t: &Arc<Topic>| t.close());
-                    return Err(err);
-                }
-            }
-        }
+        let topics = partition_open::open_topics(dirs.scan()?, config.fsync, &open_segments)?;
         let groups = match open_groups(&config, &topics) {
             Ok(groups) => Arc::new(groups),
             Err(err) => {

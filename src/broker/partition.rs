@@ -5,7 +5,12 @@
 //! runs them on the blocking thread pool. The log sits behind a `RwLock<Option<Log>>` so
 //! that closing (topic deletion, shutdown) waits for appends in flight to finish and
 //! later calls see a clean "closed" error instead of a dangling log.
+//!
+//! A partition whose log failed to open at start-up is **unavailable**: it holds no log
+//! and every call fails with [`BrokerError::PartitionUnavailable`], naming the partition
+//! and the cause, while the other partitions serve.
 
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
 use tokio::sync::watch;
@@ -33,6 +38,8 @@ pub struct Partition {
     /// Serializes retention and compaction of this partition (two rewrites at once would
     /// write the same `.swap` files) and holds the compaction bookkeeping.
     maintenance: Mutex<CleanMark>,
+    /// Why the log could not be opened, for a partition that started unavailable.
+    unavailable: Option<String>,
 }
 
 impl Partition {
@@ -49,7 +56,29 @@ impl Partition {
             maintenance,
             log: RwLock::new(Some(log)),
             progress: watch::Sender::new(progress),
+            unavailable: None,
         }
+    }
+
+    /// A partition whose log in `dir` could not be opened, because of `reason`: it
+    /// stays unavailable until a restart opens it.
+    pub fn unavailable(ident: LogIdent, dir: &Path, reason: String) -> Partition {
+        let progress = Progress {
+            high_watermark: 0,
+            open: false,
+        };
+        Partition {
+            ident,
+            maintenance: Mutex::new(CleanMark::load(dir)),
+            log: RwLock::new(None),
+            progress: watch::Sender::new(progress),
+            unavailable: Some(reason),
+        }
+    }
+
+    /// Why the partition is unavailable, if its log could not be opened.
+    pub fn unavailable_reason(&self) -> Option<&str> {
+        self.unavailable.as_deref()
     }
 
     /// The partition number.
@@ -57,11 +86,19 @@ impl Partition {
         self.ident.partition
     }
 
-    /// The error for using this partition after [`Partition::close`].
+    /// The error for using this partition after [`Partition::close`], or for using
+    /// it at all when it is unavailable.
     pub fn closed_error(&self) -> BrokerError {
-        BrokerError::PartitionClosed {
-            topic: self.ident.topic.clone(),
-            partition: self.ident.partition,
+        match &self.unavailable {
+            Some(reason) => BrokerError::PartitionUnavailable {
+                topic: self.ident.topic.clone(),
+                partition: self.ident.partition,
+                reason: reason.clone(),
+            },
+            None => BrokerError::PartitionClosed {
+                topic: self.ident.topic.clone(),
+                partition: self.ident.partition,
+            },
         }
     }
 

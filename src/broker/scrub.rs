@@ -44,11 +44,11 @@ fn scrub_all(topics: &TopicMap, stop: &StopSignal, bytes_per_sec: u64) {
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
-    let (mut segments, mut bytes, mut damaged) = (0u64, 0u64, 0usize);
+    let (mut segments, mut bytes, mut damaged, mut unreadable) = (0u64, 0u64, 0usize, 0usize);
     for topic in snapshot.values() {
         for partition in topic.partitions() {
             // A partition closed meanwhile (topic deleted) has nothing left to check.
-            let Ok(sealed) = partition.with_log(|log| log.sealed_segments()) else {
+            let Ok(sealed) = partition.with_log(|log| log.segments_to_scrub()) else {
                 continue;
             };
             for segment in sealed {
@@ -58,6 +58,7 @@ fn scrub_all(topics: &TopicMap, stop: &StopSignal, bytes_per_sec: u64) {
                         segments,
                         bytes,
                         damaged,
+                        unreadable,
                         "sealed segment scrub stopped by shutdown"
                     );
                     return;
@@ -79,16 +80,27 @@ fn scrub_all(topics: &TopicMap, stop: &StopSignal, bytes_per_sec: u64) {
                         damaged += outcome.damage.len();
                     }
                     // Deleted by retention or replaced by compaction since the snapshot.
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(error) => tracing::warn!(
-                        partition = %partition.ident(), segment = %segment.path.display(), %error,
-                        "cannot scrub sealed segment"
-                    ),
+                    Err(error) if error.is_not_found() => {}
+                    Err(error) => {
+                        // A disk read error: reported, and the scrub goes on with the next
+                        // segment. Reads of this segment will meet the same error.
+                        unreadable += 1;
+                        tracing::error!(
+                            partition = %partition.ident(), segment = %segment.path.display(), %error,
+                            "cannot read sealed segment: skipped by the scrub"
+                        );
+                    }
                 }
             }
         }
     }
-    tracing::info!(segments, bytes, damaged, "sealed segments scrubbed");
+    tracing::info!(
+        segments,
+        bytes,
+        damaged,
+        unreadable,
+        "sealed segments scrubbed"
+    );
 }
 
 #[cfg(test)]

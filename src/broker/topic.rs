@@ -28,10 +28,7 @@ impl Topic {
         fsync: FsyncPolicy,
         open_segments: &OpenSegments,
     ) -> Result<Topic, BrokerError> {
-        let log_config = LogConfig {
-            open_segments: open_segments.clone(),
-            ..summary.config.log_config(fsync)
-        };
+        let log_config = Topic::log_config(&summary, fsync, open_segments);
         let mut partitions = Vec::with_capacity(summary.partitions as usize);
         for number in 0..summary.partitions {
             let ident = LogIdent::new(summary.name.clone(), number);
@@ -52,13 +49,30 @@ impl Topic {
                 }
             }
         }
-        let partitioner = Partitioner::new(summary.partitions);
-        Ok(Topic {
+        Ok(Topic::assemble(summary, partitions))
+    }
+
+    /// The log configuration of the topic's partitions.
+    pub(crate) fn log_config(
+        summary: &TopicSummary,
+        fsync: FsyncPolicy,
+        open_segments: &OpenSegments,
+    ) -> LogConfig {
+        LogConfig {
+            open_segments: open_segments.clone(),
+            ..summary.config.log_config(fsync)
+        }
+    }
+
+    /// A topic from partitions opened elsewhere (in parallel at start-up), one per
+    /// partition number, in order.
+    pub(crate) fn assemble(summary: TopicSummary, partitions: Vec<Arc<Partition>>) -> Topic {
+        Topic {
             name: summary.name.clone(),
+            partitioner: Partitioner::new(summary.partitions),
             summary: RwLock::new(summary),
             partitions,
-            partitioner,
-        })
+        }
     }
 
     /// Name, partition count and config (a snapshot: the config may change).

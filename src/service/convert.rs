@@ -249,19 +249,27 @@ impl From<TopicSummary> for pb::TopicSummary {
 
 impl From<TopicDescription> for pb::DescribeTopicResponse {
     fn from(description: TopicDescription) -> Self {
+        let mut unavailable = description.unavailable;
         let partitions = description
             .partitions
             .into_iter()
             .zip(0u32..)
-            .map(
-                |(stats, partition): (LogStats, u32)| pb::PartitionDescription {
+            .map(|(stats, partition): (LogStats, u32)| {
+                let reason = unavailable.remove(&partition);
+                let status = match reason {
+                    Some(_) => pb::PartitionStatus::Unavailable,
+                    None => pb::PartitionStatus::Online,
+                };
+                pb::PartitionDescription {
                     partition,
                     log_start_offset: stats.log_start_offset,
                     high_watermark: stats.high_watermark,
                     segment_count: stats.segment_count as u64,
                     size_bytes: stats.size_bytes,
-                },
-            )
+                    status: status.into(),
+                    unavailable_reason: reason.unwrap_or_default(),
+                }
+            })
             .collect();
         pb::DescribeTopicResponse {
             topic: Some(description.topic.into()),

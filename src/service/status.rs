@@ -81,7 +81,9 @@ fn code_for(err: &BrokerError) -> Code {
         BrokerError::TopicExists { .. } => Code::AlreadyExists,
         // Retryable: after a shutdown another server may answer; after a deletion the
         // retry gets NOT_FOUND.
-        BrokerError::PartitionClosed { .. } | BrokerError::ShuttingDown => Code::Unavailable,
+        BrokerError::PartitionClosed { .. }
+        | BrokerError::PartitionUnavailable { .. }
+        | BrokerError::ShuttingDown => Code::Unavailable,
         BrokerError::Append { source, .. } => append_code(source),
         BrokerError::Read { source, .. } => read_code(source),
         BrokerError::NotCompacted { .. } => Code::FailedPrecondition,

@@ -432,8 +432,8 @@ impl Log {
         *list = Arc::new(next);
     }
 
-    /// Makes everything durable and trims the active segment's preallocated space, so
-    /// the next open scans only real data. Later appends fail with
+    /// Makes everything durable, trims the active segment's preallocated space and
+    /// stores a clean-shutdown marker, so the next open need not scan the active segment. Later appends fail with
     /// [`AppendError::Closed`]; reads keep working.
     pub fn close(&self) -> Result<(), AppendError> {
         if self.poison.get().is_none() {
@@ -443,10 +443,13 @@ impl Log {
         if !w.closed {
             w.closed = true;
             // Trimming above the committed end is safe under any reader (see `mmap`).
-            let _ = w
+            let trimmed = w
                 .file
                 .set_len(w.write_pos)
                 .and_then(|()| sync_timing::fdatasync(&w.file, &w.active.path));
+            if trimmed.is_ok() && self.poison.get().is_none() {
+                self.store_clean_shutdown(&w);
+            }
         }
         Ok(())
     }

@@ -13,6 +13,8 @@ use super::fsutil::WritePoint;
 pub const ENOSPC: i32 = 28;
 /// `EDQUOT`: disk quota exceeded.
 pub const EDQUOT: i32 = 122;
+/// `EIO`: an input/output error (a bad sector).
+pub const EIO: i32 = 5;
 
 struct Armed {
     under: PathBuf,
@@ -66,4 +68,45 @@ pub fn check(path: &Path, point: WritePoint) -> io::Result<()> {
         list.remove(i);
     }
     Err(io::Error::from_raw_os_error(errno))
+}
+
+/// A read fault: the next reads of files under a directory whose name ends with a
+/// suffix fail with `errno`, as a disk with a bad sector would.
+struct ArmedRead {
+    under: PathBuf,
+    suffix: String,
+    errno: i32,
+}
+
+static ARMED_READS: Mutex<Vec<ArmedRead>> = Mutex::new(Vec::new());
+
+fn armed_reads() -> std::sync::MutexGuard<'static, Vec<ArmedRead>> {
+    ARMED_READS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Makes every `pread` of files under `under` whose name ends with `suffix` fail with
+/// `errno` (`EIO` for a bad sector) until [`disarm_reads`].
+pub fn arm_read(under: &Path, suffix: &str, errno: i32) {
+    armed_reads().push(ArmedRead {
+        under: under.to_path_buf(),
+        suffix: suffix.to_string(),
+        errno,
+    });
+}
+
+/// Removes every read fault armed under `under`.
+pub fn disarm_reads(under: &Path) {
+    armed_reads().retain(|a| !a.under.starts_with(under));
+}
+
+/// Called by `pread` before each read: fails if a matching read fault is armed.
+pub fn check_read(path: &Path) -> io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let hit = armed_reads().iter().find_map(|a| {
+        (path.starts_with(&a.under) && name.as_deref().is_some_and(|n| n.ends_with(&a.suffix)))
+            .then_some(a.errno)
+    });
+    hit.map_or(Ok(()), |errno| Err(io::Error::from_raw_os_error(errno)))
 }

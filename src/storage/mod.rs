@@ -18,6 +18,7 @@ pub mod api_types;
 mod append;
 pub mod batch;
 pub mod checkpoint;
+pub mod clean_shutdown;
 pub mod compaction;
 pub mod config;
 #[cfg(test)]
@@ -37,7 +38,10 @@ pub mod open_segments;
 pub(crate) mod power_loss;
 #[cfg(test)]
 mod power_loss_tests;
+pub mod pread;
 mod read;
+#[cfg(test)]
+mod read_fault_tests;
 pub mod record;
 pub mod recovery;
 #[cfg(test)]

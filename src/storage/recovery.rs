@@ -1,6 +1,7 @@
 //! Opening a partition directory after a clean stop or a crash: trust the sealed
-//! segments the checkpoint lists, scan only the active segment, cut a torn tail,
-//! report damage that valid batches follow, rebuild what is derived.
+//! segments the checkpoint lists, scan only the active segment (not even that after a
+//! clean stop, see `clean_shutdown`), cut a torn tail, report damage that valid
+//! batches follow, rebuild what is derived.
 
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::checkpoint::{Checkpoint, SealedEntry};
+use super::clean_shutdown::{self, CleanShutdown};
 use super::config::LogConfig;
 use super::error::{LogIdent, OpenError};
 use super::fsutil;
@@ -30,6 +32,9 @@ pub struct RecoveryReport {
     pub checkpoint_rebuilt: bool,
     /// Segments scanned in full (the active one, plus any the checkpoint did not know).
     pub segments_scanned: usize,
+    /// Whether the active segment's scan was skipped: a clean-shutdown marker that
+    /// agrees with the file said where its data ends.
+    pub scan_skipped: bool,
 }
 
 /// The recovered state a `Log` starts from.
@@ -76,6 +81,10 @@ pub fn capacity(config: &LogConfig) -> u64 {
 pub fn recover(dir: &Path, ident: &LogIdent, config: &LogConfig) -> Result<Recovered, OpenError> {
     let ctx = Ctx { dir, ident, config };
     fsutil::create_dir_durable(dir).map_err(ctx.io(dir.to_path_buf()))?;
+    // Taken (and removed durably) before anything below writes to the directory.
+    let marker =
+        clean_shutdown::take(dir, ident).map_err(ctx.io(dir.join(clean_shutdown::FILE_NAME)))?;
+    let swapped = dir.join(swap::INTENT_FILE).exists();
     swap::roll_forward(dir).map_err(ctx.io(dir.join(swap::INTENT_FILE)))?;
     let bases = list_segments(&ctx)?;
     let mut report = RecoveryReport::default();
@@ -128,7 +137,10 @@ pub fn recover(dir: &Path, ident: &LogIdent, config: &LogConfig) -> Result<Recov
             ))
         })
         .collect();
-    let active = open_active(&ctx, checkpoint.active_base(), &mut report)?;
+    // A marker is only trusted when nothing but the active segment's scan was left to
+    // do: no interrupted swap, no segment sealed behind the checkpoint's back.
+    let marker = marker.filter(|_| !swapped && unknown.len() <= 1);
+    let active = open_active(&ctx, checkpoint.active_base(), &mut report, marker.as_ref())?;
     segments.push(active.segment);
     Ok(Recovered {
         checkpoint,
@@ -298,11 +310,17 @@ pub fn open_active_segment(
     base: u64,
 ) -> Result<Active, OpenError> {
     let ctx = Ctx { dir, ident, config };
-    open_active(&ctx, base, &mut RecoveryReport::default())
+    open_active(&ctx, base, &mut RecoveryReport::default(), None)
 }
 
-/// Opens (or creates) the active segment, scans it, cuts a torn tail, maps it.
-fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Active, OpenError> {
+/// Opens (or creates) the active segment, scans it (unless a clean-shutdown `marker`
+/// agrees with it), cuts a torn tail, maps it.
+fn open_active(
+    ctx: &Ctx,
+    base: u64,
+    report: &mut RecoveryReport,
+    marker: Option<&CleanShutdown>,
+) -> Result<Active, OpenError> {
     let path = ctx.dir.join(fsutil::segment_file_name(base));
     let capacity = capacity(ctx.config);
     let file = match OpenOptions::new().read(true).write(true).open(&path) {
@@ -321,17 +339,21 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
             .map_err(ctx.io(path.clone()))?;
         len = FILE_HEADER_LEN as u64;
     }
-    let outcome = {
-        let map = SegmentMap::map(&file, len).map_err(ctx.io(path.clone()))?;
-        let bytes = map.committed(len as usize);
-        if !check_header(ctx, &path, bytes, base)? {
-            file.write_all_at(&segment::file_header(base), 0)
-                .map_err(ctx.io(path.clone()))?;
+    let outcome = match marker.map(|m| m.outcome_for(&file, &path, base, len)) {
+        Some(Ok(outcome)) => {
+            tracing::info!(log = %ctx.ident, segment = %path.display(), bytes = len, next_offset = outcome.next_offset, "scan skipped, clean shutdown marker");
+            metrics::counter!(clean_shutdown::SCANS_SKIPPED).increment(1);
+            report.scan_skipped = true;
+            outcome
         }
-        scan_file(&file, bytes, base, ctx.config.index_interval_bytes)
-            .map_err(ctx.io(path.clone()))?
+        other => {
+            if let Some(Err(why)) = other {
+                tracing::warn!(log = %ctx.ident, segment = %path.display(), %why, "clean-shutdown marker does not match the active segment; scanning it");
+            }
+            report.segments_scanned += 1;
+            scan_active(ctx, &file, &path, base, len)?
+        }
     };
-    report.segments_scanned += 1;
     note_damage(ctx, &path, &outcome, report);
     if let Some(tail_end) = outcome.torn_tail_end {
         let cut = tail_end - outcome.valid_end;
@@ -384,6 +406,25 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
         next_offset: outcome.next_offset,
         index,
     })
+}
+
+/// Scans the active segment file at `path` (`len` bytes long), writing its header
+/// first if a crash left only zeros there.
+fn scan_active(
+    ctx: &Ctx,
+    file: &File,
+    path: &Path,
+    base: u64,
+    len: u64,
+) -> Result<ScanOutcome, OpenError> {
+    let map = SegmentMap::map(file, len).map_err(ctx.io(path.to_path_buf()))?;
+    let bytes = map.committed(len as usize);
+    if !check_header(ctx, path, bytes, base)? {
+        file.write_all_at(&segment::file_header(base), 0)
+            .map_err(ctx.io(path.to_path_buf()))?;
+    }
+    scan_file(file, bytes, base, ctx.config.index_interval_bytes)
+        .map_err(ctx.io(path.to_path_buf()))
 }
 
 /// Scans a mapped segment file without touching the unwritten (sparse) space past its

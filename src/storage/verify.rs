@@ -11,6 +11,7 @@ use super::batch::{BatchFault, BatchHeader, RecordIter};
 use super::checkpoint::{Checkpoint, SealedEntry};
 use super::fsutil;
 use super::index;
+use super::pread;
 use super::record::StoredRecord;
 use super::scan::scan_segment;
 use super::segment::{self, FILE_HEADER_LEN, check_batch};
@@ -72,10 +73,11 @@ impl VerifyReport {
     }
 }
 
-/// Reads a whole segment file. Offline tools read rather than map: a running server
-/// may trim a segment's file while they look at it, and a map would then fault.
+/// Reads a whole segment file with `pread`. Offline tools read rather than map: a
+/// running server may trim a segment's file while they look at it, and a map would
+/// then fault; so would a disk read error (SIGBUS), which `pread` returns as `EIO`.
 fn read_file(path: &Path) -> io::Result<Vec<u8>> {
-    std::fs::read(path)
+    pread::read_file(path).map_err(|e| io::Error::new(e.source.kind(), e))
 }
 
 /// Verifies the partition log in `dir`: the checkpoint, every segment's batches (CRC
@@ -125,7 +127,15 @@ fn verify_segment(
     report: &mut VerifyReport,
 ) -> io::Result<()> {
     report.segments += 1;
-    let bytes = read_file(path)?;
+    let bytes = match read_file(path) {
+        Ok(bytes) => bytes,
+        // A disk read error: reported, and the other segments are still checked.
+        Err(error) => {
+            let what = format!("unreadable, segment skipped: {error}");
+            report.problem(Severity::Error, path, None, what);
+            return Ok(());
+        }
+    };
     let bytes = bytes.as_slice();
     if bytes.len() < FILE_HEADER_LEN || bytes[..FILE_HEADER_LEN] != segment::file_header(base) {
         report.problem(Severity::Error, path, Some(0), "bad segment header");
@@ -209,7 +219,7 @@ fn verify_index(
     report: &mut VerifyReport,
 ) {
     let path = segment.with_file_name(fsutil::index_file_name(base));
-    let bytes = match std::fs::read(&path) {
+    let bytes = match read_file(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return report.problem(

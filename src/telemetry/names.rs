@@ -3,6 +3,8 @@
 
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 
+pub use crate::storage::clean_shutdown::SCANS_SKIPPED as RECOVERY_SCANS_SKIPPED;
+pub use crate::storage::scrub::SCRUB_UNREADABLE_SEGMENTS;
 pub use crate::storage::sync_timing::FSYNC_SECONDS;
 
 /// Counter of records acknowledged to producers, by `topic`.
@@ -34,6 +36,10 @@ pub const GROUP_LAG: &str = "eventlog_group_lag";
 pub const OPEN_STREAMS: &str = "eventlog_open_streams";
 /// Gauge of open client connections to the gRPC port.
 pub const OPEN_CONNECTIONS: &str = "eventlog_open_connections";
+
+/// Gauge of partitions whose log could not be opened at start-up (each is logged with
+/// the cause and answers UNAVAILABLE until a restart opens it).
+pub const UNAVAILABLE_PARTITIONS: &str = "eventlog_unavailable_partitions";
 
 /// Gives every metric its HELP text and unit.
 pub fn describe() {
@@ -71,6 +77,21 @@ pub fn describe() {
         FSYNC_SECONDS,
         Unit::Seconds,
         "Duration of data fdatasync calls on the append path."
+    );
+    describe_counter!(
+        SCRUB_UNREADABLE_SEGMENTS,
+        Unit::Count,
+        "Sealed segments the start-up scrub could not read (disk read error)."
+    );
+    describe_counter!(
+        RECOVERY_SCANS_SKIPPED,
+        Unit::Count,
+        "Partition opens that skipped the active segment's scan (clean-shutdown marker)."
+    );
+    describe_gauge!(
+        UNAVAILABLE_PARTITIONS,
+        Unit::Count,
+        "Partitions whose log could not be opened at start-up."
     );
     describe_gauge!(HIGH_WATERMARK, Unit::Count, "Next offset to be written.");
     describe_gauge!(LOG_START_OFFSET, Unit::Count, "First readable offset.");

@@ -90,6 +90,7 @@ impl Published {
         for l in &snapshot.lags {
             set_lag(&l.group, &l.topic, l.partition, l.lag as f64);
         }
+        gauge!(names::UNAVAILABLE_PARTITIONS).set(snapshot.unavailable_partitions as f64);
         for (topic, partition) in vanished(&self.partitions, &partitions) {
             let zeros = [
                 names::HIGH_WATERMARK,
@@ -170,6 +171,7 @@ mod tests {
                 partition: 0,
                 lag: 3,
             }],
+            unavailable_partitions: 0,
         };
         published.update(&first);
         assert_eq!(published.partitions.len(), 2);
@@ -177,6 +179,7 @@ mod tests {
         let second = GaugeSnapshot {
             partitions: vec![partition("b", 0)],
             lags: Vec::new(),
+            unavailable_partitions: 1,
         };
         published.update(&second);
         assert_eq!(published.partitions, BTreeSet::from([("b".to_string(), 0)]));
