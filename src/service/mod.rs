@@ -25,8 +25,9 @@
 //!   accepts while out of file descriptors), [`connection_limits`] (caps in all and per
 //!   address) and [`connection_refusal`] (what a refused client is told).
 //! - [`tls`]: certificates and keys from PEM files; [`auth`]: the bearer-token check in
-//!   front of every service, with [`tokens`] (the token file) and [`access`] (the role
-//!   each RPC needs); [`exposure`]: warnings for a server reachable without them.
+//!   front of every service, with [`tokens`] (the token file), [`access`] (the role
+//!   each RPC needs) and [`scope`] (the topic and group prefixes a token may name);
+//!   [`exposure`]: warnings for a server reachable without them.
 
 pub mod accept_pacing;
 pub mod access;
@@ -48,6 +49,7 @@ pub mod message_framing;
 pub mod message_limit;
 pub mod request_budget;
 pub mod rpc_metrics;
+pub mod scope;
 pub mod server;
 pub mod status;
 pub mod subscribe;
