@@ -70,7 +70,8 @@ pub struct ServeArgs {
     #[arg(long, env = "EVENTLOG_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
     /// Require a bearer token on every RPC: one token per line, optionally followed by
-    /// a role (admin, producer or consumer; default admin). See docs/security.md.
+    /// a role (admin, producer or consumer; default admin) and topic=PREFIX /
+    /// group=PREFIX scopes. See docs/security.md.
     #[arg(long, env = "EVENTLOG_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,
 }
