@@ -1,10 +1,15 @@
 //! `grpc.health.v1.Health` answers SERVING, and server reflection (v1 and v1alpha)
 //! lists our services and hands out their descriptors, so tools need no .proto files.
+//! Health, open to anyone, has small limits: short messages, and caps on checks and
+//! watches at once.
 
+mod cleanup_support;
 mod common;
 
 use common::TestServer;
+use eventlog::service::health_limits::{HEALTH_MAX_MESSAGE_BYTES, MAX_WATCHES};
 use prost::Message;
+use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -113,5 +118,66 @@ async fn health_and_reflection_answer() {
         panic!("expected a service list, got {listed:?}");
     };
     assert!(list.service.iter().any(|s| s.name == "eventlog.v1.Admin"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_takes_only_small_requests_and_caps_watches() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    common::connect(&server.url()).await;
+    let channel = tonic::transport::Endpoint::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel.clone());
+    let check = |service: String| HealthCheckRequest { service };
+
+    let status = health
+        .check(check("x".repeat(HEALTH_MAX_MESSAGE_BYTES + 1)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("too large"), "{status:?}");
+
+    // Watches up to the cap open; the next is refused at once, and checks still answer.
+    let mut watches = Vec::new();
+    for _ in 0..MAX_WATCHES {
+        let mut stream = health
+            .watch(check(String::new()))
+            .await
+            .unwrap()
+            .into_inner();
+        let first = stream.message().await.unwrap().expect("a first status");
+        assert_eq!(first.status, ServingStatus::Serving as i32);
+        watches.push(stream);
+    }
+    let status = health.watch(check(String::new())).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("too many health watches"),
+        "{status:?}"
+    );
+    let reply = health
+        .check(check(String::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.status, ServingStatus::Serving as i32);
+
+    // A closed watch gives its slot back.
+    drop(watches.pop());
+    let reopened = cleanup_support::wait_for("a watch slot to free up", || {
+        let mut health = health.clone();
+        async move {
+            health
+                .watch(check(String::new()))
+                .await
+                .map_err(|status| format!("{status:?}"))
+        }
+    })
+    .await;
+    drop((watches, reopened));
     server.stop().await;
 }

@@ -1,15 +1,27 @@
 //! The server-wide budget on request bytes in memory: many large produce requests whose
 //! sum exceeds it, sent at once on one connection, each either succeed or get
 //! RESOURCE_EXHAUSTED (never hang), nothing of a refused request is stored, and once
-//! retried one at a time every record reads back byte for byte.
+//! retried one at a time every record reads back byte for byte. Clients that send a
+//! message's prefix and stall hold its reservation only until the body timeout, and one
+//! connection cannot reserve more than its share of the budget.
 
+mod cleanup_support;
 mod common;
+mod h2_support;
+
+use std::time::Duration;
 
 use bytes::Bytes;
-use common::{TestServer, create_topic, fetch_all};
+use cleanup_support::wait_for;
+use common::{TestServer, create_topic, fetch_all, produce, record};
 use eventlog::proto::v1 as pb;
-use eventlog::service::ServerConfig;
+use eventlog::service::{MAX_MESSAGE_BYTES, ServerConfig};
+use h2_support::{H2Connection, prefix, status_of};
 use tonic::Code;
+
+const PRODUCE: &str = "/eventlog.v1.EventLog/Produce";
+/// Bound on waiting for an answer the server owes: far above the timeouts under test.
+const ANSWER_WITHIN: Duration = Duration::from_secs(20);
 
 /// Each request carries one 12 MiB value: under the 16 MiB batch limit, and with eight
 /// in flight about 1.5 times the smallest budget (one 64 MiB message).
@@ -80,5 +92,94 @@ async fn requests_beyond_the_budget_are_refused_or_served_never_stuck() {
     for (i, got) in seen.iter().enumerate() {
         assert!(got == &value(i), "record {i} came back different");
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_releases_its_reservation_after_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServerConfig {
+        request_budget_bytes: 0,
+        request_body_timeout: Duration::from_secs(2),
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start_with(dir.path(), config).await;
+    let mut client = server.client().await;
+    create_topic(&mut client, "t", 1).await;
+
+    // A client announces a largest message, which reserves the whole budget, and stalls.
+    let mut raw = H2Connection::connect(server.addr).await;
+    let stalled = raw.start(PRODUCE, prefix(MAX_MESSAGE_BYTES as u32)).await;
+    let small = || pb::ProduceRequest {
+        topic: "t".into(),
+        partition: Some(0),
+        records: vec![record(None, Some("small"))],
+        expected_next_offset: None,
+    };
+    wait_for("the stalled call to hold the budget", || {
+        let mut client = client.clone();
+        async move {
+            match client.event_log.produce(small()).await {
+                Err(status) if status.code() == Code::ResourceExhausted => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+
+    // After the timeout the stalled call fails and its reservation is released, though
+    // its connection stays open.
+    let status = tokio::time::timeout(ANSWER_WITHIN, status_of(stalled.response))
+        .await
+        .expect("the stalled call is answered");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        status.message().contains("--request-body-timeout"),
+        "{status:?}"
+    );
+    client
+        .event_log
+        .produce(small())
+        .await
+        .expect("the budget is free again");
+    drop(stalled.body);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_cannot_hold_more_than_its_share() {
+    let dir = tempfile::tempdir().unwrap();
+    // The default budget, 256 MiB: a connection may hold a quarter of it.
+    let server = TestServer::start_with(dir.path(), ServerConfig::default()).await;
+    let mut client = server.client().await;
+    create_topic(&mut client, "t", 1).await;
+
+    // Two stalled 60 MiB messages on one connection: 120 MiB, within the budget but
+    // beyond the connection's 64 MiB. One of them is refused.
+    let mut raw = H2Connection::connect(server.addr).await;
+    let first = raw.start(PRODUCE, prefix(60 << 20)).await;
+    let second = raw.start(PRODUCE, prefix(60 << 20)).await;
+    let refused = tokio::time::timeout(ANSWER_WITHIN, async {
+        tokio::select! {
+            status = status_of(first.response) => status,
+            status = status_of(second.response) => status,
+        }
+    })
+    .await
+    .expect("one of the two calls is refused");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("this connection"), "{refused:?}");
+    assert!(refused.message().contains("retry later"), "{refused:?}");
+
+    // Other connections still have the rest of the budget.
+    let value = Bytes::from(vec![b'v'; 12 << 20]);
+    let big = pb::Record {
+        value: Some(value.clone()),
+        ..record(None, None)
+    };
+    produce(&mut client, "t", Some(0), vec![big]).await;
+    let records = fetch_all(&mut client, "t", 0, 0).await;
+    assert_eq!(records[0].value.as_ref(), Some(&value));
+    drop((first.body, second.body));
     server.stop().await;
 }

@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::parse::{parse_duration, parse_max_open_segments, parse_size};
 use crate::broker::BrokerConfig;
+use crate::service::connection_limits::ConnectionLimits;
 use crate::service::status::exhausted_hint;
 use crate::service::tls::ServerTls;
 use crate::service::tokens::TokenTable;
@@ -42,6 +43,16 @@ pub struct ServeArgs {
     /// largest message); further requests wait, held back by HTTP/2 flow control.
     #[arg(long, env = "EVENTLOG_MAX_REQUEST_MEMORY", default_value = "256MiB", value_parser = parse_size)]
     pub max_request_memory: u64,
+    /// Longest a request message may take to arrive once its first bytes reserved its
+    /// memory (e.g. 30s); a slower call fails with DEADLINE_EXCEEDED and frees it.
+    #[arg(long, env = "EVENTLOG_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    pub request_body_timeout: Duration,
+    /// Most client connections open at once; more are refused at accept.
+    #[arg(long, env = "EVENTLOG_MAX_CONNECTIONS", default_value = "4096", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Most client connections open at once from one IP address.
+    #[arg(long, env = "EVENTLOG_MAX_CONNECTIONS_PER_IP", default_value = "1024", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_ip: u32,
     /// Longest wait for requests in flight at shutdown (e.g. 10s).
     #[arg(long, env = "EVENTLOG_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -59,7 +70,8 @@ pub struct ServeArgs {
     #[arg(long, env = "EVENTLOG_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
     /// Require a bearer token on every RPC: one token per line, optionally followed by
-    /// a role (admin, producer or consumer; default admin). See docs/security.md.
+    /// a role (admin, producer or consumer; default admin) and topic=PREFIX /
+    /// group=PREFIX scopes. See docs/security.md.
     #[arg(long, env = "EVENTLOG_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,
 }
@@ -92,11 +104,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tls,
         auth,
         request_budget_bytes: args.max_request_memory,
+        request_body_timeout: args.request_body_timeout,
+        connection_limits: ConnectionLimits {
+            max_connections: args.max_connections,
+            max_connections_per_ip: args.max_connections_per_ip,
+        },
     };
     serve_addr(config, args.listen, shutdown_signal())
         .await
         .map_err(with_hint)?;
     Ok(())
+}
+
+/// A duration above zero (a zero timeout would fail every request).
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        zero if zero.is_zero() => Err("must be more than 0".to_string()),
+        duration => Ok(duration),
+    }
 }
 
 /// Adds what to do to a startup failure caused by too few file descriptors or maps

@@ -12,8 +12,13 @@
 //! Admin may call everything. Read-only metadata is open to every role because
 //! producers and consumers need it to find partitions and lag. An RPC missing from the
 //! table needs admin, so a new RPC is closed until someone decides otherwise.
+//!
+//! Beyond the role, a token line may be scoped to topic and group name prefixes
+//! ([`scope`](super::scope)): a call may name what the lines granting its role cover.
 
 use std::fmt;
+
+use super::scope::Scope;
 
 /// A role a token grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +81,36 @@ impl Roles {
     pub fn allow(self, role: Role) -> bool {
         self.0 & (role.bit() | Role::Admin.bit()) != 0
     }
+
+    /// The roles of `grants` together.
+    pub fn of_grants<'a>(grants: impl IntoIterator<Item = &'a Grant>) -> Roles {
+        Roles(grants.into_iter().fold(0, |bits, g| bits | g.role.bit()))
+    }
+}
+
+/// What one line of the token file grants: a role, on the names of a scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The role.
+    pub role: Role,
+    /// The topics and groups it covers.
+    pub scope: Scope,
+}
+
+/// What a call needing `needed` may name, given the token's `grants`: the union of the
+/// scopes of the grants that allow the call (every grant, for calls any token may make).
+pub fn scope_for<'a>(needed: Access, grants: impl IntoIterator<Item = &'a Grant>) -> Scope {
+    let mut scope = Scope::nothing();
+    for grant in grants {
+        let allows = match needed {
+            Access::Open | Access::Authenticated => true,
+            Access::Role(role) => Roles::of(grant.role).allow(role),
+        };
+        if allows {
+            scope.union(&grant.scope);
+        }
+    }
+    scope
 }
 
 impl fmt::Display for Roles {

@@ -1,5 +1,8 @@
 //! The `eventlog.v1.Admin` service: create, delete, list and describe topics; list,
 //! describe, delete and reset consumer groups.
+//!
+//! Every RPC checks the topics and groups it names against the caller's
+//! [`Scope`] before the broker call; listings show only what the scope may name.
 
 use std::sync::Arc;
 
@@ -7,6 +10,7 @@ use tonic::{Request, Response, Status};
 
 use super::cleanup_convert::config_update;
 use super::group_convert::reset_target;
+use super::scope::Scope;
 use crate::broker::{Broker, NewTopic};
 use crate::proto::v1 as pb;
 use crate::proto::v1::admin_server::Admin;
@@ -24,13 +28,41 @@ impl AdminService {
     }
 }
 
+/// The request's scope and message, once `name` (a topic it names) is in the scope.
+fn topic_request<T>(request: Request<T>, name: impl Fn(&T) -> &str) -> Result<(Scope, T), Status> {
+    let scope = Scope::of(&request)?;
+    let request = request.into_inner();
+    scope.check_topic(name(&request))?;
+    Ok((scope, request))
+}
+
+/// The request's scope and message, once `group` (a group it names) is in the scope.
+fn group_request<T>(request: Request<T>, group: impl Fn(&T) -> &str) -> Result<(Scope, T), Status> {
+    let scope = Scope::of(&request)?;
+    let request = request.into_inner();
+    scope.check_group(group(&request))?;
+    Ok((scope, request))
+}
+
+/// Keeps the group positions of topics the scope may name.
+fn visible_positions(
+    scope: &Scope,
+    positions: impl IntoIterator<Item = pb::GroupPartitionOffset>,
+) -> Vec<pb::GroupPartitionOffset> {
+    positions
+        .into_iter()
+        .filter(|p| scope.allows_topic(&p.topic))
+        .collect()
+}
+
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn create_topic(
         &self,
         request: Request<pb::CreateTopicRequest>,
     ) -> Result<Response<pb::CreateTopicResponse>, Status> {
-        let new_topic = NewTopic::try_from(request.into_inner())?;
+        let (_, request) = topic_request(request, |r| &r.name)?;
+        let new_topic = NewTopic::try_from(request)?;
         let created = self.broker.create_topic(new_topic).await?;
         Ok(Response::new(pb::CreateTopicResponse {
             topic: Some(created.into()),
@@ -41,19 +73,22 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::DeleteTopicRequest>,
     ) -> Result<Response<pb::DeleteTopicResponse>, Status> {
-        self.broker.delete_topic(&request.into_inner().name).await?;
+        let (_, request) = topic_request(request, |r| &r.name)?;
+        self.broker.delete_topic(&request.name).await?;
         Ok(Response::new(pb::DeleteTopicResponse {}))
     }
 
     async fn list_topics(
         &self,
-        _request: Request<pb::ListTopicsRequest>,
+        request: Request<pb::ListTopicsRequest>,
     ) -> Result<Response<pb::ListTopicsResponse>, Status> {
+        let scope = Scope::of(&request)?;
         let topics = self
             .broker
             .list_topics()?
             .into_iter()
-            .map(Into::into)
+            .map(pb::TopicSummary::from)
+            .filter(|topic| scope.allows_topic(&topic.name))
             .collect();
         Ok(Response::new(pb::ListTopicsResponse { topics }))
     }
@@ -62,7 +97,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::UpdateTopicConfigRequest>,
     ) -> Result<Response<pb::UpdateTopicConfigResponse>, Status> {
-        let request = request.into_inner();
+        let (_, request) = topic_request(request, |r| &r.name)?;
         let update = config_update(&request)?;
         let topic = self
             .broker
@@ -77,7 +112,7 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::CompactTopicRequest>,
     ) -> Result<Response<pb::CompactTopicResponse>, Status> {
-        let request = request.into_inner();
+        let (_, request) = topic_request(request, |r| &r.name)?;
         let partitions = self
             .broker
             .compact_topic(&request.name, request.dry_run)
@@ -92,22 +127,26 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::DescribeTopicRequest>,
     ) -> Result<Response<pb::DescribeTopicResponse>, Status> {
-        let description = self
-            .broker
-            .describe_topic(&request.into_inner().name)
-            .await?;
+        let (_, request) = topic_request(request, |r| &r.name)?;
+        let description = self.broker.describe_topic(&request.name).await?;
         Ok(Response::new(description.into()))
     }
 
     async fn list_groups(
         &self,
-        _request: Request<pb::ListGroupsRequest>,
+        request: Request<pb::ListGroupsRequest>,
     ) -> Result<Response<pb::ListGroupsResponse>, Status> {
+        let scope = Scope::of(&request)?;
         let groups = self
             .broker
             .list_groups()?
             .into_iter()
-            .map(Into::into)
+            .map(pb::GroupSummary::from)
+            .filter(|group| scope.allows_group(&group.group))
+            .map(|mut group| {
+                group.topics.retain(|topic| scope.allows_topic(topic));
+                group
+            })
             .collect();
         Ok(Response::new(pb::ListGroupsResponse { groups }))
     }
@@ -116,11 +155,9 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::DescribeGroupRequest>,
     ) -> Result<Response<pb::DescribeGroupResponse>, Status> {
-        let positions = self
-            .broker
-            .describe_group(&request.into_inner().group)
-            .await?;
-        let partitions = positions.into_iter().map(Into::into).collect();
+        let (scope, request) = group_request(request, |r| &r.group)?;
+        let positions = self.broker.describe_group(&request.group).await?;
+        let partitions = visible_positions(&scope, positions.into_iter().map(Into::into));
         Ok(Response::new(pb::DescribeGroupResponse { partitions }))
     }
 
@@ -128,12 +165,12 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::DeleteGroupRequest>,
     ) -> Result<Response<pb::DeleteGroupResponse>, Status> {
-        let request = request.into_inner();
+        let (scope, request) = group_request(request, |r| &r.group)?;
         let removed = self
             .broker
             .delete_group(&request.group, request.dry_run)
             .await?;
-        let partitions = removed.into_iter().map(Into::into).collect();
+        let partitions = visible_positions(&scope, removed.into_iter().map(Into::into));
         Ok(Response::new(pb::DeleteGroupResponse { partitions }))
     }
 
@@ -141,7 +178,8 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::ResetGroupOffsetsRequest>,
     ) -> Result<Response<pb::ResetGroupOffsetsResponse>, Status> {
-        let request = request.into_inner();
+        let (scope, request) = group_request(request, |r| &r.group)?;
+        scope.check_topic(&request.topic)?;
         let to = reset_target(&request)?;
         let moved = self
             .broker

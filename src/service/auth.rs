@@ -4,7 +4,9 @@
 //!
 //! Missing, malformed or unknown tokens get UNAUTHENTICATED; a known token without the
 //! role the RPC needs gets PERMISSION_DENIED. Messages name the RPC and the role,
-//! never the token, and nothing here logs a token.
+//! never the token, and nothing here logs a token. A request let through carries the
+//! [`Scope`] of its token (everything without authentication) in its extensions, for
+//! the handlers to check the topics and groups it names.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,7 +18,8 @@ use tonic::body::Body;
 use tonic::codegen::{Service, http};
 use tonic::server::NamedService;
 
-use super::access::{self, Access};
+use super::access::{self, Access, Roles};
+use super::scope::Scope;
 use super::tokens::TokenTable;
 
 /// A service behind the token check; with no token table every request passes.
@@ -49,25 +52,29 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        if let Some(tokens) = &self.tokens
-            && let Err(status) = check(tokens, request.uri().path(), request.headers())
-        {
-            return Either::Left(ready(Ok(status.into_http())));
-        }
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        let scope = match &self.tokens {
+            None => Scope::everything(),
+            Some(tokens) => match check(tokens, request.uri().path(), request.headers()) {
+                Ok(scope) => scope,
+                Err(status) => return Either::Left(ready(Ok(status.into_http()))),
+            },
+        };
+        request.extensions_mut().insert(scope);
         Either::Right(self.inner.call(request))
     }
 }
 
-/// Whether the request to `path` with `headers` may proceed.
-pub fn check(tokens: &TokenTable, path: &str, headers: &http::HeaderMap) -> Result<(), Status> {
+/// Whether the request to `path` with `headers` may proceed, and if so what it may name.
+pub fn check(tokens: &TokenTable, path: &str, headers: &http::HeaderMap) -> Result<Scope, Status> {
     let rpc = path.trim_start_matches('/');
     let needed = access::required(path);
     if needed == Access::Open {
-        return Ok(());
+        return Ok(Scope::everything());
     }
     let token = bearer_token(rpc, headers)?;
-    let roles = tokens.roles_of(token);
+    let grants = tokens.grants_of(token);
+    let roles = Roles::of_grants(grants.iter().copied());
     if roles.is_empty() {
         tracing::debug!(rpc, "rejected a request with an unknown token");
         return Err(Status::unauthenticated(format!(
@@ -81,7 +88,7 @@ pub fn check(tokens: &TokenTable, path: &str, headers: &http::HeaderMap) -> Resu
                 "{rpc} needs the {role} role; the token has {roles}"
             )))
         }
-        _ => Ok(()),
+        _ => Ok(access::scope_for(needed, grants)),
     }
 }
 
@@ -150,5 +157,23 @@ mod tests {
         assert!(check(&table(), "/grpc.health.v1.Health/Check", &headers(None)).is_ok());
         let admin = headers(Some("Bearer admin-token-0123456789"));
         assert!(check(&table(), "/eventlog.v1.Admin/DeleteTopic", &admin).is_ok());
+    }
+
+    #[test]
+    fn a_call_may_name_what_the_lines_granting_its_role_cover() {
+        let table = TokenTable::parse(
+            "team-token-0123456789 consumer topic=orders. group=orders-\n\
+             team-token-0123456789 producer topic=audit.\n",
+        )
+        .unwrap();
+        let team = headers(Some("Bearer team-token-0123456789"));
+        let fetch = check(&table, "/eventlog.v1.EventLog/Fetch", &team).unwrap();
+        assert!(fetch.allows_topic("orders.eu") && !fetch.allows_topic("audit.log"));
+        let produce = check(&table, "/eventlog.v1.EventLog/Produce", &team).unwrap();
+        assert!(produce.allows_topic("audit.log") && !produce.allows_topic("orders.eu"));
+        // Metadata any token may read covers every line's names.
+        let list = check(&table, "/eventlog.v1.Admin/ListTopics", &team).unwrap();
+        assert!(list.allows_topic("audit.log") && list.allows_topic("orders.eu"));
+        assert!(!list.allows_topic("billing"));
     }
 }

@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::auto_commit::AutoCommit;
 use super::convert::{self, SubscribeFrom, now_ms, record_from_wire};
+use super::scope::Scope;
 use super::subscribe::{SubscribeStream, stream_subscription};
 use super::subscription_slots::SubscriptionSlots;
 use crate::broker::Broker;
@@ -38,7 +39,9 @@ impl EventLog for EventLogService {
         &self,
         request: Request<pb::ProduceRequest>,
     ) -> Result<Response<pb::ProduceResponse>, Status> {
+        let scope = Scope::of(&request)?;
         let request = request.into_inner();
+        scope.check_topic(&request.topic)?;
         let now = now_ms();
         let records: Vec<_> = request
             .records
@@ -64,7 +67,9 @@ impl EventLog for EventLogService {
         &self,
         request: Request<pb::FetchRequest>,
     ) -> Result<Response<pb::FetchResponse>, Status> {
+        let scope = Scope::of(&request)?;
         let request = request.into_inner();
+        scope.check_topic(&request.topic)?;
         let (topic, partition) = (request.topic.clone(), request.partition);
         let outcome = self.broker.fetch(request.into()).await?;
         traffic::delivered(&topic, Via::Fetch, &outcome.records);
@@ -77,8 +82,13 @@ impl EventLog for EventLogService {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<SubscribeStream>, Status> {
+        let scope = Scope::of(&request)?;
         let request = request.into_inner();
+        scope.check_topic(&request.topic)?;
         let (start, chunk) = convert::subscribe_start(&request)?;
+        if let SubscribeFrom::Group(group) = &start {
+            scope.check_group(&group.group)?;
+        }
         // Taken before any work; held by the stream until it ends.
         let slot = self.subscriptions.take()?;
         let (subscription, auto_commit) = match start {
@@ -123,7 +133,9 @@ impl EventLog for EventLogService {
         &self,
         request: Request<pb::ListOffsetsRequest>,
     ) -> Result<Response<pb::ListOffsetsResponse>, Status> {
+        let scope = Scope::of(&request)?;
         let request = request.into_inner();
+        scope.check_topic(&request.topic)?;
         let offsets = self
             .broker
             .list_offsets(&request.topic, request.partition, request.timestamp_ms)
@@ -136,7 +148,10 @@ impl EventLog for EventLogService {
         &self,
         request: Request<pb::CommitOffsetsRequest>,
     ) -> Result<Response<pb::CommitOffsetsResponse>, Status> {
+        let scope = Scope::of(&request)?;
         let request = request.into_inner();
+        scope.check_group(&request.group)?;
+        scope.check_topic(&request.topic)?;
         let entries = request.offsets.into_iter().map(Into::into).collect();
         let stored = self
             .broker
@@ -150,7 +165,10 @@ impl EventLog for EventLogService {
         &self,
         request: Request<pb::GetCommittedOffsetsRequest>,
     ) -> Result<Response<pb::GetCommittedOffsetsResponse>, Status> {
+        let scope = Scope::of(&request)?;
         let request = request.into_inner();
+        scope.check_group(&request.group)?;
+        scope.check_topic(&request.topic)?;
         let positions = self
             .broker
             .committed_offsets(&request.group, &request.topic)

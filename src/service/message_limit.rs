@@ -17,8 +17,6 @@ use tonic::codegen::{Service, http};
 use tonic::server::NamedService;
 use tonic::{Code, Status};
 
-use super::MAX_MESSAGE_BYTES;
-
 /// How tonic's message for an oversized request begins.
 const TONIC_TOO_LARGE: &str = "Error, decoded message length too large: ";
 
@@ -66,10 +64,8 @@ fn remap(reply: Reply) -> Reply {
     };
     match status.message().strip_prefix(TONIC_TOO_LARGE) {
         Some(sizes) if status.code() == Code::OutOfRange => {
-            let message = format!(
-                "request message too large ({sizes}); the server accepts messages up to \
-                 {MAX_MESSAGE_BYTES} bytes"
-            );
+            // tonic's sizes name the service's own limit (health's is smaller).
+            let message = format!("request message too large ({sizes})");
             Ok(Status::resource_exhausted(message).into_http())
         }
         _ => Ok(response),

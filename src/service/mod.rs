@@ -14,14 +14,20 @@
 //!   consumer groups.
 //! - [`status`]: domain errors to gRPC status codes; [`codec`]: undecodable requests
 //!   are INVALID_ARGUMENT; [`message_limit`]: oversized requests are RESOURCE_EXHAUSTED;
-//!   [`request_budget`]: a server-wide cap on request bytes held in memory.
+//!   [`request_budget`]: a server-wide cap on request bytes held in memory, shared out
+//!   per connection, with a deadline for each message's body ([`message_framing`]
+//!   finds the messages); [`health_limits`]: the health service's own small limits.
 //! - [`rpc_metrics`]: per-RPC latency and error codes, around each service;
-//!   [`counted_connection`]: the open-connections gauge.
+//!   [`counted_connection`]: the open-connections gauge and what a request knows of
+//!   its connection.
 //! - [`server`]: the server runtime (health, reflection, limits, keepalive, shutdown);
-//!   [`accept_pacing`]: pausing accepts while out of file descriptors.
+//!   [`listener`]: one listener's accept pipeline, with [`accept_pacing`] (pausing
+//!   accepts while out of file descriptors), [`connection_limits`] (caps in all and per
+//!   address) and [`connection_refusal`] (what a refused client is told).
 //! - [`tls`]: certificates and keys from PEM files; [`auth`]: the bearer-token check in
-//!   front of every service, with [`tokens`] (the token file) and [`access`] (the role
-//!   each RPC needs); [`exposure`]: warnings for a server reachable without them.
+//!   front of every service, with [`tokens`] (the token file), [`access`] (the role
+//!   each RPC needs) and [`scope`] (the topic and group prefixes a token may name);
+//!   [`exposure`]: warnings for a server reachable without them.
 
 pub mod accept_pacing;
 pub mod access;
@@ -30,14 +36,20 @@ pub mod auth;
 pub mod auto_commit;
 pub mod cleanup_convert;
 pub mod codec;
+pub mod connection_limits;
+pub mod connection_refusal;
 pub mod convert;
 pub mod counted_connection;
 pub mod event_log;
 pub mod exposure;
 pub mod group_convert;
+pub mod health_limits;
+pub mod listener;
+pub mod message_framing;
 pub mod message_limit;
 pub mod request_budget;
 pub mod rpc_metrics;
+pub mod scope;
 pub mod server;
 pub mod status;
 pub mod subscribe;

@@ -13,14 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 use super::auth::Authorized;
-use super::counted_connection::CountedConnection;
+use super::connection_limits::ConnectionLimits;
 use super::exposure::exposure_warnings;
+use super::health_limits::{HEALTH_MAX_MESSAGE_BYTES, HealthLimits};
 use super::message_limit::MessageLimit;
 use super::request_budget::{Budget, RequestBudget};
 use super::rpc_metrics::RpcMetrics;
@@ -56,6 +55,12 @@ pub struct ServerConfig {
     /// (see [`request_budget`](super::request_budget)). Never less than one largest
     /// message. Default 256 MiB.
     pub request_budget_bytes: u64,
+    /// Longest a request message's payload may take to arrive after its first bytes
+    /// reserved it from the budget. Default 30 s.
+    pub request_body_timeout: Duration,
+    /// Caps on the client listener's connections (a node-to-node listener would have
+    /// its own). Default 4096 in all, 1024 per IP address.
+    pub connection_limits: ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +71,8 @@ impl Default for ServerConfig {
             tls: None,
             auth: None,
             request_budget_bytes: 256 << 20,
+            request_body_timeout: Duration::from_secs(30),
+            connection_limits: ConnectionLimits::default(),
         }
     }
 }
@@ -154,9 +161,9 @@ async fn run(
     // check runs before any request body is read; metrics
     // sit outermost so they count the code the client really sees, refusals included.
     let (event_log, admin) = (MessageLimit::new(event_log), MessageLimit::new(admin));
-    let budget = Budget::new(config.request_budget_bytes);
+    let budget = Budget::new(config.request_budget_bytes, config.request_body_timeout);
     let event_log = RequestBudget::new(event_log, budget.clone());
-    let admin = RequestBudget::new(admin, budget);
+    let admin = RequestBudget::new(admin, budget.clone());
     let event_log = RpcMetrics::new(Authorized::new(event_log, tokens.clone()));
     let admin = RpcMetrics::new(Authorized::new(admin, tokens.clone()));
     let _gauges = crate::telemetry::GaugeReporter::start(broker);
@@ -171,6 +178,12 @@ async fn run(
         // custom incoming below is encrypted too.
         builder = builder.tls_config(tls.tonic_config())?;
     }
+    // Health answers without a token and outside the budget: small limits of its own.
+    let health_service = MessageLimit::new(HealthLimits::new(
+        health_service
+            .max_decoding_message_size(HEALTH_MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(HEALTH_MAX_MESSAGE_BYTES),
+    ));
     let router = builder
         .add_service(Authorized::new(health_service, tokens.clone()))
         .add_service(Authorized::new(reflection().build_v1()?, tokens.clone()))
@@ -180,12 +193,8 @@ async fn run(
         ))
         .add_service(event_log)
         .add_service(admin);
-    // `Server::tcp_nodelay` only reaches sockets tonic binds itself; accepted sockets
-    // need it too, or Nagle's algorithm stalls small replies for 40 ms.
-    let incoming = super::accept_pacing::PacedIncoming::new(
-        TcpIncoming::from(listener).with_nodelay(Some(true)),
-    )
-    .map(|accepted| accepted.map(CountedConnection::new));
+    let plaintext = config.tls.is_none();
+    let incoming = super::listener::admitted(listener, config.connection_limits, budget, plaintext);
     let mut server = tokio::spawn(
         router.serve_with_incoming_shutdown(incoming, stop_accepting.clone().cancelled_owned()),
     );

@@ -1,17 +1,19 @@
 //! The token file of `--auth-token-file` and the constant-time lookup of a presented
 //! token.
 //!
-//! One token per line, optionally followed by a role (`admin`, `producer` or
-//! `consumer`; a bare token is admin). Blank lines and lines starting with `#` are
-//! ignored. A token listed on several lines holds every role it is listed with. Errors
-//! name the line, never the token.
+//! One token per line: `TOKEN [ROLE] [topic=PREFIX]... [group=PREFIX]...`. The role is
+//! `admin`, `producer` or `consumer` (a bare token is admin); the prefixes limit the
+//! topics and groups the line grants (see [`scope`](super::scope); none: every one).
+//! Blank lines and lines starting with `#` are ignored. A token listed on several lines
+//! holds every grant it is listed with. Errors name the line, never the token.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
+use subtle::{Choice, ConstantTimeEq};
 
-use super::access::{Role, Roles};
+use super::access::{Grant, Role, Roles};
+use super::scope::Scope;
 
 /// Tokens shorter than this are accepted but warned about: they can be guessed.
 const SHORT_TOKEN: usize = 16;
@@ -45,10 +47,10 @@ pub enum TokenFileError {
     },
 }
 
-/// The configured tokens and their roles.
+/// The configured tokens and their grants.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenTable {
-    entries: Vec<(Box<[u8]>, Roles)>,
+    entries: Vec<(Box<[u8]>, Grant)>,
 }
 
 impl TokenTable {
@@ -87,16 +89,14 @@ impl TokenTable {
                 Some(name) => Role::parse(name).ok_or_else(|| {
                     (
                         number,
-                        format!("unknown role {name:?} (expected admin, producer or consumer)"),
+                        format!(
+                            "unknown role {name:?} (expected admin, producer or consumer; \
+                             a line is TOKEN [ROLE] [topic=PREFIX]... [group=PREFIX]...)"
+                        ),
                     )
                 })?,
             };
-            if fields.next().is_some() {
-                return Err((
-                    number,
-                    "too many fields (expected: TOKEN [ROLE])".to_string(),
-                ));
-            }
+            let scope = Scope::of_fields(fields).map_err(|problem| (number, problem))?;
             if !token.bytes().all(|b| b.is_ascii_graphic()) {
                 return Err((
                     number,
@@ -110,7 +110,7 @@ impl TokenTable {
                     "a token is shorter than {SHORT_TOKEN} characters and may be guessed"
                 );
             }
-            entries.push((token.as_bytes().into(), Roles::of(role)));
+            entries.push((token.as_bytes().into(), Grant { role, scope }));
         }
         if entries.is_empty() {
             return Err((0, String::new()));
@@ -118,17 +118,24 @@ impl TokenTable {
         Ok(TokenTable { entries })
     }
 
-    /// The roles of `presented`; empty if it is not a configured token.
+    /// The grants of `presented`; none if it is not a configured token.
     ///
     /// Every configured token is compared, each in constant time, whatever matched
-    /// before: the time taken says nothing about which token or how much of it matched.
-    pub fn roles_of(&self, presented: &[u8]) -> Roles {
-        let mut roles = 0u8;
-        for (token, granted) in &self.entries {
-            let matched = same_token(token, presented);
-            roles |= u8::conditional_select(&0, &granted.0, matched);
+    /// before: the time taken says nothing about which token or how much of it matched
+    /// (only whether one matched, which the reply tells anyway).
+    pub fn grants_of(&self, presented: &[u8]) -> Vec<&Grant> {
+        let mut grants = Vec::new();
+        for (token, grant) in &self.entries {
+            if bool::from(same_token(token, presented)) {
+                grants.push(grant);
+            }
         }
-        Roles(roles)
+        grants
+    }
+
+    /// The roles of `presented`; empty if it is not a configured token.
+    pub fn roles_of(&self, presented: &[u8]) -> Roles {
+        Roles::of_grants(self.grants_of(presented))
     }
 
     /// How many token lines were loaded.
@@ -191,11 +198,41 @@ mod tests {
 
         let (line, problem) = TokenTable::parse("secret-value-xyz admin extra\n").unwrap_err();
         assert_eq!(line, 1);
-        assert!(problem.contains("too many fields"), "{problem}");
+        assert!(problem.contains("unexpected field \"extra\""), "{problem}");
         assert!(!problem.contains("secret-value-xyz"), "{problem}");
 
         let (line, _) = TokenTable::parse("caf\u{e9}-token admin\n").unwrap_err();
         assert_eq!(line, 1);
+    }
+
+    #[test]
+    fn lines_without_prefixes_grant_every_name_as_before_and_prefixes_scope_a_line() {
+        // A file in the format before scopes existed: every grant covers every name.
+        let old = TokenTable::parse(
+            "root-token-0123456789\napp-token-0123456789 producer\napp-token-0123456789 consumer\n",
+        )
+        .unwrap();
+        for token in [&b"root-token-0123456789"[..], b"app-token-0123456789"] {
+            let grants = old.grants_of(token);
+            assert!(!grants.is_empty());
+            assert!(grants.iter().all(|g| g.scope == Scope::everything()));
+        }
+        let scoped = TokenTable::parse(
+            "team-token-0123456789 consumer topic=orders. group=orders-\n\
+             team-token-0123456789 producer topic=audit\n",
+        )
+        .unwrap();
+        let grants = scoped.grants_of(b"team-token-0123456789");
+        assert_eq!(grants.len(), 2);
+        let consumer = &grants[0].scope;
+        assert!(consumer.allows_topic("orders.eu") && consumer.allows_group("orders-app"));
+        assert!(!consumer.allows_topic("audit") && !consumer.allows_group("billing"));
+        assert!(grants[1].scope.allows_topic("audit") && !grants[1].scope.allows_group("x"));
+        let (line, problem) =
+            TokenTable::parse("secret-value-0123456789 topic=orders.\n").unwrap_err();
+        assert_eq!(line, 1);
+        assert!(problem.contains("TOKEN [ROLE] [topic=PREFIX]"), "{problem}");
+        assert!(!problem.contains("secret-value"), "{problem}");
     }
 
     #[test]

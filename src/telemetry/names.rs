@@ -36,6 +36,8 @@ pub const GROUP_LAG: &str = "eventlog_group_lag";
 pub const OPEN_STREAMS: &str = "eventlog_open_streams";
 /// Gauge of open client connections to the gRPC port.
 pub const OPEN_CONNECTIONS: &str = "eventlog_open_connections";
+/// Counter of connections refused at accept, by `limit` (`total`, `per_ip`).
+pub const CONNECTIONS_REFUSED: &str = "eventlog_connections_refused_total";
 
 /// Gauge of partitions whose log could not be opened at start-up (each is logged with
 /// the cause and answers UNAVAILABLE until a restart opens it).
@@ -104,4 +106,9 @@ pub fn describe() {
     describe_gauge!(GROUP_LAG, Unit::Count, "Records the group has yet to read.");
     describe_gauge!(OPEN_STREAMS, Unit::Count, "Open Subscribe streams.");
     describe_gauge!(OPEN_CONNECTIONS, Unit::Count, "Open client connections.");
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        Unit::Count,
+        "Connections refused at accept by a connection limit."
+    );
 }
