@@ -25,7 +25,7 @@ mod disk_full_tests;
 pub mod error;
 pub mod exhausted;
 #[cfg(test)]
-mod fault;
+pub(crate) mod fault;
 pub mod fsutil;
 pub mod index;
 pub mod lock;
@@ -48,6 +48,8 @@ pub mod scrub;
 pub mod segment;
 pub mod swap;
 pub mod sync_timing;
+#[cfg(test)]
+pub(crate) mod sync_watch;
 pub mod verify;
 
 pub use api_types::{AppendInfo, DeletedSegments, LogStats, ReadLimits, ReadOutcome, SegmentInfo};

@@ -6,11 +6,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::GroupStore;
+use super::{GroupStore, GroupStoreConfig};
 use crate::storage::FsyncPolicy;
 use crate::storage::power_loss::{self, Mode, Rng};
 
 const COMMITTERS: usize = 3;
+
+fn always() -> GroupStoreConfig {
+    GroupStoreConfig {
+        fsync: FsyncPolicy::Always,
+        ..GroupStoreConfig::default()
+    }
+}
 
 #[test]
 fn acknowledged_commits_survive_a_power_cut() {
@@ -19,7 +26,7 @@ fn acknowledged_commits_survive_a_power_cut() {
         let root = tmp.path().join("data");
         std::fs::create_dir(&root).unwrap();
         let _registration = power_loss::register(&root);
-        let store = Arc::new(GroupStore::open(&root.join("groups"), FsyncPolicy::Always).unwrap());
+        let store = Arc::new(GroupStore::open(&root.join("groups"), always()).unwrap());
         // Per committer: the last acknowledged and the last attempted next_offset.
         let acked: Arc<Vec<AtomicU64>> = Arc::new((0..COMMITTERS).map(|_| 0.into()).collect());
         let attempted: Arc<Vec<AtomicU64>> = Arc::new((0..COMMITTERS).map(|_| 0.into()).collect());
@@ -61,8 +68,8 @@ fn acknowledged_commits_survive_a_power_cut() {
             .map(|a| a.load(Ordering::Acquire))
             .collect();
 
-        let reopened = GroupStore::open(&after.path().join("groups"), FsyncPolicy::Always)
-            .expect("reopen after the cut");
+        let reopened =
+            GroupStore::open(&after.path().join("groups"), always()).expect("reopen after the cut");
         for c in 0..COMMITTERS {
             let committed = reopened.committed(&format!("g{c}"), "t");
             let got = committed.get(&(c as u32)).map_or(0, |v| v.next_offset);
