@@ -42,6 +42,13 @@ pub struct ServeArgs {
     /// largest message); further requests wait, held back by HTTP/2 flow control.
     #[arg(long, env = "EVENTLOG_MAX_REQUEST_MEMORY", default_value = "256MiB", value_parser = parse_size)]
     pub max_request_memory: u64,
+    /// Remove a consumer group with no commit for this long (Kafka's
+    /// offsets.retention.minutes); 0s keeps groups forever.
+    #[arg(long, env = "EVENTLOG_GROUP_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    pub group_retention: Duration,
+    /// Most consumer groups; a commit that would create one more is refused.
+    #[arg(long, env = "EVENTLOG_MAX_GROUPS", default_value = "100000", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_groups: u32,
     /// Longest wait for requests in flight at shutdown (e.g. 10s).
     #[arg(long, env = "EVENTLOG_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -86,6 +93,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             default_segment_bytes: args.default_segment_bytes,
             max_open_segments: args.max_open_segments,
             scrub_bytes_per_sec: args.scrub_rate,
+            group_retention: args.group_retention,
+            max_groups: args.max_groups as usize,
             ..BrokerConfig::default()
         },
         shutdown_grace: args.shutdown_grace,
