@@ -85,3 +85,50 @@ fn acknowledged_commits_survive_a_power_cut() {
         }
     }
 }
+
+#[test]
+fn a_large_deletion_is_all_or_nothing_across_a_power_cut() {
+    use std::sync::Mutex;
+    const KEYS: u32 = 25_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    std::fs::create_dir(&root).unwrap();
+    let _registration = power_loss::register(&root);
+    let store = GroupStore::open(&root.join("groups"), always()).unwrap();
+    for first in (0..KEYS).step_by(1000) {
+        let entries: Vec<_> = (first..first + 1000)
+            .map(|p| (p, 1, String::new()))
+            .collect();
+        store.commit("big", "t", &entries, 1).unwrap();
+    }
+    store
+        .commit("other", "t", &[(0, 9, String::new())], 1)
+        .unwrap();
+    // Cut the power at every sync the deletion makes, each cut tearing the unsynced
+    // bytes at a different point.
+    let images = Arc::new(Mutex::new(Vec::new()));
+    let cut: crate::storage::sync_watch::BeforeSync = {
+        let (root, images) = (root.clone(), images.clone());
+        Arc::new(move |_: &std::path::Path| {
+            let mut images = images.lock().unwrap();
+            let after = tempfile::tempdir().unwrap();
+            let seed = images.len() as u64 + 1;
+            power_loss::power_loss(&root, Mode::Torn { seed }, after.path());
+            images.push(after);
+        })
+    };
+    let watch = crate::storage::sync_watch::watch(&root, ".log", Some(cut));
+    assert_eq!(store.delete_group("big").unwrap(), KEYS as usize);
+    drop(watch);
+    let images = std::mem::take(&mut *images.lock().unwrap());
+    assert!(!images.is_empty(), "the deletion synced");
+    for (i, image) in images.iter().enumerate() {
+        let reopened = GroupStore::open(&image.path().join("groups"), always()).unwrap();
+        let left = reopened.group("big").len();
+        assert!(
+            left == 0 || left == KEYS as usize,
+            "cut {i}: {left} of {KEYS} keys left"
+        );
+        assert_eq!(reopened.committed("other", "t")[&0].next_offset, 9);
+    }
+}
