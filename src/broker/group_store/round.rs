@@ -206,25 +206,57 @@ impl GroupStore {
     /// whatever the number of keys); the per-key tombstones after it only let
     /// compaction reclaim the space, and are retried later if they cannot be written.
     fn remove(&self, removal: Removal) -> Outcome {
-        let scopes: Vec<Scope> = match removal {
-            Removal::Scope(scope) => vec![scope],
-            Removal::IdleBefore(horizon) => self
-                .read_table()
-                .idle_groups(horizon)
-                .into_iter()
-                .map(Scope::Group)
-                .collect(),
-        };
-        let keyed: Vec<(Scope, Vec<GroupKey>)> = {
-            let table = self.read_table();
-            scopes
-                .into_iter()
-                .map(|s| (table.keys_in(&s), s))
-                .filter(|(keys, _)| !keys.is_empty())
-                .map(|(keys, s)| (s, keys))
-                .collect()
-        };
+        let keyed = self.keys_of(removal);
         let now = (self.clock)();
+        let stored = self.write_markers(&keyed, now)?;
+        let keyed = &keyed[..stored];
+        let keys: Vec<GroupKey> = keyed.iter().flat_map(|(_, k)| k.iter().cloned()).collect();
+        let scopes: Vec<Scope> = keyed.iter().map(|(s, _)| s.clone()).collect();
+        let unwritten = self.write_removals(&keys, now);
+        {
+            let mut unsettled = lock(&self.unsettled);
+            unsettled.keys.extend(unwritten);
+            unsettled.scopes.extend(scopes.iter().cloned());
+            let ready = unsettled.keys.is_empty();
+            self.write_settled(&mut unsettled.scopes, ready, now);
+        }
+        if !scopes.is_empty() {
+            self.sync_round().map_err(|e| self.failed(&e))?;
+            let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
+            scopes.iter().for_each(|s| {
+                table.remove_scope(s);
+            });
+        }
+        Ok(Done::Removed {
+            keys: keys.len(),
+            scopes,
+        })
+    }
+
+    /// The scopes a removal names, each with its keys; scopes without keys are left out.
+    fn keys_of(&self, removal: Removal) -> Vec<(Scope, Vec<GroupKey>)> {
+        let table = self.read_table();
+        let scopes = match removal {
+            Removal::Scope(scope) => vec![scope],
+            Removal::IdleBefore(horizon) => {
+                let idle = table.idle_groups(horizon).into_iter();
+                idle.map(Scope::Group).collect()
+            }
+        };
+        scopes
+            .into_iter()
+            .map(|s| (table.keys_in(&s), s))
+            .filter(|(keys, _)| !keys.is_empty())
+            .map(|(keys, s)| (s, keys))
+            .collect()
+    }
+
+    /// Writes the markers of `keyed`; returns how many were stored (the first ones).
+    fn write_markers(
+        &self,
+        keyed: &[(Scope, Vec<GroupKey>)],
+        now: i64,
+    ) -> Result<usize, GroupStoreError> {
         let mut stored = 0;
         for chunk in keyed.chunks(RECORDS_PER_BATCH) {
             let markers: Vec<Record> = chunk
@@ -240,33 +272,7 @@ impl GroupStore {
                 Err(_) => break,
             }
         }
-        let keyed = &keyed[..stored];
-        let keys: Vec<GroupKey> = keyed.iter().flat_map(|(_, k)| k.iter().cloned()).collect();
-        let unwritten = self.write_removals(&keys, now);
-        {
-            let mut unsettled = lock(&self.unsettled);
-            unsettled.keys.extend(unwritten);
-            unsettled
-                .scopes
-                .extend(keyed.iter().map(|(s, _)| s.clone()));
-            let ready = unsettled.keys.is_empty();
-            self.write_settled(&mut unsettled.scopes, ready, now);
-        }
-        if keyed.is_empty() {
-            return Ok(Done::Removed {
-                keys: 0,
-                scopes: Vec::new(),
-            });
-        }
-        self.sync_round().map_err(|e| self.failed(&e))?;
-        let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
-        keyed.iter().for_each(|(s, _)| {
-            table.remove_scope(s);
-        });
-        Ok(Done::Removed {
-            keys: keys.len(),
-            scopes: keyed.iter().map(|(s, _)| s.clone()).collect(),
-        })
+        Ok(stored)
     }
 
     /// Writes the tombstones an earlier removal could not (a full disk), skipping keys
