@@ -208,7 +208,9 @@ impl BrokerError {
                 GroupStoreError::Append(e) => e.exhausted(),
                 GroupStoreError::Read(e) => e.exhausted(),
                 GroupStoreError::Compact(e) => e.exhausted(),
-                GroupStoreError::Malformed { .. } => None,
+                GroupStoreError::Malformed { .. }
+                | GroupStoreError::TooManyGroups { .. }
+                | GroupStoreError::Interrupted => None,
             },
             _ => None,
         }

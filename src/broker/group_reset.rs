@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use super::group_store::now_ms;
 use super::group_types::{OffsetCommit, ResetResult, ResetTo, validate_group_name};
+use super::groups::off_worker;
 use super::partition::Partition;
-use super::{Broker, BrokerError, blocking};
+use super::{Broker, BrokerError};
 
 impl Broker {
     /// Moves `group` in one partition or every partition of `topic` to `to`. A group
@@ -28,7 +29,7 @@ impl Broker {
             None => open.partitions().to_vec(),
         };
         let (broker, group, topic) = (Arc::clone(self), group.to_string(), topic.to_string());
-        blocking(move || {
+        off_worker(move || {
             let previous = broker.groups.committed(&group, &topic);
             let mut results = Vec::with_capacity(partitions.len());
             for p in &partitions {

@@ -28,7 +28,7 @@ impl Broker {
         self.accepting()?;
         validate_commit_request(group, &entries)?;
         let (broker, group, topic) = (Arc::clone(self), group.to_string(), topic.to_string());
-        blocking(move || broker.commit_blocking(&group, &topic, &entries)).await
+        off_worker(move || broker.commit_blocking(&group, &topic, &entries)).await
     }
 
     /// Checks `entries` against `topic`'s partitions and stores them. Blocking.
@@ -86,20 +86,12 @@ impl Broker {
         blocking(move || lag_of(&open, keys, committed)).await
     }
 
-    /// Every group with at least one commit, in name order.
+    /// Every group with at least one commit, in name order (one pass over the keys).
     pub fn list_groups(&self) -> Result<Vec<GroupSummary>, BrokerError> {
         self.accepting()?;
-        let mut groups: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for group in self.groups.groups() {
-            let topics = self.groups.group(&group).into_iter().map(|(k, _)| k.topic);
-            groups.entry(group).or_default().extend(topics);
-        }
-        Ok(groups
-            .into_iter()
-            .map(|(group, topics)| GroupSummary {
-                group,
-                topics: topics.into_iter().collect(),
-            })
+        let summaries = self.groups.summaries().into_iter();
+        Ok(summaries
+            .map(|(group, topics)| GroupSummary { group, topics })
             .collect())
     }
 
@@ -143,11 +135,22 @@ impl Broker {
         let described = self.describe_group(group).await?;
         if !dry_run {
             let (broker, name) = (Arc::clone(self), group.to_string());
-            let removed = blocking(move || Ok(broker.groups.delete_group(&name)?)).await?;
+            let removed = off_worker(move || Ok(broker.groups.delete_group(&name)?)).await?;
             tracing::info!(group, removed, "consumer group deleted");
         }
         Ok(described)
     }
+}
+
+/// Runs group-store writes on the blocking pool: they wait for a sync shared with
+/// other requests, which must not keep an async worker thread (as `block_in_place`
+/// would) while it lasts.
+pub(super) async fn off_worker<T, F>(work: F) -> Result<T, BrokerError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, BrokerError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work).await?
 }
 
 /// Bounds and lag of `partitions` of `topic`, joined with the group's commits. Blocking.

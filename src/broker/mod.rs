@@ -100,6 +100,11 @@ pub struct BrokerConfig {
     /// does not compete with producers and consumers for the disk; 0 turns the scrub
     /// off. Default 64 MiB/s.
     pub scrub_bytes_per_sec: u64,
+    /// A consumer group with no commit for this long is removed (Kafka's
+    /// `offsets.retention.minutes`); zero keeps groups forever. Default 7 days.
+    pub group_retention: Duration,
+    /// Most consumer groups; a commit creating one more is refused. Default 100,000.
+    pub max_groups: usize,
 }
 
 impl Default for BrokerConfig {
@@ -111,6 +116,8 @@ impl Default for BrokerConfig {
             tick_interval: Duration::from_millis(200),
             max_open_segments: crate::storage::open_segments::DEFAULT_MAX_OPEN_SEGMENTS,
             scrub_bytes_per_sec: 64 << 20,
+            group_retention: group_store::DEFAULT_GROUP_RETENTION,
+            max_groups: group_store::DEFAULT_MAX_GROUPS,
         }
     }
 }
@@ -286,16 +293,18 @@ fn open_groups(
     config: &BrokerConfig,
     topics: &BTreeMap<String, Arc<Topic>>,
 ) -> Result<GroupStore, BrokerError> {
-    let groups = GroupStore::open(&config.data_dir.join("groups"), config.fsync)?;
-    let mut orphaned: Vec<String> = Vec::new();
-    for group in groups.groups() {
-        for (key, _) in groups.group(&group) {
-            if !topics.contains_key(&key.topic) && !orphaned.contains(&key.topic) {
-                orphaned.push(key.topic);
-            }
-        }
-    }
-    for topic in orphaned {
+    let store_config = group_store::GroupStoreConfig {
+        fsync: config.fsync,
+        retention: config.group_retention,
+        max_groups: config.max_groups,
+    };
+    let groups = GroupStore::open(&config.data_dir.join("groups"), store_config)?;
+    // One pass over the keys, not one per group.
+    let orphaned = groups
+        .topics()
+        .into_iter()
+        .filter(|t| !topics.contains_key(t));
+    for topic in orphaned.collect::<Vec<_>>() {
         let removed = groups.delete_topic(&topic)?;
         tracing::info!(%topic, removed, "dropped consumer-group commits of a deleted topic");
     }

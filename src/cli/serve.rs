@@ -53,6 +53,13 @@ pub struct ServeArgs {
     /// Most client connections open at once from one IP address.
     #[arg(long, env = "EVENTLOG_MAX_CONNECTIONS_PER_IP", default_value = "1024", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections_per_ip: u32,
+    /// Remove a consumer group with no commit for this long (Kafka's
+    /// offsets.retention.minutes); 0s keeps groups forever.
+    #[arg(long, env = "EVENTLOG_GROUP_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    pub group_retention: Duration,
+    /// Most consumer groups; a commit that would create one more is refused.
+    #[arg(long, env = "EVENTLOG_MAX_GROUPS", default_value = "100000", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_groups: u32,
     /// Longest wait for requests in flight at shutdown (e.g. 10s).
     #[arg(long, env = "EVENTLOG_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -98,6 +105,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             default_segment_bytes: args.default_segment_bytes,
             max_open_segments: args.max_open_segments,
             scrub_bytes_per_sec: args.scrub_rate,
+            group_retention: args.group_retention,
+            max_groups: args.max_groups as usize,
             ..BrokerConfig::default()
         },
         shutdown_grace: args.shutdown_grace,

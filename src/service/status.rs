@@ -130,7 +130,9 @@ fn group_store_code(err: &GroupStoreError) -> Code {
     match err {
         GroupStoreError::Append(source) => append_code(source),
         GroupStoreError::Read(source) => read_code(source),
+        GroupStoreError::TooManyGroups { .. } => Code::ResourceExhausted,
         GroupStoreError::Open(_)
+        | GroupStoreError::Interrupted
         | GroupStoreError::Compact(_)
         | GroupStoreError::Malformed { .. } => Code::Internal,
     }

@@ -22,6 +22,8 @@ struct Armed {
     /// Only paths whose file name ends with this match (empty: any).
     suffix: String,
     errno: i32,
+    /// How many matching writes still pass before the fault applies.
+    skip: u32,
     /// How many more matching writes fail; `u32::MAX` until disarmed.
     remaining: u32,
 }
@@ -37,11 +39,18 @@ fn armed() -> std::sync::MutexGuard<'static, Vec<Armed>> {
 /// Makes the next `count` writes at `point` to files under `under` whose name ends
 /// with `suffix` fail with `errno`.
 pub fn arm(under: &Path, point: WritePoint, suffix: &str, errno: i32, count: u32) {
+    arm_after(under, point, suffix, errno, 0, count);
+}
+
+/// Like [`arm`], but the first `skip` matching writes succeed: a failure in the middle
+/// of a multi-write operation.
+pub fn arm_after(under: &Path, point: WritePoint, suffix: &str, errno: i32, skip: u32, count: u32) {
     armed().push(Armed {
         under: under.to_path_buf(),
         point,
         suffix: suffix.to_string(),
         errno,
+        skip,
         remaining: count,
     });
 }
@@ -62,6 +71,10 @@ pub fn check(path: &Path, point: WritePoint) -> io::Result<()> {
             && name.as_deref().is_some_and(|n| n.ends_with(&a.suffix))
     });
     let Some(i) = hit else { return Ok(()) };
+    if list[i].skip > 0 {
+        list[i].skip -= 1;
+        return Ok(());
+    }
     let errno = list[i].errno;
     list[i].remaining -= 1;
     if list[i].remaining == 0 {

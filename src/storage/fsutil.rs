@@ -5,7 +5,8 @@
 //! [`sync_dir`], and every data write that can meet a full disk through
 //! [`write_all_at`] or the helpers below. Tests hook into these few functions: the
 //! power-loss simulator (`power_loss.rs`) learns what is durable, and the fault
-//! injector (`fault.rs`) makes a chosen write fail with `ENOSPC`.
+//! injector (`fault.rs`) makes a chosen write fail with `ENOSPC`, and `sync_watch.rs`
+//! counts (or holds) the syncs of chosen files.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -36,6 +37,8 @@ fn fail_point(path: &Path, point: WritePoint) -> io::Result<()> {
 /// read it (its size) are durable once this returns `Ok`.
 pub fn sync_data(file: &File, path: &Path) -> io::Result<()> {
     #[cfg(test)]
+    super::sync_watch::observe(path);
+    #[cfg(test)]
     let capture = super::power_loss::capture_file(file, path);
     file.sync_data()?;
     #[cfg(test)]
@@ -46,6 +49,8 @@ pub fn sync_data(file: &File, path: &Path) -> io::Result<()> {
 
 /// `fsync` of `file`, which lives at `path`: its data and all its metadata.
 pub fn sync_all(file: &File, path: &Path) -> io::Result<()> {
+    #[cfg(test)]
+    super::sync_watch::observe(path);
     #[cfg(test)]
     let capture = super::power_loss::capture_file(file, path);
     file.sync_all()?;

@@ -26,7 +26,7 @@ mod disk_full_tests;
 pub mod error;
 pub mod exhausted;
 #[cfg(test)]
-mod fault;
+pub(crate) mod fault;
 pub mod fsutil;
 pub mod index;
 pub mod lock;
@@ -52,6 +52,8 @@ pub mod scrub;
 pub mod segment;
 pub mod swap;
 pub mod sync_timing;
+#[cfg(test)]
+pub(crate) mod sync_watch;
 pub mod verify;
 
 pub use api_types::{AppendInfo, DeletedSegments, LogStats, ReadLimits, ReadOutcome, SegmentInfo};

@@ -6,11 +6,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::GroupStore;
+use super::{GroupStore, GroupStoreConfig};
 use crate::storage::FsyncPolicy;
 use crate::storage::power_loss::{self, Mode, Rng};
 
 const COMMITTERS: usize = 3;
+
+fn always() -> GroupStoreConfig {
+    GroupStoreConfig {
+        fsync: FsyncPolicy::Always,
+        ..GroupStoreConfig::default()
+    }
+}
 
 #[test]
 fn acknowledged_commits_survive_a_power_cut() {
@@ -19,7 +26,7 @@ fn acknowledged_commits_survive_a_power_cut() {
         let root = tmp.path().join("data");
         std::fs::create_dir(&root).unwrap();
         let _registration = power_loss::register(&root);
-        let store = Arc::new(GroupStore::open(&root.join("groups"), FsyncPolicy::Always).unwrap());
+        let store = Arc::new(GroupStore::open(&root.join("groups"), always()).unwrap());
         // Per committer: the last acknowledged and the last attempted next_offset.
         let acked: Arc<Vec<AtomicU64>> = Arc::new((0..COMMITTERS).map(|_| 0.into()).collect());
         let attempted: Arc<Vec<AtomicU64>> = Arc::new((0..COMMITTERS).map(|_| 0.into()).collect());
@@ -61,8 +68,8 @@ fn acknowledged_commits_survive_a_power_cut() {
             .map(|a| a.load(Ordering::Acquire))
             .collect();
 
-        let reopened = GroupStore::open(&after.path().join("groups"), FsyncPolicy::Always)
-            .expect("reopen after the cut");
+        let reopened =
+            GroupStore::open(&after.path().join("groups"), always()).expect("reopen after the cut");
         for c in 0..COMMITTERS {
             let committed = reopened.committed(&format!("g{c}"), "t");
             let got = committed.get(&(c as u32)).map_or(0, |v| v.next_offset);
@@ -76,5 +83,52 @@ fn acknowledged_commits_survive_a_power_cut() {
                 attempted[c]
             );
         }
+    }
+}
+
+#[test]
+fn a_large_deletion_is_all_or_nothing_across_a_power_cut() {
+    use std::sync::Mutex;
+    const KEYS: u32 = 25_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    std::fs::create_dir(&root).unwrap();
+    let _registration = power_loss::register(&root);
+    let store = GroupStore::open(&root.join("groups"), always()).unwrap();
+    for first in (0..KEYS).step_by(1000) {
+        let entries: Vec<_> = (first..first + 1000)
+            .map(|p| (p, 1, String::new()))
+            .collect();
+        store.commit("big", "t", &entries, 1).unwrap();
+    }
+    store
+        .commit("other", "t", &[(0, 9, String::new())], 1)
+        .unwrap();
+    // Cut the power at every sync the deletion makes, each cut tearing the unsynced
+    // bytes at a different point.
+    let images = Arc::new(Mutex::new(Vec::new()));
+    let cut: crate::storage::sync_watch::BeforeSync = {
+        let (root, images) = (root.clone(), images.clone());
+        Arc::new(move |_: &std::path::Path| {
+            let mut images = images.lock().unwrap();
+            let after = tempfile::tempdir().unwrap();
+            let seed = images.len() as u64 + 1;
+            power_loss::power_loss(&root, Mode::Torn { seed }, after.path());
+            images.push(after);
+        })
+    };
+    let watch = crate::storage::sync_watch::watch(&root, ".log", Some(cut));
+    assert_eq!(store.delete_group("big").unwrap(), KEYS as usize);
+    drop(watch);
+    let images = std::mem::take(&mut *images.lock().unwrap());
+    assert!(!images.is_empty(), "the deletion synced");
+    for (i, image) in images.iter().enumerate() {
+        let reopened = GroupStore::open(&image.path().join("groups"), always()).unwrap();
+        let left = reopened.group("big").len();
+        assert!(
+            left == 0 || left == KEYS as usize,
+            "cut {i}: {left} of {KEYS} keys left"
+        );
+        assert_eq!(reopened.committed("other", "t")[&0].next_offset, 9);
     }
 }
