@@ -25,7 +25,7 @@ mod disk_full_tests;
 pub mod error;
 pub mod exhausted;
 #[cfg(test)]
-mod fault;
+pub(crate) mod fault;
 pub mod fsutil;
 pub mod index;
 pub mod lock;
