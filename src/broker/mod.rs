@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //! - [`topic_name`]: validated topic names.
-//! - [`topic_config`]: a topic's stored configuration and create request.
+//! - [`topic_config`]: a topic's stored configuration and create request;
+//!   [`timestamp_bounds`]: the producer timestamps a topic accepts.
 //! - [`metadata`]: `topic.json`, written atomically.
 //! - [`registry`]: crash-safe creation and removal of topic directories.
 //! - [`partitioner`]: key hash (Kafka's murmur2) and round-robin placement.
@@ -50,6 +51,7 @@ pub mod retention;
 pub mod scrub;
 pub mod subscription;
 pub mod ticker;
+pub mod timestamp_bounds;
 pub mod topic;
 pub mod topic_config;
 pub mod topic_name;

@@ -124,7 +124,10 @@ impl TopicDirs {
         Ok(())
     }
 
-    /// Creates the directory tree of a new topic and commits it with one rename.
+    /// Creates the directory tree of a new topic and commits it with one rename. The
+    /// caller runs creations and deletions one at a time, so whatever is in staging is
+    /// a leftover of an earlier failure (a removal that lacked a file descriptor, say)
+    /// and is cleared first.
     pub fn create(&self, name: &TopicName, summary: &TopicSummary) -> Result<PathBuf, BrokerError> {
         let target = self.topic_dir(name);
         if target.exists() {
@@ -132,14 +135,19 @@ impl TopicDirs {
                 topic: name.to_string(),
             });
         }
+        if let Err(err) = self.clear_staging() {
+            tracing::warn!(error = %err, "could not clear leftovers of earlier topic operations yet");
+        }
         let staging = self.staging_path("create");
-        fs::create_dir(&staging).map_err(BrokerError::io(&staging))?;
-        let built =
-            Self::fill(&staging, summary).and_then(|()| self.move_durably(&staging, &target));
+        let built = fs::create_dir(&staging)
+            .map_err(BrokerError::io(&staging))
+            .and_then(|()| Self::fill(&staging, summary))
+            .and_then(|()| self.move_durably(&staging, &target));
         if let Err(err) = built {
             // Not committed: the staging directory would only be removed at the next start.
             let _ = fs::remove_dir_all(&staging);
-            return Err(err);
+            tracing::debug!(path = %staging.display(), error = %err, "building a topic directory failed");
+            return Err(err.located_at(&target));
         }
         Ok(target)
     }
@@ -208,22 +216,14 @@ fn remove_leftover(path: &Path) -> Result<(), BrokerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::topic_config::{CleanupPolicy, TopicConfig};
+    use crate::broker::topic_config::TopicConfig;
 
     /// A two-partition topic with default settings and 1 MiB segments.
     pub(super) fn summary(name: &str) -> TopicSummary {
         TopicSummary {
             name: name.into(),
             partitions: 2,
-            config: TopicConfig {
-                retention_ms: None,
-                retention_bytes: None,
-                segment_bytes: 1 << 20,
-                cleanup_policy: CleanupPolicy::Delete,
-                delete_retention_ms: None,
-                min_cleanable_dirty_ratio: None,
-                segment_ms: None,
-            },
+            config: TopicConfig::for_tests(),
         }
     }
 

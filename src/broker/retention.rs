@@ -127,11 +127,7 @@ mod tests {
         TopicConfig {
             retention_ms,
             retention_bytes,
-            segment_bytes: 1 << 20,
-            cleanup_policy: CleanupPolicy::Delete,
-            delete_retention_ms: None,
-            min_cleanable_dirty_ratio: None,
-            segment_ms: None,
+            ..TopicConfig::for_tests()
         }
     }
 
