@@ -240,9 +240,8 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers_when_space_returns(
     println!("disk_full: topic creation refused: {}", created.message());
     assert!(created.message().contains("space"), "{}", created.message());
     assert_eq!(topic_names(&mut client).await, vec!["full".to_string()]);
-    let leftovers: Vec<String> = std::fs::read_dir(data.join("topics"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    let leftovers: Vec<String> = common::topic_dir_entries(&data)
+        .into_iter()
         .filter(|name| name != "full")
         .collect();
     assert!(

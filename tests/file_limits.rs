@@ -122,7 +122,7 @@ async fn creating_topics_past_the_file_limit_fails_cleanly() {
         .topics;
     assert!(topics.iter().all(|t| t.name != failed));
     assert!(topics.iter().any(|t| t.name == "t0"));
-    // A scratch `~creating` directory may remain when even removing it needs a file
+    // A scratch directory in `topics/~staging/` may remain when even removing it needs a file
     // descriptor; it is never read as a topic and is removed by the next attempt.
     assert!(!dir.path().join("topics").join(&failed).exists());
 
@@ -171,15 +171,9 @@ async fn creating_topics_past_the_file_limit_fails_cleanly() {
         .map(value_text)
         .collect();
     assert_eq!(values, ["new"]);
-    let scratch = std::fs::read_dir(dir.path().join("topics"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .contains('~')
-        })
+    let scratch = common::topic_dir_entries(dir.path())
+        .iter()
+        .filter(|name| name.contains('~'))
         .count();
     assert_eq!(scratch, 0, "the retry removed the scratch directory");
     assert_serving(&channel).await;

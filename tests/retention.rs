@@ -1,6 +1,7 @@
 //! Retention of DELETE topics by time and by size, enforced in the background: whole
 //! sealed segments go, the log start moves, and a read below it gets OUT_OF_RANGE with
 //! the valid range. Size retention is switched on at runtime with UpdateTopicConfig.
+//! Deletion is a prefix: a segment stamped in the future holds back the ones after it.
 
 mod cleanup_support;
 mod common;
@@ -25,6 +26,47 @@ async fn fill(client: &mut Client, topic: &str, mib: usize, timestamp_ms: Option
             .collect();
         produce(client, topic, Some(0), records).await;
     }
+}
+
+#[tokio::test]
+async fn time_retention_stops_at_a_segment_stamped_in_the_future() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut client = server.client().await;
+    // No bound on future timestamps, as data written before bounds existed.
+    let config = pb::TopicConfig {
+        retention_ms: Some(3_600_000),
+        message_timestamp_after_max_ms: Some(u64::MAX),
+        ..Default::default()
+    };
+    create(&mut client, "skewed", config).await;
+    fill(&mut client, "skewed", 2, Some(i64::MAX)).await;
+    // Behind the future segments, segments of 1970: due, but deletion is a prefix.
+    fill(&mut client, "skewed", 3, Some(1_000)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    let p = partition0(&mut client, "skewed").await;
+    assert_eq!(p.log_start_offset, 0, "{p:?}");
+    assert!(p.segment_count >= 5, "{p:?}");
+
+    // With the default bound, such a record is refused instead.
+    let request = pb::UpdateTopicConfigRequest {
+        name: "skewed".into(),
+        set: None,
+        reset: vec!["message_timestamp_after_max_ms".into()],
+    };
+    client.admin.update_topic_config(request).await.unwrap();
+    let refused = client
+        .event_log
+        .produce(pb::ProduceRequest {
+            topic: "skewed".into(),
+            partition: Some(0),
+            records: vec![sized(None, Some("late".into()), Some(i64::MAX))],
+            expected_next_offset: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    server.stop().await;
 }
 
 #[tokio::test]

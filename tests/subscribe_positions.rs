@@ -11,7 +11,7 @@ use eventlog::proto::v1 as pb;
 use eventlog::proto::v1::subscribe_request::Start;
 use tonic::Streaming;
 
-const T0: i64 = 1_800_000_000_000;
+const T0: i64 = 1_700_000_000_000;
 const HISTORY: u64 = 800;
 
 fn timed_record(i: u64) -> pb::Record {

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{TestServer, create_topic, produce, record};
+use common::{
+    TestServer, commit, committed_offsets, create_topic, fetch_all, produce, record, value_text,
+};
 use eventlog::proto::v1 as pb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,5 +135,54 @@ async fn a_second_server_cannot_open_a_locked_data_directory() {
     let second = eventlog::service::serve(config, listener, std::future::pending()).await;
     let err = second.expect_err("the data directory is locked");
     assert!(err.to_string().contains("locked"), "{err}");
+    server.stop().await;
+}
+
+/// The names of every topic, as ListTopics reports them.
+async fn topic_names(client: &mut eventlog::client::Client) -> Vec<String> {
+    let listed = client.admin.list_topics(pb::ListTopicsRequest {}).await;
+    let topics = listed.expect("list topics").into_inner().topics;
+    topics.into_iter().map(|t| t.name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_with_the_longest_name_is_created_used_deleted_and_recreated() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "t".repeat(249);
+    let server = TestServer::start(dir.path()).await;
+    let mut client = server.client().await;
+    create_topic(&mut client, &long, 2).await;
+    produce(
+        &mut client,
+        &long,
+        Some(1),
+        vec![record(None, Some("kept"))],
+    )
+    .await;
+    commit(&mut client, "g", &long, &[(1, 1)]).await.unwrap();
+    server.stop().await;
+
+    let server = TestServer::start(dir.path()).await;
+    let mut client = server.client().await;
+    assert_eq!(topic_names(&mut client).await, std::slice::from_ref(&long));
+    let records = fetch_all(&mut client, &long, 1, 0).await;
+    assert_eq!(records.iter().map(value_text).collect::<Vec<_>>(), ["kept"]);
+    assert_eq!(
+        committed_offsets(&mut client, "g", &long).await,
+        [None, Some(1)]
+    );
+    let request = pb::DeleteTopicRequest { name: long.clone() };
+    client.admin.delete_topic(request).await.unwrap();
+    assert!(topic_names(&mut client).await.is_empty());
+    server.stop().await;
+
+    let server = TestServer::start(dir.path()).await;
+    let mut client = server.client().await;
+    assert!(topic_names(&mut client).await.is_empty());
+    create_topic(&mut client, &long, 2).await;
+    assert_eq!(
+        committed_offsets(&mut client, "g", &long).await,
+        [None, None]
+    );
     server.stop().await;
 }

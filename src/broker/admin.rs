@@ -37,6 +37,12 @@ impl Broker {
                 topic: name.to_string(),
             });
         }
+        // Commits of an earlier topic of this name whose removal failed at its deletion:
+        // the new topic starts without any.
+        let stale = self.groups.delete_topic(name.as_str())?;
+        if stale > 0 {
+            tracing::info!(topic = %name, removed = stale, "dropped consumer-group commits left by an earlier topic of this name");
+        }
         let dir = self.dirs.create(name, &summary)?;
         let topic = match Topic::open(
             &dir,
@@ -62,8 +68,9 @@ impl Broker {
         Ok(summary)
     }
 
-    /// Deletes a topic: closes its partitions (waiting for appends in flight, ending
-    /// subscriptions) and removes its data.
+    /// Deletes a topic: commits the deletion on disk (a failure there changes nothing),
+    /// then unlists it, drops its group commits, closes its partitions (waiting for
+    /// appends in flight, ending subscriptions) and removes its data.
     pub async fn delete_topic(self: &Arc<Self>, name: &str) -> Result<(), BrokerError> {
         self.accepting()?;
         let name = TopicName::parse(name)?;
@@ -90,22 +97,28 @@ impl Broker {
                 topic: name.to_string(),
             });
         }
-        // Before the directory goes: a crash in between leaves a topic without commits
-        // (harmless), never commits that a re-created topic would inherit; commits left
-        // by a crash after this point are dropped when the broker opens. Before the topic
-        // closes, too: if this fails (a full disk) the topic is still whole and served.
-        let removed = self.groups.delete_topic(name.as_str())?;
-        tracing::debug!(topic = %name, removed, "removed the topic's consumer-group commits");
+        // The durable rename is the commit point and comes first: if it fails, nothing
+        // changed (the topic is listed, served, and keeps its group commits).
+        let retired = self.dirs.retire(name)?;
         let topic = self
             .topics
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(name.as_str())
-            .ok_or_else(|| BrokerError::TopicNotFound {
-                topic: name.to_string(),
-            })?;
-        topic.close();
-        self.dirs.remove(name)?;
+            .remove(name.as_str());
+        // Commits left behind by a failure here are dropped when the broker next opens
+        // or before the name is created again, so no new topic inherits them.
+        match self.groups.delete_topic(name.as_str()) {
+            Ok(removed) => {
+                tracing::debug!(topic = %name, removed, "removed the topic's consumer-group commits");
+            }
+            Err(error) => {
+                tracing::error!(topic = %name, %error, "could not remove the deleted topic's consumer-group commits yet");
+            }
+        }
+        if let Some(topic) = topic {
+            topic.close();
+        }
+        self.dirs.purge(retired);
         tracing::info!(topic = %name, "topic deleted");
         Ok(())
     }
@@ -146,3 +159,7 @@ impl Broker {
         .await
     }
 }
+
+#[cfg(test)]
+#[path = "admin_tests.rs"]
+mod tests;

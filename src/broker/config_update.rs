@@ -45,6 +45,10 @@ pub struct TopicConfigUpdate {
     pub min_cleanable_dirty_ratio: Setting<DirtyRatio>,
     /// See [`TopicConfig::segment_ms`].
     pub segment_ms: Setting<u64>,
+    /// See [`TopicConfig::message_timestamp_before_max_ms`]; reset removes the bound.
+    pub message_timestamp_before_max_ms: Setting<u64>,
+    /// See [`TopicConfig::message_timestamp_after_max_ms`]; reset returns to one hour.
+    pub message_timestamp_after_max_ms: Setting<u64>,
 }
 
 impl TopicConfigUpdate {
@@ -71,6 +75,12 @@ impl TopicConfigUpdate {
                 .min_cleanable_dirty_ratio
                 .apply(current.min_cleanable_dirty_ratio),
             segment_ms: self.segment_ms.apply(current.segment_ms),
+            message_timestamp_before_max_ms: self
+                .message_timestamp_before_max_ms
+                .apply(current.message_timestamp_before_max_ms),
+            message_timestamp_after_max_ms: self
+                .message_timestamp_after_max_ms
+                .apply(current.message_timestamp_after_max_ms),
         };
         config.validate(topic)?;
         Ok(config)
@@ -88,13 +98,13 @@ mod tests {
             retention_ms: Some(1000),
             retention_bytes: Some(1 << 30),
             segment_bytes: 1 << 21,
-            cleanup_policy: CleanupPolicy::Delete,
-            delete_retention_ms: None,
-            min_cleanable_dirty_ratio: None,
-            segment_ms: None,
+            message_timestamp_before_max_ms: Some(5),
+            ..TopicConfig::for_tests()
         };
         let update = TopicConfigUpdate {
             retention_ms: Setting::Reset,
+            message_timestamp_before_max_ms: Setting::Reset,
+            message_timestamp_after_max_ms: Setting::Set(0),
             cleanup_policy: Setting::Set(CleanupPolicy::Compact),
             segment_bytes: Setting::Reset,
             ..TopicConfigUpdate::default()
@@ -104,6 +114,8 @@ mod tests {
         assert_eq!(next.retention_bytes, Some(1 << 30));
         assert_eq!(next.segment_bytes, 1 << 20);
         assert_eq!(next.cleanup_policy, CleanupPolicy::Compact);
+        assert_eq!(next.message_timestamp_before_max_ms, None);
+        assert_eq!(next.message_timestamp_after_max_ms, Some(0));
         let invalid = TopicConfigUpdate {
             segment_bytes: Setting::Set(5),
             ..TopicConfigUpdate::default()

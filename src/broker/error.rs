@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::group_store::GroupStoreError;
+use super::timestamp_bounds::TimestampWindow;
 use crate::storage::{AppendError, Exhausted, MaintenanceError, OpenError, ReadError};
 
 /// An operation of the [`Broker`](super::Broker) failed.
@@ -25,6 +26,23 @@ pub enum BrokerError {
         topic: String,
         /// What is wrong.
         reason: String,
+    },
+    /// A produced record's timestamp lies outside the window its topic accepts; nothing
+    /// of the request was appended.
+    #[error(
+        "record {index} of the request has timestamp {timestamp_ms} ms, outside what topic \
+         {topic} accepts now: {window} (message_timestamp_before_max_ms, \
+         message_timestamp_after_max_ms); nothing was appended"
+    )]
+    TimestampOutOfRange {
+        /// The topic.
+        topic: String,
+        /// The record's index in the request.
+        index: usize,
+        /// Its timestamp, in ms since the epoch.
+        timestamp_ms: i64,
+        /// The accepted timestamps.
+        window: TimestampWindow,
     },
     /// A request is malformed (for example a produce without records).
     #[error("invalid request: {0}")]
@@ -213,6 +231,23 @@ impl BrokerError {
                 | GroupStoreError::Interrupted => None,
             },
             _ => None,
+        }
+    }
+
+    /// The same error told about `path` instead of the file it happened on: a failure
+    /// in a staging directory is reported on the topic directory it was building, whose
+    /// name says which topic failed.
+    pub(crate) fn located_at(self, path: &std::path::Path) -> BrokerError {
+        match self {
+            BrokerError::Io { source, .. } => BrokerError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            BrokerError::Exhausted { what, .. } => BrokerError::Exhausted {
+                path: path.to_path_buf(),
+                what,
+            },
+            other => other,
         }
     }
 

@@ -89,12 +89,9 @@ mod tests {
             partitions: 3,
             config: TopicConfig {
                 retention_ms: Some(1000),
-                retention_bytes: None,
-                segment_bytes: 1 << 20,
                 cleanup_policy: CleanupPolicy::Compact,
-                delete_retention_ms: None,
-                min_cleanable_dirty_ratio: None,
-                segment_ms: None,
+                message_timestamp_after_max_ms: Some(60_000),
+                ..TopicConfig::for_tests()
             },
         };
         write(dir.path(), &topic).unwrap();

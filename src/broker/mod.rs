@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //! - [`topic_name`]: validated topic names.
-//! - [`topic_config`]: a topic's stored configuration and create request.
+//! - [`topic_config`]: a topic's stored configuration and create request;
+//!   [`timestamp_bounds`]: the producer timestamps a topic accepts.
 //! - [`metadata`]: `topic.json`, written atomically.
 //! - [`registry`]: crash-safe creation and removal of topic directories.
 //! - [`partitioner`]: key hash (Kafka's murmur2) and round-robin placement.
@@ -18,7 +19,8 @@
 //! - [`subscription`]: a cursor that goes from history into the live tail.
 //! - [`group_store`]: the durable consumer-group offsets log; [`group_types`]: the values
 //!   of group operations; `groups`, `group_reset`, `group_subscribe`: the operations.
-//! - [`cleaner`]: the thread applying [`retention`] and background [`compaction`] (with
+//! - [`cleaner`]: the thread applying [`retention`] (held back by a
+//!   [`future_segment`]) and background [`compaction`] (with
 //!   its [`clean_mark`], [`dirty_ratio`] and read-only [`compaction_estimate`]);
 //!   [`config_update`] and `cleanup`: runtime config changes and on-demand compaction;
 //!   [`offline`]: compaction of a stopped server's directory.
@@ -33,6 +35,7 @@ pub mod compaction_estimate;
 pub mod config_update;
 pub mod dirty_ratio;
 pub mod error;
+pub mod future_segment;
 pub mod gauges;
 mod group_reset;
 pub mod group_store;
@@ -52,6 +55,7 @@ pub mod retention;
 pub mod scrub;
 pub mod subscription;
 pub mod ticker;
+pub mod timestamp_bounds;
 pub mod topic;
 pub mod topic_config;
 pub mod topic_name;

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::group_store::now_ms;
+use super::timestamp_bounds::TimestampWindow;
 use super::{Broker, BrokerError, in_multi_thread_runtime};
 use crate::storage::{AppendInfo, Record};
 
@@ -42,6 +44,8 @@ impl Broker {
                 "expected_next_offset needs an explicit partition".into(),
             ));
         }
+        // Before any partition is touched, so a refused request appends nothing.
+        TimestampWindow::of(&topic.config(), now_ms()).check(topic.name(), &records)?;
         let groups = match partition {
             Some(number) => {
                 topic.partition(number)?;

@@ -1,6 +1,7 @@
 //! Power loss around topic creation and deletion (see `storage/power_loss.rs`): a topic
 //! whose creation returned survives a cut with its metadata and acknowledged records;
-//! a deleted topic stays deleted.
+//! a deleted topic stays deleted. Both have names of the greatest allowed length, which
+//! the staging directory must not push past the file system's name limit.
 
 use std::path::Path;
 
@@ -25,15 +26,16 @@ fn created_topics_and_their_records_survive_and_deleted_ones_stay_deleted() {
     std::fs::create_dir(&root).unwrap();
     let _registration = power_loss::register(&root);
     let dirs = TopicDirs::open(&root).unwrap();
-    let kept = TopicName::parse("kept").unwrap();
-    let gone = TopicName::parse("gone").unwrap();
-    dirs.create(&gone, &summary("gone")).unwrap();
+    let (kept_name, gone_name) = ("k".repeat(249), "g".repeat(249));
+    let kept = TopicName::parse(&kept_name).unwrap();
+    let gone = TopicName::parse(&gone_name).unwrap();
+    dirs.create(&gone, &summary(&gone_name)).unwrap();
     dirs.remove(&gone).unwrap();
     // Nothing syncs the topics directory after this creation: it must do so itself.
-    let dir = dirs.create(&kept, &summary("kept")).unwrap();
+    let dir = dirs.create(&kept, &summary(&kept_name)).unwrap();
     let topic = Topic::open(
         &dir,
-        summary("kept"),
+        summary(&kept_name),
         FsyncPolicy::Always,
         &OpenSegments::default(),
     )
@@ -55,10 +57,10 @@ fn created_topics_and_their_records_survive_and_deleted_ones_stay_deleted() {
     let dirs = TopicDirs::open(after.path()).unwrap();
     let scanned = dirs.scan().unwrap();
     assert_eq!(scanned.len(), 1, "only the kept topic: {scanned:?}");
-    assert_eq!(scanned[0].0, summary("kept"));
+    assert_eq!(scanned[0].0, summary(&kept_name));
     let topic = Topic::open(
         &scanned[0].1,
-        summary("kept"),
+        summary(&kept_name),
         FsyncPolicy::Always,
         &OpenSegments::default(),
     )

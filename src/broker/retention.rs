@@ -6,6 +6,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::error::BrokerError;
+use super::future_segment;
 use super::partition::Partition;
 use super::topic_config::{CleanupPolicy, TopicConfig};
 use crate::storage::{DeletedSegments, SegmentInfo};
@@ -37,7 +38,7 @@ pub fn retention_point(
 ) -> Option<(u64, RetentionReason)> {
     let sealed = segments.iter().take_while(|s| s.sealed);
     let by_time = config.retention_ms.and_then(|ms| {
-        let cutoff = now_ms.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX));
+        let cutoff = time_cutoff(now_ms, ms);
         sealed
             .clone()
             .take_while(|s| s.max_timestamp_ms < cutoff)
@@ -62,6 +63,31 @@ pub fn retention_point(
         .max_by_key(|(offset, _)| *offset)
 }
 
+/// Records with a newest timestamp before this are past a retention time of
+/// `retention_ms`.
+fn time_cutoff(now_ms: i64, retention_ms: u64) -> i64 {
+    now_ms.saturating_sub(i64::try_from(retention_ms).unwrap_or(i64::MAX))
+}
+
+/// Warns (rate-limited) when a segment stamped in the future stops time retention
+/// before segments that are due.
+fn warn_if_held_back(
+    partition: &Partition,
+    segments: &[SegmentInfo],
+    config: &TopicConfig,
+    point: Option<(u64, RetentionReason)>,
+    now_ms: i64,
+) {
+    let Some(ms) = config.retention_ms else {
+        return;
+    };
+    let kept_from = point.map_or(0, |(offset, _)| offset);
+    let cutoff = time_cutoff(now_ms, ms);
+    if let Some(segment) = future_segment::holding_back(segments, kept_from, now_ms, cutoff) {
+        future_segment::warn(partition.ident(), &segment, now_ms);
+    }
+}
+
 /// Applies retention to one partition of a DELETE topic; logs what it deleted.
 pub fn apply(
     partition: &Partition,
@@ -78,7 +104,9 @@ pub fn apply(
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     partition.with_log(|log| {
         let segments = log.segment_infos();
-        let Some((offset, reason)) = retention_point(&segments, config, now_ms) else {
+        let point = retention_point(&segments, config, now_ms);
+        warn_if_held_back(partition, &segments, config, point, now_ms);
+        let Some((offset, reason)) = point else {
             return Ok(None);
         };
         let old_start = log.log_start_offset();
@@ -110,10 +138,17 @@ pub fn apply(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn segment(base: u64, next: u64, size: u64, max_ts: i64, sealed: bool) -> SegmentInfo {
+    /// A segment as the log reports it.
+    pub(crate) fn segment(
+        base: u64,
+        next: u64,
+        size: u64,
+        max_ts: i64,
+        sealed: bool,
+    ) -> SegmentInfo {
         SegmentInfo {
             base_offset: base,
             next_offset: next,
@@ -127,11 +162,7 @@ mod tests {
         TopicConfig {
             retention_ms,
             retention_bytes,
-            segment_bytes: 1 << 20,
-            cleanup_policy: CleanupPolicy::Delete,
-            delete_retention_ms: None,
-            min_cleanable_dirty_ratio: None,
-            segment_ms: None,
+            ..TopicConfig::for_tests()
         }
     }
 
@@ -164,6 +195,20 @@ mod tests {
         // Never the active segment, however large.
         let point = retention_point(&log(), &config(None, Some(1)), 0);
         assert_eq!(point, Some((30, RetentionReason::Size)));
+    }
+
+    #[test]
+    fn time_retention_stops_at_a_segment_stamped_in_the_future() {
+        let log = vec![
+            segment(0, 10, 100, 1_000, true),
+            segment(10, 20, 100, i64::MAX, true),
+            segment(20, 30, 100, 2_000, true),
+            segment(30, 35, 50, 3_000, false),
+        ];
+        let point = retention_point(&log, &config(Some(1_000), None), 100_000);
+        assert_eq!(point, Some((10, RetentionReason::Time)));
+        let held = future_segment::holding_back(&log, 10, 100_000, 99_000);
+        assert_eq!(held.map(|s| s.base_offset), Some(10));
     }
 
     #[test]

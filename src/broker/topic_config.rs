@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dirty_ratio::DirtyRatio;
 use super::error::BrokerError;
+use super::timestamp_bounds::DEFAULT_TIMESTAMP_AFTER_MAX;
 use super::topic_name::TopicName;
 use crate::storage::config::{MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES};
 use crate::storage::{FsyncPolicy, LogConfig};
@@ -62,6 +63,14 @@ pub struct TopicConfig {
     /// DELETE topics (at most 7 days), 7 days for COMPACT topics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment_ms: Option<u64>,
+    /// Refuse records stamped more than this many milliseconds before the broker's
+    /// clock; `None`: no bound (Kafka's `message.timestamp.before.max.ms` default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_timestamp_before_max_ms: Option<u64>,
+    /// Refuse records stamped more than this many milliseconds after the broker's
+    /// clock; `None` means [`DEFAULT_TIMESTAMP_AFTER_MAX`] (one hour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_timestamp_after_max_ms: Option<u64>,
 }
 
 impl TopicConfig {
@@ -88,6 +97,13 @@ impl TopicConfig {
     pub fn delete_retention(&self) -> Duration {
         self.delete_retention_ms
             .map_or(DEFAULT_DELETE_RETENTION, Duration::from_millis)
+    }
+
+    /// How far ahead of the broker's clock a record may be stamped, in milliseconds.
+    pub fn timestamp_after_max_ms(&self) -> u64 {
+        self.message_timestamp_after_max_ms.unwrap_or_else(|| {
+            u64::try_from(DEFAULT_TIMESTAMP_AFTER_MAX.as_millis()).unwrap_or(u64::MAX)
+        })
     }
 
     /// The dirty ratio at which background compaction starts.
@@ -126,6 +142,25 @@ impl TopicConfig {
     }
 }
 
+#[cfg(test)]
+impl TopicConfig {
+    /// Tests' starting point: a DELETE topic with 1 MiB segments, every optional setting
+    /// at its default.
+    pub(crate) fn for_tests() -> TopicConfig {
+        TopicConfig {
+            retention_ms: None,
+            retention_bytes: None,
+            segment_bytes: 1 << 20,
+            cleanup_policy: CleanupPolicy::Delete,
+            delete_retention_ms: None,
+            min_cleanable_dirty_ratio: None,
+            segment_ms: None,
+            message_timestamp_before_max_ms: None,
+            message_timestamp_after_max_ms: None,
+        }
+    }
+}
+
 /// A request to create a topic; `None` fields take the broker's defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NewTopic {
@@ -147,6 +182,10 @@ pub struct NewTopic {
     pub min_cleanable_dirty_ratio: Option<DirtyRatio>,
     /// See [`TopicConfig::segment_ms`].
     pub segment_ms: Option<u64>,
+    /// See [`TopicConfig::message_timestamp_before_max_ms`].
+    pub message_timestamp_before_max_ms: Option<u64>,
+    /// See [`TopicConfig::message_timestamp_after_max_ms`].
+    pub message_timestamp_after_max_ms: Option<u64>,
 }
 
 /// A topic as reported by list and describe: name, partition count and config.
@@ -182,6 +221,8 @@ impl NewTopic {
             delete_retention_ms: self.delete_retention_ms,
             min_cleanable_dirty_ratio: self.min_cleanable_dirty_ratio,
             segment_ms: self.segment_ms,
+            message_timestamp_before_max_ms: self.message_timestamp_before_max_ms,
+            message_timestamp_after_max_ms: self.message_timestamp_after_max_ms,
         };
         config.validate(&name)?;
         let summary = TopicSummary {
@@ -248,12 +289,7 @@ mod tests {
     fn time_retention_bounds_segment_age() {
         let config = TopicConfig {
             retention_ms: Some(60_000),
-            retention_bytes: None,
-            segment_bytes: 1 << 20,
-            cleanup_policy: CleanupPolicy::Delete,
-            delete_retention_ms: None,
-            min_cleanable_dirty_ratio: None,
-            segment_ms: None,
+            ..TopicConfig::for_tests()
         };
         let log = config.log_config(FsyncPolicy::Never);
         assert_eq!(log.segment_max_age, Some(Duration::from_secs(60)));
@@ -282,5 +318,28 @@ mod tests {
         let config: TopicConfig = serde_json::from_str(old).unwrap();
         assert_eq!(config.delete_retention(), DEFAULT_DELETE_RETENTION);
         assert_eq!(config.dirty_ratio(), DirtyRatio::DEFAULT);
+        assert_eq!(config.message_timestamp_before_max_ms, None);
+        assert_eq!(config.timestamp_after_max_ms(), 3_600_000);
+    }
+
+    #[test]
+    fn timestamp_bounds_are_stored_only_when_set() {
+        let (_, summary) = request().resolve(1 << 20).unwrap();
+        let json = serde_json::to_string(&summary.config).unwrap();
+        assert!(!json.contains("message_timestamp"), "{json}");
+        let (_, summary) = NewTopic {
+            message_timestamp_before_max_ms: Some(86_400_000),
+            message_timestamp_after_max_ms: Some(60_000),
+            ..request()
+        }
+        .resolve(1 << 20)
+        .unwrap();
+        let json = serde_json::to_string(&summary.config).unwrap();
+        assert_eq!(
+            json,
+            r#"{"retention_ms":null,"retention_bytes":null,"segment_bytes":1048576,"cleanup_policy":"delete","message_timestamp_before_max_ms":86400000,"message_timestamp_after_max_ms":60000}"#
+        );
+        let back: TopicConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, summary.config);
     }
 }

@@ -79,6 +79,13 @@ pub struct CreateArgs {
     /// bytes is new (default 0.5).
     #[arg(long, value_parser = super::topic_alter::parse_ratio)]
     pub dirty_ratio: Option<f64>,
+    /// Refuse records stamped more than this long before the server's clock (e.g. 30d);
+    /// no bound when not given.
+    #[arg(long, value_parser = parse_duration)]
+    pub timestamp_before_max: Option<Duration>,
+    /// Refuse records stamped more than this long after the server's clock (default 1h).
+    #[arg(long, value_parser = parse_duration)]
+    pub timestamp_after_max: Option<Duration>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub client: ClientArgs,
@@ -135,6 +142,8 @@ async fn create(args: CreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
             delete_retention_ms: args.delete_retention.map(millis),
             min_cleanable_dirty_ratio: args.dirty_ratio,
             segment_ms: args.segment_age.map(millis),
+            message_timestamp_before_max_ms: args.timestamp_before_max.map(millis),
+            message_timestamp_after_max_ms: args.timestamp_after_max.map(millis),
         }),
     };
     let mut client = args.client.connect().await?;
@@ -307,6 +316,8 @@ pub fn summary_json(topic: &pb::TopicSummary) -> Value {
         "delete_retention_ms": config.delete_retention_ms,
         "min_cleanable_dirty_ratio": config.min_cleanable_dirty_ratio,
         "segment_ms": config.segment_ms,
+        "message_timestamp_before_max_ms": config.message_timestamp_before_max_ms,
+        "message_timestamp_after_max_ms": config.message_timestamp_after_max_ms,
     })
 }
 

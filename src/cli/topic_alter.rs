@@ -50,6 +50,14 @@ pub struct AlterArgs {
     /// bytes is new, or `default` (0.5).
     #[arg(long, value_parser = change(parse_ratio))]
     pub dirty_ratio: Option<Change<f64>>,
+    /// Refuse records stamped more than this long before the server's clock (e.g. 30d),
+    /// or `default` for no bound.
+    #[arg(long, value_parser = change(parse_duration))]
+    pub timestamp_before_max: Option<Change<Duration>>,
+    /// Refuse records stamped more than this long after the server's clock (e.g. 10m),
+    /// or `default` (1h).
+    #[arg(long, value_parser = change(parse_duration))]
+    pub timestamp_after_max: Option<Change<Duration>>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub client: ClientArgs,
@@ -103,6 +111,18 @@ fn request(args: &AlterArgs) -> pb::UpdateTopicConfigRequest {
             .map(millis),
         min_cleanable_dirty_ratio: split("min_cleanable_dirty_ratio", args.dirty_ratio, &mut reset),
         cleanup_policy: args.cleanup.map_or(0, |c| c.to_wire().into()),
+        message_timestamp_before_max_ms: split(
+            "message_timestamp_before_max_ms",
+            args.timestamp_before_max,
+            &mut reset,
+        )
+        .map(millis),
+        message_timestamp_after_max_ms: split(
+            "message_timestamp_after_max_ms",
+            args.timestamp_after_max,
+            &mut reset,
+        )
+        .map(millis),
     };
     pb::UpdateTopicConfigRequest {
         name: args.name.clone(),
@@ -127,4 +147,35 @@ pub async fn run(args: AlterArgs, out: &mut impl Write) -> anyhow::Result<()> {
         Format::Text => write_table(out, &SUMMARY_HEADERS, &[summary_row(&topic)])?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        alter: AlterArgs,
+    }
+
+    #[test]
+    fn timestamp_bounds_are_set_or_returned_to_their_default() {
+        let args = Cli::parse_from([
+            "alter",
+            "orders",
+            "--timestamp-before-max",
+            "30d",
+            "--timestamp-after-max",
+            "default",
+        ])
+        .alter;
+        let request = request(&args);
+        let set = request.set.unwrap_or_default();
+        assert_eq!(set.message_timestamp_before_max_ms, Some(30 * 86_400_000));
+        assert_eq!(set.message_timestamp_after_max_ms, None);
+        assert_eq!(request.reset, ["message_timestamp_after_max_ms"]);
+    }
 }

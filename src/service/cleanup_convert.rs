@@ -5,7 +5,7 @@ use crate::broker::{PartitionCompaction, Setting, TopicConfigUpdate};
 use crate::proto::v1 as pb;
 
 /// Field names accepted in `UpdateTopicConfigRequest.reset`.
-pub const RESETTABLE: [&str; 7] = [
+pub const RESETTABLE: [&str; 9] = [
     "retention_ms",
     "retention_bytes",
     "segment_bytes",
@@ -13,6 +13,8 @@ pub const RESETTABLE: [&str; 7] = [
     "delete_retention_ms",
     "min_cleanable_dirty_ratio",
     "segment_ms",
+    "message_timestamp_before_max_ms",
+    "message_timestamp_after_max_ms",
 ];
 
 /// The requested change; a field both set and reset, or an unknown name, is refused.
@@ -32,6 +34,8 @@ pub fn config_update(
         delete_retention_ms: setting(set.delete_retention_ms),
         min_cleanable_dirty_ratio: setting(dirty_ratio_from_wire(set.min_cleanable_dirty_ratio)?),
         segment_ms: setting(set.segment_ms),
+        message_timestamp_before_max_ms: setting(set.message_timestamp_before_max_ms),
+        message_timestamp_after_max_ms: setting(set.message_timestamp_after_max_ms),
     };
     for name in &request.reset {
         let already_set = match name.as_str() {
@@ -42,6 +46,8 @@ pub fn config_update(
             "delete_retention_ms" => reset(&mut update.delete_retention_ms),
             "min_cleanable_dirty_ratio" => reset(&mut update.min_cleanable_dirty_ratio),
             "segment_ms" => reset(&mut update.segment_ms),
+            "message_timestamp_before_max_ms" => reset(&mut update.message_timestamp_before_max_ms),
+            "message_timestamp_after_max_ms" => reset(&mut update.message_timestamp_after_max_ms),
             other => {
                 // Cut: the message travels in a response header, which a name of
                 // megabytes would make too large to deliver.

@@ -192,6 +192,8 @@ impl TryFrom<pb::CreateTopicRequest> for NewTopic {
             delete_retention_ms: config.delete_retention_ms,
             min_cleanable_dirty_ratio: dirty_ratio_from_wire(config.min_cleanable_dirty_ratio)?,
             segment_ms: config.segment_ms,
+            message_timestamp_before_max_ms: config.message_timestamp_before_max_ms,
+            message_timestamp_after_max_ms: config.message_timestamp_after_max_ms,
         })
     }
 }
@@ -233,6 +235,8 @@ impl From<TopicConfig> for pb::TopicConfig {
             delete_retention_ms: config.delete_retention_ms,
             min_cleanable_dirty_ratio: config.min_cleanable_dirty_ratio.map(DirtyRatio::get),
             segment_ms: config.segment_ms,
+            message_timestamp_before_max_ms: config.message_timestamp_before_max_ms,
+            message_timestamp_after_max_ms: config.message_timestamp_after_max_ms,
         }
     }
 }

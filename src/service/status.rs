@@ -72,7 +72,8 @@ fn code_for(err: &BrokerError) -> Code {
     match err {
         BrokerError::InvalidTopicName { .. }
         | BrokerError::InvalidConfig { .. }
-        | BrokerError::InvalidRequest(_) => Code::InvalidArgument,
+        | BrokerError::InvalidRequest(_)
+        | BrokerError::TimestampOutOfRange { .. } => Code::InvalidArgument,
         BrokerError::TopicNotFound { .. } | BrokerError::PartitionNotFound { .. } => Code::NotFound,
         BrokerError::InvalidGroupName { .. } => Code::InvalidArgument,
         BrokerError::GroupNotFound { .. } => Code::NotFound,

@@ -22,6 +22,8 @@ pub enum WritePoint {
     Extend,
     /// Creating a new file.
     Create,
+    /// Renaming a file or directory (the path is the source).
+    Rename,
 }
 
 /// Test-only: fails if a fault is armed for `path` at `point`.
@@ -68,6 +70,12 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(test)]
     super::power_loss::dir_synced(capture);
     Ok(())
+}
+
+/// `rename(2)` of `from` to `to`; durable only once the parents are synced.
+pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    fail_point(from, WritePoint::Rename)?;
+    std::fs::rename(from, to)
 }
 
 /// Creates `dir` and any missing ancestors, syncing the parent of each directory it

@@ -422,3 +422,25 @@ pub fn cli_ok(server: &str, args: &[&str]) -> String {
     );
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
+
+/// The entries of `<data_dir>/topics/` in name order, with the staging directory of
+/// creations and deletions in progress replaced by what it holds (`~staging/<name>`):
+/// after a finished or failed topic operation, exactly the topics' directories.
+pub fn topic_dir_entries(data_dir: &Path) -> Vec<String> {
+    let names = |dir: &Path| -> Vec<String> {
+        let entries = std::fs::read_dir(dir).expect("read a topics directory");
+        let mut names: Vec<String> = entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let topics = data_dir.join("topics");
+    let staged = names(&topics.join("~staging"));
+    let mut found: Vec<String> = names(&topics)
+        .into_iter()
+        .filter(|n| n != "~staging")
+        .collect();
+    found.extend(staged.into_iter().map(|n| format!("~staging/{n}")));
+    found
+}
