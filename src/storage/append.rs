@@ -5,8 +5,8 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
 use super::api_types::AppendInfo;
@@ -73,7 +73,7 @@ impl Log {
             .max()
             .unwrap_or(i64::MIN);
         let (base_offset, next) = {
-            let mut w = self.writer.lock().expect("writer lock");
+            let mut w = self.lock_writer();
             self.check_writable(&w)?;
             if let Some(expected) = expected.filter(|e| *e != w.next_offset) {
                 return Err(AppendError::OffsetMismatch {
@@ -151,8 +151,12 @@ impl Log {
             self.grow(w, needed)?;
         }
         let base_offset = w.next_offset;
-        batch::seal(buf, base_offset);
-        let header = batch::trusted_header(buf);
+        let Some(header) = batch::seal_checked(buf, base_offset) else {
+            return Err(AppendError::OffsetsExhausted {
+                log: self.ident.clone(),
+                next_offset: base_offset,
+            });
+        };
         if let Err(source) = fsutil::write_all_at(&w.file, &w.active.path, buf, w.write_pos) {
             return Err(self.write_error(&w.active.path, source));
         }
@@ -207,7 +211,7 @@ impl Log {
         match policy {
             FsyncPolicy::Always => self.wait_durable(next),
             FsyncPolicy::Interval(every) => {
-                let due = self.commit.lock().expect("commit lock").last_sync.elapsed() >= every;
+                let due = self.lock_commit().last_sync.elapsed() >= every;
                 if due { self.wait_durable(next) } else { Ok(()) }
             }
             FsyncPolicy::Never => Ok(()),
@@ -217,7 +221,7 @@ impl Log {
     /// Blocks until everything below `target` is covered by an `fdatasync`, running
     /// it ourselves if no other thread is (group commit).
     pub(crate) fn wait_durable(&self, target: u64) -> Result<(), AppendError> {
-        let mut state = self.commit.lock().expect("commit lock");
+        let mut state = self.lock_commit();
         loop {
             if let Some(reason) = self.poison.get() {
                 return Err(AppendError::Poisoned {
@@ -229,13 +233,16 @@ impl Log {
                 return Ok(());
             }
             if state.syncing {
-                state = self.commit_done.wait(state).expect("commit lock");
+                state = self
+                    .commit_done
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
             state.syncing = true;
             drop(state);
             let result = self.sync_written();
-            state = self.commit.lock().expect("commit lock");
+            state = self.lock_commit();
             state.syncing = false;
             if result.is_ok() {
                 state.last_sync = Instant::now();
@@ -256,7 +263,7 @@ impl Log {
     /// The leader's work: one `fdatasync` for everything written so far.
     fn sync_written(&self) -> Result<(), ()> {
         let (file, active, end, next) = {
-            let w = self.writer.lock().expect("writer lock");
+            let w = self.lock_writer();
             (w.file.clone(), w.active.clone(), w.write_pos, w.next_offset)
         };
         match self.fdatasync(&file, &active.path) {
@@ -278,13 +285,13 @@ impl Log {
 
     /// Forces everything appended so far to disk (for `interval`/`never` and shutdown).
     pub fn sync(&self) -> Result<(), AppendError> {
-        let next = self.writer.lock().expect("writer lock").next_offset;
+        let next = self.lock_writer().next_offset;
         self.wait_durable(next)
     }
 
     /// Seals the active segment now (no-op when it is empty).
     pub fn roll(&self) -> Result<(), AppendError> {
-        let mut w = self.writer.lock().expect("writer lock");
+        let mut w = self.lock_writer();
         self.check_writable(&w)?;
         if w.write_pos > FILE_HEADER_LEN as u64 {
             self.roll_locked(&mut w)
@@ -299,7 +306,7 @@ impl Log {
     pub fn tick(&self) -> Result<(), AppendError> {
         let config = self.config();
         {
-            let mut w = self.writer.lock().expect("writer lock");
+            let mut w = self.lock_writer();
             if w.closed || self.poison.get().is_some() {
                 return Ok(());
             }
@@ -308,7 +315,7 @@ impl Log {
             }
         }
         if let FsyncPolicy::Interval(every) = config.fsync {
-            let due = self.commit.lock().expect("commit lock").last_sync.elapsed() >= every;
+            let due = self.lock_commit().last_sync.elapsed() >= every;
             if due && self.durable.load(Ordering::Acquire) < self.high_watermark() {
                 self.sync()?;
             }
@@ -439,7 +446,7 @@ impl Log {
         if self.poison.get().is_none() {
             self.sync()?;
         }
-        let mut w = self.writer.lock().expect("writer lock");
+        let mut w = self.lock_writer();
         if !w.closed {
             w.closed = true;
             // Trimming above the committed end is safe under any reader (see `mmap`).
@@ -459,10 +466,7 @@ mod tests {
     use crate::storage::{AppendError, FsyncPolicy, Log, LogConfig, LogIdent, ReadLimits, Record};
 
     fn record(value: &str) -> Record {
-        Record {
-            value: Some(value.to_string().into()),
-            ..Record::default()
-        }
+        Record::text(value)
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 
 use super::api_types::{LogStats, ReadLimits, ReadOutcome, SegmentInfo};
@@ -175,6 +175,24 @@ impl Log {
         self.poison.get().map(String::as_str)
     }
 
+    /// The writer lock. A panic while it was held (a defect) must not make every later
+    /// call panic in turn, taking the ticker and cleaner threads down with it: the log
+    /// becomes read-only instead, as after a failed fsync, and the guard is handed out
+    /// so reads, `tick` and `close` go on.
+    pub(crate) fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|poisoned| {
+            let _ = self
+                .poison
+                .set("an earlier operation on this log failed with a panic".into());
+            poisoned.into_inner()
+        })
+    }
+
+    /// The group-commit state: a flag and a time, consistent whatever panicked.
+    pub(crate) fn lock_commit(&self) -> MutexGuard<'_, CommitState> {
+        self.commit.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(crate) fn segment_list(&self) -> Arc<Vec<Arc<Segment>>> {
         self.segments.read().expect("segments lock").clone()
     }
@@ -207,7 +225,7 @@ impl Log {
                         && segments.iter().any(|s| s.is_retired()) =>
                 {
                     attempts += 1;
-                    drop(self.writer.lock().expect("writer lock"));
+                    drop(self.lock_writer());
                 }
                 other => return other,
             }

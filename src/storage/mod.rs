@@ -34,6 +34,8 @@ mod maintenance;
 mod mmap;
 pub mod open_segments;
 #[cfg(test)]
+mod panic_tests;
+#[cfg(test)]
 pub(crate) mod power_loss;
 #[cfg(test)]
 mod power_loss_tests;

@@ -143,8 +143,7 @@ impl ReadCursor<'_> {
 
 /// Locates the next valid batch after a bad one at `pos`.
 fn find_damage(seg: &Segment, data: &[u8], pos: usize, reason: String) -> Damage {
-    let min_offset = seg.base_offset;
-    let damage = match scan::resync(data, pos, min_offset) {
+    let damage = match scan::resync_after(data, pos, &seg.continuation()) {
         Some((resume, header)) => Damage {
             position: pos as u64,
             resume_position: Some(resume as u64),

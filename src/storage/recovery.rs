@@ -15,7 +15,7 @@ use super::error::{LogIdent, OpenError};
 use super::fsutil;
 use super::index::{self, IndexBuilder};
 use super::mmap::SegmentMap;
-use super::scan::{ScanOutcome, scan_segment};
+use super::scan::{ScanOutcome, scan_segment_bounded};
 use super::segment::{self, FILE_HEADER_LEN, Segment};
 use super::swap;
 
@@ -218,7 +218,8 @@ fn seal_unknown(
         let map = SegmentMap::map(&file, len).map_err(ctx.io(path.clone()))?;
         let bytes = map.committed(len as usize);
         check_header(ctx, &path, bytes, *base)?;
-        let outcome = scan_file(&file, bytes, *base, ctx.config.index_interval_bytes)
+        let interval = ctx.config.index_interval_bytes;
+        let outcome = scan_file(&file, bytes, *base, interval, Some(next_base))
             .map_err(ctx.io(path.clone()))?;
         note_damage(ctx, &path, &outcome, report);
         report.segments_scanned += 1;
@@ -328,7 +329,7 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
             file.write_all_at(&segment::file_header(base), 0)
                 .map_err(ctx.io(path.clone()))?;
         }
-        scan_file(&file, bytes, base, ctx.config.index_interval_bytes)
+        scan_file(&file, bytes, base, ctx.config.index_interval_bytes, None)
             .map_err(ctx.io(path.clone()))?
     };
     report.segments_scanned += 1;
@@ -391,14 +392,21 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
 /// a whole preallocated file would use memory for nothing and, on a full file system,
 /// fault with SIGBUS. So the scan covers only up to the page holding the last non-zero
 /// byte, found with `pread` (which never allocates). Everything past it is zeros.
-fn scan_file(file: &File, bytes: &[u8], base: u64, interval: u32) -> io::Result<ScanOutcome> {
+/// `end_offset` is one past the last offset the segment may hold, when known.
+fn scan_file(
+    file: &File,
+    bytes: &[u8],
+    base: u64,
+    interval: u32,
+    end_offset: Option<u64>,
+) -> io::Result<ScanOutcome> {
     const PAGE: u64 = 4096;
     let len = bytes.len() as u64;
     let extent = data_extent(file, len)?;
     let upto = (extent.div_ceil(PAGE) * PAGE)
         .max(FILE_HEADER_LEN as u64)
         .min(len);
-    let outcome = scan_segment(&bytes[..upto as usize], base, interval);
+    let outcome = scan_segment_bounded(&bytes[..upto as usize], base, interval, end_offset);
     if upto == len || outcome.torn_tail_end.is_none() {
         return Ok(outcome);
     }
@@ -416,7 +424,7 @@ fn scan_file(file: &File, bytes: &[u8], base: u64, interval: u32) -> io::Result<
     }
     let mut spelled = vec![0u8; need as usize];
     spelled[..upto as usize].copy_from_slice(&bytes[..upto as usize]);
-    Ok(scan_segment(&spelled, base, interval))
+    Ok(scan_segment_bounded(&spelled, base, interval, end_offset))
 }
 
 /// One past the last non-zero byte of the file's first `len` bytes (0 if none), read

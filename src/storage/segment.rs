@@ -330,13 +330,23 @@ impl Segment {
                     builder.observe(pos as u64, &header);
                     pos += header.length as usize;
                 }
-                Err(_) => match scan::resync(bytes, pos, self.base_offset) {
+                Err(_) => match scan::resync_after(bytes, pos, &self.continuation()) {
                     Some((next, _)) => pos = next,
                     None => break,
                 },
             }
         }
         Ok(builder.entries)
+    }
+
+    /// What a batch found past damage in this segment must satisfy: offsets inside the
+    /// segment (for the active one, below the writer's next offset).
+    pub fn continuation(&self) -> scan::Continuation {
+        scan::Continuation {
+            next_offset: self.base_offset,
+            end_offset: Some(self.next_offset()),
+            dense: false,
+        }
     }
 
     /// Known damage at `position`, if any.
