@@ -72,7 +72,7 @@ impl Log {
             .map(|r| r.timestamp_ms)
             .max()
             .unwrap_or(i64::MIN);
-        let (base_offset, next) = {
+        let (base_offset, next, truncations) = {
             let mut w = self.lock_writer();
             self.check_writable(&w)?;
             if let Some(expected) = expected.filter(|e| *e != w.next_offset) {
@@ -84,9 +84,10 @@ impl Log {
             if w.active.is_sealed() || self.roll_due(&w, buf.len() as u64) {
                 self.roll_locked(&mut w)?;
             }
-            self.write_locked(&mut w, &mut buf, max_timestamp, config.fsync)?
+            let (base, next) = self.write_locked(&mut w, &mut buf, max_timestamp, config.fsync)?;
+            (base, next, self.truncations.load(Ordering::Acquire))
         };
-        self.make_durable(config.fsync, next)?;
+        self.make_durable(config.fsync, next, truncations)?;
         Ok(AppendInfo {
             base_offset,
             last_offset: next - 1,
@@ -207,20 +208,32 @@ impl Log {
         self.high_watermark.fetch_max(next, Ordering::AcqRel);
     }
 
-    fn make_durable(&self, policy: FsyncPolicy, next: u64) -> Result<(), AppendError> {
+    /// `truncations` is the log's truncation count when the batch was written.
+    fn make_durable(
+        &self,
+        policy: FsyncPolicy,
+        next: u64,
+        truncations: u64,
+    ) -> Result<(), AppendError> {
         match policy {
-            FsyncPolicy::Always => self.wait_durable(next),
+            FsyncPolicy::Always => self.wait_durable(next, truncations),
             FsyncPolicy::Interval(every) => {
                 let due = self.lock_commit().last_sync.elapsed() >= every;
-                if due { self.wait_durable(next) } else { Ok(()) }
+                if due {
+                    self.wait_durable(next, truncations)
+                } else {
+                    Ok(())
+                }
             }
             FsyncPolicy::Never => Ok(()),
         }
     }
 
     /// Blocks until everything below `target` is covered by an `fdatasync`, running
-    /// it ourselves if no other thread is (group commit).
-    pub(crate) fn wait_durable(&self, target: u64) -> Result<(), AppendError> {
+    /// it ourselves if no other thread is (group commit). `truncations` is the log's
+    /// truncation count when `target` was read: once a truncation happened, what was
+    /// written before it was durable (truncation waits for that), so the wait is over.
+    pub(crate) fn wait_durable(&self, target: u64, truncations: u64) -> Result<(), AppendError> {
         let mut state = self.lock_commit();
         loop {
             if let Some(reason) = self.poison.get() {
@@ -229,7 +242,9 @@ impl Log {
                     reason: reason.clone(),
                 });
             }
-            if self.durable.load(Ordering::Acquire) >= target {
+            if self.durable.load(Ordering::Acquire) >= target
+                || self.truncations.load(Ordering::Acquire) != truncations
+            {
                 return Ok(());
             }
             if state.syncing {
@@ -254,6 +269,15 @@ impl Log {
     /// `fdatasync`, or an injected failure in tests.
     fn fdatasync(&self, file: &std::fs::File, path: &std::path::Path) -> io::Result<()> {
         #[cfg(test)]
+        if let Some(hook) = self
+            .before_sync
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            hook();
+        }
+        #[cfg(test)]
         if self.fail_next_sync.swap(false, Ordering::AcqRel) {
             return Err(io::Error::other("injected fdatasync failure"));
         }
@@ -262,14 +286,29 @@ impl Log {
 
     /// The leader's work: one `fdatasync` for everything written so far.
     fn sync_written(&self) -> Result<(), ()> {
-        let (file, active, end, next) = {
+        let (file, active, end, next, truncations) = {
             let w = self.lock_writer();
-            (w.file.clone(), w.active.clone(), w.write_pos, w.next_offset)
+            let truncations = self.truncations.load(Ordering::Acquire);
+            (
+                w.file.clone(),
+                w.active.clone(),
+                w.write_pos,
+                w.next_offset,
+                truncations,
+            )
         };
         match self.fdatasync(&file, &active.path) {
             Ok(()) => {
-                self.publish(&active, end, next);
-                self.durable.fetch_max(next, Ordering::AcqRel);
+                // A truncation during the sync cut what the snapshot describes and set
+                // the high watermark and durable offset itself: publishing the snapshot
+                // would raise them above the cut, and later appends below it would be
+                // acknowledged unsynced. Checked under the writer lock, which every
+                // truncation holds, so none slips in between.
+                let _writer = self.lock_writer();
+                if self.truncations.load(Ordering::Acquire) == truncations {
+                    self.publish(&active, end, next);
+                    self.durable.fetch_max(next, Ordering::AcqRel);
+                }
                 Ok(())
             }
             Err(error) => {
@@ -285,8 +324,11 @@ impl Log {
 
     /// Forces everything appended so far to disk (for `interval`/`never` and shutdown).
     pub fn sync(&self) -> Result<(), AppendError> {
-        let next = self.lock_writer().next_offset;
-        self.wait_durable(next)
+        let (next, truncations) = {
+            let w = self.lock_writer();
+            (w.next_offset, self.truncations.load(Ordering::Acquire))
+        };
+        self.wait_durable(next, truncations)
     }
 
     /// Seals the active segment now (no-op when it is empty).
@@ -463,7 +505,7 @@ impl Log {
 mod tests {
     use std::sync::atomic::Ordering;
 
-    use crate::storage::{AppendError, FsyncPolicy, Log, LogConfig, LogIdent, ReadLimits, Record};
+    use crate::storage::{AppendError, Log, LogConfig, LogIdent, ReadLimits, Record};
 
     fn record(value: &str) -> Record {
         Record::text(value)
@@ -472,11 +514,7 @@ mod tests {
     #[test]
     fn a_failed_fsync_poisons_the_log_but_durable_data_stays_readable() {
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig {
-            segment_bytes: 1 << 20,
-            fsync: FsyncPolicy::Always,
-            ..LogConfig::default()
-        };
+        let config = LogConfig::small();
         let log = Log::open(dir.path(), LogIdent::new("t", 0), config.clone()).unwrap();
         log.append(&[record("durable")]).unwrap();
         log.fail_next_sync.store(true, Ordering::Release);

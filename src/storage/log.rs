@@ -15,7 +15,7 @@ use super::api_types::{LogStats, ReadLimits, ReadOutcome, SegmentInfo};
 use super::checkpoint::Checkpoint;
 use super::config::LogConfig;
 use super::error::{ConfigError, LogIdent, OpenError, ReadError};
-use super::index::{self, IndexBuilder};
+use super::index::IndexBuilder;
 use super::read::{Progress, ReadCursor};
 use super::recovery::{self, RecoveryReport};
 use super::segment::{FILE_HEADER_LEN, Segment};
@@ -57,10 +57,18 @@ pub struct Log {
     /// One past the last offset covered by an `fdatasync`.
     pub(crate) durable: AtomicU64,
     pub(crate) log_start: AtomicU64,
+    /// How many truncations replaced the log's tail; changed only under the writer
+    /// lock. A group-commit leader publishes what it synced only if no truncation
+    /// happened since its snapshot, and a waiter whose batch was written before one
+    /// is done (truncation first makes everything written durable).
+    pub(crate) truncations: AtomicU64,
     pub(crate) poison: OnceLock<String>,
     /// Test-only fault injection: the next `fdatasync` of the append path fails.
     #[cfg(test)]
     pub(crate) fail_next_sync: std::sync::atomic::AtomicBool,
+    /// Test-only hook run (once) by the next `fdatasync` of the append path, before it.
+    #[cfg(test)]
+    pub(crate) before_sync: Mutex<Option<Box<dyn FnOnce() + Send>>>,
     report: RecoveryReport,
 }
 
@@ -106,9 +114,12 @@ impl Log {
             high_watermark: AtomicU64::new(rec.next_offset),
             durable: AtomicU64::new(rec.next_offset),
             log_start: AtomicU64::new(log_start),
+            truncations: AtomicU64::new(0),
             poison: OnceLock::new(),
             #[cfg(test)]
             fail_next_sync: std::sync::atomic::AtomicBool::new(false),
+            #[cfg(test)]
+            before_sync: Mutex::new(None),
             report: rec.report,
             ident,
         })
@@ -329,7 +340,8 @@ impl Log {
     ) -> Result<Option<u64>, ReadError> {
         let io = |source| ReadError::io(self.ident.clone(), segment.path.clone(), source);
         let entries = segment.index().map_err(io)?;
-        let start_offset = index::entry_for_timestamp(&entries, ts)
+        let start_offset = entries
+            .entry_for_timestamp(ts)
             .map_or(segment.base_offset, |e| {
                 segment.base_offset + u64::from(e.rel_offset)
             });

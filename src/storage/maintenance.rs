@@ -235,6 +235,9 @@ impl Log {
                 }
             })?;
         kept.push(active.segment.clone());
+        // Before lowering the high watermark: a group-commit leader syncing the old tail
+        // must not publish it afterwards (see `sync_written`).
+        self.truncations.fetch_add(1, Ordering::AcqRel);
         self.high_watermark
             .store(active.next_offset, Ordering::Release);
         self.durable.store(active.next_offset, Ordering::Release);

@@ -48,8 +48,11 @@ mod rewrite;
 pub mod scan;
 pub mod scrub;
 pub mod segment;
+pub mod shared_index;
 pub mod swap;
 pub mod sync_timing;
+#[cfg(test)]
+mod truncate_race_tests;
 pub mod verify;
 
 pub use api_types::{AppendInfo, DeletedSegments, LogStats, ReadLimits, ReadOutcome, SegmentInfo};

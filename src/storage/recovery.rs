@@ -464,10 +464,7 @@ mod tests {
     #[test]
     fn a_last_batch_ending_in_zeros_past_a_page_survives_a_crash() {
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig {
-            segment_bytes: 1 << 20,
-            ..LogConfig::default()
-        };
+        let config = LogConfig::small();
         let mut value = vec![0u8; 20_000];
         value[0] = 1;
         let log = Log::open(dir.path(), LogIdent::new("t", 0), config.clone()).unwrap();
