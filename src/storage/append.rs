@@ -7,7 +7,7 @@ use std::io;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use super::api_types::AppendInfo;
 use super::batch;
@@ -21,6 +21,7 @@ use super::mmap::SegmentMap;
 use super::record::Record;
 use super::recovery;
 use super::segment::{self, FILE_HEADER_LEN, Segment};
+use super::segment_age;
 use super::sync_timing;
 
 impl Log {
@@ -126,7 +127,7 @@ impl Log {
         let aged = config
             .segment_max_age
             .zip(w.first_append)
-            .is_some_and(|(age, t)| t.elapsed() >= age);
+            .is_some_and(|(age, start)| segment_age::is_older_than(start, age));
         non_empty
             && (w.write_pos >= config.segment_bytes || w.write_pos + batch_len > w.capacity || aged)
     }
@@ -166,7 +167,7 @@ impl Log {
         }
         w.write_pos += buf.len() as u64;
         w.next_offset = header.next_offset();
-        w.first_append.get_or_insert_with(Instant::now);
+        w.first_append.get_or_insert_with(SystemTime::now);
         w.active.set_next_offset(w.next_offset);
         w.active.observe_timestamp(max_ts);
         // The same policy decides here and in `make_durable`, so a batch is either

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use super::api_types::{LogStats, ReadLimits, ReadOutcome, SegmentInfo};
 use super::checkpoint::Checkpoint;
@@ -18,7 +18,7 @@ use super::error::{ConfigError, LogIdent, OpenError, ReadError};
 use super::index::IndexBuilder;
 use super::read::{Progress, ReadCursor};
 use super::recovery::{self, RecoveryReport};
-use super::segment::{FILE_HEADER_LEN, Segment};
+use super::segment::Segment;
 
 /// The writer's state: the active segment and where the next batch goes.
 pub(crate) struct Writer {
@@ -31,7 +31,8 @@ pub(crate) struct Writer {
     pub write_pos: u64,
     pub next_offset: u64,
     pub index: IndexBuilder,
-    pub first_append: Option<Instant>,
+    /// When the segment's age started (see `segment_age`); `None` while it is empty.
+    pub first_append: Option<SystemTime>,
     pub checkpoint: Checkpoint,
     pub closed: bool,
 }
@@ -96,7 +97,7 @@ impl Log {
             write_pos: rec.write_pos,
             next_offset: rec.next_offset,
             index: rec.index,
-            first_append: (rec.write_pos > FILE_HEADER_LEN as u64).then(Instant::now),
+            first_append: rec.age_start,
             checkpoint: rec.checkpoint,
             closed: false,
         };

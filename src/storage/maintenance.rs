@@ -249,7 +249,7 @@ impl Log {
         w.write_pos = active.write_pos;
         w.next_offset = active.next_offset;
         w.index = active.index;
-        w.first_append = None;
+        w.first_append = active.age_start;
         Ok(())
     }
 }

@@ -48,6 +48,7 @@ mod rewrite;
 pub mod scan;
 pub mod scrub;
 pub mod segment;
+pub mod segment_age;
 pub mod shared_index;
 pub mod swap;
 pub mod sync_timing;

@@ -8,6 +8,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use super::checkpoint::{Checkpoint, SealedEntry};
 use super::config::LogConfig;
@@ -17,6 +18,7 @@ use super::index::{self, IndexBuilder};
 use super::mmap::SegmentMap;
 use super::scan::{ScanOutcome, scan_segment_bounded};
 use super::segment::{self, FILE_HEADER_LEN, Segment};
+use super::segment_age;
 use super::swap;
 
 /// What recovery found and did, for logs, tests and `describe`.
@@ -50,6 +52,8 @@ pub struct Recovered {
     pub next_offset: u64,
     /// The active segment's index builder (knows where the next entry is due).
     pub index: IndexBuilder,
+    /// Where the active segment's age starts (`None` while it is empty).
+    pub age_start: Option<SystemTime>,
     /// What happened.
     pub report: RecoveryReport,
 }
@@ -139,6 +143,7 @@ pub fn recover(dir: &Path, ident: &LogIdent, config: &LogConfig) -> Result<Recov
         write_pos: active.write_pos,
         next_offset: active.next_offset,
         index: active.index,
+        age_start: active.age_start,
         report,
     })
 }
@@ -289,6 +294,8 @@ pub struct Active {
     pub next_offset: u64,
     /// The index builder continuing the recovered index.
     pub index: IndexBuilder,
+    /// Where the segment's age starts (`None` while it is empty).
+    pub age_start: Option<SystemTime>,
 }
 
 /// Opens the segment at `base` as the active segment (used after a truncation).
@@ -315,7 +322,9 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
         }
         Err(e) => return Err(ctx.io(path)(e)),
     };
-    let mut len = file.metadata().map_err(ctx.io(path.clone()))?.len();
+    let metadata = file.metadata().map_err(ctx.io(path.clone()))?;
+    let created = metadata.created().ok();
+    let mut len = metadata.len();
     if len < FILE_HEADER_LEN as u64 {
         // A crash right after creating the file: room for the header, rewritten below.
         file.set_len(FILE_HEADER_LEN as u64)
@@ -376,7 +385,10 @@ fn open_active(ctx: &Ctx, base: u64, report: &mut RecoveryReport) -> Result<Acti
     for d in outcome.damage {
         segment.record_damage(d);
     }
+    let age_start =
+        segment_age::recovered_start(created, outcome.first_timestamp, SystemTime::now());
     Ok(Active {
+        age_start,
         segment: Arc::new(segment),
         file,
         capacity,
