@@ -11,7 +11,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use super::error::BrokerError;
-use super::periodic::{PeriodicThread, StopSignal};
+use super::periodic::{PeriodicThread, StopSignal, isolated};
 use super::ticker::TopicMap;
 use super::topic::Topic;
 use super::topic_config::CleanupPolicy;
@@ -49,25 +49,25 @@ fn clean_all(topics: &TopicMap, stop: &StopSignal) -> bool {
             if stop.requested() {
                 return false;
             }
-            let config = topic.config();
-            let outcome = match config.cleanup_policy {
-                CleanupPolicy::Delete => retention::apply(partition, &config).map(drop),
-                CleanupPolicy::Compact => {
-                    compaction::compact_if_dirty(partition, &config).map(drop)
-                }
-            };
-            match outcome {
-                // The topic was deleted or the broker is closing, or the partition did
-                // not open (reported once, at start-up): nothing to clean.
-                Ok(())
-                | Err(
-                    BrokerError::PartitionClosed { .. } | BrokerError::PartitionUnavailable { .. },
-                ) => {}
-                Err(error) => {
-                    tracing::warn!(partition = %partition.ident(), %error, "background cleanup failed");
-                }
-            }
+            isolated(partition.ident(), || clean_one(&topic, partition));
         }
     }
     true
+}
+
+fn clean_one(topic: &Topic, partition: &super::partition::Partition) {
+    let config = topic.config();
+    let outcome = match config.cleanup_policy {
+        CleanupPolicy::Delete => retention::apply(partition, &config).map(drop),
+        CleanupPolicy::Compact => compaction::compact_if_dirty(partition, &config).map(drop),
+    };
+    match outcome {
+        // The topic was deleted or the broker is closing, or the partition did not
+        // open (reported once, at start-up): nothing to clean.
+        Ok(())
+        | Err(BrokerError::PartitionClosed { .. } | BrokerError::PartitionUnavailable { .. }) => {}
+        Err(error) => {
+            tracing::warn!(partition = %partition.ident(), %error, "background cleanup failed");
+        }
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use super::group_store::GroupStore;
-use super::periodic::PeriodicThread;
+use super::periodic::{PeriodicThread, isolated};
 use super::topic::Topic;
 
 /// The open topics, shared by the broker and the ticker.
@@ -26,7 +26,7 @@ impl Ticker {
     ) -> std::io::Result<Ticker> {
         let thread = PeriodicThread::start("eventlog-tick", period, move |_| {
             tick_all(&topics);
-            groups.tick();
+            isolated(&"consumer-group offsets", || groups.tick());
             true
         })?;
         Ok(Ticker(thread))
@@ -47,6 +47,8 @@ fn tick_all(topics: &TopicMap) {
         .cloned()
         .collect();
     for topic in snapshot {
-        topic.partitions().iter().for_each(|p| p.tick());
+        for partition in topic.partitions() {
+            isolated(partition.ident(), || partition.tick());
+        }
     }
 }

@@ -116,7 +116,9 @@ fn maintenance_code(err: &MaintenanceError) -> Code {
 
 fn append_code(err: &AppendError) -> Code {
     match err {
-        AppendError::OffsetMismatch { .. } => Code::FailedPrecondition,
+        AppendError::OffsetMismatch { .. } | AppendError::OffsetsExhausted { .. } => {
+            Code::FailedPrecondition
+        }
         AppendError::BatchTooLarge { .. }
         | AppendError::NoSpace { .. }
         | AppendError::Exhausted { .. } => Code::ResourceExhausted,

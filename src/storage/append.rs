@@ -5,9 +5,9 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::sync::{Arc, PoisonError};
+use std::time::{Instant, SystemTime};
 
 use super::api_types::AppendInfo;
 use super::batch;
@@ -21,6 +21,7 @@ use super::mmap::SegmentMap;
 use super::record::Record;
 use super::recovery;
 use super::segment::{self, FILE_HEADER_LEN, Segment};
+use super::segment_age;
 use super::sync_timing;
 
 impl Log {
@@ -72,8 +73,8 @@ impl Log {
             .map(|r| r.timestamp_ms)
             .max()
             .unwrap_or(i64::MIN);
-        let (base_offset, next) = {
-            let mut w = self.writer.lock().expect("writer lock");
+        let (base_offset, next, truncations) = {
+            let mut w = self.lock_writer();
             self.check_writable(&w)?;
             if let Some(expected) = expected.filter(|e| *e != w.next_offset) {
                 return Err(AppendError::OffsetMismatch {
@@ -84,9 +85,10 @@ impl Log {
             if w.active.is_sealed() || self.roll_due(&w, buf.len() as u64) {
                 self.roll_locked(&mut w)?;
             }
-            self.write_locked(&mut w, &mut buf, max_timestamp, config.fsync)?
+            let (base, next) = self.write_locked(&mut w, &mut buf, max_timestamp, config.fsync)?;
+            (base, next, self.truncations.load(Ordering::Acquire))
         };
-        self.make_durable(config.fsync, next)?;
+        self.make_durable(config.fsync, next, truncations)?;
         Ok(AppendInfo {
             base_offset,
             last_offset: next - 1,
@@ -125,7 +127,7 @@ impl Log {
         let aged = config
             .segment_max_age
             .zip(w.first_append)
-            .is_some_and(|(age, t)| t.elapsed() >= age);
+            .is_some_and(|(age, start)| segment_age::is_older_than(start, age));
         non_empty
             && (w.write_pos >= config.segment_bytes || w.write_pos + batch_len > w.capacity || aged)
     }
@@ -151,8 +153,12 @@ impl Log {
             self.grow(w, needed)?;
         }
         let base_offset = w.next_offset;
-        batch::seal(buf, base_offset);
-        let header = batch::trusted_header(buf);
+        let Some(header) = batch::seal_checked(buf, base_offset) else {
+            return Err(AppendError::OffsetsExhausted {
+                log: self.ident.clone(),
+                next_offset: base_offset,
+            });
+        };
         if let Err(source) = fsutil::write_all_at(&w.file, &w.active.path, buf, w.write_pos) {
             return Err(self.write_error(&w.active.path, source));
         }
@@ -161,7 +167,7 @@ impl Log {
         }
         w.write_pos += buf.len() as u64;
         w.next_offset = header.next_offset();
-        w.first_append.get_or_insert_with(Instant::now);
+        w.first_append.get_or_insert_with(SystemTime::now);
         w.active.set_next_offset(w.next_offset);
         w.active.observe_timestamp(max_ts);
         // The same policy decides here and in `make_durable`, so a batch is either
@@ -203,21 +209,33 @@ impl Log {
         self.high_watermark.fetch_max(next, Ordering::AcqRel);
     }
 
-    fn make_durable(&self, policy: FsyncPolicy, next: u64) -> Result<(), AppendError> {
+    /// `truncations` is the log's truncation count when the batch was written.
+    fn make_durable(
+        &self,
+        policy: FsyncPolicy,
+        next: u64,
+        truncations: u64,
+    ) -> Result<(), AppendError> {
         match policy {
-            FsyncPolicy::Always => self.wait_durable(next),
+            FsyncPolicy::Always => self.wait_durable(next, truncations),
             FsyncPolicy::Interval(every) => {
-                let due = self.commit.lock().expect("commit lock").last_sync.elapsed() >= every;
-                if due { self.wait_durable(next) } else { Ok(()) }
+                let due = self.lock_commit().last_sync.elapsed() >= every;
+                if due {
+                    self.wait_durable(next, truncations)
+                } else {
+                    Ok(())
+                }
             }
             FsyncPolicy::Never => Ok(()),
         }
     }
 
     /// Blocks until everything below `target` is covered by an `fdatasync`, running
-    /// it ourselves if no other thread is (group commit).
-    pub(crate) fn wait_durable(&self, target: u64) -> Result<(), AppendError> {
-        let mut state = self.commit.lock().expect("commit lock");
+    /// it ourselves if no other thread is (group commit). `truncations` is the log's
+    /// truncation count when `target` was read: once a truncation happened, what was
+    /// written before it was durable (truncation waits for that), so the wait is over.
+    pub(crate) fn wait_durable(&self, target: u64, truncations: u64) -> Result<(), AppendError> {
+        let mut state = self.lock_commit();
         loop {
             if let Some(reason) = self.poison.get() {
                 return Err(AppendError::Poisoned {
@@ -225,17 +243,22 @@ impl Log {
                     reason: reason.clone(),
                 });
             }
-            if self.durable.load(Ordering::Acquire) >= target {
+            if self.durable.load(Ordering::Acquire) >= target
+                || self.truncations.load(Ordering::Acquire) != truncations
+            {
                 return Ok(());
             }
             if state.syncing {
-                state = self.commit_done.wait(state).expect("commit lock");
+                state = self
+                    .commit_done
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
             state.syncing = true;
             drop(state);
             let result = self.sync_written();
-            state = self.commit.lock().expect("commit lock");
+            state = self.lock_commit();
             state.syncing = false;
             if result.is_ok() {
                 state.last_sync = Instant::now();
@@ -247,6 +270,15 @@ impl Log {
     /// `fdatasync`, or an injected failure in tests.
     fn fdatasync(&self, file: &std::fs::File, path: &std::path::Path) -> io::Result<()> {
         #[cfg(test)]
+        if let Some(hook) = self
+            .before_sync
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            hook();
+        }
+        #[cfg(test)]
         if self.fail_next_sync.swap(false, Ordering::AcqRel) {
             return Err(io::Error::other("injected fdatasync failure"));
         }
@@ -255,14 +287,29 @@ impl Log {
 
     /// The leader's work: one `fdatasync` for everything written so far.
     fn sync_written(&self) -> Result<(), ()> {
-        let (file, active, end, next) = {
-            let w = self.writer.lock().expect("writer lock");
-            (w.file.clone(), w.active.clone(), w.write_pos, w.next_offset)
+        let (file, active, end, next, truncations) = {
+            let w = self.lock_writer();
+            let truncations = self.truncations.load(Ordering::Acquire);
+            (
+                w.file.clone(),
+                w.active.clone(),
+                w.write_pos,
+                w.next_offset,
+                truncations,
+            )
         };
         match self.fdatasync(&file, &active.path) {
             Ok(()) => {
-                self.publish(&active, end, next);
-                self.durable.fetch_max(next, Ordering::AcqRel);
+                // A truncation during the sync cut what the snapshot describes and set
+                // the high watermark and durable offset itself: publishing the snapshot
+                // would raise them above the cut, and later appends below it would be
+                // acknowledged unsynced. Checked under the writer lock, which every
+                // truncation holds, so none slips in between.
+                let _writer = self.lock_writer();
+                if self.truncations.load(Ordering::Acquire) == truncations {
+                    self.publish(&active, end, next);
+                    self.durable.fetch_max(next, Ordering::AcqRel);
+                }
                 Ok(())
             }
             Err(error) => {
@@ -278,13 +325,16 @@ impl Log {
 
     /// Forces everything appended so far to disk (for `interval`/`never` and shutdown).
     pub fn sync(&self) -> Result<(), AppendError> {
-        let next = self.writer.lock().expect("writer lock").next_offset;
-        self.wait_durable(next)
+        let (next, truncations) = {
+            let w = self.lock_writer();
+            (w.next_offset, self.truncations.load(Ordering::Acquire))
+        };
+        self.wait_durable(next, truncations)
     }
 
     /// Seals the active segment now (no-op when it is empty).
     pub fn roll(&self) -> Result<(), AppendError> {
-        let mut w = self.writer.lock().expect("writer lock");
+        let mut w = self.lock_writer();
         self.check_writable(&w)?;
         if w.write_pos > FILE_HEADER_LEN as u64 {
             self.roll_locked(&mut w)
@@ -299,7 +349,7 @@ impl Log {
     pub fn tick(&self) -> Result<(), AppendError> {
         let config = self.config();
         {
-            let mut w = self.writer.lock().expect("writer lock");
+            let mut w = self.lock_writer();
             if w.closed || self.poison.get().is_some() {
                 return Ok(());
             }
@@ -308,7 +358,7 @@ impl Log {
             }
         }
         if let FsyncPolicy::Interval(every) = config.fsync {
-            let due = self.commit.lock().expect("commit lock").last_sync.elapsed() >= every;
+            let due = self.lock_commit().last_sync.elapsed() >= every;
             if due && self.durable.load(Ordering::Acquire) < self.high_watermark() {
                 self.sync()?;
             }
@@ -439,7 +489,7 @@ impl Log {
         if self.poison.get().is_none() {
             self.sync()?;
         }
-        let mut w = self.writer.lock().expect("writer lock");
+        let mut w = self.lock_writer();
         if !w.closed {
             w.closed = true;
             // Trimming above the committed end is safe under any reader (see `mmap`).
@@ -459,23 +509,16 @@ impl Log {
 mod tests {
     use std::sync::atomic::Ordering;
 
-    use crate::storage::{AppendError, FsyncPolicy, Log, LogConfig, LogIdent, ReadLimits, Record};
+    use crate::storage::{AppendError, Log, LogConfig, LogIdent, ReadLimits, Record};
 
     fn record(value: &str) -> Record {
-        Record {
-            value: Some(value.to_string().into()),
-            ..Record::default()
-        }
+        Record::text(value)
     }
 
     #[test]
     fn a_failed_fsync_poisons_the_log_but_durable_data_stays_readable() {
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig {
-            segment_bytes: 1 << 20,
-            fsync: FsyncPolicy::Always,
-            ..LogConfig::default()
-        };
+        let config = LogConfig::small();
         let log = Log::open(dir.path(), LogIdent::new("t", 0), config.clone()).unwrap();
         log.append(&[record("durable")]).unwrap();
         log.fail_next_sync.store(true, Ordering::Release);

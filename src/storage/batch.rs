@@ -495,6 +495,16 @@ fn put_optional(buf: &mut Vec<u8>, bytes: Option<&[u8]>, what: &str) -> Result<(
     Ok(())
 }
 
+/// [`seal`], unless the batch's offsets starting at `base_offset` would pass
+/// `u64::MAX`: then the batch is left unsealed and `None` returned. Returns the sealed
+/// batch's header.
+pub fn seal_checked(batch: &mut [u8], base_offset: u64) -> Option<BatchHeader> {
+    let last_delta = u64::from(u32_at(batch, LAST_OFFSET_DELTA));
+    base_offset.checked_add(last_delta)?.checked_add(1)?;
+    seal(batch, base_offset);
+    parse_header(batch).ok()
+}
+
 /// Writes the base offset into an encoded batch and computes its CRC.
 pub fn seal(batch: &mut [u8], base_offset: u64) {
     batch[BASE_OFFSET..BASE_OFFSET + 8].copy_from_slice(&base_offset.to_le_bytes());

@@ -18,6 +18,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
+use super::batch;
 use super::error::LogIdent;
 use super::fsutil;
 use super::index::{self, IndexEntry};
@@ -138,11 +139,28 @@ impl CleanShutdown {
             valid_end: self.data_len,
             next_offset: self.next_offset,
             max_timestamp: self.max_timestamp,
+            first_timestamp: first_timestamp(file, path, len)?,
             index: self.index.clone(),
             damage: Vec::new(),
             torn_tail_end: None,
         })
     }
+}
+
+/// The first record's timestamp of the segment's first batch, read from its header:
+/// the marker does not store it, and the segment's age after a restart needs it. An
+/// unchecked header read only affects when the segment rolls by age; the scrub still
+/// checks the batch's CRC.
+fn first_timestamp(file: &File, path: &Path, len: u64) -> Result<Option<i64>, String> {
+    let start = FILE_HEADER_LEN as u64;
+    if len < start + batch::HEADER_LEN as u64 {
+        return Ok(None);
+    }
+    let mut header = [0u8; batch::HEADER_LEN];
+    pread::read_exact_at(file, path, &mut header, start).map_err(|e| e.to_string())?;
+    let at = batch::FIRST_TIMESTAMP;
+    let bytes: [u8; 8] = header[at..at + 8].try_into().expect("8 bytes");
+    Ok(Some(i64::from_le_bytes(bytes)))
 }
 
 impl Log {

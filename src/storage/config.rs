@@ -112,6 +112,17 @@ impl LogConfig {
 }
 
 #[cfg(test)]
+impl LogConfig {
+    /// 1 MiB segments, otherwise the defaults (`always` fsync): unit tests.
+    pub(crate) fn small() -> LogConfig {
+        LogConfig {
+            segment_bytes: 1 << 20,
+            ..LogConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

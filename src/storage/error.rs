@@ -167,6 +167,15 @@ pub enum AppendError {
         #[source]
         source: io::Error,
     },
+    /// The batch's offsets would pass the largest offset (`u64::MAX`): the partition
+    /// can take no more records. Nothing was written.
+    #[error("{log}: no offsets left after {next_offset} for this batch")]
+    OffsetsExhausted {
+        /// The log.
+        log: LogIdent,
+        /// The log's next offset.
+        next_offset: u64,
+    },
     /// The log was closed.
     #[error("{log}: log is closed")]
     Closed {

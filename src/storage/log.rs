@@ -8,17 +8,17 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
-use std::time::Instant;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
+use std::time::{Instant, SystemTime};
 
 use super::api_types::{LogStats, ReadLimits, ReadOutcome, SegmentInfo};
 use super::checkpoint::Checkpoint;
 use super::config::LogConfig;
 use super::error::{ConfigError, LogIdent, OpenError, ReadError};
-use super::index::{self, IndexBuilder};
+use super::index::IndexBuilder;
 use super::read::{Progress, ReadCursor};
 use super::recovery::{self, RecoveryReport};
-use super::segment::{FILE_HEADER_LEN, Segment};
+use super::segment::Segment;
 
 /// The writer's state: the active segment and where the next batch goes.
 pub(crate) struct Writer {
@@ -31,7 +31,8 @@ pub(crate) struct Writer {
     pub write_pos: u64,
     pub next_offset: u64,
     pub index: IndexBuilder,
-    pub first_append: Option<Instant>,
+    /// When the segment's age started (see `segment_age`); `None` while it is empty.
+    pub first_append: Option<SystemTime>,
     pub checkpoint: Checkpoint,
     pub closed: bool,
 }
@@ -57,10 +58,18 @@ pub struct Log {
     /// One past the last offset covered by an `fdatasync`.
     pub(crate) durable: AtomicU64,
     pub(crate) log_start: AtomicU64,
+    /// How many truncations replaced the log's tail; changed only under the writer
+    /// lock. A group-commit leader publishes what it synced only if no truncation
+    /// happened since its snapshot, and a waiter whose batch was written before one
+    /// is done (truncation first makes everything written durable).
+    pub(crate) truncations: AtomicU64,
     pub(crate) poison: OnceLock<String>,
     /// Test-only fault injection: the next `fdatasync` of the append path fails.
     #[cfg(test)]
     pub(crate) fail_next_sync: std::sync::atomic::AtomicBool,
+    /// Test-only hook run (once) by the next `fdatasync` of the append path, before it.
+    #[cfg(test)]
+    pub(crate) before_sync: Mutex<Option<Box<dyn FnOnce() + Send>>>,
     report: RecoveryReport,
 }
 
@@ -88,7 +97,7 @@ impl Log {
             write_pos: rec.write_pos,
             next_offset: rec.next_offset,
             index: rec.index,
-            first_append: (rec.write_pos > FILE_HEADER_LEN as u64).then(Instant::now),
+            first_append: rec.age_start,
             checkpoint: rec.checkpoint,
             closed: false,
         };
@@ -106,9 +115,12 @@ impl Log {
             high_watermark: AtomicU64::new(rec.next_offset),
             durable: AtomicU64::new(rec.next_offset),
             log_start: AtomicU64::new(log_start),
+            truncations: AtomicU64::new(0),
             poison: OnceLock::new(),
             #[cfg(test)]
             fail_next_sync: std::sync::atomic::AtomicBool::new(false),
+            #[cfg(test)]
+            before_sync: Mutex::new(None),
             report: rec.report,
             ident,
         })
@@ -175,6 +187,24 @@ impl Log {
         self.poison.get().map(String::as_str)
     }
 
+    /// The writer lock. A panic while it was held (a defect) must not make every later
+    /// call panic in turn, taking the ticker and cleaner threads down with it: the log
+    /// becomes read-only instead, as after a failed fsync, and the guard is handed out
+    /// so reads, `tick` and `close` go on.
+    pub(crate) fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|poisoned| {
+            let _ = self
+                .poison
+                .set("an earlier operation on this log failed with a panic".into());
+            poisoned.into_inner()
+        })
+    }
+
+    /// The group-commit state: a flag and a time, consistent whatever panicked.
+    pub(crate) fn lock_commit(&self) -> MutexGuard<'_, CommitState> {
+        self.commit.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(crate) fn segment_list(&self) -> Arc<Vec<Arc<Segment>>> {
         self.segments.read().expect("segments lock").clone()
     }
@@ -207,7 +237,7 @@ impl Log {
                         && segments.iter().any(|s| s.is_retired()) =>
                 {
                     attempts += 1;
-                    drop(self.writer.lock().expect("writer lock"));
+                    drop(self.lock_writer());
                 }
                 other => return other,
             }
@@ -311,7 +341,8 @@ impl Log {
     ) -> Result<Option<u64>, ReadError> {
         let io = |source| ReadError::io(self.ident.clone(), segment.path.clone(), source);
         let entries = segment.index().map_err(io)?;
-        let start_offset = index::entry_for_timestamp(&entries, ts)
+        let start_offset = entries
+            .entry_for_timestamp(ts)
             .map_or(segment.base_offset, |e| {
                 segment.base_offset + u64::from(e.rel_offset)
             });

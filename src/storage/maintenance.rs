@@ -61,7 +61,7 @@ impl Log {
     /// The log start moves to the first remaining segment. A reader already inside a
     /// deleted segment finishes on it (its map outlives the unlink).
     pub fn delete_segments_below(&self, offset: u64) -> Result<DeletedSegments, MaintenanceError> {
-        let mut w = self.writer.lock().expect("writer lock");
+        let mut w = self.lock_writer();
         let segments = self.segment_list();
         let n = segments
             .iter()
@@ -129,7 +129,7 @@ impl Log {
         // still waiting for its fsync would otherwise be acknowledged for a cut batch.
         let mut w = loop {
             self.sync()?;
-            let w = self.writer.lock().expect("writer lock");
+            let w = self.lock_writer();
             if self.durable.load(Ordering::Acquire) >= w.next_offset {
                 break w;
             }
@@ -235,6 +235,9 @@ impl Log {
                 }
             })?;
         kept.push(active.segment.clone());
+        // Before lowering the high watermark: a group-commit leader syncing the old tail
+        // must not publish it afterwards (see `sync_written`).
+        self.truncations.fetch_add(1, Ordering::AcqRel);
         self.high_watermark
             .store(active.next_offset, Ordering::Release);
         self.durable.store(active.next_offset, Ordering::Release);
@@ -246,7 +249,7 @@ impl Log {
         w.write_pos = active.write_pos;
         w.next_offset = active.next_offset;
         w.index = active.index;
-        w.first_append = None;
+        w.first_append = active.age_start;
         Ok(())
     }
 }

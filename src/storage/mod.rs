@@ -35,6 +35,8 @@ mod maintenance;
 mod mmap;
 pub mod open_segments;
 #[cfg(test)]
+mod panic_tests;
+#[cfg(test)]
 pub(crate) mod power_loss;
 #[cfg(test)]
 mod power_loss_tests;
@@ -50,10 +52,14 @@ mod rewrite;
 pub mod scan;
 pub mod scrub;
 pub mod segment;
+pub mod segment_age;
+pub mod shared_index;
 pub mod swap;
 pub mod sync_timing;
 #[cfg(test)]
 pub(crate) mod sync_watch;
+#[cfg(test)]
+mod truncate_race_tests;
 pub mod verify;
 
 pub use api_types::{AppendInfo, DeletedSegments, LogStats, ReadLimits, ReadOutcome, SegmentInfo};

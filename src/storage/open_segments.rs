@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 
-use super::index::IndexEntry;
 use super::mmap::SegmentMap;
+use super::shared_index::SharedIndex;
 
 /// The default cap on open sealed segments of one broker.
 pub const DEFAULT_MAX_OPEN_SEGMENTS: usize = 1024;
@@ -183,7 +183,7 @@ pub(crate) struct Resident {
     /// The segment's own reference to its map; readers clone the `Arc`.
     pub map: RwLock<Option<Arc<SegmentMap>>>,
     /// The segment's own reference to its index.
-    pub index: RwLock<Option<Arc<Vec<IndexEntry>>>>,
+    pub index: RwLock<Option<Arc<SharedIndex>>>,
 }
 
 impl Resident {
@@ -219,7 +219,7 @@ mod tests {
 
     fn loaded(budget: &OpenSegments) -> Arc<Resident> {
         let resident = budget.resident();
-        *resident.index.write().unwrap() = Some(Arc::new(Vec::new()));
+        *resident.index.write().unwrap() = Some(Arc::new(SharedIndex::default()));
         resident.admit();
         resident
     }

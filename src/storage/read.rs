@@ -6,7 +6,6 @@ use bytes::Bytes;
 use super::api_types::ReadLimits;
 use super::batch::RecordIter;
 use super::error::{LogIdent, ReadError};
-use super::index;
 use super::record::StoredRecord;
 use super::scan;
 use super::segment::{Damage, FILE_HEADER_LEN, Segment, check_batch_crc};
@@ -47,8 +46,9 @@ impl ReadCursor<'_> {
         let data = map.committed(end);
         let entries = seg.index().map_err(|e| self.io(seg, e))?;
         let rel = self.from.saturating_sub(seg.base_offset);
-        let mut pos =
-            index::position_for_offset(&entries, rel).map_or(FILE_HEADER_LEN, |p| p as usize);
+        let mut pos = entries
+            .position_for_offset(rel)
+            .map_or(FILE_HEADER_LEN, |p| p as usize);
         loop {
             if let Some(damage) = seg.damage_at(pos as u64) {
                 match self.step_over(seg, damage)? {
@@ -143,8 +143,7 @@ impl ReadCursor<'_> {
 
 /// Locates the next valid batch after a bad one at `pos`.
 fn find_damage(seg: &Segment, data: &[u8], pos: usize, reason: String) -> Damage {
-    let min_offset = seg.base_offset;
-    let damage = match scan::resync(data, pos, min_offset) {
+    let damage = match scan::resync_after(data, pos, &seg.continuation()) {
         Some((resume, header)) => Damage {
             position: pos as u64,
             resume_position: Some(resume as u64),

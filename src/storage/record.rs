@@ -48,6 +48,15 @@ impl StoredRecord {
 }
 
 impl Record {
+    /// A record whose value is `value` and nothing else (unit tests).
+    #[cfg(test)]
+    pub(crate) fn text(value: &str) -> Record {
+        Record {
+            value: Some(value.to_string().into()),
+            ..Record::default()
+        }
+    }
+
     /// Bytes this record occupies in a batch on disk.
     pub fn encoded_len(&self) -> usize {
         encoded_len(self.key.as_deref(), self.value.as_deref(), &self.headers)

@@ -9,6 +9,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use super::checkpoint::{Checkpoint, SealedEntry};
 use super::clean_shutdown::{self, CleanShutdown};
@@ -17,8 +18,9 @@ use super::error::{LogIdent, OpenError};
 use super::fsutil;
 use super::index::{self, IndexBuilder};
 use super::mmap::SegmentMap;
-use super::scan::{ScanOutcome, scan_segment};
+use super::scan::{ScanOutcome, scan_segment_bounded};
 use super::segment::{self, FILE_HEADER_LEN, Segment};
+use super::segment_age;
 use super::swap;
 
 /// What recovery found and did, for logs, tests and `describe`.
@@ -55,6 +57,8 @@ pub struct Recovered {
     pub next_offset: u64,
     /// The active segment's index builder (knows where the next entry is due).
     pub index: IndexBuilder,
+    /// Where the active segment's age starts (`None` while it is empty).
+    pub age_start: Option<SystemTime>,
     /// What happened.
     pub report: RecoveryReport,
 }
@@ -151,6 +155,7 @@ pub fn recover(dir: &Path, ident: &LogIdent, config: &LogConfig) -> Result<Recov
         write_pos: active.write_pos,
         next_offset: active.next_offset,
         index: active.index,
+        age_start: active.age_start,
         report,
     })
 }
@@ -230,7 +235,8 @@ fn seal_unknown(
         let map = SegmentMap::map(&file, len).map_err(ctx.io(path.clone()))?;
         let bytes = map.committed(len as usize);
         check_header(ctx, &path, bytes, *base)?;
-        let outcome = scan_file(&file, bytes, *base, ctx.config.index_interval_bytes)
+        let interval = ctx.config.index_interval_bytes;
+        let outcome = scan_file(&file, bytes, *base, interval, Some(next_base))
             .map_err(ctx.io(path.clone()))?;
         note_damage(ctx, &path, &outcome, report);
         report.segments_scanned += 1;
@@ -300,6 +306,8 @@ pub struct Active {
     pub next_offset: u64,
     /// The index builder continuing the recovered index.
     pub index: IndexBuilder,
+    /// Where the segment's age starts (`None` while it is empty).
+    pub age_start: Option<SystemTime>,
 }
 
 /// Opens the segment at `base` as the active segment (used after a truncation).
@@ -332,7 +340,9 @@ fn open_active(
         }
         Err(e) => return Err(ctx.io(path)(e)),
     };
-    let mut len = file.metadata().map_err(ctx.io(path.clone()))?.len();
+    let metadata = file.metadata().map_err(ctx.io(path.clone()))?;
+    let created = metadata.created().ok();
+    let mut len = metadata.len();
     if len < FILE_HEADER_LEN as u64 {
         // A crash right after creating the file: room for the header, rewritten below.
         file.set_len(FILE_HEADER_LEN as u64)
@@ -397,7 +407,10 @@ fn open_active(
     for d in outcome.damage {
         segment.record_damage(d);
     }
+    let age_start =
+        segment_age::recovered_start(created, outcome.first_timestamp, SystemTime::now());
     Ok(Active {
+        age_start,
         segment: Arc::new(segment),
         file,
         capacity,
@@ -423,7 +436,7 @@ fn scan_active(
         file.write_all_at(&segment::file_header(base), 0)
             .map_err(ctx.io(path.to_path_buf()))?;
     }
-    scan_file(file, bytes, base, ctx.config.index_interval_bytes)
+    scan_file(file, bytes, base, ctx.config.index_interval_bytes, None)
         .map_err(ctx.io(path.to_path_buf()))
 }
 
@@ -432,14 +445,21 @@ fn scan_active(
 /// a whole preallocated file would use memory for nothing and, on a full file system,
 /// fault with SIGBUS. So the scan covers only up to the page holding the last non-zero
 /// byte, found with `pread` (which never allocates). Everything past it is zeros.
-fn scan_file(file: &File, bytes: &[u8], base: u64, interval: u32) -> io::Result<ScanOutcome> {
+/// `end_offset` is one past the last offset the segment may hold, when known.
+fn scan_file(
+    file: &File,
+    bytes: &[u8],
+    base: u64,
+    interval: u32,
+    end_offset: Option<u64>,
+) -> io::Result<ScanOutcome> {
     const PAGE: u64 = 4096;
     let len = bytes.len() as u64;
     let extent = data_extent(file, len)?;
     let upto = (extent.div_ceil(PAGE) * PAGE)
         .max(FILE_HEADER_LEN as u64)
         .min(len);
-    let outcome = scan_segment(&bytes[..upto as usize], base, interval);
+    let outcome = scan_segment_bounded(&bytes[..upto as usize], base, interval, end_offset);
     if upto == len || outcome.torn_tail_end.is_none() {
         return Ok(outcome);
     }
@@ -457,7 +477,7 @@ fn scan_file(file: &File, bytes: &[u8], base: u64, interval: u32) -> io::Result<
     }
     let mut spelled = vec![0u8; need as usize];
     spelled[..upto as usize].copy_from_slice(&bytes[..upto as usize]);
-    Ok(scan_segment(&spelled, base, interval))
+    Ok(scan_segment_bounded(&spelled, base, interval, end_offset))
 }
 
 /// One past the last non-zero byte of the file's first `len` bytes (0 if none), read
@@ -497,10 +517,7 @@ mod tests {
     #[test]
     fn a_last_batch_ending_in_zeros_past_a_page_survives_a_crash() {
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig {
-            segment_bytes: 1 << 20,
-            ..LogConfig::default()
-        };
+        let config = LogConfig::small();
         let mut value = vec![0u8; 20_000];
         value[0] = 1;
         let log = Log::open(dir.path(), LogIdent::new("t", 0), config.clone()).unwrap();

@@ -15,6 +15,7 @@ use super::index::{self, IndexBuilder, IndexEntry};
 use super::mmap::SegmentMap;
 use super::open_segments::{OpenSegments, Resident};
 use super::scan;
+use super::shared_index::SharedIndex;
 
 /// The active segment's file grows in steps of this many bytes (sparse), so a crash
 /// leaves at most one step of unwritten space to scan on the next open.
@@ -71,7 +72,8 @@ impl Segment {
     ) -> Segment {
         let segment = Segment::unloaded(base_offset, path, None, budget);
         *segment.resident.map.write().expect("map lock") = Some(Arc::new(map));
-        *segment.resident.index.write().expect("index lock") = Some(Arc::new(entries));
+        *segment.resident.index.write().expect("index lock") =
+            Some(Arc::new(SharedIndex::new(entries)));
         segment
     }
 
@@ -201,10 +203,14 @@ impl Segment {
     }
 
     /// Adds an entry to the active segment's in-memory index.
+    /// In place: readers holding the index see the entry, and nothing is copied.
     pub fn push_index(&self, entry: IndexEntry) {
-        let mut guard = self.resident.index.write().expect("index lock");
-        let entries = guard.get_or_insert_with(Default::default);
-        Arc::make_mut(entries).push(entry);
+        let loaded = self.resident.index.read().expect("index lock").clone();
+        let shared = loaded.unwrap_or_else(|| {
+            let mut guard = self.resident.index.write().expect("index lock");
+            guard.get_or_insert_with(Default::default).clone()
+        });
+        shared.push(entry);
     }
 
     /// The committed bytes of the segment, mapping the file on first use.
@@ -256,7 +262,7 @@ impl Segment {
     }
 
     /// The sparse index, loading (or rebuilding) it on first use of a sealed segment.
-    pub fn index(&self) -> io::Result<Arc<Vec<IndexEntry>>> {
+    pub fn index(&self) -> io::Result<Arc<SharedIndex>> {
         if let Some(entries) = self.resident.index.read().expect("index lock").as_ref() {
             self.resident.touch();
             return Ok(entries.clone());
@@ -267,7 +273,7 @@ impl Segment {
                 return Ok(entries.clone());
             }
             self.check_not_retired()?;
-            let entries = Arc::new(self.load_index()?);
+            let entries = Arc::new(SharedIndex::new(self.load_index()?));
             *guard = Some(entries.clone());
             entries
         };
@@ -330,13 +336,23 @@ impl Segment {
                     builder.observe(pos as u64, &header);
                     pos += header.length as usize;
                 }
-                Err(_) => match scan::resync(bytes, pos, self.base_offset) {
+                Err(_) => match scan::resync_after(bytes, pos, &self.continuation()) {
                     Some((next, _)) => pos = next,
                     None => break,
                 },
             }
         }
         Ok(builder.entries)
+    }
+
+    /// What a batch found past damage in this segment must satisfy: offsets inside the
+    /// segment (for the active one, below the writer's next offset).
+    pub fn continuation(&self) -> scan::Continuation {
+        scan::Continuation {
+            next_offset: self.base_offset,
+            end_offset: Some(self.next_offset()),
+            dense: false,
+        }
     }
 
     /// Known damage at `position`, if any.
