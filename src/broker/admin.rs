@@ -74,7 +74,20 @@ impl Broker {
         // The lookup happens under the admin lock, so a concurrent delete and re-create
         // of the same name cannot make this remove the wrong incarnation.
         let _admin = self.admin.lock().unwrap_or_else(PoisonError::into_inner);
-        // Exclusive: no commit for this topic may be between its check and its store.
+        let topic = self.unlist_topic(name)?;
+        // Outside the commit gate: closing waits for appends in flight and for a
+        // compaction to notice its cancellation, and commits of other topics must not
+        // wait for that. Commits of this topic already find it gone.
+        topic.close();
+        self.dirs.remove(name)?;
+        tracing::info!(topic = %name, "topic deleted");
+        Ok(())
+    }
+
+    /// Drops the topic's group commits and takes it out of the topic map, with the
+    /// commit gate held exclusively: no commit for it may be between its check and its
+    /// store.
+    fn unlist_topic(&self, name: &TopicName) -> Result<Arc<Topic>, BrokerError> {
         let _gate = self
             .commit_gate
             .write()
@@ -95,18 +108,13 @@ impl Broker {
         // closes, too: if this fails (a full disk) the topic is still whole and served.
         let removed = self.groups.delete_topic(name.as_str())?;
         tracing::debug!(topic = %name, removed, "removed the topic's consumer-group commits");
-        let topic = self
-            .topics
+        self.topics
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(name.as_str())
             .ok_or_else(|| BrokerError::TopicNotFound {
                 topic: name.to_string(),
-            })?;
-        topic.close();
-        self.dirs.remove(name)?;
-        tracing::info!(topic = %name, "topic deleted");
-        Ok(())
+            })
     }
 
     /// Every topic, in name order.

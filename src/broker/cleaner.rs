@@ -4,9 +4,10 @@
 //! rolls and interval fsyncs of other partitions nor any async worker.
 //!
 //! Each round snapshots the topics and reads each topic's config afresh, so
-//! `UpdateTopicConfig` takes effect from the next round. Stopping waits for the
-//! partition being cleaned (a compaction is not interrupted) but no further.
+//! `UpdateTopicConfig` takes effect from the next round. Stopping cancels a compaction
+//! under way (it leaves the log as before its pass) and waits for nothing further.
 
+use std::cell::Cell;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -44,20 +45,27 @@ fn clean_all(topics: &TopicMap, stop: &StopSignal) -> bool {
         .values()
         .cloned()
         .collect();
+    // Asking consumes the stop message: remember it.
+    let stopped = Cell::new(false);
+    let stopping = || {
+        stopped.set(stopped.get() || stop.requested());
+        stopped.get()
+    };
     for topic in snapshot {
         for partition in topic.partitions() {
-            if stop.requested() {
+            if stopping() {
                 return false;
             }
             let config = topic.config();
             let outcome = match config.cleanup_policy {
                 CleanupPolicy::Delete => retention::apply(partition, &config).map(drop),
                 CleanupPolicy::Compact => {
-                    compaction::compact_if_dirty(partition, &config).map(drop)
+                    compaction::compact_if_dirty(partition, &config, &stopping).map(drop)
                 }
             };
             match outcome {
-                // The topic was deleted or the broker is closing: nothing to clean.
+                // The topic was deleted, the broker is closing or the cleaner stopping:
+                // nothing to clean.
                 Ok(()) | Err(BrokerError::PartitionClosed { .. }) => {}
                 Err(error) => {
                     tracing::warn!(partition = %partition.ident(), %error, "background cleanup failed");

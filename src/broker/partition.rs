@@ -6,6 +6,7 @@
 //! that closing (topic deletion, shutdown) waits for appends in flight to finish and
 //! later calls see a clean "closed" error instead of a dangling log.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
 use tokio::sync::watch;
@@ -33,6 +34,9 @@ pub struct Partition {
     /// Serializes retention and compaction of this partition (two rewrites at once would
     /// write the same `.swap` files) and holds the compaction bookkeeping.
     maintenance: Mutex<CleanMark>,
+    /// Set when closing begins, so a compaction under way stops instead of making the
+    /// close (and a topic deletion) wait for it.
+    closing: AtomicBool,
 }
 
 impl Partition {
@@ -47,6 +51,7 @@ impl Partition {
         Partition {
             ident,
             maintenance,
+            closing: AtomicBool::new(false),
             log: RwLock::new(Some(log)),
             progress: watch::Sender::new(progress),
         }
@@ -165,8 +170,15 @@ impl Partition {
         }
     }
 
-    /// Waits for appends in flight, then closes the log and wakes every waiter for good.
+    /// Whether closing has begun (maintenance under way should stop).
+    pub(crate) fn closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Waits for appends in flight and cancels maintenance under way, then closes the
+    /// log and wakes every waiter for good.
     pub fn close(&self) {
+        self.closing.store(true, Ordering::Release);
         let taken = self
             .log
             .write()

@@ -47,6 +47,7 @@ pub mod scan;
 pub mod scrub;
 pub mod segment;
 pub mod swap;
+mod swap_output;
 pub mod sync_timing;
 pub mod verify;
 
@@ -59,4 +60,4 @@ pub use lock::DirLock;
 pub use log::Log;
 pub use open_segments::OpenSegments;
 pub use record::{Header, Record, StoredRecord};
-pub use rewrite::RewriteStats;
+pub use rewrite::{Cancel, RewriteStats};
