@@ -14,7 +14,7 @@ use super::{Broker, BrokerConfig, BrokerError, CleanupPolicy, DirtyRatio, NewTop
 use crate::storage::{FsyncPolicy, Record};
 
 /// Bound on each wait, so a regression fails instead of hanging.
-const GUARD: Duration = Duration::from_secs(30);
+const GUARD: Duration = Duration::from_secs(20);
 
 async fn broker(dir: &std::path::Path) -> Arc<Broker> {
     let config = BrokerConfig {
@@ -88,6 +88,7 @@ async fn commits_of_other_topics_do_not_wait_for_a_deletion_waiting_on_a_compact
     let partition = Arc::clone(broker.topic("a").unwrap().partition(0).unwrap());
     // A compaction busy in a long batch: it does not see the cancellation until released.
     hold::hold("a", false);
+    let _release = hold::Releaser("a");
     let compacting = tokio::spawn({
         let broker = Arc::clone(&broker);
         async move { broker.compact_topic("a", false).await }
@@ -136,6 +137,7 @@ async fn deleting_a_topic_cancels_its_compaction() {
     let broker = two_topics(dir.path(), "c").await;
     // Held until its partition starts closing, never released by the test.
     hold::hold("c", true);
+    let _release = hold::Releaser("c");
     let compacting = tokio::spawn({
         let broker = Arc::clone(&broker);
         async move { broker.compact_topic("c", false).await }

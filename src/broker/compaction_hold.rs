@@ -21,8 +21,9 @@ struct Hold {
 
 static HOLDS: Mutex<Vec<Hold>> = Mutex::new(Vec::new());
 static CHANGED: Condvar = Condvar::new();
-/// Bound on every wait, so a broken build fails a test instead of hanging it.
-const GUARD: Duration = Duration::from_secs(30);
+/// Bound on every wait, so a broken build fails a test instead of hanging it (longer
+/// than the tests' own bounds, so it never ends a hold a test relies on).
+const GUARD: Duration = Duration::from_secs(120);
 
 fn holds() -> MutexGuard<'static, Vec<Hold>> {
     HOLDS.lock().unwrap_or_else(PoisonError::into_inner)
@@ -53,6 +54,16 @@ pub fn wait_reached(topic: &str) -> bool {
 /// Whether the compaction of `topic` is waiting in its hold now.
 pub fn waiting(topic: &str) -> bool {
     holds().iter().any(|h| h.topic == topic && h.waiting)
+}
+
+/// Releases the hold of its topic when dropped, so a failing test never leaves a
+/// compaction held.
+pub struct Releaser(pub &'static str);
+
+impl Drop for Releaser {
+    fn drop(&mut self) {
+        release(self.0);
+    }
 }
 
 /// Lets the held compaction of `topic` go on, and every later check pass.
