@@ -11,17 +11,16 @@ use bytes::Bytes;
 use eventlog::storage::{CompactionConfig, FsyncPolicy, Log, MaintenanceError, Record};
 use storage_support::*;
 
-/// Every file of the directory with its bytes.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+/// Every file of the directory with its length and CRC.
+fn files(dir: &Path) -> BTreeMap<String, (usize, u32)> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
         .filter(|e| e.file_type().unwrap().is_file())
         .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
+            let bytes = std::fs::read(e.path()).unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, (bytes.len(), crc32fast::hash(&bytes)))
         })
         .collect()
 }

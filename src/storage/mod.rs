@@ -43,6 +43,8 @@ pub mod recovery;
 #[cfg(test)]
 mod retire_tests;
 mod rewrite;
+#[cfg(test)]
+mod rewrite_fault_tests;
 pub mod scan;
 pub mod scrub;
 pub mod segment;
