@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, PoisonError};
 
+use super::registry::Retired;
 use super::topic::Topic;
 use super::topic_config::{NewTopic, TopicSummary};
 use super::topic_name::TopicName;
@@ -82,7 +83,24 @@ impl Broker {
         // The lookup happens under the admin lock, so a concurrent delete and re-create
         // of the same name cannot make this remove the wrong incarnation.
         let _admin = self.admin.lock().unwrap_or_else(PoisonError::into_inner);
-        // Exclusive: no commit for this topic may be between its check and its store.
+        let (topic, retired) = self.unlist_topic(name)?;
+        // Outside the commit gate: closing waits for appends in flight and for a
+        // compaction to notice its cancellation, and commits of other topics must not
+        // wait for that. Commits of this topic already find it gone.
+        if let Some(topic) = topic {
+            topic.close();
+        }
+        self.dirs.purge(retired);
+        tracing::info!(topic = %name, "topic deleted");
+        Ok(())
+    }
+
+    /// Commits the deletion on disk, takes the topic out of the topic map and drops its
+    /// group commits, with the commit gate held exclusively: no commit for it may be
+    /// between its check and its store. The durable rename is the commit point and comes
+    /// first: if it fails, nothing changed (the topic is listed, served, and keeps its
+    /// group commits).
+    fn unlist_topic(&self, name: &TopicName) -> Result<(Option<Arc<Topic>>, Retired), BrokerError> {
         let _gate = self
             .commit_gate
             .write()
@@ -97,8 +115,6 @@ impl Broker {
                 topic: name.to_string(),
             });
         }
-        // The durable rename is the commit point and comes first: if it fails, nothing
-        // changed (the topic is listed, served, and keeps its group commits).
         let retired = self.dirs.retire(name)?;
         let topic = self
             .topics
@@ -115,12 +131,7 @@ impl Broker {
                 tracing::error!(topic = %name, %error, "could not remove the deleted topic's consumer-group commits yet");
             }
         }
-        if let Some(topic) = topic {
-            topic.close();
-        }
-        self.dirs.purge(retired);
-        tracing::info!(topic = %name, "topic deleted");
-        Ok(())
+        Ok((topic, retired))
     }
 
     /// Every topic, in name order.

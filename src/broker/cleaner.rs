@@ -4,9 +4,11 @@
 //! rolls and interval fsyncs of other partitions nor any async worker.
 //!
 //! Each round snapshots the topics and reads each topic's config afresh, so
-//! `UpdateTopicConfig` takes effect from the next round. Stopping waits for the
-//! partition being cleaned (a compaction is not interrupted) but no further.
+//! `UpdateTopicConfig` takes effect from the next round. Stopping cancels a compaction
+//! under way (it leaves the log as before its pass) and waits for nothing further.
 
+use crate::storage::Cancel;
+use std::cell::Cell;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -44,26 +46,36 @@ fn clean_all(topics: &TopicMap, stop: &StopSignal) -> bool {
         .values()
         .cloned()
         .collect();
+    // Asking consumes the stop message: remember it.
+    let stopped = Cell::new(false);
+    let stopping = || {
+        stopped.set(stopped.get() || stop.requested());
+        stopped.get()
+    };
     for topic in snapshot {
         for partition in topic.partitions() {
-            if stop.requested() {
+            if stopping() {
                 return false;
             }
-            isolated(partition.ident(), || clean_one(&topic, partition));
+            isolated(partition.ident(), || {
+                clean_one(&topic, partition, &stopping)
+            });
         }
     }
     true
 }
 
-fn clean_one(topic: &Topic, partition: &super::partition::Partition) {
+fn clean_one(topic: &Topic, partition: &super::partition::Partition, stopping: Cancel<'_>) {
     let config = topic.config();
     let outcome = match config.cleanup_policy {
         CleanupPolicy::Delete => retention::apply(partition, &config).map(drop),
-        CleanupPolicy::Compact => compaction::compact_if_dirty(partition, &config).map(drop),
+        CleanupPolicy::Compact => {
+            compaction::compact_if_dirty(partition, &config, stopping).map(drop)
+        }
     };
     match outcome {
-        // The topic was deleted or the broker is closing, or the partition did not
-        // open (reported once, at start-up): nothing to clean.
+        // The topic was deleted, the broker is closing or the cleaner stopping, or the
+        // partition did not open (reported once, at start-up): nothing to clean.
         Ok(())
         | Err(BrokerError::PartitionClosed { .. } | BrokerError::PartitionUnavailable { .. }) => {}
         Err(error) => {

@@ -6,7 +6,9 @@
 //!
 //! Compaction runs on the cleaner thread or the blocking pool, never on an async worker;
 //! appends and reads go on meanwhile (the storage engine takes its writer lock only for
-//! the final swap).
+//! the final swap). It stops early, leaving the log as before its pass under way, once
+//! the partition starts closing (topic deletion, shutdown) or the cleaner is stopped:
+//! closing then waits for one batch at most, not for the whole compaction.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +17,9 @@ use super::compaction_estimate;
 use super::error::BrokerError;
 use super::partition::Partition;
 use super::topic_config::TopicConfig;
-use crate::storage::{CompactionConfig, CompactionStats, Log, MaintenanceError, SegmentInfo};
+use crate::storage::{
+    Cancel, CompactionConfig, CompactionStats, Log, MaintenanceError, SegmentInfo,
+};
 
 /// How long background compaction leaves a partition alone after a failure, so a
 /// damaged segment is reported once a while rather than on every check.
@@ -50,14 +54,16 @@ pub fn compact(
     config: &TopicConfig,
 ) -> Result<CompactionStats, BrokerError> {
     let mut mark = partition.maintenance();
-    run(partition, &mut mark, config)
+    run(partition, &mut mark, config, &|| false)
 }
 
 /// Background check: compacts the partition if its dirty ratio reached the topic's
 /// threshold. Skips a partition whose maintenance is busy or that failed recently.
+/// Stops early when `stop` says so (the cleaner is stopping).
 pub fn compact_if_dirty(
     partition: &Partition,
     config: &TopicConfig,
+    stop: Cancel<'_>,
 ) -> Result<Option<CompactionStats>, BrokerError> {
     let Some(mut mark) = partition.try_maintenance() else {
         return Ok(None);
@@ -72,8 +78,10 @@ pub fn compact_if_dirty(
         return Ok(None);
     }
     tracing::debug!(partition = %partition.ident(), dirty, total, "dirty ratio reached; compacting");
-    match run(partition, &mut mark, config) {
+    match run(partition, &mut mark, config, stop) {
         Ok(stats) => Ok(Some(stats)),
+        // Stopped, not failed: the next round tries again.
+        Err(err @ BrokerError::PartitionClosed { .. }) => Err(err),
         Err(err) => {
             mark.retry_after = Some(Instant::now() + RETRY_BACKOFF);
             Err(err)
@@ -95,7 +103,13 @@ fn run(
     partition: &Partition,
     mark: &mut CleanMark,
     config: &TopicConfig,
+    stop: Cancel<'_>,
 ) -> Result<CompactionStats, BrokerError> {
+    let cancel = || {
+        #[cfg(test)]
+        super::compaction_hold::check(partition);
+        partition.closing() || stop()
+    };
     partition.with_log(|log| {
         // Measured before compacting: segments sealed meanwhile are rewritten but their
         // keys were not mapped, so they stay dirty.
@@ -103,8 +117,11 @@ fn run(
             return Ok(CompactionStats::default());
         };
         let stats = log
-            .compact(compaction_config(config))
-            .map_err(|source| maintenance_error(partition, source))?;
+            .compact_cancellable(compaction_config(config), &cancel)
+            .map_err(|source| match source {
+                MaintenanceError::Cancelled { .. } => partition.closed_error(),
+                source => maintenance_error(partition, source),
+            })?;
         mark.advance(sealed_end);
         mark.retry_after = None;
         tracing::info!(

@@ -31,7 +31,11 @@ pub mod clean_mark;
 pub mod cleaner;
 mod cleanup;
 pub mod compaction;
+#[cfg(test)]
+mod compaction_cancel_tests;
 pub mod compaction_estimate;
+#[cfg(test)]
+mod compaction_hold;
 pub mod config_update;
 pub mod dirty_ratio;
 pub mod error;

@@ -11,6 +11,7 @@
 //! and the cause, while the other partitions serve.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
 use tokio::sync::watch;
@@ -40,6 +41,9 @@ pub struct Partition {
     maintenance: Mutex<CleanMark>,
     /// Why the log could not be opened, for a partition that started unavailable.
     unavailable: Option<String>,
+    /// Set when closing begins, so a compaction under way stops instead of making the
+    /// close (and a topic deletion) wait for it.
+    closing: AtomicBool,
 }
 
 impl Partition {
@@ -54,6 +58,7 @@ impl Partition {
         Partition {
             ident,
             maintenance,
+            closing: AtomicBool::new(false),
             log: RwLock::new(Some(log)),
             progress: watch::Sender::new(progress),
             unavailable: None,
@@ -73,6 +78,7 @@ impl Partition {
             log: RwLock::new(None),
             progress: watch::Sender::new(progress),
             unavailable: Some(reason),
+            closing: AtomicBool::new(false),
         }
     }
 
@@ -202,8 +208,15 @@ impl Partition {
         }
     }
 
-    /// Waits for appends in flight, then closes the log and wakes every waiter for good.
+    /// Whether closing has begun (maintenance under way should stop).
+    pub(crate) fn closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Waits for appends in flight and cancels maintenance under way, then closes the
+    /// log and wakes every waiter for good.
     pub fn close(&self) {
+        self.closing.store(true, Ordering::Release);
         let taken = self
             .log
             .write()

@@ -109,6 +109,7 @@ fn maintenance_code(err: &MaintenanceError) -> Code {
         // Refused as things stand (segments changed meanwhile, a damaged batch to be
         // verified first); the message says which.
         MaintenanceError::Invalid { .. } => Code::FailedPrecondition,
+        MaintenanceError::Cancelled { .. } => Code::Aborted,
         MaintenanceError::Exhausted { .. } => Code::ResourceExhausted,
         MaintenanceError::Io { .. } | MaintenanceError::Poisoned { .. } => Code::Internal,
     }

@@ -13,8 +13,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::api_types::ReadLimits;
+use super::batch::RecordView;
 use super::error::MaintenanceError;
 use super::log::Log;
+use super::rewrite::Cancel;
 
 /// How to compact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,18 @@ impl Log {
     /// Compacts the sealed segments (the active segment is never touched). Safe to run
     /// while the log is appended to and read; crash-safe (see `rewrite_sealed`).
     pub fn compact(&self, config: CompactionConfig) -> Result<CompactionStats, MaintenanceError> {
+        self.compact_cancellable(config, &|| false)
+    }
+
+    /// [`Log::compact`], stopping with [`MaintenanceError::Cancelled`] soon after
+    /// `cancel` returns true (asked between reads of the key map and before each batch
+    /// rewritten). The pass under way is abandoned and leaves the log as it was before
+    /// it; passes already committed stay (each leaves a log compacted for its keys).
+    pub fn compact_cancellable(
+        &self,
+        config: CompactionConfig,
+        cancel: Cancel<'_>,
+    ) -> Result<CompactionStats, MaintenanceError> {
         let started = Instant::now();
         let sealed_end = self.sealed_end();
         let mut stats = CompactionStats::default();
@@ -76,9 +90,10 @@ impl Log {
         let mut first = true;
         while first || from < sealed_end {
             first = false;
-            let (map, pass_end) = self.key_map(from, sealed_end, config.key_map_max_bytes)?;
+            let (map, pass_end) =
+                self.key_map(from, sealed_end, config.key_map_max_bytes, cancel)?;
             let mut tombstones = 0;
-            let rewrite = self.rewrite_sealed(|offset, record| {
+            let keep = |offset: u64, record: &RecordView<'_>| {
                 let Some(key) = record.key else { return true };
                 match map.get(key) {
                     Some(newest) if *newest > offset => {
@@ -97,7 +112,8 @@ impl Log {
                     }
                     _ => true,
                 }
-            })?;
+            };
+            let rewrite = self.rewrite_sealed_cancellable(keep, cancel)?;
             if stats.passes == 0 {
                 stats.segments_before = rewrite.segments_before;
                 stats.bytes_before = rewrite.bytes_before;
@@ -142,11 +158,13 @@ impl Log {
         from: u64,
         end: u64,
         max_bytes: usize,
+        cancel: Cancel<'_>,
     ) -> Result<(HashMap<Vec<u8>, u64>, u64), MaintenanceError> {
         let mut map: HashMap<Vec<u8>, u64> = HashMap::new();
         let mut bytes = 0usize;
         let mut next = from;
         while next < end {
+            self.unless_cancelled(cancel)?;
             let got = self.read(
                 next,
                 ReadLimits {

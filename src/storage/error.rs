@@ -291,6 +291,14 @@ pub enum MaintenanceError {
         /// The log.
         log: LogIdent,
     },
+    /// The caller asked the operation to stop (the partition is closing). The pass
+    /// under way was abandoned before its commit point: its files are removed and the
+    /// log is as it was before that pass.
+    #[error("{log}: cancelled")]
+    Cancelled {
+        /// The log.
+        log: LogIdent,
+    },
 }
 
 /// Builds the `Io` variant of a storage error, or `Exhausted` when the error says the

@@ -175,6 +175,17 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     sync_data(&file, path)
 }
 
+/// Creates (or empties) the file at `path` for writing, to be filled piece by piece with
+/// [`write_all_at`] and synced with [`sync_data`] (files too large to hold in memory).
+pub fn create_truncated(path: &Path) -> io::Result<File> {
+    fail_point(path, WritePoint::Create)?;
+    OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(path)
+}
+
 /// Removes a file; a file that is already gone is not an error (idempotent recovery).
 pub fn remove_if_exists(path: &Path) -> io::Result<()> {
     match std::fs::remove_file(path) {

@@ -49,12 +49,15 @@ pub mod recovery;
 #[cfg(test)]
 mod retire_tests;
 mod rewrite;
+#[cfg(test)]
+mod rewrite_fault_tests;
 pub mod scan;
 pub mod scrub;
 pub mod segment;
 pub mod segment_age;
 pub mod shared_index;
 pub mod swap;
+mod swap_output;
 pub mod sync_timing;
 #[cfg(test)]
 pub(crate) mod sync_watch;
@@ -71,4 +74,4 @@ pub use lock::DirLock;
 pub use log::Log;
 pub use open_segments::OpenSegments;
 pub use record::{Header, Record, StoredRecord};
-pub use rewrite::RewriteStats;
+pub use rewrite::{Cancel, RewriteStats};

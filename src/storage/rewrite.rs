@@ -1,18 +1,22 @@
 //! Rewriting sealed segments (the hook key compaction uses): keep a subset of the
 //! records, with their offsets, timestamps, keys, values and headers unchanged, and
-//! merge the results into as few segments as `segment_bytes` allows. The swap commits
-//! through a roll-forward intent (see `swap.rs`).
+//! merge the results into as few segments as `segment_bytes` allows. The new segments
+//! are streamed to their `.swap` files as they are produced (`swap_output.rs`), so
+//! memory does not grow with the data kept; the swap commits through a roll-forward
+//! intent (see `swap.rs`).
+//!
+//! A rewrite can be cancelled between batches: it then removes the `.swap` files it
+//! wrote and leaves the log exactly as it was.
 
 use std::sync::Arc;
 
 use super::batch::{self, RecordIter, RecordView};
 use super::checkpoint::SealedEntry;
 use super::error::MaintenanceError;
-use super::fsutil;
-use super::index::{self, IndexBuilder};
 use super::log::Log;
 use super::segment::{self, FILE_HEADER_LEN, Segment};
 use super::swap::Intent;
+use super::swap_output::{SwapOutput, remove_swap_files};
 
 /// What a rewrite did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,24 +33,8 @@ pub struct RewriteStats {
     pub records_removed: u64,
 }
 
-/// A new segment being written as `<base>.log.swap`.
-struct Output {
-    base: u64,
-    bytes: Vec<u8>,
-    index: IndexBuilder,
-    next_offset: u64,
-}
-
-impl Output {
-    fn new(base: u64, interval: u32) -> Output {
-        Output {
-            base,
-            bytes: segment::file_header(base).to_vec(),
-            index: IndexBuilder::new(base, interval, FILE_HEADER_LEN as u64),
-            next_offset: base,
-        }
-    }
-}
+/// Asked between batches whether a long maintenance run should stop.
+pub type Cancel<'a> = &'a dyn Fn() -> bool;
 
 impl Log {
     /// Rewrites every sealed segment, keeping the records for which
@@ -54,7 +42,18 @@ impl Log {
     /// after. Readers inside the replaced segments finish on the old files.
     pub fn rewrite_sealed(
         &self,
+        keep: impl FnMut(u64, &RecordView<'_>) -> bool,
+    ) -> Result<RewriteStats, MaintenanceError> {
+        self.rewrite_sealed_cancellable(keep, &|| false)
+    }
+
+    /// [`Log::rewrite_sealed`], stopping with [`MaintenanceError::Cancelled`] once
+    /// `cancel` returns true (asked before each batch and before the commit): the
+    /// `.swap` files written so far are removed and the log is left exactly as it was.
+    pub fn rewrite_sealed_cancellable(
+        &self,
         mut keep: impl FnMut(u64, &RecordView<'_>) -> bool,
+        cancel: Cancel<'_>,
     ) -> Result<RewriteStats, MaintenanceError> {
         let segments: Vec<Arc<Segment>> = self
             .segment_list()
@@ -65,16 +64,49 @@ impl Log {
         let Some(last) = segments.last() else {
             return Ok(RewriteStats::default());
         };
-        let config = self.config();
         let mut stats = RewriteStats {
             segments_before: segments.len(),
             ..Default::default()
         };
-        let mut outputs = vec![Output::new(
-            segments[0].base_offset,
-            config.index_interval_bytes,
-        )];
-        for seg in &segments {
+        let mut outputs = Outputs::start(self, segments[0].base_offset)?;
+        let written = self
+            .copy_kept(&segments, &mut outputs, &mut keep, cancel, &mut stats)
+            // The last output covers up to where the sealed range ends, gaps included.
+            .and_then(|()| outputs.finish(last.next_offset()))
+            .and_then(|entries| self.unless_cancelled(cancel).map(|()| entries));
+        let new_entries = match written {
+            Ok(entries) => entries,
+            Err(err) => {
+                outputs.abandon();
+                return Err(err);
+            }
+        };
+        stats.segments_after = new_entries.len();
+        stats.bytes_after = new_entries.iter().map(|e| e.data_len).sum();
+        self.commit_rewrite(&segments, new_entries)?;
+        Ok(stats)
+    }
+
+    /// [`MaintenanceError::Cancelled`] if `cancel` says so.
+    pub(crate) fn unless_cancelled(&self, cancel: Cancel<'_>) -> Result<(), MaintenanceError> {
+        if cancel() {
+            return Err(MaintenanceError::Cancelled {
+                log: self.ident.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Streams the kept records of `segments` into `outputs`, batch by batch.
+    fn copy_kept(
+        &self,
+        segments: &[Arc<Segment>],
+        outputs: &mut Outputs<'_>,
+        keep: &mut impl FnMut(u64, &RecordView<'_>) -> bool,
+        cancel: Cancel<'_>,
+        stats: &mut RewriteStats,
+    ) -> Result<(), MaintenanceError> {
+        for seg in segments {
             // A reader holding this segment after the swap keeps the map it has; one
             // that must load it again is sent to the new segments (`Segment::retire`).
             let (map, end) = seg.data().map_err(self.io_error(&seg.path))?;
@@ -83,6 +115,7 @@ impl Log {
             let data = map.committed(end);
             let mut pos = FILE_HEADER_LEN;
             while pos < data.len() {
+                self.unless_cancelled(cancel)?;
                 let header = segment::check_batch(&data[pos..]).map_err(|fault| {
                     MaintenanceError::Invalid {
                         log: self.ident.clone(),
@@ -100,92 +133,10 @@ impl Log {
                     .filter(|(offset, r)| keep(*offset, r))
                     .collect();
                 stats.records_removed += u64::from(header.record_count) - kept.len() as u64;
-                self.emit(
-                    &mut outputs,
-                    raw,
-                    header.record_count as usize,
-                    &kept,
-                    &config,
-                )?;
+                outputs.push(raw, header.record_count as usize, &kept)?;
             }
         }
-        // The last output covers up to where the sealed range ends, gaps included.
-        outputs.last_mut().expect("one output").next_offset = last.next_offset();
-        let new_entries = self.write_outputs(&mut outputs)?;
-        stats.segments_after = new_entries.len();
-        stats.bytes_after = new_entries.iter().map(|e| e.data_len).sum();
-        self.commit_rewrite(&segments, new_entries)?;
-        Ok(stats)
-    }
-
-    /// Appends kept records to the current output, rolling to a new output when full.
-    fn emit(
-        &self,
-        outputs: &mut Vec<Output>,
-        raw: &[u8],
-        count: usize,
-        kept: &[(u64, RecordView)],
-        config: &super::LogConfig,
-    ) -> Result<(), MaintenanceError> {
-        let Some((first, _)) = kept.first() else {
-            return Ok(());
-        };
-        let mut buf = Vec::new();
-        let bytes: &[u8] = if kept.len() == count {
-            raw // unchanged batch: copy its bytes as they are
-        } else {
-            let records: Vec<_> = kept
-                .iter()
-                .map(|(o, r)| ((o - first) as u32, r.to_record()))
-                .collect();
-            batch::encode(&mut buf, records.iter().map(|(d, r)| (*d, r))).map_err(|e| {
-                MaintenanceError::Invalid {
-                    log: self.ident.clone(),
-                    reason: e.reason,
-                }
-            })?;
-            batch::seal(&mut buf, *first);
-            &buf
-        };
-        let current = outputs.last().expect("one output");
-        let full = (current.bytes.len() + bytes.len()) as u64 > config.segment_bytes;
-        // Index entries hold offsets relative to the segment base in a `u32`.
-        let far = kept.last().map_or(0, |(o, _)| o - current.base) > u64::from(u32::MAX);
-        if current.bytes.len() > FILE_HEADER_LEN && (full || far) {
-            let next = Output::new(*first, config.index_interval_bytes);
-            outputs.last_mut().expect("one output").next_offset = *first;
-            outputs.push(next);
-        }
-        let out = outputs.last_mut().expect("one output");
-        let header = batch::trusted_header(bytes);
-        out.index.observe(out.bytes.len() as u64, &header);
-        out.bytes.extend_from_slice(bytes);
         Ok(())
-    }
-
-    /// Writes each output as `.swap` files, synced; returns their checkpoint entries.
-    fn write_outputs(&self, outputs: &mut [Output]) -> Result<Vec<SealedEntry>, MaintenanceError> {
-        let mut entries = Vec::new();
-        for out in outputs.iter() {
-            let log_path = self
-                .dir
-                .join(format!("{}.swap", fsutil::segment_file_name(out.base)));
-            let index_path = self
-                .dir
-                .join(format!("{}.swap", fsutil::index_file_name(out.base)));
-            let index_bytes = index::encode(out.base, &out.index.entries);
-            fsutil::write_synced(&log_path, &out.bytes).map_err(self.io_error(&log_path))?;
-            fsutil::write_synced(&index_path, &index_bytes).map_err(self.io_error(&index_path))?;
-            entries.push(SealedEntry {
-                base_offset: out.base,
-                next_offset: out.next_offset,
-                data_len: out.bytes.len() as u64,
-                max_timestamp: out.index.max_timestamp(),
-                index_crc: crc32fast::hash(&index_bytes),
-                index_entries: out.index.entries.len() as u32,
-            });
-        }
-        Ok(entries)
     }
 
     /// Commits the swap under the writer lock, after checking that retention did not
@@ -201,16 +152,7 @@ impl Log {
             current.len() > old.len() && current.iter().zip(old).all(|(a, b)| Arc::ptr_eq(a, b));
         if !unchanged {
             for e in &new {
-                let _ = fsutil::remove_if_exists(
-                    &self
-                        .dir
-                        .join(format!("{}.swap", fsutil::segment_file_name(e.base_offset))),
-                );
-                let _ = fsutil::remove_if_exists(
-                    &self
-                        .dir
-                        .join(format!("{}.swap", fsutil::index_file_name(e.base_offset))),
-                );
+                remove_swap_files(&self.dir, e.base_offset);
             }
             return Err(MaintenanceError::Invalid {
                 log: self.ident.clone(),
@@ -242,5 +184,104 @@ impl Log {
         list.extend(current[old.len()..].iter().cloned());
         *self.segments.write().expect("segments lock") = Arc::new(list);
         Ok(())
+    }
+}
+
+/// The new segments of a rewrite: those finished and the one being written.
+struct Outputs<'a> {
+    log: &'a Log,
+    segment_bytes: u64,
+    index_interval: u32,
+    finished: Vec<SealedEntry>,
+    current: SwapOutput,
+    /// Base offsets of every output created, to clean up an abandoned rewrite.
+    created: Vec<u64>,
+}
+
+impl<'a> Outputs<'a> {
+    /// Starts the first output at `base`.
+    fn start(log: &'a Log, base: u64) -> Result<Outputs<'a>, MaintenanceError> {
+        let config = log.config();
+        let current = SwapOutput::create(&log.dir, &log.ident, base, config.index_interval_bytes);
+        let current = current.inspect_err(|_| remove_swap_files(&log.dir, base))?;
+        Ok(Outputs {
+            log,
+            segment_bytes: config.segment_bytes,
+            index_interval: config.index_interval_bytes,
+            finished: Vec::new(),
+            current,
+            created: vec![base],
+        })
+    }
+
+    /// Appends the `kept` records of the batch `raw` (of `count` records), starting a
+    /// new output when the current one is full.
+    fn push(
+        &mut self,
+        raw: &[u8],
+        count: usize,
+        kept: &[(u64, RecordView)],
+    ) -> Result<(), MaintenanceError> {
+        let (Some((first, _)), Some((last, _))) = (kept.first(), kept.last()) else {
+            return Ok(());
+        };
+        let mut buf = Vec::new();
+        let bytes: &[u8] = if kept.len() == count {
+            raw // unchanged batch: copy its bytes as they are
+        } else {
+            self.encode(&mut buf, *first, kept)?;
+            &buf
+        };
+        let full = self.current.len() + bytes.len() as u64 > self.segment_bytes;
+        // Index entries hold offsets relative to the segment base in a `u32`.
+        let far = last - self.current.base() > u64::from(u32::MAX);
+        if !self.current.is_empty() && (full || far) {
+            self.roll(*first)?;
+        }
+        self.current.push(bytes)
+    }
+
+    /// Encodes `kept` as one batch based at `first` into `buf`.
+    fn encode(
+        &self,
+        buf: &mut Vec<u8>,
+        first: u64,
+        kept: &[(u64, RecordView)],
+    ) -> Result<(), MaintenanceError> {
+        let records: Vec<_> = kept
+            .iter()
+            .map(|(o, r)| ((o - first) as u32, r.to_record()))
+            .collect();
+        batch::encode(buf, records.iter().map(|(d, r)| (*d, r))).map_err(|e| {
+            MaintenanceError::Invalid {
+                log: self.log.ident.clone(),
+                reason: e.reason,
+            }
+        })?;
+        batch::seal(buf, first);
+        Ok(())
+    }
+
+    /// Finishes the current output, which ends at `base`, and starts one there.
+    fn roll(&mut self, base: u64) -> Result<(), MaintenanceError> {
+        self.created.push(base);
+        let next = SwapOutput::create(&self.log.dir, &self.log.ident, base, self.index_interval)?;
+        let mut done = std::mem::replace(&mut self.current, next);
+        self.finished.push(done.finish(base)?);
+        Ok(())
+    }
+
+    /// Finishes the last output, which ends at `end`; returns every output's entry.
+    fn finish(&mut self, end: u64) -> Result<Vec<SealedEntry>, MaintenanceError> {
+        let last = self.current.finish(end)?;
+        self.finished.push(last);
+        Ok(std::mem::take(&mut self.finished))
+    }
+
+    /// Removes every file written: the rewrite will not be committed.
+    fn abandon(&self) {
+        for base in &self.created {
+            remove_swap_files(&self.log.dir, *base);
+        }
     }
 }

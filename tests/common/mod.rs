@@ -393,12 +393,16 @@ pub async fn read_until_caught_up(
 /// Anonymous resident memory of process `pid` in KiB (`RssAnon`): the server's own heap
 /// and stacks, without the page cache its maps show.
 pub fn anon_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    try_anon_rss_kib(pid).expect("RssAnon in /proc status")
+}
+
+/// [`anon_rss_kib`], or `None` once the process has exited (a zombie has no memory).
+pub fn try_anon_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
         .find_map(|line| line.strip_prefix("RssAnon:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("RssAnon in /proc status")
 }
 
 /// Runs the built `eventlog` with `args` against `server` (no standard input) and
