@@ -146,7 +146,7 @@ impl Log {
         old: &[Arc<Segment>],
         new: Vec<SealedEntry>,
     ) -> Result<(), MaintenanceError> {
-        let mut w = self.writer.lock().expect("writer lock");
+        let mut w = self.lock_writer();
         let current = self.segment_list();
         let unchanged =
             current.len() > old.len() && current.iter().zip(old).all(|(a, b)| Arc::ptr_eq(a, b));
