@@ -6,7 +6,7 @@ mod common;
 
 use std::os::unix::fs::FileExt;
 
-use common::{TestServer, create_topic, fetch_all, produce, record};
+use common::{TestServer, cli_ok, create_topic, fetch_all, produce, record};
 use eventlog::proto::v1 as pb;
 use tonic::Code;
 
@@ -48,6 +48,30 @@ async fn a_damaged_partition_is_unavailable_while_the_others_serve() {
     assert!(reason.contains("header magic"), "{reason}");
     assert!(described.partitions[0].unavailable_reason.is_empty());
     assert_eq!(described.partitions[2].high_watermark, 1);
+
+    // The CLI shows the status and the cause beside each partition.
+    let text = cli_ok(&server.url(), &["topic", "describe", "orders"]);
+    let row = |p: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(p))
+            .unwrap_or_else(|| panic!("no row for partition {p}: {text}"))
+            .to_string()
+    };
+    assert!(row("0").ends_with("online"), "{text}");
+    assert!(row("1").contains("unavailable: "), "{text}");
+    assert!(row("1").contains("header magic"), "{text}");
+    let json = cli_ok(
+        &server.url(),
+        &["topic", "describe", "orders", "--format", "json"],
+    );
+    let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let details = &value["partition_details"];
+    assert_eq!(details[0]["status"], "online", "{json}");
+    assert_eq!(details[1]["status"], "unavailable", "{json}");
+    let reason = details[1]["unavailable_reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("header magic"), "{json}");
 
     let refused = client
         .event_log

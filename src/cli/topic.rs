@@ -208,6 +208,8 @@ async fn describe(args: NamedArgs, out: &mut impl Write) -> anyhow::Result<()> {
                         "high_watermark": p.high_watermark,
                         "segment_count": p.segment_count,
                         "size_bytes": p.size_bytes,
+                        "status": status_name(p.status),
+                        "unavailable_reason": p.unavailable_reason,
                     })
                 })
                 .collect();
@@ -230,6 +232,7 @@ async fn describe(args: NamedArgs, out: &mut impl Write) -> anyhow::Result<()> {
                         p.high_watermark.to_string(),
                         p.segment_count.to_string(),
                         p.size_bytes.to_string(),
+                        status_cell(p),
                     ]
                 })
                 .collect();
@@ -241,6 +244,7 @@ async fn describe(args: NamedArgs, out: &mut impl Write) -> anyhow::Result<()> {
                     "HIGH_WATERMARK",
                     "SEGMENTS",
                     "BYTES",
+                    "STATUS",
                 ],
                 &rows,
             )?;
@@ -291,7 +295,13 @@ pub fn summary_row(topic: &pb::TopicSummary) -> Vec<String> {
 }
 
 /// Column titles of [`more_row`].
-pub const MORE_HEADERS: [&str; 3] = ["SEGMENT_AGE", "DELETE_RETENTION", "DIRTY_RATIO"];
+pub const MORE_HEADERS: [&str; 5] = [
+    "SEGMENT_AGE",
+    "DELETE_RETENTION",
+    "DIRTY_RATIO",
+    "TIMESTAMP_BEFORE_MAX",
+    "TIMESTAMP_AFTER_MAX",
+];
 
 /// The settings `describe` shows beyond [`summary_row`] (`-`: the default).
 pub fn more_row(topic: &pb::TopicSummary) -> Vec<String> {
@@ -300,6 +310,16 @@ pub fn more_row(topic: &pb::TopicSummary) -> Vec<String> {
         or_dash(config.segment_ms.map(format_duration_ms)),
         or_dash(config.delete_retention_ms.map(format_duration_ms)),
         or_dash(config.min_cleanable_dirty_ratio.map(|r| r.to_string())),
+        or_dash(
+            config
+                .message_timestamp_before_max_ms
+                .map(format_duration_ms),
+        ),
+        or_dash(
+            config
+                .message_timestamp_after_max_ms
+                .map(format_duration_ms),
+        ),
     ]
 }
 
@@ -319,6 +339,24 @@ pub fn summary_json(topic: &pb::TopicSummary) -> Value {
         "message_timestamp_before_max_ms": config.message_timestamp_before_max_ms,
         "message_timestamp_after_max_ms": config.message_timestamp_after_max_ms,
     })
+}
+
+/// A partition's status as JSON names it: `online` or `unavailable`.
+fn status_name(status: i32) -> &'static str {
+    match pb::PartitionStatus::try_from(status) {
+        Ok(pb::PartitionStatus::Unavailable) => "unavailable",
+        Ok(pb::PartitionStatus::Online) => "online",
+        _ => "unknown",
+    }
+}
+
+/// A partition's status cell: `online`, or `unavailable: ` and the cause, so an
+/// operator sees what to repair without another command.
+fn status_cell(p: &pb::PartitionDescription) -> String {
+    match status_name(p.status) {
+        "unavailable" => format!("unavailable: {}", p.unavailable_reason),
+        name => name.to_string(),
+    }
 }
 
 /// A table cell for an optional setting: `-` when unset (the default applies).
