@@ -1,6 +1,12 @@
 //! Compaction of a stopped server's data directory (`eventlog compact --data-dir`). It
 //! takes the directory lock like the server does, so it refuses to run beside one, and
 //! compacts with the same code as `CompactTopic`.
+//!
+//! Before a topic is compacted, every sealed segment is read once with `pread`
+//! ([`check_readable`]): the rewrite reads through memory maps, where a bad sector kills
+//! the process with SIGBUS; read first, it is an error naming the file instead, and the
+//! topic is left as it was. The cost is a second read of the sealed data, which an
+//! offline run can afford.
 
 use std::path::Path;
 
@@ -9,6 +15,7 @@ use super::error::BrokerError;
 use super::registry::TopicDirs;
 use super::topic::Topic;
 use super::topic_config::{CleanupPolicy, TopicSummary};
+use crate::storage::scrub::{ScrubError, scrub_segment};
 use crate::storage::{DirLock, FsyncPolicy, OpenSegments};
 
 /// A data directory locked for offline work, with the topics it holds.
@@ -84,8 +91,36 @@ impl OfflineDir {
             FsyncPolicy::Always,
             &OpenSegments::default(),
         )?;
-        let outcome = compact_topic_blocking(&topic, dry_run, done);
+        let outcome =
+            check_readable(&topic).and_then(|()| compact_topic_blocking(&topic, dry_run, done));
         topic.close();
         outcome
     }
 }
+
+/// Reads every sealed segment of `topic` with `pread`; the first that cannot be read
+/// (a disk read error) is returned as an error naming the file. Damaged batches are
+/// not an error here: compaction reports and keeps them as it always does.
+fn check_readable(topic: &Topic) -> Result<(), BrokerError> {
+    for partition in topic.partitions() {
+        for segment in partition.with_log(|log| log.sealed_segments())? {
+            match scrub_segment(&segment) {
+                Ok(_) => {}
+                Err(ScrubError::Read(error)) => {
+                    return Err(BrokerError::Io {
+                        path: error.path,
+                        source: error.source,
+                    });
+                }
+                Err(ScrubError::Open { path, source }) => {
+                    return Err(BrokerError::Io { path, source });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "offline_read_fault_tests.rs"]
+mod read_fault_tests;
