@@ -8,7 +8,6 @@
 //! under way (it leaves the log as before its pass) and waits for nothing further.
 
 use crate::storage::Cancel;
-use std::cell::Cell;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -46,12 +45,7 @@ fn clean_all(topics: &TopicMap, stop: &StopSignal) -> bool {
         .values()
         .cloned()
         .collect();
-    // Asking consumes the stop message: remember it.
-    let stopped = Cell::new(false);
-    let stopping = || {
-        stopped.set(stopped.get() || stop.requested());
-        stopped.get()
-    };
+    let stopping = || stop.requested();
     for topic in snapshot {
         for partition in topic.partitions() {
             if stopping() {

@@ -1,22 +1,42 @@
 //! A named background thread that runs a round of work every period until stopped.
 //! The ticker and the cleaner are both one of these; only their rounds differ.
 
+use std::cell::Cell;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Lets a long round notice a stop request between steps.
-pub struct StopSignal(Receiver<()>);
+///
+/// The request arrives as one message on a channel; receiving it consumes it, so the
+/// signal remembers it. Without that, a round that noticed the stop but still returned
+/// "go on" would leave the thread waiting for a message that was already taken, and
+/// `stop` would wait for the thread forever.
+pub struct StopSignal {
+    channel: Receiver<()>,
+    seen: Cell<bool>,
+}
 
 impl StopSignal {
     /// Whether [`PeriodicThread::stop`] was called (or the handle dropped).
     pub fn requested(&self) -> bool {
-        !matches!(self.0.try_recv(), Err(TryRecvError::Empty))
+        if !self.seen.get() && !matches!(self.channel.try_recv(), Err(TryRecvError::Empty)) {
+            self.seen.set(true);
+        }
+        self.seen.get()
     }
 
     /// Sleeps for `timeout` unless a stop is requested first; true if it was.
     pub fn wait(&self, timeout: Duration) -> bool {
-        !matches!(self.0.recv_timeout(timeout), Err(RecvTimeoutError::Timeout))
+        if !self.seen.get()
+            && !matches!(
+                self.channel.recv_timeout(timeout),
+                Err(RecvTimeoutError::Timeout)
+            )
+        {
+            self.seen.set(true);
+        }
+        self.seen.get()
     }
 }
 
@@ -55,9 +75,12 @@ impl PeriodicThread {
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                let signal = StopSignal(stopped);
-                // Any message or a dropped sender ends the loop.
-                while let Err(RecvTimeoutError::Timeout) = signal.0.recv_timeout(period) {
+                let signal = StopSignal {
+                    channel: stopped,
+                    seen: Cell::new(false),
+                };
+                // Any message or a dropped sender ends the loop, also one a round took.
+                while !signal.wait(period) {
                     if !round(&signal) {
                         break;
                     }
@@ -100,5 +123,36 @@ mod tests {
                 .expect("rounds go on after a unit panicked");
         }
         thread.stop();
+    }
+
+    #[test]
+    fn a_round_that_noticed_the_stop_but_goes_on_still_ends_the_thread() {
+        let (noticed, notices) = mpsc::channel();
+        let (started, starts) = mpsc::channel();
+        let thread =
+            PeriodicThread::start("test-periodic", Duration::from_millis(1), move |stop| {
+                let _ = started.send(());
+                // Like a cleaner whose last partition's compaction was cancelled: it saw
+                // the request, yet its round reports nothing to stop for.
+                while !stop.requested() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                let _ = noticed.send(());
+                true
+            })
+            .unwrap();
+        starts
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a round started");
+        let (stopped, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            thread.stop();
+            let _ = stopped.send(());
+        });
+        notices
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the round saw the stop request");
+        done.recv_timeout(Duration::from_secs(60))
+            .expect("stop returned after the round that consumed the request");
     }
 }
