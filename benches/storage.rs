@@ -7,11 +7,14 @@
 //! - `read/sequential`: replay from offset 0 out of the memory map.
 //! - `read/random_lookup`: one record at a random offset.
 //! - `recovery/<n>_sealed`: reopen a log with 10 or 1,000 sealed segments.
+//! - `format/append/<v1|v2>` and `format/read/<v1|v2>`: the same appends (`never`,
+//!   batches of 1000) and sequential reads in each batch format, in one run.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use eventlog::storage::batch::BatchFormat;
 use eventlog::storage::{FsyncPolicy, Log, LogConfig, LogIdent, ReadLimits, Record};
 
 fn records(n: usize) -> Vec<Record> {
@@ -135,6 +138,52 @@ fn read(c: &mut Criterion) {
     group.finish();
 }
 
+/// Appends and sequential reads of version 1 against version 2 batches, side by side.
+fn format(c: &mut Criterion) {
+    let formats = [("v1", BatchFormat::V1), ("v2", BatchFormat::V2)];
+    let open_as = |dir: &std::path::Path, format: BatchFormat| {
+        let config = LogConfig {
+            batch_format: format,
+            ..config(FsyncPolicy::Never)
+        };
+        Log::open(dir, LogIdent::new("bench", 0), config).expect("open")
+    };
+    let recs = records(1000);
+    let mut group = c.benchmark_group("format/append");
+    group.measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements(1000));
+    for (name, format) in formats {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open_as(dir.path(), format);
+        group.bench_function(name, |b| b.iter(|| log.append(&recs).unwrap()));
+    }
+    group.finish();
+    let mut group = c.benchmark_group("format/read");
+    group.sample_size(10);
+    for (name, format) in formats {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open_as(dir.path(), format);
+        for _ in 0..300 {
+            log.append(&recs).unwrap();
+        }
+        let total = log.high_watermark();
+        group.throughput(Throughput::Elements(total));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut next = 0;
+                while next < total {
+                    let limits = ReadLimits {
+                        max_records: 1000,
+                        max_bytes: 1 << 20,
+                    };
+                    next = log.read(next, limits).unwrap().next_offset;
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
 fn recovery(c: &mut Criterion) {
     let mut group = c.benchmark_group("recovery");
     group.sample_size(20);
@@ -163,5 +212,5 @@ fn recovery(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, group_commit, read, recovery);
+criterion_group!(benches, append, group_commit, read, format, recovery);
 criterion_main!(benches);

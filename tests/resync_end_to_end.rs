@@ -1,5 +1,5 @@
 //! Through the real server: a record whose value holds a valid batch claiming offset
-//! 2^63, the batch around it damaged, and a `kill -9`. After the restart the partition's
+//! 2^62, the batch around it damaged, and a `kill -9`. After the restart the partition's
 //! offsets continue where the log really was, and produce keeps working.
 
 mod common;
@@ -10,17 +10,18 @@ use std::os::unix::fs::FileExt;
 use bytes::Bytes;
 use common::{BinaryServer, connect, create_topic, produce, record};
 use eventlog::storage::Record;
-use eventlog::storage::batch::{self, CRC, LENGTH};
+use eventlog::storage::batch::v2::{BATCH_LENGTH, CRC, LOG_OVERHEAD};
+use eventlog::storage::batch::{self, BatchFormat};
 
-/// A valid encoded batch claiming offset 2^63.
+/// A valid encoded batch claiming offset 2^62.
 fn forged_batch() -> Vec<u8> {
     let inner = Record {
         value: Some(b"forged".to_vec().into()),
         ..Record::default()
     };
     let mut buf = Vec::new();
-    batch::encode(&mut buf, std::iter::once((0u32, &inner))).unwrap();
-    batch::seal(&mut buf, 1 << 63);
+    batch::encode(BatchFormat::V2, &mut buf, std::iter::once((0u32, &inner))).unwrap();
+    batch::seal(BatchFormat::V2, &mut buf, 1 << 62);
     buf
 }
 
@@ -32,8 +33,9 @@ fn damage_second_batch(segment: &std::path::Path) {
         .open(segment)
         .unwrap();
     let mut length = [0u8; 4];
-    file.read_exact_at(&mut length, 16 + LENGTH as u64).unwrap();
-    let second = 16 + u64::from(u32::from_le_bytes(length));
+    file.read_exact_at(&mut length, 16 + BATCH_LENGTH as u64)
+        .unwrap();
+    let second = 16 + LOG_OVERHEAD as u64 + u64::from(u32::from_be_bytes(length));
     let mut crc = [0u8; 4];
     file.read_exact_at(&mut crc, second + CRC as u64).unwrap();
     crc[0] ^= 0xff;

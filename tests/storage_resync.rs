@@ -1,14 +1,16 @@
 //! Resynchronising past damage never adopts a batch that does not continue the log:
 //! a producer may store a whole encoded batch inside a record value, and once the
 //! batch around it is damaged that inner batch has a valid CRC at an unaligned position.
-//! Offsets near `u64::MAX` are refused with a typed error, never a panic.
+//! Offsets near the largest a batch can hold (Kafka's `int64`) are refused with a
+//! typed error, never a panic.
 
 mod storage_support;
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 
-use eventlog::storage::batch::{self, CRC};
+use eventlog::storage::batch::v2::{self, CRC, MAX_OFFSET};
+use eventlog::storage::batch::{self, BatchFormat};
 use eventlog::storage::{AppendError, FsyncPolicy, Record};
 use storage_support::*;
 
@@ -19,12 +21,12 @@ fn embedded_batch(base: u64) -> Vec<u8> {
         ..Record::default()
     };
     let mut buf = Vec::new();
-    batch::encode(&mut buf, std::iter::once((0u32, &inner))).unwrap();
-    batch::seal(&mut buf, base);
+    batch::encode(BatchFormat::V2, &mut buf, std::iter::once((0u32, &inner))).unwrap();
+    batch::seal(BatchFormat::V2, &mut buf, base);
     buf
 }
 
-/// Appends a batch, then one whose value holds a batch claiming offset 2^63, then
+/// Appends a batch, then one whose value holds a batch claiming offset 2^62, then
 /// `after` more batches; damages the CRC of the batch holding the forgery and drops the
 /// log without closing it (a crash). Returns the damaged batch's position.
 fn forged_log(dir: &std::path::Path, after: u64) -> u64 {
@@ -32,7 +34,7 @@ fn forged_log(dir: &std::path::Path, after: u64) -> u64 {
     log.append(&batch(0, 2, 10)).unwrap();
     let at = log.stats().size_bytes;
     let holder = Record {
-        value: Some(embedded_batch(1 << 63).into()),
+        value: Some(embedded_batch(1 << 62).into()),
         ..Record::default()
     };
     log.append(&[holder]).unwrap();
@@ -90,12 +92,14 @@ fn a_batch_inside_a_damaged_batch_is_stepped_over_to_the_real_next_batch() {
 fn a_damaged_header_with_a_forgery_inside_resyncs_only_to_the_real_next_batch() {
     let dir = tempfile::tempdir().unwrap();
     let at = forged_log(dir.path(), 2);
-    // Also destroy the damaged batch's length and offsets: only a scan can resync.
+    // Also destroy the damaged batch's offsets and length: only a scan can resync.
     let file = OpenOptions::new()
         .write(true)
         .open(segment_path(dir.path(), 0))
         .unwrap();
-    file.write_all_at(&[0xee; 16], at + 4).unwrap();
+    file.write_all_at(&[0xee; 16], at).unwrap();
+    file.write_all_at(&[0xee; 4], at + v2::LAST_OFFSET_DELTA as u64)
+        .unwrap();
     drop(file);
     let log = open(dir.path(), small_config(FsyncPolicy::Always));
     assert_eq!(log.high_watermark(), 7, "{:?}", log.recovery_report());
@@ -108,8 +112,8 @@ fn a_log_at_the_last_offset_refuses_appends_with_a_typed_error() {
     let log = open(dir.path(), small_config(FsyncPolicy::Always));
     drop(log);
     // The active segment's first batch sits at a batch boundary and claims the
-    // offsets just below u64::MAX (as a compaction gap may legitimately do).
-    let last = embedded_batch(u64::MAX - 1);
+    // last offset a batch can hold (as a compaction gap may legitimately do).
+    let last = embedded_batch(MAX_OFFSET - 1);
     let file = OpenOptions::new()
         .write(true)
         .open(segment_path(dir.path(), 0))
@@ -117,15 +121,15 @@ fn a_log_at_the_last_offset_refuses_appends_with_a_typed_error() {
     file.write_all_at(&last, 16).unwrap();
     drop(file);
     let log = open(dir.path(), small_config(FsyncPolicy::Always));
-    assert_eq!(log.high_watermark(), u64::MAX);
+    assert_eq!(log.high_watermark(), MAX_OFFSET);
     match log.append(&batch(1, 1, 10)) {
         Err(AppendError::OffsetsExhausted { next_offset, .. }) => {
-            assert_eq!(next_offset, u64::MAX)
+            assert_eq!(next_offset, MAX_OFFSET)
         }
         other => panic!("expected OffsetsExhausted, got {other:?}"),
     }
     // Nothing was written, and the log still works for what it can do.
     assert!(log.poisoned().is_none());
-    assert_eq!(read_all(&log, u64::MAX - 1).len(), 1);
+    assert_eq!(read_all(&log, MAX_OFFSET - 1).len(), 1);
     log.tick().unwrap();
 }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::output::{Format, format_time_ms, record_json, write_json};
 use crate::service::convert::stored_to_wire;
+use crate::storage::batch::{BatchHeader, NO_PRODUCER};
 use crate::storage::verify::{self, WalkEvent};
 
 /// Arguments of `dump`.
@@ -63,16 +64,23 @@ fn print_event(out: &mut impl Write, args: &DumpArgs, event: WalkEvent<'_>) -> i
                             "record_count": header.record_count,
                             "first_timestamp_ms": header.first_timestamp,
                             "max_timestamp_ms": header.max_timestamp,
+                            "leader_epoch": header.leader_epoch,
+                            "attributes": header.attributes,
+                            "producer_id": header.producer_id,
+                            "producer_epoch": header.producer_epoch,
+                            "base_sequence": header.base_sequence,
                         }
                     }),
                 )?,
                 Format::Text => writeln!(
                     out,
-                    "batch at byte {position}: offsets {}..={}, {} records, {} bytes, time {} .. max {}",
+                    "batch at byte {position}: offsets {}..={}, {} records, {} bytes, term {}{}, time {} .. max {}",
                     header.base_offset,
                     header.last_offset(),
                     header.record_count,
                     header.length,
+                    header.leader_epoch,
+                    batch_notes(&header),
                     format_time_ms(header.first_timestamp),
                     format_time_ms(header.max_timestamp),
                 )?,
@@ -102,6 +110,28 @@ fn print_event(out: &mut impl Write, args: &DumpArgs, event: WalkEvent<'_>) -> i
             Format::Text => writeln!(out, "damage at byte {position}: {fault}"),
         },
     }
+}
+
+/// The header fields worth a word in text output: a producer, compression, control.
+fn batch_notes(header: &BatchHeader) -> String {
+    let mut notes = String::new();
+    if header.producer_id != NO_PRODUCER {
+        notes += &format!(
+            ", producer {} epoch {} sequence {}",
+            header.producer_id, header.producer_epoch, header.base_sequence
+        );
+    }
+    let codec = header.codec_bits();
+    if codec != 0 {
+        let name = ["gzip", "snappy", "lz4", "zstd"]
+            .get(usize::from(codec) - 1)
+            .unwrap_or(&"unknown codec");
+        notes += &format!(", compressed ({name})");
+    }
+    if header.is_control() {
+        notes += ", control";
+    }
+    notes
 }
 
 /// `offset 7 2026-11-23T10:00:00.000Z key=k value=v h1=x` from a record's JSON form.

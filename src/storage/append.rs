@@ -51,10 +51,12 @@ impl Log {
             return Err(AppendError::EmptyBatch);
         }
         let config = self.config();
+        let format = config.batch_format;
         let mut buf = Vec::with_capacity(
-            records.iter().map(Record::encoded_len).sum::<usize>() + batch::HEADER_LEN,
+            records.iter().map(Record::encoded_len).sum::<usize>() + format.header_len(),
         );
         batch::encode(
+            format,
             &mut buf,
             records.iter().enumerate().map(|(i, r)| (i as u32, r)),
         )
@@ -82,7 +84,7 @@ impl Log {
                     actual: w.next_offset,
                 });
             }
-            if w.active.is_sealed() || self.roll_due(&w, buf.len() as u64) {
+            if w.active.is_sealed() || w.format != format || self.roll_due(&w, buf.len() as u64) {
                 self.roll_locked(&mut w)?;
             }
             let (base, next) = self.write_locked(&mut w, &mut buf, max_timestamp, config.fsync)?;
@@ -153,7 +155,7 @@ impl Log {
             self.grow(w, needed)?;
         }
         let base_offset = w.next_offset;
-        let Some(header) = batch::seal_checked(buf, base_offset) else {
+        let Some(header) = batch::seal_checked(w.format, buf, base_offset) else {
             return Err(AppendError::OffsetsExhausted {
                 log: self.ident.clone(),
                 next_offset: base_offset,
@@ -451,7 +453,7 @@ impl Log {
         let capacity = recovery::capacity(&config);
         let file_len = capacity.min(segment::GROW_STEP);
         let new_path = self.dir.join(fsutil::segment_file_name(base));
-        let (path, file) = segment::create_file(&self.dir, base, file_len)
+        let (path, file) = segment::create_file(&self.dir, config.batch_format, base, file_len)
             .map_err(|source| self.write_error(&new_path, source))?;
         let map = SegmentMap::map(&file, file_len)
             .map_err(|source| AppendError::io(self.ident.clone(), path.clone(), source))?;
@@ -472,6 +474,7 @@ impl Log {
         w.next_offset = base;
         w.index = IndexBuilder::new(base, config.index_interval_bytes, FILE_HEADER_LEN as u64);
         w.first_append = None;
+        w.format = config.batch_format;
         Ok(())
     }
 

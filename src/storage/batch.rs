@@ -1,37 +1,75 @@
-//! The batch codec: one CRC-checked unit of records, as specified in
-//! `storage-format.md` ("Batch" and "Record"). All integers are little-endian.
+//! The batch: one CRC-checked unit of records, the unit of atomicity on disk. Two
+//! layouts exist, specified in `storage-format.md`:
 //!
-//! Field offsets are chained constants so the layout reads like the spec's table.
+//! - [`BatchFormat::V1`] (`batch_v1.rs`): eventlog's first layout, little-endian,
+//!   CRC-32 over everything but the CRC. Still read; written only when a version 1
+//!   segment is truncated.
+//! - [`BatchFormat::V2`] (`batch_v2.rs`): exactly Kafka's RecordBatch v2 (magic 2,
+//!   big-endian header, CRC-32C from the attributes on, varint records), so stored
+//!   batches can be served to Kafka clients and raw-batch clients as they are. Every
+//!   new append writes it.
+//!
+//! A segment holds batches of one format, named by its file header's magic
+//! ([`BatchFormat::of_segment`]); this module dispatches on it. What both formats
+//! share is here: the decoded [`BatchHeader`], the [`BatchFault`]s, and the
+//! [`RecordView`]s that reads, compaction and verification walk.
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 
 use super::record::{Header, Record, StoredRecord};
 
-/// CRC-32 (IEEE) of bytes `[LENGTH..length)`: covers the length, offsets, everything.
-pub const CRC: usize = 0;
-/// Total batch length in bytes, header included.
-pub const LENGTH: usize = CRC + 4;
-/// Offset of the first record.
-pub const BASE_OFFSET: usize = LENGTH + 4;
-/// Offset of the last record minus the base offset.
-pub const LAST_OFFSET_DELTA: usize = BASE_OFFSET + 8;
-/// Number of records in the batch (at least 1).
-pub const RECORD_COUNT: usize = LAST_OFFSET_DELTA + 4;
-/// Timestamp of the first record.
-pub const FIRST_TIMESTAMP: usize = RECORD_COUNT + 4;
-/// Largest timestamp in the batch.
-pub const MAX_TIMESTAMP: usize = FIRST_TIMESTAMP + 8;
-/// Batch format version, [`BATCH_VERSION`].
-pub const VERSION: usize = MAX_TIMESTAMP + 8;
-/// Attribute bits (none defined; must be 0).
-pub const ATTRIBUTES: usize = VERSION + 1;
-/// Reserved, must be 0.
-pub const RESERVED: usize = ATTRIBUTES + 1;
-/// Size of the batch header; records follow.
-pub const HEADER_LEN: usize = RESERVED + 2;
+pub use super::batch_v1 as v1;
+pub use super::batch_v2 as v2;
 
-/// The only batch format version.
-pub const BATCH_VERSION: u8 = 1;
+/// The layout of the batches of one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchFormat {
+    /// eventlog's first layout (`EVLSEG01` segments).
+    V1,
+    /// Kafka's RecordBatch v2 (`EVLSEG02` segments).
+    V2,
+}
+
+impl BatchFormat {
+    /// The format new segments are written in.
+    pub const CURRENT: BatchFormat = BatchFormat::V2;
+
+    /// The magic opening a segment file of this format.
+    pub fn segment_magic(self) -> [u8; 8] {
+        match self {
+            BatchFormat::V1 => *b"EVLSEG01",
+            BatchFormat::V2 => *b"EVLSEG02",
+        }
+    }
+
+    /// The format of the segment whose file starts with `bytes`, if the magic is known.
+    pub fn of_segment(bytes: &[u8]) -> Option<BatchFormat> {
+        let magic = bytes.get(..8)?;
+        [BatchFormat::V1, BatchFormat::V2]
+            .into_iter()
+            .find(|f| f.segment_magic() == magic)
+    }
+
+    /// Bytes of the fixed header: a batch is at least this long, and its length can be
+    /// read from this many bytes.
+    pub fn header_len(self) -> usize {
+        match self {
+            BatchFormat::V1 => v1::HEADER_LEN,
+            BatchFormat::V2 => v2::HEADER_LEN,
+        }
+    }
+
+    /// Bytes of the smallest record: how many offsets a damaged stretch can hide at
+    /// most, per byte, while every batch holds one record per offset.
+    pub fn min_record_len(self) -> usize {
+        match self {
+            BatchFormat::V1 => v1::record_min_len(),
+            BatchFormat::V2 => v2::MIN_RECORD_LEN,
+        }
+    }
+}
 
 /// Why a run of bytes is not a valid batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,21 +108,37 @@ impl std::fmt::Display for BatchFault {
     }
 }
 
+/// No producer: the producer id, epoch and base sequence of a batch appended without
+/// idempotence (Kafka's `-1`).
+pub const NO_PRODUCER: i64 = -1;
+
 /// The decoded fixed header of a batch that passed its CRC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchHeader {
-    /// Total length in bytes.
+    /// Total length in bytes, header included.
     pub length: u32,
     /// Offset of the first record.
     pub base_offset: u64,
-    /// Last offset minus base offset.
+    /// Last offset minus base offset. After compaction a batch keeps it, so it may
+    /// cover offsets whose records are gone.
     pub last_offset_delta: u32,
-    /// Number of records.
+    /// Number of records (version 2: zero for a batch compaction emptied).
     pub record_count: u32,
-    /// Timestamp of the first record.
+    /// Timestamp of the first record (Kafka's base timestamp).
     pub first_timestamp: i64,
     /// Largest timestamp of the batch.
     pub max_timestamp: i64,
+    /// The leader term (Kafka's partition leader epoch) the batch was appended in;
+    /// `-1` for version 1 batches.
+    pub leader_epoch: i32,
+    /// Attribute bits (version 2): compression codec, timestamp type, control batch.
+    pub attributes: u16,
+    /// Producer id, or [`NO_PRODUCER`].
+    pub producer_id: i64,
+    /// Producer epoch, `-1` without a producer.
+    pub producer_epoch: i16,
+    /// Sequence number of the first record for its producer, `-1` without one.
+    pub base_sequence: i32,
 }
 
 impl BatchHeader {
@@ -97,112 +151,95 @@ impl BatchHeader {
     pub fn next_offset(&self) -> u64 {
         self.last_offset() + 1
     }
+
+    /// Whether the batch holds control records (transaction markers), which readers
+    /// of data skip.
+    pub fn is_control(&self) -> bool {
+        self.attributes & v2::ATTR_CONTROL != 0
+    }
+
+    /// Whether the broker's append time replaces every record's timestamp (Kafka's
+    /// `LogAppendTime`): then each record's timestamp is `max_timestamp`.
+    pub fn log_append_time(&self) -> bool {
+        self.attributes & v2::ATTR_LOG_APPEND_TIME != 0
+    }
+
+    /// The compression codec bits.
+    pub fn codec_bits(&self) -> u16 {
+        self.attributes & v2::ATTR_CODEC_MASK
+    }
+
+    /// Whether every offset the batch covers holds a record, uncompressed: what an
+    /// append writes. Compaction and compression break it.
+    pub fn is_dense(&self) -> bool {
+        self.record_count == self.last_offset_delta + 1 && self.codec_bits() == 0
+    }
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+/// Reads the total length of the batch starting at `bytes[0]`, if its header is there.
+pub fn peek_length(format: BatchFormat, bytes: &[u8]) -> Option<u32> {
+    match format {
+        BatchFormat::V1 => v1::peek_length(bytes),
+        BatchFormat::V2 => v2::peek_length(bytes),
+    }
 }
 
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+/// The base offset, total length and last offset delta fields of a possibly damaged
+/// batch of `format`, read without any check (to locate what follows it).
+pub fn raw_fields(format: BatchFormat, bytes: &[u8]) -> Option<(u64, usize, u64)> {
+    match format {
+        BatchFormat::V1 => v1::raw_fields(bytes),
+        BatchFormat::V2 => v2::raw_fields(bytes),
+    }
 }
 
-fn i64_at(b: &[u8], at: usize) -> i64 {
-    i64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
-}
-
-/// Reads the length field of the batch starting at `bytes[0]`, if there are 8 bytes.
-pub fn peek_length(bytes: &[u8]) -> Option<u32> {
-    (bytes.len() >= HEADER_LEN).then(|| u32_at(bytes, LENGTH))
+/// Whether `bytes` could start a batch of `format` at or after `min_offset`: cheap
+/// header checks before paying for a CRC.
+pub fn plausible(format: BatchFormat, bytes: &[u8], min_offset: u64) -> bool {
+    match format {
+        BatchFormat::V1 => v1::plausible(bytes, min_offset),
+        BatchFormat::V2 => v2::plausible(bytes, min_offset),
+    }
 }
 
 /// Checks the batch at the start of `bytes` (which may continue past it): length
 /// bounds, CRC, header fields and record structure. Returns its header on success.
 /// Used where a batch is trusted from then on (recovery, rewriting, verification).
-pub fn check(bytes: &[u8], max_len: u32) -> Result<BatchHeader, BatchFault> {
-    let header = check_crc(bytes, max_len)?;
-    validate_records(&bytes[..header.length as usize], &header)?;
+pub fn check(format: BatchFormat, bytes: &[u8], max_len: u32) -> Result<BatchHeader, BatchFault> {
+    let header = check_crc(format, bytes, max_len)?;
+    let batch = &bytes[..header.length as usize];
+    validate_records(&records(format, batch, &header)?, &header)?;
     Ok(header)
 }
 
 /// Like [`check`] but without walking the records: length bounds, CRC and header.
 /// The read path uses it and reports any record that then fails to parse, so the
 /// CRC of every batch handed out is still verified.
-pub fn check_crc(bytes: &[u8], max_len: u32) -> Result<BatchHeader, BatchFault> {
-    if bytes.len() < HEADER_LEN {
-        return if bytes.iter().all(|b| *b == 0) {
-            Err(BatchFault::Zero)
-        } else {
-            Err(BatchFault::Truncated)
-        };
+pub fn check_crc(
+    format: BatchFormat,
+    bytes: &[u8],
+    max_len: u32,
+) -> Result<BatchHeader, BatchFault> {
+    match format {
+        BatchFormat::V1 => v1::check_crc(bytes, max_len),
+        BatchFormat::V2 => v2::check_crc(bytes, max_len),
     }
-    let length = u32_at(bytes, LENGTH);
-    if length == 0 && u32_at(bytes, CRC) == 0 {
-        return Err(BatchFault::Zero);
-    }
-    if (length as usize) < HEADER_LEN + record_min_len() || length > max_len {
-        return Err(BatchFault::BadHeader(format!(
-            "length {length} is impossible"
-        )));
-    }
-    if length as usize > bytes.len() {
-        return Err(BatchFault::Truncated);
-    }
-    let batch = &bytes[..length as usize];
-    let stored = u32_at(batch, CRC);
-    let computed = crc32fast::hash(&batch[LENGTH..]);
-    if stored != computed {
-        return Err(BatchFault::BadCrc { stored, computed });
-    }
-    parse_header(batch)
 }
 
-/// The header of a batch this process just encoded and sealed (no checks).
-pub fn trusted_header(batch: &[u8]) -> BatchHeader {
-    parse_header(batch).expect("a batch encoded by `encode` has a valid header")
-}
-
-fn record_min_len() -> usize {
-    super::record::encoded_len(None, None, &[])
-}
-
-fn parse_header(batch: &[u8]) -> Result<BatchHeader, BatchFault> {
-    if batch[VERSION] != BATCH_VERSION
-        || batch[ATTRIBUTES] != 0
-        || batch[RESERVED..HEADER_LEN] != [0, 0]
-    {
-        return Err(BatchFault::BadHeader(format!(
-            "unknown version {} or flags",
-            batch[VERSION]
-        )));
-    }
-    let header = BatchHeader {
-        length: u32_at(batch, LENGTH),
-        base_offset: u64_at(batch, BASE_OFFSET),
-        last_offset_delta: u32_at(batch, LAST_OFFSET_DELTA),
-        record_count: u32_at(batch, RECORD_COUNT),
-        first_timestamp: i64_at(batch, FIRST_TIMESTAMP),
-        max_timestamp: i64_at(batch, MAX_TIMESTAMP),
+/// The header of a batch this process encoded or already checked (no CRC check).
+pub fn trusted_header(format: BatchFormat, batch: &[u8]) -> BatchHeader {
+    let header = match format {
+        BatchFormat::V1 => v1::parse_header(batch),
+        BatchFormat::V2 => v2::parse_header(batch),
     };
-    let count_ok = header.record_count >= 1 && header.record_count - 1 <= header.last_offset_delta;
-    if !count_ok
-        || header
-            .base_offset
-            .checked_add(u64::from(header.last_offset_delta) + 1)
-            .is_none()
-    {
-        return Err(BatchFault::BadHeader(
-            "record count or offsets are impossible".into(),
-        ));
-    }
-    Ok(header)
+    header.expect("a batch encoded or checked before has a valid header")
 }
 
 /// Walks every record once so a batch that passes `check` always decodes.
-fn validate_records(batch: &[u8], header: &BatchHeader) -> Result<(), BatchFault> {
+fn validate_records(records: &Records<'_>, header: &BatchHeader) -> Result<(), BatchFault> {
     let mut count = 0u32;
     let mut last_delta = None;
-    for record in RecordIter::new(batch) {
+    for record in records.iter() {
         let record = record?;
         if last_delta.is_some_and(|last| record.offset_delta <= last)
             || record.offset_delta > header.last_offset_delta
@@ -214,7 +251,13 @@ fn validate_records(batch: &[u8], header: &BatchHeader) -> Result<(), BatchFault
         last_delta = Some(record.offset_delta);
         count += 1;
     }
-    if count != header.record_count || last_delta != Some(header.last_offset_delta) {
+    // Version 1 batches end at their last record; version 2 batches keep their last
+    // offset delta when compaction removes the last records.
+    let last_ok = match records.format {
+        BatchFormat::V1 => last_delta == Some(header.last_offset_delta),
+        BatchFormat::V2 => true,
+    };
+    if count != header.record_count || !last_ok {
         return Err(BatchFault::BadRecords(format!(
             "{count} records found, header says {}",
             header.record_count
@@ -223,7 +266,57 @@ fn validate_records(batch: &[u8], header: &BatchHeader) -> Result<(), BatchFault
     Ok(())
 }
 
-/// One record inside a batch, borrowing the batch's bytes.
+/// The records of one batch, ready to iterate: borrowed from the batch, or
+/// decompressed into a buffer of their own.
+pub struct Records<'a> {
+    format: BatchFormat,
+    body: Cow<'a, [u8]>,
+    /// Version 2: the base every record's timestamp delta is added to.
+    base_timestamp: i64,
+    /// Version 2 `LogAppendTime` batches: the timestamp of every record.
+    fixed_timestamp: Option<i64>,
+}
+
+impl Records<'_> {
+    /// Iterates the records in order.
+    pub fn iter(&self) -> RecordIter<'_> {
+        RecordIter {
+            format: self.format,
+            bytes: &self.body,
+            at: 0,
+            base_timestamp: self.base_timestamp,
+            fixed_timestamp: self.fixed_timestamp,
+        }
+    }
+
+    /// The bytes the records are parsed from (the views borrow from it): a slice of the
+    /// batch, or the decompressed records.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+/// The records of `batch` (exactly one batch, header included, that passed
+/// [`check_crc`]), decompressed if the batch is compressed.
+pub fn records<'a>(
+    format: BatchFormat,
+    batch: &'a [u8],
+    header: &BatchHeader,
+) -> Result<Records<'a>, BatchFault> {
+    let start = format.header_len().min(batch.len());
+    let body = match format {
+        BatchFormat::V1 => Cow::Borrowed(&batch[start..]),
+        BatchFormat::V2 => v2::record_bytes(&batch[start..], header)?,
+    };
+    Ok(Records {
+        format,
+        body,
+        base_timestamp: header.first_timestamp,
+        fixed_timestamp: header.log_append_time().then_some(header.max_timestamp),
+    })
+}
+
+/// One record inside a batch, borrowing the batch's (or its decompressed) bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordView<'a> {
     /// Offset minus the batch's base offset.
@@ -234,8 +327,9 @@ pub struct RecordView<'a> {
     pub key: Option<&'a [u8]>,
     /// Value, if any (`None` is a tombstone).
     pub value: Option<&'a [u8]>,
-    /// Raw encoded headers: `count u32` then the entries.
+    /// Raw encoded headers, in the batch's format (count, then the entries).
     headers: &'a [u8],
+    format: BatchFormat,
     /// Encoded length of the whole record.
     pub encoded_len: usize,
 }
@@ -262,19 +356,19 @@ impl RecordView<'_> {
         }
     }
 
-    /// Decodes the headers. Only called on validated batches, so it cannot fail.
+    /// Decodes the headers. Only called on validated records, so it cannot fail.
     fn headers(&self) -> Vec<Header> {
         self.headers_with(Bytes::copy_from_slice)
     }
 
     /// Like [`RecordView::to_stored`], but keys and values become slices of `shared`, a
-    /// copy of the whole `batch` this record was parsed from: one allocation and one
-    /// copy per batch instead of one per field.
-    pub fn to_stored_shared(&self, base_offset: u64, batch: &[u8], shared: &Bytes) -> StoredRecord {
+    /// copy of the whole `body` this record was parsed from ([`Records::body`]): one
+    /// allocation and one copy per batch instead of one per field.
+    pub fn to_stored_shared(&self, base_offset: u64, body: &[u8], shared: &Bytes) -> StoredRecord {
         let slice = |part: &[u8]| {
-            // `part` lies inside `batch` (the iterator borrowed it from there), so its
-            // distance from the batch start is its position in `shared`.
-            let start = part.as_ptr() as usize - batch.as_ptr() as usize;
+            // `part` lies inside `body` (the iterator borrowed it from there), so its
+            // distance from the body's start is its position in `shared`.
+            let start = part.as_ptr() as usize - body.as_ptr() as usize;
             shared.slice(start..start + part.len())
         };
         StoredRecord {
@@ -286,129 +380,74 @@ impl RecordView<'_> {
         }
     }
 
-    /// Decodes the headers, turning values into `Bytes` with `to_bytes`. Only called on
-    /// validated batches, so it cannot fail.
+    /// Decodes the headers, turning values into `Bytes` with `to_bytes`.
     fn headers_with(&self, to_bytes: impl Fn(&[u8]) -> Bytes) -> Vec<Header> {
-        let mut cursor = Cursor {
-            bytes: self.headers,
-            at: 0,
+        let decoded = match self.format {
+            BatchFormat::V1 => v1::decode_headers(self.headers),
+            BatchFormat::V2 => v2::decode_headers(self.headers),
         };
-        let count = cursor.u32().unwrap_or(0);
-        (0..count)
-            .map_while(|_| {
-                let key = cursor.slice_u16()?;
-                let value = cursor.slice_u32()?;
-                Some(Header {
-                    key: String::from_utf8_lossy(key).into_owned(),
-                    value: to_bytes(value),
-                })
+        decoded
+            .into_iter()
+            .map(|(key, value)| Header {
+                key: String::from_utf8_lossy(key).into_owned(),
+                value: to_bytes(value),
             })
             .collect()
     }
 }
 
-struct Cursor<'a> {
+/// The parts of one record found by a format's parser.
+pub(crate) struct ParsedRecord<'a> {
+    pub offset_delta: u32,
+    /// The record's own timestamp field: absolute (version 1) or a delta (version 2).
+    pub timestamp: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [u8],
+    pub encoded_len: usize,
+}
+
+/// Iterates the records of one batch.
+pub struct RecordIter<'a> {
+    format: BatchFormat,
     bytes: &'a [u8],
     at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.at.checked_add(n)?;
-        let out = self.bytes.get(self.at..end)?;
-        self.at = end;
-        Some(out)
-    }
-    fn u16(&mut self) -> Option<u16> {
-        self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
-    }
-    fn u32(&mut self) -> Option<u32> {
-        self.take(4)
-            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-    }
-    fn i64(&mut self) -> Option<i64> {
-        self.take(8)
-            .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
-    }
-    fn optional(&mut self) -> Option<Option<&'a [u8]>> {
-        let len = self.u32()? as i32;
-        match len {
-            -1 => Some(None),
-            n if n >= 0 => self.take(n as usize).map(Some),
-            _ => None,
-        }
-    }
-    fn slice_u16(&mut self) -> Option<&'a [u8]> {
-        let n = self.u16()?;
-        self.take(usize::from(n))
-    }
-    fn slice_u32(&mut self) -> Option<&'a [u8]> {
-        let n = self.u32()?;
-        self.take(n as usize)
-    }
-}
-
-/// Iterates the records of one batch (header included in `batch`).
-pub struct RecordIter<'a> {
-    cursor: Cursor<'a>,
-}
-
-impl<'a> RecordIter<'a> {
-    /// Starts after the header of `batch` (which must be exactly one batch long).
-    pub fn new(batch: &'a [u8]) -> Self {
-        RecordIter {
-            cursor: Cursor {
-                bytes: batch,
-                at: HEADER_LEN.min(batch.len()),
-            },
-        }
-    }
-
-    fn parse_one(&mut self) -> Result<RecordView<'a>, BatchFault> {
-        let bad = |what: &str| BatchFault::BadRecords(format!("record {what} out of bounds"));
-        let start = self.cursor.at;
-        let len = self.cursor.u32().ok_or_else(|| bad("length"))? as usize;
-        let body = self.cursor.take(len).ok_or_else(|| bad("body"))?;
-        let mut c = Cursor { bytes: body, at: 0 };
-        let offset_delta = c.u32().ok_or_else(|| bad("offset"))?;
-        let timestamp_ms = c.i64().ok_or_else(|| bad("timestamp"))?;
-        let key = c.optional().ok_or_else(|| bad("key"))?;
-        let value = c.optional().ok_or_else(|| bad("value"))?;
-        let headers = &body[c.at..];
-        let count = c.u32().ok_or_else(|| bad("header count"))?;
-        for _ in 0..count {
-            let name = c.slice_u16().ok_or_else(|| bad("header name"))?;
-            std::str::from_utf8(name)
-                .map_err(|_| BatchFault::BadRecords("header name is not utf-8".into()))?;
-            c.slice_u32().ok_or_else(|| bad("header value"))?;
-        }
-        if c.at != body.len() {
-            return Err(BatchFault::BadRecords(
-                "record length does not match its fields".into(),
-            ));
-        }
-        let encoded_len = self.cursor.at - start;
-        Ok(RecordView {
-            offset_delta,
-            timestamp_ms,
-            key,
-            value,
-            headers,
-            encoded_len,
-        })
-    }
+    base_timestamp: i64,
+    fixed_timestamp: Option<i64>,
 }
 
 impl<'a> Iterator for RecordIter<'a> {
     type Item = Result<RecordView<'a>, BatchFault>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.cursor.at >= self.cursor.bytes.len() {
+        if self.at >= self.bytes.len() {
             return None;
         }
-        let item = self.parse_one();
+        let rest = &self.bytes[self.at..];
+        let parsed = match self.format {
+            BatchFormat::V1 => v1::parse_record(rest),
+            BatchFormat::V2 => v2::parse_record(rest),
+        };
+        let item = parsed.map(|p| {
+            self.at += p.encoded_len;
+            let timestamp_ms = match self.format {
+                BatchFormat::V1 => p.timestamp,
+                BatchFormat::V2 => self
+                    .fixed_timestamp
+                    .unwrap_or(self.base_timestamp.wrapping_add(p.timestamp)),
+            };
+            RecordView {
+                offset_delta: p.offset_delta,
+                timestamp_ms,
+                key: p.key,
+                value: p.value,
+                headers: p.headers,
+                format: self.format,
+                encoded_len: p.encoded_len,
+            }
+        });
         if item.is_err() {
-            self.cursor.at = self.cursor.bytes.len();
+            self.at = self.bytes.len();
         }
         Some(item)
     }
@@ -423,93 +462,42 @@ pub struct EncodeError {
     pub reason: String,
 }
 
-/// Encodes records into one batch in `buf` (cleared first). `offset_deltas[i]` is
-/// record `i`'s offset minus the base offset (strictly increasing). The base offset
-/// and CRC are left zero: [`seal`] sets them once the base offset is known, so the
-/// costly encoding happens outside the writer lock.
+/// Encodes records into one batch of `format` in `buf` (cleared first).
+/// `records` yields each record's offset minus the base offset (strictly increasing).
+/// The base offset is left zero: [`seal`] sets it once it is known, so the costly
+/// encoding (and, for version 2, the CRC) happens outside the writer lock.
 pub fn encode<'r>(
+    format: BatchFormat,
     buf: &mut Vec<u8>,
     records: impl ExactSizeIterator<Item = (u32, &'r Record)>,
 ) -> Result<(), EncodeError> {
-    buf.clear();
-    buf.resize(HEADER_LEN, 0);
-    let count = records.len();
-    let (mut first_ts, mut max_ts, mut last_delta) = (0i64, i64::MIN, 0u32);
-    for (index, (delta, record)) in records.enumerate() {
-        encode_record(buf, delta, record).map_err(|reason| EncodeError { index, reason })?;
-        if index == 0 {
-            first_ts = record.timestamp_ms;
-        }
-        max_ts = max_ts.max(record.timestamp_ms);
-        last_delta = delta;
+    match format {
+        BatchFormat::V1 => v1::encode(buf, records),
+        BatchFormat::V2 => v2::encode(buf, records, &v2::BatchMeta::default()),
     }
-    let length = u32::try_from(buf.len()).map_err(|_| EncodeError {
-        index: 0,
-        reason: "batch over 4 GiB".into(),
-    })?;
-    let count = u32::try_from(count).map_err(|_| EncodeError {
-        index: 0,
-        reason: "too many records".into(),
-    })?;
-    buf[LENGTH..LENGTH + 4].copy_from_slice(&length.to_le_bytes());
-    buf[LAST_OFFSET_DELTA..LAST_OFFSET_DELTA + 4].copy_from_slice(&last_delta.to_le_bytes());
-    buf[RECORD_COUNT..RECORD_COUNT + 4].copy_from_slice(&count.to_le_bytes());
-    buf[FIRST_TIMESTAMP..FIRST_TIMESTAMP + 8].copy_from_slice(&first_ts.to_le_bytes());
-    buf[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&max_ts.to_le_bytes());
-    buf[VERSION] = BATCH_VERSION;
-    Ok(())
 }
 
-fn encode_record(buf: &mut Vec<u8>, delta: u32, record: &Record) -> Result<(), String> {
-    let len = record.encoded_len() - 4;
-    let len = u32::try_from(len).map_err(|_| "record over 4 GiB".to_string())?;
-    buf.extend_from_slice(&len.to_le_bytes());
-    buf.extend_from_slice(&delta.to_le_bytes());
-    buf.extend_from_slice(&record.timestamp_ms.to_le_bytes());
-    put_optional(buf, record.key.as_deref(), "key")?;
-    put_optional(buf, record.value.as_deref(), "value")?;
-    buf.extend_from_slice(&(record.headers.len() as u32).to_le_bytes());
-    for header in &record.headers {
-        let name_len = u16::try_from(header.key.len())
-            .map_err(|_| format!("header name of {} bytes exceeds 65535", header.key.len()))?;
-        let value_len =
-            u32::try_from(header.value.len()).map_err(|_| "header value over 4 GiB".to_string())?;
-        buf.extend_from_slice(&name_len.to_le_bytes());
-        buf.extend_from_slice(header.key.as_bytes());
-        buf.extend_from_slice(&value_len.to_le_bytes());
-        buf.extend_from_slice(&header.value);
+/// [`seal`], unless the batch's offsets starting at `base_offset` would pass the
+/// format's largest offset: then the batch is left unsealed and `None` returned.
+/// Returns the sealed batch's header.
+pub fn seal_checked(
+    format: BatchFormat,
+    batch: &mut [u8],
+    base_offset: u64,
+) -> Option<BatchHeader> {
+    match format {
+        BatchFormat::V1 => v1::seal_checked(batch, base_offset),
+        BatchFormat::V2 => v2::seal_checked(batch, base_offset),
     }
-    Ok(())
 }
 
-fn put_optional(buf: &mut Vec<u8>, bytes: Option<&[u8]>, what: &str) -> Result<(), String> {
-    match bytes {
-        None => buf.extend_from_slice(&(-1i32).to_le_bytes()),
-        Some(b) => {
-            let len = i32::try_from(b.len())
-                .map_err(|_| format!("{what} of {} bytes exceeds 2 GiB", b.len()))?;
-            buf.extend_from_slice(&len.to_le_bytes());
-            buf.extend_from_slice(b);
-        }
+/// Writes the base offset into an encoded batch (version 1 then computes its CRC;
+/// version 2's CRC does not cover the base offset).
+pub fn seal(format: BatchFormat, batch: &mut [u8], base_offset: u64) {
+    match format {
+        BatchFormat::V1 => v1::seal(batch, base_offset),
+        BatchFormat::V2 => v2::seal(batch, base_offset),
     }
-    Ok(())
-}
-
-/// [`seal`], unless the batch's offsets starting at `base_offset` would pass
-/// `u64::MAX`: then the batch is left unsealed and `None` returned. Returns the sealed
-/// batch's header.
-pub fn seal_checked(batch: &mut [u8], base_offset: u64) -> Option<BatchHeader> {
-    let last_delta = u64::from(u32_at(batch, LAST_OFFSET_DELTA));
-    base_offset.checked_add(last_delta)?.checked_add(1)?;
-    seal(batch, base_offset);
-    parse_header(batch).ok()
-}
-
-/// Writes the base offset into an encoded batch and computes its CRC.
-pub fn seal(batch: &mut [u8], base_offset: u64) {
-    batch[BASE_OFFSET..BASE_OFFSET + 8].copy_from_slice(&base_offset.to_le_bytes());
-    let crc = crc32fast::hash(&batch[LENGTH..]);
-    batch[CRC..CRC + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-use super::batch;
+use super::batch::{self, BatchFormat};
 use super::error::LogIdent;
 use super::fsutil;
 use super::index::{self, IndexEntry};
@@ -129,9 +129,11 @@ impl CleanShutdown {
         }
         let mut header = [0u8; FILE_HEADER_LEN];
         pread::read_exact_at(file, path, &mut header, 0).map_err(|e| e.to_string())?;
-        if header != segment::file_header(base) {
+        let Some(format) =
+            BatchFormat::of_segment(&header).filter(|f| header == segment::file_header(*f, base))
+        else {
             return Err("segment header does not match".into());
-        }
+        };
         if tail_crc(file, path, len).map_err(|e| e.to_string())? != self.tail_crc {
             return Err("the file's last bytes differ from the marker's CRC".into());
         }
@@ -139,7 +141,7 @@ impl CleanShutdown {
             valid_end: self.data_len,
             next_offset: self.next_offset,
             max_timestamp: self.max_timestamp,
-            first_timestamp: first_timestamp(file, path, len)?,
+            first_timestamp: first_timestamp(format, file, path, len)?,
             index: self.index.clone(),
             damage: Vec::new(),
             torn_tail_end: None,
@@ -151,16 +153,23 @@ impl CleanShutdown {
 /// the marker does not store it, and the segment's age after a restart needs it. An
 /// unchecked header read only affects when the segment rolls by age; the scrub still
 /// checks the batch's CRC.
-fn first_timestamp(file: &File, path: &Path, len: u64) -> Result<Option<i64>, String> {
+fn first_timestamp(
+    format: BatchFormat,
+    file: &File,
+    path: &Path,
+    len: u64,
+) -> Result<Option<i64>, String> {
     let start = FILE_HEADER_LEN as u64;
-    if len < start + batch::HEADER_LEN as u64 {
+    if len < start + format.header_len() as u64 {
         return Ok(None);
     }
-    let mut header = [0u8; batch::HEADER_LEN];
+    let mut header = vec![0u8; format.header_len()];
     pread::read_exact_at(file, path, &mut header, start).map_err(|e| e.to_string())?;
-    let at = batch::FIRST_TIMESTAMP;
-    let bytes: [u8; 8] = header[at..at + 8].try_into().expect("8 bytes");
-    Ok(Some(i64::from_le_bytes(bytes)))
+    let field = |at: usize| -> [u8; 8] { header[at..at + 8].try_into().expect("8 bytes") };
+    Ok(Some(match format {
+        BatchFormat::V1 => i64::from_le_bytes(field(batch::v1::FIRST_TIMESTAMP)),
+        BatchFormat::V2 => i64::from_be_bytes(field(batch::v2::BASE_TIMESTAMP)),
+    }))
 }
 
 impl Log {

@@ -1,5 +1,6 @@
 //! Per-log configuration: plain data with defaults and a `validate()`.
 
+use super::batch::BatchFormat;
 use std::time::Duration;
 
 use super::error::ConfigError;
@@ -77,6 +78,10 @@ pub struct LogConfig {
     /// logs of a process. Fixed when the log opens (`update_config` keeps the log's).
     /// Default: a budget of its own with the default cap.
     pub open_segments: OpenSegments,
+    /// The batch format appends write, [`BatchFormat::CURRENT`] (Kafka's RecordBatch v2)
+    /// unless a test or benchmark writes the format of older versions on purpose.
+    /// Opening reads every format whatever this says.
+    pub batch_format: BatchFormat,
 }
 
 impl Default for LogConfig {
@@ -88,6 +93,7 @@ impl Default for LogConfig {
             fsync: FsyncPolicy::Always,
             max_batch_bytes: 16 << 20,
             open_segments: OpenSegments::default(),
+            batch_format: BatchFormat::CURRENT,
         }
     }
 }

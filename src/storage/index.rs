@@ -167,6 +167,11 @@ mod tests {
             record_count: 1,
             first_timestamp: max_ts,
             max_timestamp: max_ts,
+            leader_epoch: 0,
+            attributes: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
         }
     }
 

@@ -12,6 +12,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::time::{Instant, SystemTime};
 
 use super::api_types::{LogStats, ReadLimits, ReadOutcome, SegmentInfo};
+use super::batch::BatchFormat;
 use super::checkpoint::Checkpoint;
 use super::config::LogConfig;
 use super::error::{ConfigError, LogIdent, OpenError, ReadError};
@@ -35,6 +36,9 @@ pub(crate) struct Writer {
     pub first_append: Option<SystemTime>,
     pub checkpoint: Checkpoint,
     pub closed: bool,
+    /// The active segment's batch format: an append into a version 1 segment rolls it
+    /// first, since a segment never mixes formats.
+    pub format: BatchFormat,
 }
 
 /// Group-commit state: whether some thread is running `fdatasync` for everyone.
@@ -100,6 +104,7 @@ impl Log {
             first_append: rec.age_start,
             checkpoint: rec.checkpoint,
             closed: false,
+            format: rec.format,
         };
         tracing::debug!(log = %ident, next_offset = rec.next_offset, segments = rec.segments.len(), "log opened");
         Ok(Log {

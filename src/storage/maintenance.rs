@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::api_types::DeletedSegments;
-use super::batch::{self, RecordIter};
+use super::batch::{self, BatchFormat, BatchHeader};
 use super::error::MaintenanceError;
 use super::fsutil::{self, AtomicWriteError};
 use super::log::{Log, Writer};
@@ -182,10 +182,12 @@ impl Log {
     fn write_prefix(&self, seg: &Segment, offset: u64) -> Result<(), MaintenanceError> {
         let (map, end) = seg.data().map_err(self.io_error(&seg.path))?;
         let data = map.committed(end);
-        let mut out = segment::file_header(seg.base_offset).to_vec();
+        // The prefix keeps the segment's format: a segment never mixes formats.
+        let format = segment::format_of(data);
+        let mut out = segment::file_header(format, seg.base_offset).to_vec();
         let mut pos = FILE_HEADER_LEN;
         while pos < data.len() {
-            let Ok(header) = segment::check_batch(&data[pos..]) else {
+            let Ok(header) = segment::check_batch(format, &data[pos..]) else {
                 break;
             };
             let raw = &data[pos..pos + header.length as usize];
@@ -195,20 +197,7 @@ impl Log {
             if header.last_offset() < offset {
                 out.extend_from_slice(raw);
             } else {
-                let kept: Vec<_> = RecordIter::new(raw)
-                    .filter_map(Result::ok)
-                    .filter(|r| header.base_offset + u64::from(r.offset_delta) < offset)
-                    .map(|r| (r.offset_delta, r.to_record()))
-                    .collect();
-                let mut buf = Vec::new();
-                batch::encode(&mut buf, kept.iter().map(|(d, r)| (*d, r))).map_err(|e| {
-                    MaintenanceError::Invalid {
-                        log: self.ident.clone(),
-                        reason: e.reason,
-                    }
-                })?;
-                batch::seal(&mut buf, header.base_offset);
-                out.extend_from_slice(&buf);
+                out.extend_from_slice(&self.cut_batch(format, raw, &header, offset)?);
             }
             pos += header.length as usize;
         }
@@ -217,6 +206,43 @@ impl Log {
             fsutil::segment_file_name(seg.base_offset)
         ));
         fsutil::write_synced(&swap, &out).map_err(self.io_error(&swap))
+    }
+
+    /// The records of the batch `raw` below `offset`, as a batch of their own with the
+    /// same base offset (and, in version 2, the same producer and leader fields).
+    fn cut_batch(
+        &self,
+        format: BatchFormat,
+        raw: &[u8],
+        header: &BatchHeader,
+        offset: u64,
+    ) -> Result<Vec<u8>, MaintenanceError> {
+        let invalid = |reason: String| MaintenanceError::Invalid {
+            log: self.ident.clone(),
+            reason,
+        };
+        let records = batch::records(format, raw, header).map_err(|f| invalid(f.to_string()))?;
+        let kept: Vec<_> = records
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|r| header.base_offset + u64::from(r.offset_delta) < offset)
+            .map(|r| (r.offset_delta, r.to_record()))
+            .collect();
+        let kept = kept.iter().map(|(d, r)| (*d, r));
+        let mut buf = Vec::new();
+        match format {
+            BatchFormat::V1 => batch::v1::encode(&mut buf, kept),
+            BatchFormat::V2 => {
+                let meta = batch::v2::BatchMeta {
+                    last_offset_delta: None,
+                    ..batch::v2::BatchMeta::of(header)
+                };
+                batch::v2::encode(&mut buf, kept, &meta)
+            }
+        }
+        .map_err(|e| invalid(e.reason))?;
+        batch::seal(format, &mut buf, header.base_offset);
+        Ok(buf)
     }
 
     /// After a committed swap, reopens the segment at `base` as the active one.
@@ -250,6 +276,7 @@ impl Log {
         w.next_offset = active.next_offset;
         w.index = active.index;
         w.first_append = active.age_start;
+        w.format = active.format;
         Ok(())
     }
 }

@@ -17,6 +17,8 @@
 pub mod api_types;
 mod append;
 pub mod batch;
+pub mod batch_v1;
+pub mod batch_v2;
 pub mod checkpoint;
 pub mod clean_shutdown;
 pub mod compaction;
@@ -27,6 +29,8 @@ pub mod error;
 pub mod exhausted;
 #[cfg(test)]
 pub(crate) mod fault;
+#[cfg(test)]
+mod format_upgrade_tests;
 pub mod fsutil;
 pub mod index;
 pub mod lock;
@@ -63,6 +67,7 @@ pub mod sync_timing;
 pub(crate) mod sync_watch;
 #[cfg(test)]
 mod truncate_race_tests;
+pub mod varint;
 pub mod verify;
 
 pub use api_types::{AppendInfo, DeletedSegments, LogStats, ReadLimits, ReadOutcome, SegmentInfo};

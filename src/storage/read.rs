@@ -4,11 +4,11 @@
 use bytes::Bytes;
 
 use super::api_types::ReadLimits;
-use super::batch::RecordIter;
+use super::batch;
 use super::error::{LogIdent, ReadError};
 use super::record::StoredRecord;
 use super::scan;
-use super::segment::{Damage, FILE_HEADER_LEN, Segment, check_batch_crc};
+use super::segment::{self, Damage, FILE_HEADER_LEN, Segment, check_batch_crc};
 
 /// Why reading one segment stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,7 @@ impl ReadCursor<'_> {
     pub fn read_segment(&mut self, seg: &Segment) -> Result<Progress, ReadError> {
         let (map, end) = seg.data().map_err(|e| self.io(seg, e))?;
         let data = map.committed(end);
+        let format = segment::format_of(data);
         let entries = seg.index().map_err(|e| self.io(seg, e))?;
         let rel = self.from.saturating_sub(seg.base_offset);
         let mut pos = entries
@@ -62,7 +63,7 @@ impl ReadCursor<'_> {
             if pos >= data.len() {
                 return Ok(Progress::Exhausted);
             }
-            let header = match check_batch_crc(&data[pos..]) {
+            let header = match check_batch_crc(format, &data[pos..]) {
                 Ok(header) => header,
                 Err(fault) => {
                     seg.record_damage(find_damage(seg, data, pos, fault.to_string()));
@@ -75,15 +76,20 @@ impl ReadCursor<'_> {
             let batch_pos = pos as u64;
             let batch = &data[pos..pos + header.length as usize];
             pos += header.length as usize;
-            if header.last_offset() < self.from {
+            // Control batches (transaction markers) hold no data for readers; a batch
+            // compaction emptied holds no records.
+            if header.last_offset() < self.from || header.is_control() || header.record_count == 0 {
                 continue;
             }
+            let records = batch::records(format, batch, &header)
+                .map_err(|fault| corrupt(self.ident, seg, batch_pos, fault.to_string(), None))?;
+            let body = records.body();
             // Copied out of the map once, on the first record returned from this batch,
             // unless the batch is much larger than the read may return: then a reader
             // holding a few records would pin far more memory than it asked for.
             let mut shared: Option<Bytes> = None;
-            let share_batch = batch.len() <= self.limits.max_bytes.max(64 << 10).saturating_mul(2);
-            for record in RecordIter::new(batch) {
+            let share_batch = body.len() <= self.limits.max_bytes.max(64 << 10).saturating_mul(2);
+            for record in records.iter() {
                 let record = record.map_err(|fault| {
                     corrupt(self.ident, seg, batch_pos, fault.to_string(), None)
                 })?;
@@ -101,9 +107,9 @@ impl ReadCursor<'_> {
                 }
                 self.bytes += record.encoded_len;
                 if share_batch {
-                    let shared = shared.get_or_insert_with(|| Bytes::copy_from_slice(batch));
+                    let shared = shared.get_or_insert_with(|| Bytes::copy_from_slice(body));
                     self.out
-                        .push(record.to_stored_shared(header.base_offset, batch, shared));
+                        .push(record.to_stored_shared(header.base_offset, body, shared));
                 } else {
                     self.out.push(record.to_stored(header.base_offset));
                 }

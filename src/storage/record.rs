@@ -63,12 +63,10 @@ impl Record {
     }
 }
 
-/// Size of one encoded record (see `storage-format.md`, "Record").
+/// Size of one record encoded in a version 2 batch (`storage-format.md`, "Record,
+/// version 2"), counting its offset and timestamp deltas as one byte each: those
+/// depend on the batch the record lands in, and are one byte for the first record.
 pub(crate) fn encoded_len(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
-    let fixed = 4 + 4 + 8 + 4 + 4 + 4;
-    let headers: usize = headers
-        .iter()
-        .map(|h| 2 + h.key.len() + 4 + h.value.len())
-        .sum();
-    fixed + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + headers
+    let body = super::batch_v2::body_len(key, value, headers, 0, 0);
+    super::varint::varlong_len(body as i64) + body
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::batch::BatchFormat;
 use super::checkpoint::{Checkpoint, SealedEntry};
 use super::clean_shutdown::{self, CleanShutdown};
 use super::config::LogConfig;
@@ -59,6 +60,9 @@ pub struct Recovered {
     pub index: IndexBuilder,
     /// Where the active segment's age starts (`None` while it is empty).
     pub age_start: Option<SystemTime>,
+    /// The batch format of the active segment (version 1 until the first append rolls
+    /// a segment written by an older version).
+    pub format: BatchFormat,
     /// What happened.
     pub report: RecoveryReport,
 }
@@ -156,6 +160,7 @@ pub fn recover(dir: &Path, ident: &LogIdent, config: &LogConfig) -> Result<Recov
         next_offset: active.next_offset,
         index: active.index,
         age_start: active.age_start,
+        format: active.format,
         report,
     })
 }
@@ -265,7 +270,10 @@ fn check_header(ctx: &Ctx, path: &Path, bytes: &[u8], base: u64) -> Result<bool,
     if bytes.len() < FILE_HEADER_LEN || bytes[..FILE_HEADER_LEN].iter().all(|b| *b == 0) {
         return Ok(false);
     }
-    if bytes[..FILE_HEADER_LEN] != segment::file_header(base) {
+    let known = [BatchFormat::V1, BatchFormat::V2]
+        .iter()
+        .any(|f| bytes[..FILE_HEADER_LEN] == segment::file_header(*f, base));
+    if !known {
         return Err(OpenError::ForeignFile {
             log: ctx.ident.clone(),
             path: path.to_path_buf(),
@@ -308,6 +316,8 @@ pub struct Active {
     pub index: IndexBuilder,
     /// Where the segment's age starts (`None` while it is empty).
     pub age_start: Option<SystemTime>,
+    /// The batch format of its file.
+    pub format: BatchFormat,
 }
 
 /// Opens the segment at `base` as the active segment (used after a truncation).
@@ -334,7 +344,8 @@ fn open_active(
     let file = match OpenOptions::new().read(true).write(true).open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            segment::create_file(ctx.dir, base, capacity.min(segment::GROW_STEP))
+            let format = ctx.config.batch_format;
+            segment::create_file(ctx.dir, format, base, capacity.min(segment::GROW_STEP))
                 .map_err(ctx.io(path.clone()))?
                 .1
         }
@@ -386,6 +397,8 @@ fn open_active(
     if len != file_len {
         file.set_len(file_len).map_err(ctx.io(path.clone()))?;
     }
+    let format = active_format(&file, outcome.valid_end, ctx.config.batch_format)
+        .map_err(ctx.io(path.clone()))?;
     fsutil::sync_data(&file, &path).map_err(ctx.io(path.clone()))?;
     let map = SegmentMap::map(&file, file_len).map_err(ctx.io(path.clone()))?;
     let mut index = IndexBuilder::new(
@@ -410,6 +423,7 @@ fn open_active(
     let age_start =
         segment_age::recovered_start(created, outcome.first_timestamp, SystemTime::now());
     Ok(Active {
+        format,
         age_start,
         segment: Arc::new(segment),
         file,
@@ -419,6 +433,23 @@ fn open_active(
         next_offset: outcome.next_offset,
         index,
     })
+}
+
+/// The batch format of the active segment `file`, whose batches end at `valid_end`.
+/// A segment without batches in another format than the one appends write (a version
+/// 1 segment left by an older version) is given the `wanted` header here, so appends
+/// go on in it; one with batches keeps its format until the first append rolls it (a
+/// segment never mixes formats).
+fn active_format(file: &File, valid_end: u64, wanted: BatchFormat) -> io::Result<BatchFormat> {
+    let mut header = [0u8; FILE_HEADER_LEN];
+    file.read_exact_at(&mut header, 0)?;
+    let format = segment::format_of(&header);
+    if format == wanted || valid_end > FILE_HEADER_LEN as u64 {
+        return Ok(format);
+    }
+    let base = u64::from_le_bytes(header[8..].try_into().expect("8 bytes"));
+    file.write_all_at(&segment::file_header(wanted, base), 0)?;
+    Ok(wanted)
 }
 
 /// Scans the active segment file at `path` (`len` bytes long), writing its header
@@ -433,7 +464,7 @@ fn scan_active(
     let map = SegmentMap::map(file, len).map_err(ctx.io(path.to_path_buf()))?;
     let bytes = map.committed(len as usize);
     if !check_header(ctx, path, bytes, base)? {
-        file.write_all_at(&segment::file_header(base), 0)
+        file.write_all_at(&segment::file_header(ctx.config.batch_format, base), 0)
             .map_err(ctx.io(path.to_path_buf()))?;
     }
     scan_file(file, bytes, base, ctx.config.index_interval_bytes, None)
@@ -466,12 +497,16 @@ fn scan_file(
     // The last batch may end in zero bytes past the scanned range (a record whose value
     // ends in zeros): if its length reaches into the zeros, scan again with them
     // spelled out. Rare, and only then is the data copied.
-    if outcome.valid_end + 8 > len {
+    let format = segment::format_of(bytes);
+    if outcome.valid_end + format.header_len() as u64 > len {
         return Ok(outcome);
     }
-    let mut length = [0u8; 4];
-    file.read_exact_at(&mut length, outcome.valid_end + 4)?;
-    let need = outcome.valid_end + u64::from(u32::from_le_bytes(length));
+    let mut head = vec![0u8; format.header_len()];
+    file.read_exact_at(&mut head, outcome.valid_end)?;
+    let Some(length) = crate::storage::batch::peek_length(format, &head) else {
+        return Ok(outcome);
+    };
+    let need = outcome.valid_end + u64::from(length);
     if need <= upto || need > len {
         return Ok(outcome);
     }

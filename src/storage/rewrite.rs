@@ -5,12 +5,18 @@
 //! memory does not grow with the data kept; the swap commits through a roll-forward
 //! intent (see `swap.rs`).
 //!
+//! Replacement segments are written in the current batch format (version 2): a
+//! version 1 batch is re-encoded, a version 2 batch with every record kept is copied
+//! as it is. A version 2 batch that loses every record keeps its header, with no
+//! records, so batch boundaries, leader terms and producer state survive compaction;
+//! a version 1 batch that loses every record is dropped (it has no such state).
+//!
 //! A rewrite can be cancelled between batches: it then removes the `.swap` files it
 //! wrote and leaves the log exactly as it was.
 
 use std::sync::Arc;
 
-use super::batch::{self, RecordIter, RecordView};
+use super::batch::{self, BatchFormat, BatchHeader, RecordView};
 use super::checkpoint::SealedEntry;
 use super::error::MaintenanceError;
 use super::log::Log;
@@ -113,27 +119,29 @@ impl Log {
             seg.index().map_err(self.io_error(&seg.path))?;
             stats.bytes_before += end as u64;
             let data = map.committed(end);
+            let format = segment::format_of(data);
             let mut pos = FILE_HEADER_LEN;
             while pos < data.len() {
                 self.unless_cancelled(cancel)?;
-                let header = segment::check_batch(&data[pos..]).map_err(|fault| {
-                    MaintenanceError::Invalid {
-                        log: self.ident.clone(),
-                        reason: format!(
-                            "{} position {pos}: {fault}; run verify before compacting",
-                            seg.path.display()
-                        ),
-                    }
-                })?;
+                let invalid = |fault: batch::BatchFault| MaintenanceError::Invalid {
+                    log: self.ident.clone(),
+                    reason: format!(
+                        "{} position {pos}: {fault}; run verify before compacting",
+                        seg.path.display()
+                    ),
+                };
+                let header = segment::check_batch(format, &data[pos..]).map_err(invalid)?;
                 let raw = &data[pos..pos + header.length as usize];
+                let records = batch::records(format, raw, &header).map_err(invalid)?;
                 pos += header.length as usize;
-                let kept: Vec<(u64, RecordView)> = RecordIter::new(raw)
+                let kept: Vec<(u64, RecordView)> = records
+                    .iter()
                     .filter_map(Result::ok)
                     .map(|r| (header.base_offset + u64::from(r.offset_delta), r))
                     .filter(|(offset, r)| keep(*offset, r))
                     .collect();
                 stats.records_removed += u64::from(header.record_count) - kept.len() as u64;
-                outputs.push(raw, header.record_count as usize, &kept)?;
+                outputs.push(format, raw, &header, &kept)?;
             }
         }
         Ok(())
@@ -214,37 +222,47 @@ impl<'a> Outputs<'a> {
         })
     }
 
-    /// Appends the `kept` records of the batch `raw` (of `count` records), starting a
-    /// new output when the current one is full.
+    /// Appends the `kept` records of the batch `raw` (of `format`, with `header`),
+    /// starting a new output when the current one is full.
     fn push(
         &mut self,
+        format: BatchFormat,
         raw: &[u8],
-        count: usize,
+        header: &BatchHeader,
         kept: &[(u64, RecordView)],
     ) -> Result<(), MaintenanceError> {
-        let (Some((first, _)), Some((last, _))) = (kept.first(), kept.last()) else {
-            return Ok(());
+        // A version 2 batch keeps its range of offsets; a version 1 batch is cut to the
+        // records it keeps (and dropped with none).
+        let range = match (format, kept.first(), kept.last()) {
+            (BatchFormat::V2, _, _) => (header.base_offset, header.last_offset()),
+            (BatchFormat::V1, Some((first, _)), Some((last, _))) => (*first, *last),
+            (BatchFormat::V1, _, _) => return Ok(()),
         };
         let mut buf = Vec::new();
-        let bytes: &[u8] = if kept.len() == count {
+        let unchanged =
+            format == BatchFormat::CURRENT && kept.len() == header.record_count as usize;
+        let bytes: &[u8] = if unchanged {
             raw // unchanged batch: copy its bytes as they are
         } else {
-            self.encode(&mut buf, *first, kept)?;
+            self.encode(&mut buf, format, header, range.0, kept)?;
             &buf
         };
         let full = self.current.len() + bytes.len() as u64 > self.segment_bytes;
         // Index entries hold offsets relative to the segment base in a `u32`.
-        let far = last - self.current.base() > u64::from(u32::MAX);
+        let far = range.1 - self.current.base() > u64::from(u32::MAX);
         if !self.current.is_empty() && (full || far) {
-            self.roll(*first)?;
+            self.roll(range.0)?;
         }
         self.current.push(bytes)
     }
 
-    /// Encodes `kept` as one batch based at `first` into `buf`.
+    /// Encodes `kept` as one batch of the current format based at `first` into `buf`,
+    /// keeping a version 2 `header`'s producer, term and offset range.
     fn encode(
         &self,
         buf: &mut Vec<u8>,
+        format: BatchFormat,
+        header: &BatchHeader,
         first: u64,
         kept: &[(u64, RecordView)],
     ) -> Result<(), MaintenanceError> {
@@ -252,13 +270,17 @@ impl<'a> Outputs<'a> {
             .iter()
             .map(|(o, r)| ((o - first) as u32, r.to_record()))
             .collect();
-        batch::encode(buf, records.iter().map(|(d, r)| (*d, r))).map_err(|e| {
+        let meta = match format {
+            BatchFormat::V2 => batch::v2::BatchMeta::of(header),
+            BatchFormat::V1 => batch::v2::BatchMeta::default(),
+        };
+        batch::v2::encode(buf, records.iter().map(|(d, r)| (*d, r)), &meta).map_err(|e| {
             MaintenanceError::Invalid {
                 log: self.log.ident.clone(),
                 reason: e.reason,
             }
         })?;
-        batch::seal(buf, first);
+        batch::seal(BatchFormat::CURRENT, buf, first);
         Ok(())
     }
 

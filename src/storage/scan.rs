@@ -6,10 +6,9 @@
 //! that inner batch has a valid CRC at an unaligned position. So a batch found after
 //! damage is taken only if its offsets continue the log ([`Continuation`]).
 
-use super::batch::{self, BatchHeader};
+use super::batch::{self, BatchFormat, BatchHeader};
 use super::index::{IndexBuilder, IndexEntry};
-use super::record;
-use super::segment::{Damage, FILE_HEADER_LEN, check_batch};
+use super::segment::{self, Damage, FILE_HEADER_LEN, check_batch};
 
 /// What a scan of a segment's bytes found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,9 +38,10 @@ pub struct Continuation {
     /// One past the last offset the segment may hold, when known (a sealed segment's
     /// end, or the writer's next offset for the active one): no batch may reach past it.
     pub end_offset: Option<u64>,
-    /// Whether every batch before the damage continued its predecessor exactly (no
-    /// compaction gap). Appends assign offsets densely, so the damaged bytes can then
-    /// hide at most one offset per minimal record they could hold.
+    /// Whether every batch before the damage continued its predecessor exactly and held
+    /// one uncompressed record per offset, as appends write them (no compaction, no
+    /// compression). The damaged bytes can then hide at most one offset per minimal
+    /// record they could hold.
     pub dense: bool,
 }
 
@@ -57,7 +57,13 @@ impl Continuation {
 
     /// Whether `header`, found at `position` after damage starting at `damage_at`,
     /// continues the log.
-    fn accepts(&self, damage_at: usize, position: usize, header: &BatchHeader) -> bool {
+    fn accepts(
+        &self,
+        format: BatchFormat,
+        damage_at: usize,
+        position: usize,
+        header: &BatchHeader,
+    ) -> bool {
         let Some(gap) = header.base_offset.checked_sub(self.next_offset) else {
             return false;
         };
@@ -67,9 +73,9 @@ impl Continuation {
         if !self.dense {
             return true;
         }
-        // The damaged stretch held at least one record (a batch is never empty) and at
-        // most one per minimal encoded record.
-        let hidden_max = (position - damage_at) / record::encoded_len(None, None, &[]);
+        // The damaged stretch held at least one record (an appended batch is never
+        // empty) and at most one per minimal encoded record.
+        let hidden_max = (position - damage_at) / format.min_record_len();
         gap >= 1 && gap <= hidden_max as u64
     }
 }
@@ -90,6 +96,7 @@ pub fn scan_segment_bounded(
     index_interval: u32,
     end_offset: Option<u64>,
 ) -> ScanOutcome {
+    let format = segment::format_of(bytes);
     let mut builder = IndexBuilder::new(base_offset, index_interval, FILE_HEADER_LEN as u64);
     let mut pos = FILE_HEADER_LEN;
     let mut first_timestamp = None;
@@ -100,11 +107,11 @@ pub fn scan_segment_bounded(
     };
     let mut damage = Vec::new();
     while pos < bytes.len() {
-        let fault = match check_batch(&bytes[pos..]) {
+        let fault = match check_batch(format, &bytes[pos..]) {
             Ok(header) if continues(&cont, &header) => {
                 builder.observe(pos as u64, &header);
                 first_timestamp.get_or_insert(header.first_timestamp);
-                cont.dense &= header.base_offset == cont.next_offset;
+                cont.dense &= header.base_offset == cont.next_offset && header.is_dense();
                 cont.next_offset = header.next_offset();
                 pos += header.length as usize;
                 continue;
@@ -172,11 +179,12 @@ pub fn resync_after(
     from: usize,
     cont: &Continuation,
 ) -> Option<(usize, BatchHeader)> {
-    if let Some(found) = guided(bytes, from, cont) {
+    let format = segment::format_of(bytes);
+    if let Some(found) = guided(format, bytes, from, cont) {
         return Some(found);
     }
     let mut pos = from + 1;
-    while pos + batch::HEADER_LEN <= bytes.len() {
+    while pos + format.header_len() <= bytes.len() {
         // Sixteen zero bytes cannot hold a batch start in their first eight positions
         // (its length field would be zero), so skipping eight of them is safe.
         if bytes[pos] == 0
@@ -188,9 +196,9 @@ pub fn resync_after(
             pos += 8;
             continue;
         }
-        if plausible(&bytes[pos..], cont.next_offset)
-            && let Ok(header) = check_batch(&bytes[pos..])
-            && cont.accepts(from, pos, &header)
+        if batch::plausible(format, &bytes[pos..], cont.next_offset)
+            && let Ok(header) = check_batch(format, &bytes[pos..])
+            && cont.accepts(format, from, pos, &header)
         {
             return Some((pos, header));
         }
@@ -202,42 +210,26 @@ pub fn resync_after(
 /// The batch right after the damaged one, located by the damaged batch's header: taken
 /// only if it is valid and starts exactly where that header's offsets end, which
 /// random damage to the header cannot fake.
-fn guided(bytes: &[u8], from: usize, cont: &Continuation) -> Option<(usize, BatchHeader)> {
-    let damaged = bytes.get(from..from + batch::HEADER_LEN)?;
-    let field = |at: usize, n: usize| -> u64 {
-        damaged[at..at + n]
-            .iter()
-            .rev()
-            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
-    };
-    let length = usize::try_from(field(batch::LENGTH, 4)).ok()?;
-    let base = field(batch::BASE_OFFSET, 8);
-    let promised = base.checked_add(field(batch::LAST_OFFSET_DELTA, 4) + 1)?;
+fn guided(
+    format: BatchFormat,
+    bytes: &[u8],
+    from: usize,
+    cont: &Continuation,
+) -> Option<(usize, BatchHeader)> {
+    let (base, length, last_delta) = batch::raw_fields(format, bytes.get(from..)?)?;
+    let promised = base.checked_add(last_delta + 1)?;
     let at = from
         .checked_add(length)
-        .filter(|_| length > batch::HEADER_LEN)?;
+        .filter(|_| length > format.header_len())?;
     let in_order = if cont.dense {
         base == cont.next_offset
     } else {
         base >= cont.next_offset
     };
-    let header = check_batch(bytes.get(at..)?).ok()?;
+    let header = check_batch(format, bytes.get(at..)?).ok()?;
     let exact = header.base_offset == promised;
     let inside = cont
         .end_offset
         .is_none_or(|end| header.next_offset() <= end);
     (in_order && exact && inside).then_some((at, header))
-}
-
-/// Cheap header checks before paying for a CRC.
-fn plausible(bytes: &[u8], min_offset: u64) -> bool {
-    use super::batch::{BASE_OFFSET, LENGTH, VERSION};
-    let length =
-        u32::from_le_bytes(bytes[LENGTH..LENGTH + 4].try_into().expect("4 bytes")) as usize;
-    let base = u64::from_le_bytes(
-        bytes[BASE_OFFSET..BASE_OFFSET + 8]
-            .try_into()
-            .expect("8 bytes"),
-    );
-    bytes[VERSION] == super::batch::BATCH_VERSION && length <= bytes.len() && base >= min_offset
 }

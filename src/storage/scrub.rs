@@ -11,7 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::batch;
+use super::batch::{self, BatchFormat};
 use super::error::LogIdent;
 use super::log::Log;
 use super::pread::{self, FileReadError};
@@ -163,14 +163,18 @@ enum Walked {
 /// chunk, holding at most one chunk (or one batch) in memory.
 fn walk_valid(file: &File, path: &Path, end: u64, base: u64) -> Result<Walked, FileReadError> {
     let mut window = pread::Window::new(file, path, end);
+    // A damaged magic is judged by the whole-segment scan, which guesses the format.
+    let Some(format) = BatchFormat::of_segment(window.at(0, FILE_HEADER_LEN)?) else {
+        return Ok(Walked::Fault);
+    };
     let mut pos = FILE_HEADER_LEN as u64;
     let mut next_offset = base;
     while pos < end {
-        let head = window.at(pos, batch::HEADER_LEN)?;
-        let Some(length) = batch::peek_length(head) else {
+        let head = window.at(pos, format.header_len())?;
+        let Some(length) = batch::peek_length(format, head) else {
             return Ok(Walked::Fault);
         };
-        match check_batch(window.at(pos, length as usize)?) {
+        match check_batch(format, window.at(pos, length as usize)?) {
             Ok(header) if header.base_offset >= next_offset => {
                 next_offset = header.next_offset();
                 pos += u64::from(header.length);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::batch::{self, BatchHeader};
+use super::batch::{self, BatchFormat, BatchHeader};
 use super::checkpoint::SealedEntry;
 use super::config::MAX_BATCH_BYTES_LIMIT;
 use super::fsutil;
@@ -21,9 +21,8 @@ use super::shared_index::SharedIndex;
 /// leaves at most one step of unwritten space to scan on the next open.
 pub const GROW_STEP: u64 = 8 << 20;
 
-/// Magic bytes opening a segment file.
-pub const MAGIC: [u8; 8] = *b"EVLSEG01";
-/// Bytes before the first batch: magic, then the base offset.
+/// Bytes before the first batch: magic (which names the batch format, see
+/// [`BatchFormat::segment_magic`]), then the base offset.
 pub const FILE_HEADER_LEN: usize = 16;
 
 /// A stretch of a segment that holds no valid batch, found by recovery or by a read.
@@ -329,9 +328,10 @@ impl Segment {
             self.index_interval,
             FILE_HEADER_LEN as u64,
         );
+        let format = format_of(bytes);
         let mut pos = FILE_HEADER_LEN;
         while pos < bytes.len() {
-            match batch::check(&bytes[pos..], MAX_BATCH_BYTES_LIMIT) {
+            match check_batch(format, &bytes[pos..]) {
                 Ok(header) => {
                     builder.observe(pos as u64, &header);
                     pos += header.length as usize;
@@ -386,7 +386,12 @@ impl Segment {
 
 /// Creates a new, empty segment file of `len` bytes and syncs it and its directory,
 /// so an acknowledged record in it can never lose its directory entry.
-pub fn create_file(dir: &Path, base_offset: u64, len: u64) -> io::Result<(PathBuf, File)> {
+pub fn create_file(
+    dir: &Path,
+    format: BatchFormat,
+    base_offset: u64,
+    len: u64,
+) -> io::Result<(PathBuf, File)> {
     let path = dir.join(fsutil::segment_file_name(base_offset));
     // A file already at this name can only be the remains of a creation that failed
     // (no record in it was ever acknowledged), so it is safe to start it afresh.
@@ -396,27 +401,43 @@ pub fn create_file(dir: &Path, base_offset: u64, len: u64) -> io::Result<(PathBu
         .create(true)
         .truncate(true)
         .open(&path)?;
-    fsutil::write_all_at(&file, &path, &file_header(base_offset), 0)?;
+    fsutil::write_all_at(&file, &path, &file_header(format, base_offset), 0)?;
     fsutil::set_len(&file, &path, len)?;
     fsutil::sync_data(&file, &path)?;
     fsutil::sync_dir(dir)?;
     Ok((path, file))
 }
 
-/// The 16-byte header of a segment file.
-pub fn file_header(base_offset: u64) -> [u8; FILE_HEADER_LEN] {
+/// The 16-byte header of a segment file holding batches of `format`.
+pub fn file_header(format: BatchFormat, base_offset: u64) -> [u8; FILE_HEADER_LEN] {
     let mut header = [0u8; FILE_HEADER_LEN];
-    header[..8].copy_from_slice(&MAGIC);
+    header[..8].copy_from_slice(&format.segment_magic());
     header[8..].copy_from_slice(&base_offset.to_le_bytes());
     header
 }
 
-/// Checks a batch header found by scanning; re-exported for the reader.
-pub fn check_batch(bytes: &[u8]) -> Result<BatchHeader, batch::BatchFault> {
-    batch::check(bytes, MAX_BATCH_BYTES_LIMIT)
+/// The batch format of the segment whose file starts with `bytes`. A segment whose
+/// magic is damaged (open and `verify` report that) is read in the format its first
+/// batch checks in, so one flipped bit in the magic does not hide the whole segment.
+pub fn format_of(bytes: &[u8]) -> BatchFormat {
+    BatchFormat::of_segment(bytes).unwrap_or_else(|| {
+        let first = bytes.get(FILE_HEADER_LEN..).unwrap_or_default();
+        [BatchFormat::V2, BatchFormat::V1]
+            .into_iter()
+            .find(|f| batch::check_crc(*f, first, MAX_BATCH_BYTES_LIMIT).is_ok())
+            .unwrap_or(BatchFormat::CURRENT)
+    })
+}
+
+/// Checks a batch (header, CRC and records) found by scanning.
+pub fn check_batch(format: BatchFormat, bytes: &[u8]) -> Result<BatchHeader, batch::BatchFault> {
+    batch::check(format, bytes, MAX_BATCH_BYTES_LIMIT)
 }
 
 /// Checks a batch's length, CRC and header before its records are read out.
-pub fn check_batch_crc(bytes: &[u8]) -> Result<BatchHeader, batch::BatchFault> {
-    batch::check_crc(bytes, MAX_BATCH_BYTES_LIMIT)
+pub fn check_batch_crc(
+    format: BatchFormat,
+    bytes: &[u8],
+) -> Result<BatchHeader, batch::BatchFault> {
+    batch::check_crc(format, bytes, MAX_BATCH_BYTES_LIMIT)
 }

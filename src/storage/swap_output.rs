@@ -1,5 +1,5 @@
 //! One replacement segment written as `<base>.log.swap` / `<base>.index.swap` (step 1
-//! of the swap protocol in `swap.rs`), streamed to disk as batches arrive: at most
+//! of the swap protocol in `swap.rs`), always in the current batch format, streamed to disk as batches arrive: at most
 //! [`FLUSH_BYTES`] (or one batch, if larger) of data is held in memory, whatever the
 //! segment's size. Only the sparse index stays in memory until the segment is finished
 //! (one entry per `index_interval_bytes`, so bounded by `segment_bytes`).
@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::batch;
+use super::batch::{self, BatchFormat};
 use super::checkpoint::SealedEntry;
 use super::error::{LogIdent, MaintenanceError};
 use super::fsutil;
@@ -63,7 +63,7 @@ impl SwapOutput {
         let file = fsutil::create_truncated(&log_path)
             .map_err(|e| MaintenanceError::io(ident.clone(), log_path.clone(), e))?;
         let mut pending = Vec::with_capacity(FLUSH_BYTES);
-        pending.extend_from_slice(&segment::file_header(base));
+        pending.extend_from_slice(&segment::file_header(BatchFormat::CURRENT, base));
         Ok(SwapOutput {
             ident: ident.clone(),
             base,
@@ -91,9 +91,10 @@ impl SwapOutput {
         self.len() == FILE_HEADER_LEN as u64
     }
 
-    /// Appends a sealed batch (its header is trusted: it was checked or just encoded).
+    /// Appends a sealed batch of the current format (its header is trusted: it was
+    /// checked or just encoded).
     pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<(), MaintenanceError> {
-        let header = batch::trusted_header(bytes);
+        let header = batch::trusted_header(BatchFormat::CURRENT, bytes);
         self.index.observe(self.len(), &header);
         if self.pending.len() + bytes.len() > FLUSH_BYTES {
             self.flush()?;

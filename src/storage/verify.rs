@@ -7,7 +7,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::batch::{BatchFault, BatchHeader, RecordIter};
+use super::batch::{self, BatchFault, BatchFormat, BatchHeader};
 use super::checkpoint::{Checkpoint, SealedEntry};
 use super::fsutil;
 use super::index;
@@ -137,7 +137,9 @@ fn verify_segment(
         }
     };
     let bytes = bytes.as_slice();
-    if bytes.len() < FILE_HEADER_LEN || bytes[..FILE_HEADER_LEN] != segment::file_header(base) {
+    let header_ok = BatchFormat::of_segment(bytes)
+        .is_some_and(|f| bytes[..FILE_HEADER_LEN] == segment::file_header(f, base));
+    if !header_ok {
         report.problem(Severity::Error, path, Some(0), "bad segment header");
         return Ok(());
     }
@@ -304,7 +306,7 @@ pub enum WalkEvent<'a> {
 pub fn walk(path: &Path, visit: &mut dyn FnMut(WalkEvent<'_>)) -> io::Result<()> {
     let bytes = read_file(path)?;
     let bytes = bytes.as_slice();
-    if bytes.len() < FILE_HEADER_LEN || bytes[..8] != segment::MAGIC {
+    if BatchFormat::of_segment(bytes).is_none() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{} is not an eventlog segment", path.display()),
@@ -315,15 +317,21 @@ pub fn walk(path: &Path, visit: &mut dyn FnMut(WalkEvent<'_>)) -> io::Result<()>
 }
 
 fn walk_bytes(bytes: &[u8], visit: &mut dyn FnMut(WalkEvent<'_>)) {
+    let format = segment::format_of(bytes);
     let mut pos = FILE_HEADER_LEN;
     while pos < bytes.len() {
-        match check_batch(&bytes[pos..]) {
+        match check_batch(format, &bytes[pos..]) {
             Ok(header) => {
                 let raw = &bytes[pos..pos + header.length as usize];
-                let records = RecordIter::new(raw)
-                    .filter_map(Result::ok)
-                    .map(|r| r.to_stored(header.base_offset))
-                    .collect();
+                let records = batch::records(format, raw, &header)
+                    .map(|records| {
+                        records
+                            .iter()
+                            .filter_map(Result::ok)
+                            .map(|r| r.to_stored(header.base_offset))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 visit(WalkEvent::Batch {
                     position: pos as u64,
                     header,

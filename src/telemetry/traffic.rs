@@ -119,9 +119,11 @@ mod tests {
         let expected: usize = records.iter().map(Record::encoded_len).sum();
         assert_eq!(size.bytes, expected as u64);
         // Payload and header bytes are part of it, beyond the fixed fields.
+        // Key "k" (length and byte), value "value" (1 + 5), one header "h" = "xy"
+        // (1 + 1 + 1 + 2), against no key, no value (one byte each), no header.
         assert_eq!(
             records[0].encoded_len() - records[1].encoded_len(),
-            1 + 5 + (2 + 1 + 4 + 2)
+            (2 - 1) + (6 - 1) + (1 + 1 + 1 + 2)
         );
     }
 
