@@ -382,17 +382,18 @@ impl RecordView<'_> {
 
     /// Decodes the headers, turning values into `Bytes` with `to_bytes`.
     fn headers_with(&self, to_bytes: impl Fn(&[u8]) -> Bytes) -> Vec<Header> {
-        let decoded = match self.format {
-            BatchFormat::V1 => v1::decode_headers(self.headers),
-            BatchFormat::V2 => v2::decode_headers(self.headers),
-        };
-        decoded
-            .into_iter()
-            .map(|(key, value)| Header {
+        let mut headers = Vec::new();
+        let mut push = |key: &[u8], value: &[u8]| {
+            headers.push(Header {
                 key: String::from_utf8_lossy(key).into_owned(),
                 value: to_bytes(value),
             })
-            .collect()
+        };
+        match self.format {
+            BatchFormat::V1 => v1::each_header(self.headers, &mut push),
+            BatchFormat::V2 => v2::each_header(self.headers, &mut push),
+        }
+        headers
     }
 }
 

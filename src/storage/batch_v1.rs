@@ -155,17 +155,19 @@ pub fn parse_header(batch: &[u8]) -> Result<BatchHeader, BatchFault> {
     Ok(header)
 }
 
-/// The header entries of a record's raw headers (count, then entries), as
-/// (name, value). Only called on validated records.
-pub(crate) fn decode_headers(headers: &[u8]) -> Vec<(&[u8], &[u8])> {
+/// Calls `visit` with each (name, value) of a record's raw headers (a count, then the
+/// entries). Only called on validated records.
+pub(crate) fn each_header<'a>(headers: &'a [u8], visit: &mut dyn FnMut(&'a [u8], &'a [u8])) {
     let mut cursor = Cursor {
         bytes: headers,
         at: 0,
     };
-    let count = cursor.u32().unwrap_or(0);
-    (0..count)
-        .map_while(|_| Some((cursor.slice_u16()?, cursor.slice_u32()?)))
-        .collect()
+    for _ in 0..cursor.u32().unwrap_or(0) {
+        let (Some(name), Some(value)) = (cursor.slice_u16(), cursor.slice_u32()) else {
+            return;
+        };
+        visit(name, value);
+    }
 }
 
 struct Cursor<'a> {

@@ -142,7 +142,7 @@ fn control_batches_are_marked() {
 fn with_field(batch: &[u8], at: usize, bytes: &[u8]) -> Vec<u8> {
     let mut out = batch.to_vec();
     out[at..at + bytes.len()].copy_from_slice(bytes);
-    let crc = crc32c::crc32c(&out[kafka::ATTRIBUTES..]);
+    let crc = kafka::crc32c(&out[kafka::ATTRIBUTES..]);
     out[kafka::CRC..kafka::CRC + 4].copy_from_slice(&crc.to_be_bytes());
     out
 }
@@ -216,4 +216,10 @@ fn a_null_header_value_from_a_kafka_client_reads_as_empty() {
     assert_eq!(decoded[0].headers[0].key, "h");
     assert!(decoded[0].headers[0].value.is_empty());
     assert_eq!(decoded[0].key, None);
+}
+
+#[test]
+fn the_batch_checksum_is_crc_32c() {
+    // The standard check value of CRC-32C (Castagnoli).
+    assert_eq!(kafka::crc32c(b"123456789"), 0xe306_9283);
 }

@@ -229,3 +229,35 @@ fn verify_is_clean(dir: &Path) -> bool {
     let report = verify::verify(dir).unwrap();
     report.problems.is_empty()
 }
+
+#[test]
+fn damage_in_a_version_1_segment_is_found_by_the_scrub_and_stepped_over_by_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = open(dir.path(), BatchFormat::V1);
+    append_batches(&old, 0..60);
+    old.close().unwrap();
+    drop(old);
+    let first = dir.path().join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&first).unwrap();
+    // A byte inside the third batch's records (each batch is about 24 KB).
+    let at = 2 * 24_000 + 1000;
+    bytes[at] ^= 0x55;
+    std::fs::write(&first, &bytes).unwrap();
+
+    let log = open(dir.path(), BatchFormat::V2);
+    let sealed = log.segments_to_scrub();
+    let scrubbed = crate::storage::scrub::scrub_segment(&sealed[0]).unwrap();
+    assert_eq!(scrubbed.damage.len(), 1, "{:?}", scrubbed.damage);
+    let damage = &scrubbed.damage[0];
+    assert_eq!(damage.resume_offset, Some(30), "{damage:?}");
+    // Reading from the damaged batch fails naming where to resume; the rest reads.
+    match log.read(20, ReadLimits::default()) {
+        Err(crate::storage::ReadError::Corrupt { next_readable, .. }) => {
+            assert_eq!(next_readable, Some(30))
+        }
+        other => panic!("expected the damage, got {other:?}"),
+    }
+    let rest = log.read(30, ReadLimits::default()).unwrap();
+    assert_eq!(rest.records[0].offset, 30);
+    assert_eq!(rest.records[0].value, batch(3)[0].value);
+}

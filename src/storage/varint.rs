@@ -26,21 +26,39 @@ pub fn varlong_len(value: i64) -> usize {
     bits.div_ceil(7).max(1)
 }
 
+fn unzigzag(raw: u64) -> i64 {
+    ((raw >> 1) as i64) ^ -((raw & 1) as i64)
+}
+
 /// Reads a zigzag varlong at the start of `bytes`: the value and the bytes it took, or
 /// `None` if it runs past `bytes` or is longer than 10 bytes.
+#[inline(always)]
 pub fn get_varlong(bytes: &[u8]) -> Option<(i64, usize)> {
+    // Most fields of a record take one or two bytes (deltas, counts, and lengths below
+    // 8 KiB): decoded here without the loop.
+    match *bytes {
+        [first, ..] if first < 0x80 => Some((unzigzag(u64::from(first)), 1)),
+        [first, second, ..] if second < 0x80 => {
+            let raw = u64::from(first & 0x7f) | (u64::from(second) << 7);
+            Some((unzigzag(raw), 2))
+        }
+        _ => get_varlong_long(bytes),
+    }
+}
+
+fn get_varlong_long(bytes: &[u8]) -> Option<(i64, usize)> {
     let mut raw = 0u64;
     for (i, byte) in bytes.iter().take(10).enumerate() {
         raw |= u64::from(byte & 0x7f) << (7 * i);
         if byte & 0x80 == 0 {
-            let value = ((raw >> 1) as i64) ^ -((raw & 1) as i64);
-            return Some((value, i + 1));
+            return Some((unzigzag(raw), i + 1));
         }
     }
     None
 }
 
 /// Reads a zigzag varint: like [`get_varlong`], but the value must fit an `i32`.
+#[inline(always)]
 pub fn get_varint(bytes: &[u8]) -> Option<(i32, usize)> {
     let (value, used) = get_varlong(bytes)?;
     Some((i32::try_from(value).ok()?, used))
@@ -63,6 +81,8 @@ mod tests {
             (-64, &[0x7f]),
             (64, &[0x80, 0x01]),
             (300, &[0xd8, 0x04]),
+            (8191, &[0xfe, 0x7f]),
+            (8192, &[0x80, 0x80, 0x01]),
         ] {
             let mut buf = Vec::new();
             put_varlong(&mut buf, value);
