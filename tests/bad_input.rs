@@ -84,6 +84,7 @@ fn produce_to(topic: &str, partition: Option<u32>, records: Vec<pb::Record>) -> 
         partition,
         records,
         expected_next_offset: None,
+        ..Default::default()
     })
 }
 
@@ -322,6 +323,7 @@ async fn every_bad_input_gets_its_status_and_the_server_stays_healthy() {
         partition: Some(1),
         records: vec![value_of(MAX_MESSAGE_BYTES)],
         expected_next_offset: None,
+        ..Default::default()
     }
     .encode_to_vec();
     let mut unknown_fields = Vec::new();

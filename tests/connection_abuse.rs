@@ -308,6 +308,7 @@ async fn a_producer_that_disconnects_mid_message_appends_nothing() {
             ..record(None, None)
         }],
         expected_next_offset: None,
+        ..Default::default()
     }
     .encode_to_vec();
     // The gRPC length prefix announces the whole message; half of it follows.

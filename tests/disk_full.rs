@@ -106,6 +106,7 @@ async fn produce(
             partition: Some(0),
             records,
             expected_next_offset: None,
+            ..Default::default()
         })
         .await?
         .into_inner();

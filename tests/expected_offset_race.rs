@@ -27,6 +27,7 @@ async fn racing_appends_with_one_expectation_have_exactly_one_winner() {
                     partition: Some(0),
                     records: vec![record(None, Some(&format!("round {round} racer {racer}")))],
                     expected_next_offset: Some(round),
+                    ..Default::default()
                 };
                 client.event_log.produce(request).await
             }));

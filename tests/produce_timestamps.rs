@@ -37,6 +37,7 @@ async fn send(client: &mut Client, topic: &str, records: Vec<pb::Record>) -> Res
         partition: None,
         records,
         expected_next_offset: None,
+        ..Default::default()
     };
     client.event_log.produce(request).await.map(drop)
 }

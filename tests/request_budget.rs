@@ -56,6 +56,7 @@ async fn requests_beyond_the_budget_are_refused_or_served_never_stuck() {
             partition: Some(0),
             records: vec![record],
             expected_next_offset: None,
+            ..Default::default()
         };
         client.event_log.produce(request).await
     };
@@ -115,6 +116,7 @@ async fn a_stalled_body_releases_its_reservation_after_the_timeout() {
         partition: Some(0),
         records: vec![record(None, Some("small"))],
         expected_next_offset: None,
+        ..Default::default()
     };
     wait_for("the stalled call to hold the budget", || {
         let mut client = client.clone();

@@ -62,6 +62,7 @@ async fn time_retention_stops_at_a_segment_stamped_in_the_future() {
             partition: Some(0),
             records: vec![sized(None, Some("late".into()), Some(i64::MAX))],
             expected_next_offset: None,
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -43,6 +43,7 @@ fn produce_request(topic: &str) -> pb::ProduceRequest {
         partition: Some(0),
         records: vec![record(None, Some("v"))],
         expected_next_offset: None,
+        ..Default::default()
     }
 }
 

@@ -82,6 +82,7 @@ async fn call(
                 partition: Some(0),
                 records: vec![record(None, Some("x"))],
                 expected_next_offset: None,
+                ..Default::default()
             })
             .await
             .map(none),

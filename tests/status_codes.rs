@@ -124,6 +124,7 @@ async fn each_error_has_its_status_code() {
         partition: Some(0),
         records: vec![record(None, Some("x"))],
         expected_next_offset: Some(1),
+        ..Default::default()
     };
     expect_code(
         client.event_log.produce(stale).await,

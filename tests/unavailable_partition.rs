@@ -80,6 +80,7 @@ async fn a_damaged_partition_is_unavailable_while_the_others_serve() {
             partition: Some(1),
             records: vec![record(None, Some("refused"))],
             expected_next_offset: None,
+            ..Default::default()
         })
         .await
         .expect_err("partition 1 is unavailable");

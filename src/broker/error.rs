@@ -165,6 +165,31 @@ pub enum BrokerError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A newer instance of a named producer initialised: this one, with an older epoch,
+    /// may no longer produce.
+    #[error(
+        "producer {producer_id} epoch {epoch} was fenced by epoch {current}: a newer instance with the same name initialised"
+    )]
+    ProducerFenced {
+        /// The producer.
+        producer_id: i64,
+        /// The epoch the request carried.
+        epoch: i16,
+        /// The newest epoch.
+        current: i16,
+    },
+    /// A produce named a producer id this broker never issued.
+    #[error("producer id {producer_id} was never issued here; call InitProducer for one")]
+    UnknownProducer {
+        /// The id.
+        producer_id: i64,
+    },
+    /// As many producer names are registered as allowed.
+    #[error("{limit} producer names are registered, the limit; reuse a name")]
+    TooManyProducerNames {
+        /// The limit.
+        limit: usize,
+    },
     /// A consumer-group name is empty or too long.
     #[error("invalid group name {name:?}: {reason}")]
     InvalidGroupName {

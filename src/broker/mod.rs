@@ -53,6 +53,7 @@ mod partition_open;
 pub mod partitioner;
 pub mod periodic;
 mod produce;
+pub mod producer_ids;
 mod read;
 pub mod registry;
 pub mod retention;
@@ -86,6 +87,7 @@ pub use topic_config::{CleanupPolicy, NewTopic, TopicConfig, TopicSummary};
 use crate::storage::{DirLock, FsyncPolicy, LogStats, OpenSegments};
 use cleaner::Cleaner;
 use group_store::GroupStore;
+use producer_ids::ProducerIds;
 use registry::TopicDirs;
 use ticker::{Ticker, TopicMap};
 use topic::Topic;
@@ -113,6 +115,8 @@ pub struct BrokerConfig {
     pub group_retention: Duration,
     /// Most consumer groups; a commit creating one more is refused. Default 100,000.
     pub max_groups: usize,
+    /// Most named idempotent producers (`InitProducer` with a name). Default 100,000.
+    pub max_producer_names: usize,
 }
 
 impl Default for BrokerConfig {
@@ -126,6 +130,7 @@ impl Default for BrokerConfig {
             scrub_bytes_per_sec: 64 << 20,
             group_retention: group_store::DEFAULT_GROUP_RETENTION,
             max_groups: group_store::DEFAULT_MAX_GROUPS,
+            max_producer_names: 100_000,
         }
     }
 }
@@ -161,6 +166,8 @@ pub struct Broker {
     lock: Mutex<Option<DirLock>>,
     /// The cap on mapped sealed segments, shared by every partition.
     open_segments: OpenSegments,
+    /// Ids and epochs of idempotent producers.
+    producer_ids: ProducerIds,
 }
 
 impl Broker {
@@ -174,6 +181,7 @@ impl Broker {
             source: Box::new(source),
         })?;
         let dirs = TopicDirs::open(&config.data_dir)?;
+        let producer_ids = ProducerIds::open(&config.data_dir, config.max_producer_names)?;
         let open_segments = OpenSegments::new(config.max_open_segments);
         let topics = partition_open::open_topics(dirs.scan()?, config.fsync, &open_segments)?;
         let groups = match open_groups(&config, &topics) {
@@ -204,6 +212,7 @@ impl Broker {
             scrubber: Mutex::new(scrubber),
             lock: Mutex::new(Some(lock)),
             open_segments,
+            producer_ids,
         }))
     }
 

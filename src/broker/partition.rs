@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use super::clean_mark::CleanMark;
 use super::error::BrokerError;
+use crate::storage::producer_state::ProducerBatch;
 use crate::storage::{
     AppendInfo, Log, LogIdent, LogStats, ReadError, ReadLimits, ReadOutcome, Record,
 };
@@ -124,11 +125,23 @@ impl Partition {
         records: &[Record],
         expected: Option<u64>,
     ) -> Result<AppendInfo, BrokerError> {
+        self.append_as(records, expected, None)
+    }
+
+    /// [`Partition::append`], as a batch of the idempotent `producer` when given (see
+    /// [`Log::append_idempotent`](crate::storage::Log::append_idempotent)).
+    pub fn append_as(
+        &self,
+        records: &[Record],
+        expected: Option<u64>,
+        producer: Option<ProducerBatch>,
+    ) -> Result<AppendInfo, BrokerError> {
         let guard = self.guard();
         let log = self.log_in(&guard)?;
-        let result = match expected {
-            Some(expected) => log.append_expecting(records, expected),
-            None => log.append(records),
+        let result = match (producer, expected) {
+            (Some(producer), _) => log.append_idempotent(records, producer, expected),
+            (None, Some(expected)) => log.append_expecting(records, expected),
+            (None, None) => log.append(records),
         };
         let info = result.map_err(|source| BrokerError::Append {
             topic: self.ident.topic.clone(),

@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::group_store::now_ms;
+use super::producer_ids::ProducerIdentity;
 use super::timestamp_bounds::TimestampWindow;
 use super::{Broker, BrokerError, in_multi_thread_runtime};
+use crate::storage::producer_state::ProducerBatch;
 use crate::storage::{AppendInfo, Record};
 
 /// Where the records of one partition landed.
@@ -92,5 +94,53 @@ impl Broker {
             appended.push(task.await??);
         }
         Ok(appended)
+    }
+
+    /// A new idempotent producer identity (see [`ProducerIds::init`]).
+    ///
+    /// [`ProducerIds::init`]: super::producer_ids::ProducerIds::init
+    pub async fn init_producer(&self, name: Option<&str>) -> Result<ProducerIdentity, BrokerError> {
+        let ids = &self.producer_ids;
+        let name = name.map(str::to_string);
+        // Storing a new block of ids or a name's epoch syncs a file.
+        blocking(move || ids.init(name.as_deref()))
+    }
+
+    /// Appends `records` to one partition as a batch of an idempotent producer: a
+    /// retry of one of its last five batches returns the original offsets with
+    /// `duplicate` set and writes nothing; a gap in its sequences, an older epoch than
+    /// its newest, or an id this broker never issued is refused. The duplicate check
+    /// comes before `expected_next_offset`'s.
+    pub async fn produce_idempotent(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: Vec<Record>,
+        producer: ProducerBatch,
+        expected_next_offset: Option<u64>,
+    ) -> Result<PartitionAppend, BrokerError> {
+        let topic = self.topic(topic)?;
+        if records.is_empty() {
+            return Err(BrokerError::InvalidRequest(
+                "a produce request needs at least one record".into(),
+            ));
+        }
+        self.producer_ids
+            .check(producer.producer_id, producer.epoch)?;
+        TimestampWindow::of(&topic.config(), now_ms()).check(topic.name(), &records)?;
+        let target = Arc::clone(topic.partition(partition)?);
+        let info =
+            blocking(move || target.append_as(&records, expected_next_offset, Some(producer)))?;
+        Ok(PartitionAppend { partition, info })
+    }
+}
+
+/// Runs `work`, which blocks on the disk, without stalling the runtime: in place on a
+/// multi-thread runtime (other tasks move to other workers), else directly.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    if in_multi_thread_runtime() {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
     }
 }

@@ -128,6 +128,7 @@ async fn send(
         partition: args.partition,
         records,
         expected_next_offset: None,
+        ..Default::default()
     };
     let reply = client
         .event_log

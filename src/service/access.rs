@@ -3,7 +3,7 @@
 //! | RPC | needs |
 //! |---|---|
 //! | `grpc.health.v1.Health/*` | nothing (load balancer probes carry no token) |
-//! | `EventLog/Produce` | producer |
+//! | `EventLog/Produce`, `InitProducer` | producer |
 //! | `EventLog/Fetch`, `Subscribe`, `ListOffsets`, `CommitOffsets`, `GetCommittedOffsets` | consumer |
 //! | `Admin/ListTopics`, `DescribeTopic`, `ListGroups`, `DescribeGroup` | any valid token |
 //! | server reflection | any valid token |
@@ -144,7 +144,7 @@ pub fn required(path: &str) -> Access {
         ("grpc.reflection.v1.ServerReflection" | "grpc.reflection.v1alpha.ServerReflection", _) => {
             Access::Authenticated
         }
-        ("eventlog.v1.EventLog", "Produce") => Access::Role(Role::Producer),
+        ("eventlog.v1.EventLog", "Produce" | "InitProducer") => Access::Role(Role::Producer),
         (
             "eventlog.v1.EventLog",
             "Fetch" | "Subscribe" | "ListOffsets" | "CommitOffsets" | "GetCommittedOffsets",

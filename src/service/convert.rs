@@ -85,6 +85,7 @@ impl From<PartitionAppend> for pb::PartitionAppend {
             base_offset: append.info.base_offset,
             last_offset: append.info.last_offset,
             timestamp_ms: append.info.max_timestamp_ms,
+            duplicate: append.info.duplicate,
         }
     }
 }

@@ -13,6 +13,7 @@ use super::subscription_slots::SubscriptionSlots;
 use crate::broker::Broker;
 use crate::proto::v1 as pb;
 use crate::proto::v1::event_log_server::EventLog;
+use crate::storage::producer_state::ProducerBatch;
 use crate::telemetry::traffic::{self, BatchSize, Via};
 
 /// Serves `EventLog` over a shared [`Broker`].
@@ -42,6 +43,7 @@ impl EventLog for EventLogService {
         let scope = Scope::of(&request)?;
         let request = request.into_inner();
         scope.check_topic(&request.topic)?;
+        let producer = producer_of(&request)?;
         let now = now_ms();
         let records: Vec<_> = request
             .records
@@ -49,18 +51,47 @@ impl EventLog for EventLogService {
             .map(|r| record_from_wire(r, now))
             .collect();
         let size = BatchSize::of(&records);
-        let appended = self
-            .broker
-            .produce(
-                &request.topic,
-                request.partition,
-                records,
-                request.expected_next_offset,
-            )
-            .await?;
+        let appended = match producer {
+            Some((partition, producer)) => vec![
+                self.broker
+                    .produce_idempotent(
+                        &request.topic,
+                        partition,
+                        records,
+                        producer,
+                        request.expected_next_offset,
+                    )
+                    .await?,
+            ],
+            None => {
+                self.broker
+                    .produce(
+                        &request.topic,
+                        request.partition,
+                        records,
+                        request.expected_next_offset,
+                    )
+                    .await?
+            }
+        };
         traffic::produced(&request.topic, size);
         let partitions = appended.into_iter().map(Into::into).collect();
         Ok(Response::new(pb::ProduceResponse { partitions }))
+    }
+
+    async fn init_producer(
+        &self,
+        request: Request<pb::InitProducerRequest>,
+    ) -> Result<Response<pb::InitProducerResponse>, Status> {
+        let request = request.into_inner();
+        let identity = self
+            .broker
+            .init_producer(request.producer_name.as_deref())
+            .await?;
+        Ok(Response::new(pb::InitProducerResponse {
+            producer_id: identity.producer_id,
+            producer_epoch: identity.epoch as u32,
+        }))
     }
 
     async fn fetch(
@@ -178,4 +209,42 @@ impl EventLog for EventLogService {
             partitions,
         }))
     }
+}
+
+/// The partition and producer fields of an idempotent produce, `None` for a plain one.
+fn producer_of(request: &pb::ProduceRequest) -> Result<Option<(u32, ProducerBatch)>, Status> {
+    let Some(producer_id) = request.producer_id else {
+        return Ok(None);
+    };
+    let invalid = |what: String| Err(Status::invalid_argument(what));
+    let Some(partition) = request.partition else {
+        return invalid(format!(
+            "producer_id {producer_id} needs a partition: an idempotent producer places its records itself"
+        ));
+    };
+    if producer_id < 0 {
+        return invalid(format!("producer_id {producer_id} is negative"));
+    }
+    let Ok(epoch) = i16::try_from(request.producer_epoch) else {
+        return invalid(format!(
+            "producer_epoch {} exceeds {}",
+            request.producer_epoch,
+            i16::MAX
+        ));
+    };
+    let Ok(base_sequence) = i32::try_from(request.base_sequence) else {
+        return invalid(format!(
+            "base_sequence {} exceeds {}",
+            request.base_sequence,
+            i32::MAX
+        ));
+    };
+    Ok(Some((
+        partition,
+        ProducerBatch {
+            producer_id,
+            epoch,
+            base_sequence,
+        },
+    )))
 }

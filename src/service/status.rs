@@ -8,11 +8,20 @@ use super::convert::InvalidField;
 use crate::broker::BrokerError;
 use crate::broker::group_store::GroupStoreError;
 use crate::storage::fsutil::is_no_space;
+use crate::storage::producer_state::SequenceError;
 use crate::storage::{AppendError, Exhausted, MaintenanceError, OpenError, ReadError};
 
 /// Trailer carrying the partition's actual next offset on an expected-offset mismatch,
 /// so a client can retry without parsing the message.
 pub const NEXT_OFFSET_METADATA: &str = "eventlog-next-offset";
+
+/// Trailer carrying the sequence an idempotent producer's next batch must start at, on
+/// OUT_OF_RANGE for an out-of-order sequence.
+pub const EXPECTED_SEQUENCE_METADATA: &str = "eventlog-expected-sequence";
+
+/// Trailer carrying the newest epoch of a producer, on FAILED_PRECONDITION for a fenced
+/// (older) epoch.
+pub const PRODUCER_EPOCH_METADATA: &str = "eventlog-producer-epoch";
 
 /// Trailer carrying the first offset past a damaged batch on DATA_LOSS, so a reader can
 /// step over the damage (fetch or subscribe again from it) without parsing the message.
@@ -31,6 +40,27 @@ impl From<BrokerError> for Status {
             && let Ok(value) = actual.to_string().parse()
         {
             status.metadata_mut().insert(NEXT_OFFSET_METADATA, value);
+        }
+        if let BrokerError::ProducerFenced { current, .. } = &err
+            && let Ok(value) = current.to_string().parse()
+        {
+            status.metadata_mut().insert(PRODUCER_EPOCH_METADATA, value);
+        }
+        if let BrokerError::Append { source, .. } = &err
+            && let AppendError::Sequence { source, .. } = source.as_ref()
+        {
+            let (key, value) = match source {
+                SequenceError::OutOfOrder { expected, .. } => {
+                    (EXPECTED_SEQUENCE_METADATA, expected.to_string())
+                }
+                SequenceError::Fenced { current, .. } => {
+                    (PRODUCER_EPOCH_METADATA, current.to_string())
+                }
+                SequenceError::TooManyProducers { .. } => ("", String::new()),
+            };
+            if let (false, Ok(value)) = (key.is_empty(), value.parse()) {
+                status.metadata_mut().insert(key, value);
+            }
         }
         if let BrokerError::Read { source, .. } = &err
             && let ReadError::Corrupt {
@@ -76,6 +106,10 @@ fn code_for(err: &BrokerError) -> Code {
         | BrokerError::TimestampOutOfRange { .. } => Code::InvalidArgument,
         BrokerError::TopicNotFound { .. } | BrokerError::PartitionNotFound { .. } => Code::NotFound,
         BrokerError::InvalidGroupName { .. } => Code::InvalidArgument,
+        BrokerError::ProducerFenced { .. } | BrokerError::UnknownProducer { .. } => {
+            Code::FailedPrecondition
+        }
+        BrokerError::TooManyProducerNames { .. } => Code::ResourceExhausted,
         BrokerError::GroupNotFound { .. } => Code::NotFound,
         BrokerError::CommitOutOfRange { .. } => Code::OutOfRange,
         BrokerError::Groups(source) => group_store_code(source),
@@ -125,6 +159,14 @@ fn append_code(err: &AppendError) -> Code {
         | AppendError::Exhausted { .. } => Code::ResourceExhausted,
         AppendError::EmptyBatch | AppendError::InvalidRecord { .. } => Code::InvalidArgument,
         AppendError::Closed { .. } => Code::Unavailable,
+        // A gap in an idempotent producer's sequences: the request lies past the range
+        // the partition accepts (the expected sequence is in a trailer). A fenced epoch
+        // is a state the producer cannot retry out of: it must stop.
+        AppendError::Sequence { source, .. } => match source {
+            SequenceError::OutOfOrder { .. } => Code::OutOfRange,
+            SequenceError::Fenced { .. } => Code::FailedPrecondition,
+            SequenceError::TooManyProducers { .. } => Code::ResourceExhausted,
+        },
         // The partition refuses writes until an operator restarts the server.
         AppendError::Poisoned { .. } | AppendError::Io { .. } => Code::Internal,
     }

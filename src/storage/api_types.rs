@@ -9,6 +9,9 @@ pub struct AppendInfo {
     pub last_offset: u64,
     /// Largest record timestamp of the batch (ms since the epoch).
     pub max_timestamp_ms: i64,
+    /// True when an idempotent producer's batch had been appended already: the offsets
+    /// are those of the original append, and nothing new was written.
+    pub duplicate: bool,
 }
 
 /// Bounds of one read.

@@ -10,7 +10,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use super::api_types::AppendInfo;
-use super::batch;
+use super::batch::{self, BatchFormat};
 use super::checkpoint::{self, SealedEntry};
 use super::config::FsyncPolicy;
 use super::error::AppendError;
@@ -18,6 +18,8 @@ use super::fsutil::{self, AtomicWriteError, is_no_space};
 use super::index::{self, IndexBuilder};
 use super::log::{Log, Writer};
 use super::mmap::SegmentMap;
+use super::producer_state::{ProducerBatch, SequenceVerdict, SequencedBatch};
+use super::producers;
 use super::record::Record;
 use super::recovery;
 use super::segment::{self, FILE_HEADER_LEN, Segment};
@@ -28,7 +30,23 @@ impl Log {
     /// Appends `records` as one batch; returns once they are durable under the policy.
     /// On error nothing of the batch becomes visible.
     pub fn append(&self, records: &[Record]) -> Result<AppendInfo, AppendError> {
-        self.append_inner(records, None)
+        self.append_inner(records, None, None)
+    }
+
+    /// Appends `records` as one batch of an idempotent producer (in batch format 2,
+    /// which carries the producer's id, epoch and sequence), unless the producer state
+    /// says otherwise: a retry of one of the producer's last batches returns that
+    /// batch's original offsets with [`AppendInfo::duplicate`] set, once they are
+    /// durable, and writes nothing; a sequence that does not continue the producer's,
+    /// or an epoch older than the newest seen, is refused with
+    /// [`AppendError::Sequence`]. The check comes before `expected_next_offset`'s.
+    pub fn append_idempotent(
+        &self,
+        records: &[Record],
+        producer: ProducerBatch,
+        expected_next_offset: Option<u64>,
+    ) -> Result<AppendInfo, AppendError> {
+        self.append_inner(records, expected_next_offset, Some(producer))
     }
 
     /// Appends only if the log's next offset equals `expected_next_offset`, else fails
@@ -39,28 +57,41 @@ impl Log {
         records: &[Record],
         expected_next_offset: u64,
     ) -> Result<AppendInfo, AppendError> {
-        self.append_inner(records, Some(expected_next_offset))
+        self.append_inner(records, Some(expected_next_offset), None)
     }
 
     fn append_inner(
         &self,
         records: &[Record],
         expected: Option<u64>,
+        producer: Option<ProducerBatch>,
     ) -> Result<AppendInfo, AppendError> {
         if records.is_empty() {
             return Err(AppendError::EmptyBatch);
         }
         let config = self.config();
-        let format = config.batch_format;
+        // Only version 2 batches carry a producer.
+        let format = match producer {
+            Some(_) => BatchFormat::V2,
+            None => config.batch_format,
+        };
         let mut buf = Vec::with_capacity(
             records.iter().map(Record::encoded_len).sum::<usize>() + format.header_len(),
         );
-        batch::encode(
-            format,
-            &mut buf,
-            records.iter().enumerate().map(|(i, r)| (i as u32, r)),
-        )
-        .map_err(|e| AppendError::InvalidRecord {
+        let numbered = records.iter().enumerate().map(|(i, r)| (i as u32, r));
+        let encoded = match producer {
+            Some(p) => {
+                let meta = batch::v2::BatchMeta {
+                    producer_id: p.producer_id,
+                    producer_epoch: p.epoch,
+                    base_sequence: p.base_sequence,
+                    ..batch::v2::BatchMeta::default()
+                };
+                batch::v2::encode(&mut buf, numbered, &meta)
+            }
+            None => batch::encode(format, &mut buf, numbered),
+        };
+        encoded.map_err(|e| AppendError::InvalidRecord {
             index: e.index,
             reason: e.reason,
         })?;
@@ -75,9 +106,24 @@ impl Log {
             .map(|r| r.timestamp_ms)
             .max()
             .unwrap_or(i64::MIN);
+        let count = records.len() as u32;
         let (base_offset, next, truncations) = {
             let mut w = self.lock_writer();
             self.check_writable(&w)?;
+            if let Some(p) = &producer
+                && let Some(done) = self.check_sequence(&mut w, p, count, &config)?
+            {
+                let truncations = self.truncations.load(Ordering::Acquire);
+                drop(w);
+                // Acknowledged only once the original is durable, like the original.
+                self.make_durable(config.fsync, done.last_offset + 1, truncations)?;
+                return Ok(AppendInfo {
+                    base_offset: done.base_offset,
+                    last_offset: done.last_offset,
+                    max_timestamp_ms: max_timestamp,
+                    duplicate: true,
+                });
+            }
             if let Some(expected) = expected.filter(|e| *e != w.next_offset) {
                 return Err(AppendError::OffsetMismatch {
                     expected,
@@ -88,6 +134,10 @@ impl Log {
                 self.roll_locked(&mut w)?;
             }
             let (base, next) = self.write_locked(&mut w, &mut buf, max_timestamp, config.fsync)?;
+            if let Some(p) = &producer {
+                w.producers
+                    .record(p, count, base, next - 1, producers::now_ms());
+            }
             (base, next, self.truncations.load(Ordering::Acquire))
         };
         self.make_durable(config.fsync, next, truncations)?;
@@ -95,6 +145,29 @@ impl Log {
             base_offset,
             last_offset: next - 1,
             max_timestamp_ms: max_timestamp,
+            duplicate: false,
+        })
+    }
+
+    /// The producer state's verdict on a batch: `Some` with the original batch for a
+    /// duplicate, `None` to append, or the refusal.
+    fn check_sequence(
+        &self,
+        w: &mut Writer,
+        producer: &ProducerBatch,
+        count: u32,
+        config: &super::config::LogConfig,
+    ) -> Result<Option<SequencedBatch>, AppendError> {
+        let verdict = w
+            .producers
+            .check(producer, count, producers::now_ms(), config.producer_limits)
+            .map_err(|source| AppendError::Sequence {
+                log: self.ident.clone(),
+                source,
+            })?;
+        Ok(match verdict {
+            SequenceVerdict::Append => None,
+            SequenceVerdict::Duplicate(done) => Some(done),
         })
     }
 
@@ -377,7 +450,9 @@ impl Log {
         }
         // If creating the next segment fails (a full disk), the writer keeps the sealed
         // segment and retries here on the next append: it never writes into it again.
-        self.start_segment(w, w.next_offset)
+        self.start_segment(w, w.next_offset)?;
+        self.snapshot_producers(w);
+        Ok(())
     }
 
     /// Carries index checksums of indexes rebuilt since open into the checkpoint, so a
@@ -502,6 +577,7 @@ impl Log {
                 .and_then(|()| sync_timing::fdatasync(&w.file, &w.active.path));
             if trimmed.is_ok() && self.poison.get().is_none() {
                 self.store_clean_shutdown(&w);
+                self.snapshot_producers(&mut w);
             }
         }
         Ok(())

@@ -163,6 +163,17 @@ pub fn plausible(bytes: &[u8], min_offset: u64) -> bool {
             .is_some_and(|(base, length, _)| length <= bytes.len() && base >= min_offset)
 }
 
+/// The header of the batch at the start of `bytes` when its magic, length and fields
+/// are possible, without checking its CRC: for walks that only need headers of data
+/// already checked (recovery, the scrub) or whose mistakes are harmless.
+pub fn unchecked_header(bytes: &[u8]) -> Option<BatchHeader> {
+    let (_, length, _) = raw_fields(bytes)?;
+    let possible = bytes[MAGIC_BYTE] == MAGIC && (HEADER_LEN..=bytes.len()).contains(&length);
+    possible
+        .then(|| parse_header(&bytes[..length]).ok())
+        .flatten()
+}
+
 /// Checks the length bounds, magic, CRC-32C and header of the batch at the start of
 /// `bytes`.
 pub fn check_crc(bytes: &[u8], max_len: u32) -> Result<BatchHeader, BatchFault> {

@@ -1,6 +1,7 @@
 //! Per-log configuration: plain data with defaults and a `validate()`.
 
 use super::batch::BatchFormat;
+use super::producer_state::ProducerLimits;
 use std::time::Duration;
 
 use super::error::ConfigError;
@@ -82,6 +83,9 @@ pub struct LogConfig {
     /// unless a test or benchmark writes the format of older versions on purpose.
     /// Opening reads every format whatever this says.
     pub batch_format: BatchFormat,
+    /// Limits of the idempotent producers this log tracks: how many at once (default
+    /// 10,000) and how long one is kept after its last append (default 1 day).
+    pub producer_limits: ProducerLimits,
 }
 
 impl Default for LogConfig {
@@ -94,6 +98,7 @@ impl Default for LogConfig {
             max_batch_bytes: 16 << 20,
             open_segments: OpenSegments::default(),
             batch_format: BatchFormat::CURRENT,
+            producer_limits: ProducerLimits::default(),
         }
     }
 }

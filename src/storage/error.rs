@@ -1,6 +1,7 @@
 //! Typed errors of the storage engine. Each variant carries where it happened
 //! (log, segment file, byte position) so a message alone locates the problem.
 
+use super::producer_state::SequenceError;
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
@@ -181,6 +182,16 @@ pub enum AppendError {
     Closed {
         /// The log.
         log: LogIdent,
+    },
+    /// An idempotent producer's batch was refused: out of order, fenced, or one
+    /// producer too many. Nothing was written.
+    #[error("{log}: {source}")]
+    Sequence {
+        /// The log.
+        log: LogIdent,
+        /// Why.
+        #[source]
+        source: SequenceError,
     },
 }
 

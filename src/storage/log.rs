@@ -17,6 +17,7 @@ use super::checkpoint::Checkpoint;
 use super::config::LogConfig;
 use super::error::{ConfigError, LogIdent, OpenError, ReadError};
 use super::index::IndexBuilder;
+use super::producer_state::ProducerStateTable;
 use super::read::{Progress, ReadCursor};
 use super::recovery::{self, RecoveryReport};
 use super::segment::Segment;
@@ -39,6 +40,8 @@ pub(crate) struct Writer {
     /// The active segment's batch format: an append into a version 1 segment rolls it
     /// first, since a segment never mixes formats.
     pub format: BatchFormat,
+    /// The idempotent producers seen, checked and updated with every producer batch.
+    pub producers: ProducerStateTable,
 }
 
 /// Group-commit state: whether some thread is running `fdatasync` for everyone.
@@ -105,6 +108,7 @@ impl Log {
             checkpoint: rec.checkpoint,
             closed: false,
             format: rec.format,
+            producers: super::producers::rebuild(dir, &rec.segments, rec.next_offset),
         };
         tracing::debug!(log = %ident, next_offset = rec.next_offset, segments = rec.segments.len(), "log opened");
         Ok(Log {

@@ -166,6 +166,7 @@ impl Log {
         self.commit_swap(&intent, &segments[idx..])?;
         w.checkpoint = checkpoint;
         self.install_active(&mut w, target.base_offset, segments[..idx].to_vec())?;
+        self.truncate_producers(&mut w, offset);
         tracing::info!(
             log = %self.ident,
             segment = %target.path.display(),

@@ -32,6 +32,8 @@ pub(crate) mod fault;
 #[cfg(test)]
 mod format_upgrade_tests;
 pub mod fsutil;
+#[cfg(test)]
+mod idempotent_tests;
 pub mod index;
 pub mod lock;
 pub mod log;
@@ -45,6 +47,9 @@ pub(crate) mod power_loss;
 #[cfg(test)]
 mod power_loss_tests;
 pub mod pread;
+pub mod producer_snapshot;
+pub mod producer_state;
+mod producers;
 mod read;
 #[cfg(test)]
 mod read_fault_tests;

@@ -282,6 +282,7 @@ pub async fn produce(
             partition,
             records,
             expected_next_offset: None,
+            ..Default::default()
         })
         .await
         .expect("produce")

@@ -85,6 +85,7 @@ pub async fn build_fixture() -> Fixture {
                     partition: Some(partition),
                     records: contents.iter().map(to_wire).collect(),
                     expected_next_offset: None,
+                    ..Default::default()
                 })
                 .await
                 .expect("produce")

@@ -73,6 +73,7 @@ pub async fn producer(url: String, mut rng: Rng, sends: SharedSends, killed: Arc
             partition: Some(0),
             records: records.iter().map(to_wire).collect(),
             expected_next_offset: None,
+            ..Default::default()
         };
         let index = {
             let mut sends = sends.lock().unwrap();

@@ -100,6 +100,7 @@ pub async fn producer(
             partition: Some(attempt.partition),
             records: attempt.records.iter().map(to_wire).collect(),
             expected_next_offset: None,
+            ..Default::default()
         };
         let (partition, records) = (attempt.partition, attempt.records.clone());
         ledger.lock().unwrap().attempted.insert(request, attempt);
