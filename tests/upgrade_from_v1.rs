@@ -221,6 +221,32 @@ async fn appends_after_the_old_records_and_everything_survives_a_reopen() {
     }
     assert_reads(&broker, &expected).await;
     close(broker).await;
+    // The old segments stay version 1; each partition's appends went to one new
+    // version 2 segment (the first append rolled the old active segment).
+    for topic in &expected.topics {
+        for p in &topic.partitions {
+            let dir = dir
+                .path()
+                .join("data/topics")
+                .join(&topic.name)
+                .join(p.partition.to_string());
+            let mut magics: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|path| path.extension().is_some_and(|e| e == "log"))
+                .map(|path| {
+                    (
+                        path.display().to_string(),
+                        std::fs::read(&path).unwrap()[..8].to_vec(),
+                    )
+                })
+                .collect();
+            magics.sort();
+            let (newest, older) = magics.split_last().unwrap();
+            assert_eq!(newest.1, b"EVLSEG02", "{}", newest.0);
+            assert!(older.iter().all(|(_, m)| m == b"EVLSEG01"), "{older:?}");
+        }
+    }
     let broker = open(dir.path()).await;
     assert_reads(&broker, &expected).await;
     close(broker).await;
