@@ -163,5 +163,73 @@ fn recovery(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, group_commit, read, recovery);
+/// `crc32fast` (the current segment checksum, CRC-32/ISO-HDLC) against `crc32c` (the
+/// CRC-32C that Kafka's batch v2 uses) over a typical and a large batch.
+fn checksums(c: &mut Criterion) {
+    let mut group = c.benchmark_group("checksums");
+    for size in [16usize << 10, 1 << 20] {
+        let buf: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_with_input(BenchmarkId::new("crc32fast", size), &buf, |b, buf| {
+            b.iter(|| crc32fast::hash(std::hint::black_box(buf)))
+        });
+        group.bench_with_input(BenchmarkId::new("crc32c", size), &buf, |b, buf| {
+            b.iter(|| crc32c::crc32c(std::hint::black_box(buf)))
+        });
+    }
+    group.finish();
+}
+
+/// About 1 MiB of JSON events with varying ids, timestamps and values, as a producer
+/// would batch them.
+fn json_events() -> Vec<u8> {
+    let mut out = Vec::with_capacity((1 << 20) + 256);
+    let mut i: u64 = 0;
+    while out.len() < 1 << 20 {
+        let line = format!(
+            "{{\"id\":\"evt-{:016x}\",\"ts\":{},\"user\":\"user-{}\",\"type\":\"{}\",\"amount\":{}.{:02}}}\n",
+            i.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            1_700_000_000_000u64 + i * 37,
+            i % 977,
+            ["click", "view", "purchase", "signup"][(i % 4) as usize],
+            (i * 7919) % 10_000,
+            i % 100,
+        );
+        out.extend_from_slice(line.as_bytes());
+        i += 1;
+    }
+    out
+}
+
+/// Decompression throughput per codec, in uncompressed bytes per second; the id carries
+/// the compression ratio (uncompressed / compressed).
+fn decompression(c: &mut Criterion) {
+    use eventlog::storage::compression::{Codec, compress, decompress};
+    let input = json_events();
+    let mut group = c.benchmark_group("decompression");
+    group.throughput(Throughput::Bytes(input.len() as u64));
+    for codec in Codec::ALL {
+        let compressed = compress(codec, &input);
+        let ratio = input.len() as f64 / compressed.len() as f64;
+        println!(
+            "decompression/{codec}: {} -> {} bytes, ratio {ratio:.2}",
+            input.len(),
+            compressed.len()
+        );
+        group.bench_function(format!("{codec}/ratio_{ratio:.2}"), |b| {
+            b.iter(|| decompress(codec, std::hint::black_box(&compressed), input.len()).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    append,
+    group_commit,
+    read,
+    recovery,
+    checksums,
+    decompression
+);
 criterion_main!(benches);
