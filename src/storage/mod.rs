@@ -22,6 +22,7 @@ pub mod batch_v2;
 pub mod checkpoint;
 pub mod clean_shutdown;
 pub mod compaction;
+pub mod compression;
 pub mod config;
 #[cfg(test)]
 mod disk_full_tests;
