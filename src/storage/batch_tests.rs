@@ -256,3 +256,6 @@ proptest! {
 
 #[path = "batch_v2_tests.rs"]
 mod v2_tests;
+
+#[path = "batch_kafka_tests.rs"]
+mod kafka_tests;

@@ -8,6 +8,8 @@
 use std::borrow::Cow;
 
 use super::batch::{BatchFault, BatchHeader, EncodeError, NO_PRODUCER, ParsedRecord};
+use super::compression::{Codec, CompressionError, decompress};
+use super::config::MAX_BATCH_BYTES_LIMIT;
 use super::record::{Header, Record};
 use super::varint::{get_varint, get_varlong, put_varint, put_varlong, varlong_len};
 
@@ -255,10 +257,12 @@ pub(crate) fn record_bytes<'a>(
     if header.codec_bits() == 0 {
         return Ok(Cow::Borrowed(payload));
     }
-    Err(BatchFault::BadRecords(format!(
-        "compression codec {} is not readable",
-        header.codec_bits()
-    )))
+    let fault = |e: CompressionError| BatchFault::BadRecords(e.to_string());
+    let codec = Codec::from_attributes(header.attributes).map_err(fault)?;
+    // No batch eventlog writes is larger decompressed than the largest batch it takes:
+    // past that, the records are a compression bomb, not data.
+    let records = decompress(codec, payload, MAX_BATCH_BYTES_LIMIT as usize).map_err(fault)?;
+    Ok(Cow::Owned(records))
 }
 
 /// Parses the record at the start of `bytes` (the rest of a batch's records). Its

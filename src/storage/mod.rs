@@ -22,6 +22,8 @@ pub mod batch_v2;
 pub mod checkpoint;
 pub mod clean_shutdown;
 pub mod compaction;
+#[cfg(test)]
+mod compressed_batch_tests;
 pub mod compression;
 pub mod config;
 #[cfg(test)]
