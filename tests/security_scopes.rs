@@ -59,7 +59,8 @@ fn names_taken(method: &str) -> (bool, bool) {
         | "UpdateTopicConfig" | "CompactTopic" | "DescribeTopic" => (true, false),
         "Subscribe" | "CommitOffsets" | "GetCommittedOffsets" | "ResetGroupOffsets" => (true, true),
         "DescribeGroup" | "DeleteGroup" => (false, true),
-        "ListTopics" | "ListGroups" => (false, false),
+        // Producer names are not scoped (see docs/security.md).
+        "ListTopics" | "ListGroups" | "InitProducer" => (false, false),
         other => panic!("{other}: add the new RPC to this table and check its scope"),
     }
 }
@@ -190,6 +191,13 @@ async fn call(
                 partition: None,
                 to: Some(pb::reset_group_offsets_request::To::Offset(0)),
                 dry_run: true,
+            })
+            .await
+            .map(none),
+        "InitProducer" => client
+            .event_log
+            .init_producer(pb::InitProducerRequest {
+                producer_name: None,
             })
             .await
             .map(none),
