@@ -61,6 +61,7 @@ impl Broker {
                 return Err(err);
             }
         };
+        topic.set_producer_limits(self.config.producer_limits);
         self.topics
             .write()
             .unwrap_or_else(PoisonError::into_inner)

@@ -84,6 +84,7 @@ pub use read::{FetchRequest, PartitionOffsets};
 pub use subscription::{StartAt, Subscription, SubscriptionEvent};
 pub use topic_config::{CleanupPolicy, NewTopic, TopicConfig, TopicSummary};
 
+use crate::storage::producer_state::ProducerLimits;
 use crate::storage::{DirLock, FsyncPolicy, LogStats, OpenSegments};
 use cleaner::Cleaner;
 use group_store::GroupStore;
@@ -117,6 +118,9 @@ pub struct BrokerConfig {
     pub max_groups: usize,
     /// Most named idempotent producers (`InitProducer` with a name). Default 100,000.
     pub max_producer_names: usize,
+    /// Per partition: most idempotent producers tracked, and how long an idle one is
+    /// kept (Kafka's `producer.id.expiration.ms`). Default 10,000 and one day.
+    pub producer_limits: ProducerLimits,
 }
 
 impl Default for BrokerConfig {
@@ -131,6 +135,7 @@ impl Default for BrokerConfig {
             group_retention: group_store::DEFAULT_GROUP_RETENTION,
             max_groups: group_store::DEFAULT_MAX_GROUPS,
             max_producer_names: 100_000,
+            producer_limits: ProducerLimits::default(),
         }
     }
 }
@@ -192,6 +197,9 @@ impl Broker {
             }
         };
         tracing::info!(topics = topics.len(), data_dir = %config.data_dir.display(), "broker opened");
+        for topic in topics.values() {
+            topic.set_producer_limits(config.producer_limits);
+        }
         let topics = Arc::new(TopicMap::new(topics));
         let ticker = Ticker::start(topics.clone(), groups.clone(), config.tick_interval)
             .map_err(BrokerError::io(&config.data_dir))?;

@@ -9,6 +9,7 @@ use super::error::BrokerError;
 use super::partition::Partition;
 use super::partitioner::Partitioner;
 use super::topic_config::{TopicConfig, TopicSummary};
+use crate::storage::producer_state::ProducerLimits;
 use crate::storage::{FsyncPolicy, Log, LogConfig, LogIdent, OpenSegments};
 
 /// A topic with every partition log open.
@@ -72,6 +73,14 @@ impl Topic {
             partitioner: Partitioner::new(summary.partitions),
             summary: RwLock::new(summary),
             partitions,
+        }
+    }
+
+    /// Applies the server's limits on idempotent producers to every open partition.
+    pub(crate) fn set_producer_limits(&self, limits: ProducerLimits) {
+        for partition in &self.partitions {
+            // A partition that did not open has no producers to limit.
+            let _ = partition.with_log(|log| log.set_producer_limits(limits));
         }
     }
 

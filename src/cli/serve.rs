@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::parse::{parse_duration, parse_max_open_segments, parse_size};
+use crate::storage::producer_state::ProducerLimits;
 use crate::broker::BrokerConfig;
 use crate::service::connection_limits::ConnectionLimits;
 use crate::service::status::exhausted_hint;
@@ -60,6 +61,17 @@ pub struct ServeArgs {
     /// Most consumer groups; a commit that would create one more is refused.
     #[arg(long, env = "EVENTLOG_MAX_GROUPS", default_value = "100000", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_groups: u32,
+    /// Forget an idempotent producer that has not produced to a partition for this long
+    /// (Kafka's producer.id.expiration.ms); its retries after that are not recognised.
+    #[arg(long, env = "EVENTLOG_PRODUCER_ID_EXPIRATION", default_value = "1d", value_parser = parse_duration)]
+    pub producer_id_expiration: Duration,
+    /// Most idempotent producers tracked per partition; a new one past it is refused
+    /// until idle ones expire.
+    #[arg(long, env = "EVENTLOG_MAX_PRODUCERS_PER_PARTITION", default_value = "10000", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_producers_per_partition: u32,
+    /// Most producer names (InitProducer with a name).
+    #[arg(long, env = "EVENTLOG_MAX_PRODUCER_NAMES", default_value = "100000", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_producer_names: u32,
     /// Longest wait for requests in flight at shutdown (e.g. 10s).
     #[arg(long, env = "EVENTLOG_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -107,6 +119,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             scrub_bytes_per_sec: args.scrub_rate,
             group_retention: args.group_retention,
             max_groups: args.max_groups as usize,
+            max_producer_names: args.max_producer_names as usize,
+            producer_limits: ProducerLimits {
+                max_producers: args.max_producers_per_partition as usize,
+                expiration_ms: i64::try_from(args.producer_id_expiration.as_millis())
+                    .unwrap_or(i64::MAX),
+            },
             ..BrokerConfig::default()
         },
         shutdown_grace: args.shutdown_grace,

@@ -17,7 +17,7 @@ use super::checkpoint::Checkpoint;
 use super::config::LogConfig;
 use super::error::{ConfigError, LogIdent, OpenError, ReadError};
 use super::index::IndexBuilder;
-use super::producer_state::ProducerStateTable;
+use super::producer_state::{ProducerLimits, ProducerStateTable};
 use super::read::{Progress, ReadCursor};
 use super::recovery::{self, RecoveryReport};
 use super::segment::Segment;
@@ -156,8 +156,15 @@ impl Log {
         config.validate()?;
         let mut current = self.config.write().expect("config lock");
         config.open_segments = current.open_segments.clone();
+        config.producer_limits = current.producer_limits;
         *current = config;
         Ok(())
+    }
+
+    /// Sets the limits on idempotent producers (a setting of the whole server, which a
+    /// topic's [`Log::update_config`] keeps).
+    pub fn set_producer_limits(&self, limits: ProducerLimits) {
+        self.config.write().expect("config lock").producer_limits = limits;
     }
 
     /// Each segment's bounds, size and newest timestamp, oldest first (the active
