@@ -1,6 +1,8 @@
 //! Idempotent producers through a proxy that loses replies: every record lands exactly
 //! once and in order, while the same run without idempotence appends duplicates (which
-//! shows the check can fail). Also: a named producer fences its older instance.
+//! shows the check can fail). Also: a producer that gave up on a request does not reuse
+//! its sequence numbers for other records, and a named producer fences its older
+//! instance.
 
 mod common;
 mod proxy_support;
@@ -214,5 +216,53 @@ async fn a_newer_instance_of_a_named_producer_fences_the_older() {
         .map(value_text)
         .collect();
     assert_eq!(stored, ["before", "after"]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_sent_after_a_request_was_given_up_are_not_taken_for_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut direct = server.client().await;
+    create_topic(&mut direct, "given-up", 1).await;
+    let proxy = FaultyProxy::start(server.addr, 0, 7).await;
+    let options = ProducerOptions {
+        retry: RetryPolicy {
+            attempts: 3,
+            first_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(5),
+        },
+        ..ProducerOptions::default()
+    };
+    let client = connect(&proxy.url()).await;
+    let mut sender = Producer::new(client, "given-up", options).await.unwrap();
+    let first_identity = sender.identity().unwrap();
+
+    // Every reply is lost: the first batch is appended, but the producer cannot know.
+    proxy.set_drop_percent(100);
+    sender
+        .send_to(0, vec![record(None, Some("lost-reply"))])
+        .await
+        .expect_err("no reply arrives");
+    proxy.set_drop_percent(0);
+    // The next batch must not reuse the first batch's sequence, or the server would
+    // answer it as a duplicate of the first and store nothing.
+    let append = sender
+        .send_to(0, vec![record(None, Some("next"))])
+        .await
+        .expect("the connection works again");
+    assert!(
+        !append.duplicate,
+        "the second batch was taken for the first"
+    );
+    assert_ne!(sender.identity().unwrap(), first_identity);
+
+    let stored: Vec<String> = fetch_all(&mut direct, "given-up", 0, 0)
+        .await
+        .iter()
+        .map(value_text)
+        .collect();
+    assert_eq!(stored, ["lost-reply", "next"]);
+    drop(proxy);
     server.stop().await;
 }

@@ -13,6 +13,11 @@
 //! been appended. An idempotent retry carries the same sequence, and the server answers
 //! it with the original offsets (`duplicate`) instead of appending again; a plain retry
 //! appends the records a second time (at-least-once).
+//!
+//! When retries run out, the producer cannot know whether the last request was appended;
+//! its sequence numbers are then in doubt, and records sent under them could be taken
+//! for that request's duplicate and silently dropped. So the next send first takes a new
+//! identity from the server (a named producer: a new epoch of its id) and numbers from 0.
 
 use std::time::Duration;
 
@@ -99,6 +104,13 @@ pub struct Producer {
     /// Partition of the next keyless record.
     next_keyless: u32,
     retry: RetryPolicy,
+    /// The producer name given to `InitProducer`, for a new identity.
+    name: Option<String>,
+    /// Set when a request failed without the producer learning whether it was appended:
+    /// its sequence numbers may or may not be used up, so reusing them for other records
+    /// could have those records taken for a duplicate and dropped. The next send first
+    /// takes a new identity, whose sequences start afresh.
+    outcome_unknown: bool,
 }
 
 impl Producer {
@@ -113,7 +125,7 @@ impl Producer {
         let retry = options.retry;
         let partitions = describe_partitions(&mut client, topic, &retry).await?;
         let identity = match options.idempotent {
-            true => Some(init_producer(&mut client, options.name, &retry).await?),
+            true => Some(init_producer(&mut client, options.name.clone(), &retry).await?),
             false => None,
         };
         Ok(Producer {
@@ -123,6 +135,8 @@ impl Producer {
             next_sequence: vec![0; partitions as usize],
             next_keyless: random_below(partitions),
             retry,
+            name: options.name,
+            outcome_unknown: false,
         })
     }
 
@@ -186,6 +200,13 @@ impl Producer {
                 self.partitions()
             )));
         };
+        let sequence = match self.outcome_unknown {
+            true => {
+                self.renew_identity().await?;
+                0
+            }
+            false => sequence,
+        };
         let count = records.len() as u64;
         let request = pb::ProduceRequest {
             topic: self.topic.clone(),
@@ -201,7 +222,16 @@ impl Producer {
             let (mut client, request) = (client.clone(), request.clone());
             async move { client.event_log.produce(request).await }
         })
-        .await?;
+        .await
+        .map_err(|status| {
+            // Given up on a lost request, or out of step with the server's sequences.
+            let unknown = is_retriable(&status) || status.code() == Code::OutOfRange;
+            self.outcome_unknown = self.identity.is_some() && unknown;
+            match is_retriable(&status) {
+                true => gave_up(status, self.retry.attempts),
+                false => status,
+            }
+        })?;
         self.next_sequence[partition as usize] = next_sequence(sequence, count);
         reply
             .into_inner()
@@ -210,6 +240,28 @@ impl Producer {
             .find(|append| append.partition == partition)
             .ok_or_else(|| Status::internal(format!("the reply names no partition {partition}")))
     }
+}
+
+impl Producer {
+    /// Takes a new identity from the server (a new id, or for a named producer a new
+    /// epoch of its id) and starts every partition's sequence at 0 again.
+    async fn renew_identity(&mut self) -> Result<(), Status> {
+        let identity = init_producer(&mut self.client, self.name.clone(), &self.retry).await?;
+        self.identity = Some(identity);
+        self.next_sequence.fill(0);
+        self.outcome_unknown = false;
+        Ok(())
+    }
+}
+
+/// `status` of the last attempt, saying that the records may have been stored anyway.
+fn gave_up(status: Status, attempts: u32) -> Status {
+    let message = format!(
+        "{} (gave up after {} attempts; the records may or may not have been stored)",
+        status.message(),
+        attempts.max(1)
+    );
+    Status::with_metadata(status.code(), message, status.metadata().clone())
 }
 
 /// A number in `0..bound` that differs between processes (std's per-process random
@@ -344,6 +396,16 @@ mod tests {
         )));
         assert_eq!(lost.code(), Code::Unknown);
         assert!(is_retriable(&lost));
+    }
+
+    #[test]
+    fn a_given_up_request_says_its_outcome_is_unknown() {
+        let status = gave_up(Status::unavailable("connection refused"), 10);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.message(),
+            "connection refused (gave up after 10 attempts; the records may or may not have been stored)"
+        );
     }
 
     #[tokio::test]

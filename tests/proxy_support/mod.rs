@@ -19,18 +19,21 @@ pub struct FaultyProxy {
     /// Where clients connect.
     pub addr: SocketAddr,
     dropped: Arc<AtomicU64>,
+    drop_percent: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
 impl FaultyProxy {
     /// A proxy to `upstream` that drops about `drop_percent` percent of the server's
-    /// reply chunks (never a connection's first, the server's HTTP/2 settings, so that
-    /// connecting itself succeeds).
+    /// reply chunks. Any chunk may go, the server's first HTTP/2 settings included: a
+    /// reply can share a chunk with them, and a client must survive either loss.
     pub async fn start(upstream: SocketAddr, drop_percent: u64, seed: u64) -> FaultyProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
         let dropped = Arc::new(AtomicU64::new(0));
         let counter = dropped.clone();
+        let drop_percent = Arc::new(AtomicU64::new(drop_percent));
+        let percent = drop_percent.clone();
         let task = tokio::spawn(async move {
             for connection in 0u64.. {
                 let Ok((client, _)) = listener.accept().await else {
@@ -43,7 +46,7 @@ impl FaultyProxy {
                 let _ = server.set_nodelay(true);
                 let faults = Faults {
                     state: seed ^ connection.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                    drop_percent,
+                    drop_percent: percent.clone(),
                     dropped: counter.clone(),
                 };
                 tokio::spawn(relay(client, server, faults));
@@ -52,6 +55,7 @@ impl FaultyProxy {
         FaultyProxy {
             addr,
             dropped,
+            drop_percent,
             task,
         }
     }
@@ -59,6 +63,11 @@ impl FaultyProxy {
     /// The proxy's URL, for a client.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Changes the share of dropped reply chunks, for open connections too.
+    pub fn set_drop_percent(&self, percent: u64) {
+        self.drop_percent.store(percent, Ordering::Relaxed);
     }
 
     /// Replies dropped so far (connections closed instead of relaying).
@@ -76,7 +85,7 @@ impl Drop for FaultyProxy {
 /// One connection's fault schedule (splitmix64).
 struct Faults {
     state: u64,
-    drop_percent: u64,
+    drop_percent: Arc<AtomicU64>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -88,7 +97,7 @@ impl Faults {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^= z >> 31;
-        let drop = z % 100 < self.drop_percent;
+        let drop = z % 100 < self.drop_percent.load(Ordering::Relaxed);
         if drop {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -104,16 +113,14 @@ async fn relay(client: TcpStream, server: TcpStream, mut faults: Faults) {
     let requests = tokio::io::copy(&mut client_read, &mut server_write);
     let replies = async {
         let mut buf = vec![0u8; 64 * 1024];
-        let mut first = true;
         loop {
             let n = match server_read.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            if !first && faults.drop_next() {
+            if faults.drop_next() {
                 return;
             }
-            first = false;
             if client_write.write_all(&buf[..n]).await.is_err() {
                 return;
             }
