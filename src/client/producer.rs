@@ -42,7 +42,7 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// Ten attempts over about eight seconds: long enough to ride out a server restart
+    /// Ten attempts over about nine seconds: long enough to ride out a server restart
     /// or a dropped connection, short enough that a dead server is reported promptly.
     fn default() -> RetryPolicy {
         RetryPolicy {
