@@ -1,6 +1,9 @@
 //! A gRPC client connection to an eventlog server, with the same message limits as the
 //! server and HTTP/2 keepalive; over TLS for `https://` addresses, and with a bearer
-//! token on every request when one is given ([`ConnectOptions`]).
+//! token on every request when one is given ([`ConnectOptions`]); and [`producer`], a
+//! producer that places records itself and retries them idempotently.
+
+pub mod producer;
 
 use std::fmt;
 use std::time::Duration;

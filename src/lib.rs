@@ -5,7 +5,8 @@
 //! service calls the broker, the broker calls storage.
 //! - [`cli`]: argument parsing and the commands of the `eventlog` binary.
 //! - [`bench`]: the load generator behind `eventlog bench` (a client like any other).
-//! - [`client`]: a gRPC client connection with the project's limits and keepalive.
+//! - [`client`]: a gRPC client connection with the project's limits and keepalive, and a
+//!   producer that retries idempotently.
 //! - [`service`]: the tonic adapter: request conversion, status codes, server runtime.
 //! - [`telemetry`]: Prometheus metrics of `serve` (exporter, traffic counters, gauges).
 //! - [`proto`]: code generated from `proto/eventlog/v1`.

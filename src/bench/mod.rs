@@ -47,6 +47,8 @@ pub struct Workload {
     pub rate: u64,
     /// Show a progress bar (on a terminal only).
     pub progress: bool,
+    /// Produce idempotently (producer id and sequence numbers on every request).
+    pub idempotent: bool,
 }
 
 /// A benchmark failed.

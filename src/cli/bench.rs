@@ -87,6 +87,10 @@ pub struct BenchArgs {
     /// Print one JSON line instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Produce with plain requests instead of idempotent ones (to measure the cost of
+    /// idempotence, or against a server without it).
+    #[arg(long)]
+    pub no_idempotence: bool,
 }
 
 /// Runs the benchmark and prints its report.
@@ -102,6 +106,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         duration: args.duration,
         rate: args.rate,
         progress: std::io::stderr().is_terminal(),
+        idempotent: !args.no_idempotence,
     };
     workload.validate()?;
     let embedded = match args.embedded {

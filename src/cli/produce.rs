@@ -1,5 +1,6 @@
 //! `eventlog produce`: append VALUE, or one record per line of standard input sent in
-//! batches, and print where each landed.
+//! batches, and print where each landed. Idempotent by default: a request whose reply
+//! was lost is retried without being appended twice ([`crate::client::producer`]).
 
 use std::io::{self, BufRead, Write};
 
@@ -11,7 +12,7 @@ use serde_json::json;
 use super::output::{Format, write_json};
 use super::parse::parse_header;
 use super::{ClientArgs, rpc_error};
-use crate::client::Client;
+use crate::client::producer::{Producer, ProducerOptions};
 use crate::proto::v1 as pb;
 
 /// Most records per request when reading standard input.
@@ -39,6 +40,9 @@ pub struct ProduceArgs {
     /// A header key=value for every record; repeat for more.
     #[arg(long = "header", env = "EVENTLOG_HEADER", value_name = "KEY=VALUE", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
+    /// Send plain requests: a retry after a lost reply may then append records twice.
+    #[arg(long)]
+    pub no_idempotence: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub client: ClientArgs,
@@ -46,11 +50,18 @@ pub struct ProduceArgs {
 
 /// Runs `produce`.
 pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
-    let mut client = args.client.connect().await?;
+    let client = args.client.connect().await?;
+    let options = ProducerOptions {
+        idempotent: !args.no_idempotence,
+        ..ProducerOptions::default()
+    };
+    let mut producer = Producer::new(client, &args.topic, options)
+        .await
+        .map_err(rpc_error)?;
     let mut out = io::stdout().lock();
     if let Some(value) = &args.value {
         let record = make_record(&args, value.as_bytes(), 1)?;
-        return send(&mut client, &args, vec![record], &mut out).await;
+        return send(&mut producer, &args, vec![record], &mut out).await;
     }
     let mut input = io::stdin().lock();
     let mut batch = Vec::new();
@@ -70,12 +81,12 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
         batch_bytes += line.len();
         batch.push(record);
         if batch.len() >= BATCH_RECORDS || batch_bytes >= BATCH_BYTES {
-            send(&mut client, &args, std::mem::take(&mut batch), &mut out).await?;
+            send(&mut producer, &args, std::mem::take(&mut batch), &mut out).await?;
             batch_bytes = 0;
         }
     }
     if !batch.is_empty() {
-        send(&mut client, &args, batch, &mut out).await?;
+        send(&mut producer, &args, batch, &mut out).await?;
     }
     Ok(())
 }
@@ -117,26 +128,23 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Sends one batch (one request per partition) and prints where it landed.
 async fn send(
-    client: &mut Client,
+    producer: &mut Producer,
     args: &ProduceArgs,
     records: Vec<pb::Record>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let request = pb::ProduceRequest {
-        topic: args.topic.clone(),
-        partition: args.partition,
-        records,
-        expected_next_offset: None,
-        ..Default::default()
+    let appends = match args.partition {
+        Some(partition) => vec![
+            producer
+                .send_to(partition, records)
+                .await
+                .map_err(rpc_error)?,
+        ],
+        None => producer.send(records).await.map_err(rpc_error)?,
     };
-    let reply = client
-        .event_log
-        .produce(request)
-        .await
-        .map_err(rpc_error)?
-        .into_inner();
-    for append in reply.partitions {
+    for append in appends {
         match args.client.format {
             Format::Json => write_json(
                 out,
