@@ -7,7 +7,6 @@ use std::time::Duration;
 use clap::Args;
 
 use super::parse::{parse_duration, parse_max_open_segments, parse_size};
-use crate::storage::producer_state::ProducerLimits;
 use crate::broker::BrokerConfig;
 use crate::service::connection_limits::ConnectionLimits;
 use crate::service::status::exhausted_hint;
@@ -15,6 +14,7 @@ use crate::service::tls::ServerTls;
 use crate::service::tokens::TokenTable;
 use crate::service::{ServeError, ServerConfig, serve_addr};
 use crate::storage::FsyncPolicy;
+use crate::storage::producer_state::ProducerLimits;
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
