@@ -7,8 +7,8 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -20,6 +20,7 @@ pub struct FaultyProxy {
     pub addr: SocketAddr,
     dropped: Arc<AtomicU64>,
     drop_percent: Arc<AtomicU64>,
+    upstream: Arc<Mutex<SocketAddr>>,
     task: JoinHandle<()>,
 }
 
@@ -34,12 +35,15 @@ impl FaultyProxy {
         let counter = dropped.clone();
         let drop_percent = Arc::new(AtomicU64::new(drop_percent));
         let percent = drop_percent.clone();
+        let upstream = Arc::new(Mutex::new(upstream));
+        let target = upstream.clone();
         let task = tokio::spawn(async move {
             for connection in 0u64.. {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
-                let Ok(server) = TcpStream::connect(upstream).await else {
+                let to = *target.lock().unwrap();
+                let Ok(server) = TcpStream::connect(to).await else {
                     continue;
                 };
                 let _ = client.set_nodelay(true);
@@ -56,6 +60,7 @@ impl FaultyProxy {
             addr,
             dropped,
             drop_percent,
+            upstream,
             task,
         }
     }
@@ -68,6 +73,11 @@ impl FaultyProxy {
     /// Changes the share of dropped reply chunks, for open connections too.
     pub fn set_drop_percent(&self, percent: u64) {
         self.drop_percent.store(percent, Ordering::Relaxed);
+    }
+
+    /// Sends new connections to `upstream` (a server restarted on another port).
+    pub fn set_upstream(&self, upstream: SocketAddr) {
+        *self.upstream.lock().unwrap() = upstream;
     }
 
     /// Replies dropped so far (connections closed instead of relaying).
