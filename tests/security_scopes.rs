@@ -59,7 +59,7 @@ fn names_taken(method: &str) -> (bool, bool) {
         | "UpdateTopicConfig" | "CompactTopic" | "DescribeTopic" => (true, false),
         "Subscribe" | "CommitOffsets" | "GetCommittedOffsets" | "ResetGroupOffsets" => (true, true),
         "DescribeGroup" | "DeleteGroup" => (false, true),
-        // Producer names are not scoped (see docs/security.md).
+        // An anonymous producer names nothing; a named one is checked below.
         "ListTopics" | "ListGroups" | "InitProducer" => (false, false),
         other => panic!("{other}: add the new RPC to this table and check its scope"),
     }
@@ -264,6 +264,18 @@ async fn a_scoped_token_cannot_name_another_prefix_through_any_rpc() {
             ),
         }
     }
+    // The scoped line has no producer= field: it may initialise no producer name.
+    let named = scoped
+        .event_log
+        .init_producer(pb::InitProducerRequest {
+            producer_name: Some("team-b.billing".into()),
+        })
+        .await;
+    assert_denied(
+        named.map(none),
+        "producer name \"team-b.billing\"",
+        "InitProducer",
+    );
     let listed = call(&mut scoped, "ListGroups", "", "").await.unwrap();
     assert_eq!(listed, ["team-a.g", "team-a.orders"]);
 

@@ -90,7 +90,7 @@ pub struct ServeArgs {
     pub tls_client_ca: Option<PathBuf>,
     /// Require a bearer token on every RPC: one token per line, optionally followed by
     /// a role (admin, producer or consumer; default admin) and topic=PREFIX /
-    /// group=PREFIX scopes. See docs/security.md.
+    /// group=PREFIX / producer=PREFIX scopes. See docs/security.md.
     #[arg(long, env = "EVENTLOG_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,
 }

@@ -83,7 +83,11 @@ impl EventLog for EventLogService {
         &self,
         request: Request<pb::InitProducerRequest>,
     ) -> Result<Response<pb::InitProducerResponse>, Status> {
+        let scope = Scope::of(&request)?;
         let request = request.into_inner();
+        if let Some(name) = &request.producer_name {
+            scope.check_producer(name)?;
+        }
         let identity = self
             .broker
             .init_producer(request.producer_name.as_deref())

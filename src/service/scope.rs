@@ -1,10 +1,11 @@
-//! Which topics and consumer groups a token may name: prefixes per line of the token
-//! file, like Kafka's prefixed ACLs.
+//! Which topics, consumer groups and producer names a token may name: prefixes per line
+//! of the token file, like Kafka's prefixed ACLs.
 //!
-//! A token line without prefixes may name every topic and group. A line with any
-//! `topic=PREFIX` or `group=PREFIX` field may name only topics and groups that start
-//! with one of its prefixes, of each kind: a scoped line without `group=` fields may
-//! name no group (fail closed), and `group=` (an empty prefix) means every group. A
+//! A token line without prefixes may name every topic, group and producer. A line with
+//! any `topic=PREFIX`, `group=PREFIX` or `producer=PREFIX` field may name only names that
+//! start with one of its prefixes, of each kind: a scoped line without `group=` fields
+//! may name no group (fail closed), and `group=` (an empty prefix) means every group.
+//! Producer names matter because initialising one fences the producer that held it. A
 //! token on several lines may name what any of its lines with the needed role may.
 //!
 //! The [`auth`](super::auth) layer attaches the [`Scope`] of the calling token (for the
@@ -60,6 +61,7 @@ impl fmt::Display for Prefixes {
 pub struct Scope {
     topics: Prefixes,
     groups: Prefixes,
+    producers: Prefixes,
 }
 
 impl Scope {
@@ -68,6 +70,7 @@ impl Scope {
         Scope {
             topics: Prefixes::All,
             groups: Prefixes::All,
+            producers: Prefixes::All,
         }
     }
 
@@ -76,6 +79,7 @@ impl Scope {
         Scope {
             topics: Prefixes::Only(Vec::new()),
             groups: Prefixes::Only(Vec::new()),
+            producers: Prefixes::Only(Vec::new()),
         }
     }
 
@@ -88,9 +92,10 @@ impl Scope {
             let (kind, prefix) = match field.split_once('=') {
                 Some(("topic", prefix)) => (&mut kinds.topics, prefix),
                 Some(("group", prefix)) => (&mut kinds.groups, prefix),
+                Some(("producer", prefix)) => (&mut kinds.producers, prefix),
                 _ => {
                     return Err(format!(
-                        "unexpected field {field:?} (expected topic=PREFIX or group=PREFIX)"
+                        "unexpected field {field:?} (expected topic=PREFIX, group=PREFIX or producer=PREFIX)"
                     ));
                 }
             };
@@ -103,6 +108,7 @@ impl Scope {
     pub fn union(&mut self, other: &Scope) {
         self.topics.union(&other.topics);
         self.groups.union(&other.groups);
+        self.producers.union(&other.producers);
     }
 
     /// Whether the scope may name topic `name`.
@@ -128,6 +134,14 @@ impl Scope {
         match self.allows_group(name) {
             true => Ok(()),
             false => Err(denied("group", name, &self.groups)),
+        }
+    }
+
+    /// PERMISSION_DENIED naming the producer name unless the scope may name it.
+    pub fn check_producer(&self, name: &str) -> Result<(), Status> {
+        match self.producers.allows(name) {
+            true => Ok(()),
+            false => Err(denied("producer name", name, &self.producers)),
         }
     }
 
@@ -177,6 +191,22 @@ mod tests {
         let status = orders.check_group("g1").unwrap_err();
         assert!(status.message().contains("group \"g1\""), "{status:?}");
         assert!(Scope::of_fields(["topics=x"].into_iter()).is_err());
+    }
+
+    #[test]
+    fn producer_names_are_a_kind_of_their_own() {
+        assert!(scope("").check_producer("anything").is_ok());
+        let team = scope("topic=team-a. producer=team-a.");
+        assert!(team.check_producer("team-a.billing").is_ok());
+        let status = team.check_producer("team-b.billing").unwrap_err();
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+        assert!(
+            status
+                .message()
+                .contains("producer name \"team-b.billing\"")
+        );
+        // A scoped line without producer= fields may name no producer (fail closed).
+        assert!(scope("topic=team-a.").check_producer("team-a.x").is_err());
     }
 
     #[test]

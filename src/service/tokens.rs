@@ -91,7 +91,7 @@ impl TokenTable {
                         number,
                         format!(
                             "unknown role {name:?} (expected admin, producer or consumer; \
-                             a line is TOKEN [ROLE] [topic=PREFIX]... [group=PREFIX]...)"
+                             a line is TOKEN [ROLE] [topic=PREFIX]... [group=PREFIX]... [producer=PREFIX]...)"
                         ),
                     )
                 })?,
