@@ -11,7 +11,7 @@ use super::batch::{BatchFault, BatchHeader, EncodeError, NO_PRODUCER, ParsedReco
 use super::compression::{Codec, CompressionError, decompress};
 use super::config::MAX_BATCH_BYTES_LIMIT;
 use super::record::{Header, Record};
-use super::varint::{get_varint, get_varlong, put_varint, put_varlong, varlong_len};
+use super::varint::{get_varint, put_varint, put_varlong, take_varlong, varlong_len};
 
 /// Offset of the first record (`i64`).
 pub const BASE_OFFSET: usize = 0;
@@ -319,8 +319,8 @@ fn parse_fields(bytes: &[u8]) -> Result<ParsedRecord<'_>, &'static str> {
 /// Takes a varlong off the front of `rest`.
 #[inline(always)]
 fn next_varlong(rest: &mut &[u8]) -> Option<i64> {
-    let (value, used) = get_varlong(rest)?;
-    *rest = rest.get(used..)?;
+    let (value, after) = take_varlong(rest)?;
+    *rest = after;
     Some(value)
 }
 

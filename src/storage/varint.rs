@@ -46,6 +46,22 @@ pub fn get_varlong(bytes: &[u8]) -> Option<(i64, usize)> {
     }
 }
 
+/// Like [`get_varlong`], returning the value and the bytes after it.
+#[inline(always)]
+pub fn take_varlong(bytes: &[u8]) -> Option<(i64, &[u8])> {
+    match bytes {
+        [first, rest @ ..] if *first < 0x80 => Some((unzigzag(u64::from(*first)), rest)),
+        [first, second, rest @ ..] if *second < 0x80 => {
+            let raw = u64::from(first & 0x7f) | (u64::from(*second) << 7);
+            Some((unzigzag(raw), rest))
+        }
+        _ => {
+            let (value, used) = get_varlong_long(bytes)?;
+            Some((value, bytes.get(used..)?))
+        }
+    }
+}
+
 fn get_varlong_long(bytes: &[u8]) -> Option<(i64, usize)> {
     let mut raw = 0u64;
     for (i, byte) in bytes.iter().take(10).enumerate() {
