@@ -11,7 +11,7 @@
 //! the older instance: its produces are refused with the newer epoch. When the epoch
 //! would pass `i16::MAX` the name gets a new id at epoch 0.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -49,6 +49,8 @@ struct State {
     /// The next id to hand out (below `registry.reserved_upto`, or a new block). Every
     /// id below it was handed out or skipped, and none at or above it ever was.
     next: i64,
+    /// The newest epoch of each named producer's id: looked up on every produce.
+    epochs: HashMap<i64, i16>,
 }
 
 /// The broker's producer ids.
@@ -84,7 +86,11 @@ impl ProducerIds {
         Ok(ProducerIds {
             path,
             max_names,
-            state: Mutex::new(State { registry, next }),
+            state: Mutex::new(State {
+                epochs: registry.names.values().copied().collect(),
+                registry,
+                next,
+            }),
         })
     }
 
@@ -132,6 +138,7 @@ impl ProducerIds {
             };
             return Err(error);
         }
+        state.epochs.insert(producer_id, epoch);
         Ok(ProducerIdentity { producer_id, epoch })
     }
 
@@ -162,13 +169,8 @@ impl ProducerIds {
     /// than its name's newest (a fenced instance).
     pub fn check(&self, producer_id: i64, epoch: i16) -> Result<(), BrokerError> {
         let state = self.lock();
-        let named = state
-            .registry
-            .names
-            .values()
-            .find(|(id, _)| *id == producer_id);
-        match named {
-            Some((_, current)) if epoch < *current => Err(BrokerError::ProducerFenced {
+        match state.epochs.get(&producer_id) {
+            Some(current) if epoch < *current => Err(BrokerError::ProducerFenced {
                 producer_id,
                 epoch,
                 current: *current,
