@@ -13,6 +13,11 @@
 //!   reports, through the `metrics` facade).
 //! - [`open_segments`]: [`OpenSegments`], the cap on loaded sealed segments shared by
 //!   the logs of a broker.
+//! - [`batch`]: the batch formats, version 2 (Kafka's RecordBatch v2, [`batch_v2`],
+//!   with [`varint`] and [`compression`]) written by appends, and version 1
+//!   ([`batch_v1`]) still read.
+//! - [`producer_state`] and [`producer_snapshot`]: idempotent producers per partition
+//!   (duplicates, sequences, fencing) and the snapshots that spare a replay on open.
 
 pub mod api_types;
 mod append;
