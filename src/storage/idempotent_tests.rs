@@ -199,22 +199,37 @@ fn retention_and_compaction_removing_the_producers_batches_keep_its_state() {
     produce_batches(&log, 3);
     log.roll().unwrap();
     // Other producers fill the log; producer 5's batches all sit in the first segment.
-    for b in 0..400 {
-        log.append_idempotent(&records(5, "other"), producer(6, 0, b * 5), None)
-            .unwrap();
-    }
-    log.roll().unwrap();
+    fill_with_other_producers(&log, 0);
     let removed = log
         .delete_segments_below(log.segment_infos()[1].base_offset)
         .unwrap();
     assert!(removed.segments >= 1);
-    assert_producer_state_survived(&log, 3);
+    // A crash: producer 5's batches are gone, only the snapshot taken at the roll
+    // still knows it.
     drop(log);
     let log = open(dir.path());
-    log.compact(CompactionConfig::default()).unwrap();
+    assert_producer_state_survived(&log, 3);
+    // Its newest batch sealed, then emptied by compaction (newer records of the same
+    // keys follow); with every snapshot lost, the kept empty header still tells.
+    log.roll().unwrap();
+    fill_with_other_producers(&log, 1);
+    let compacted = log.compact(CompactionConfig::default()).unwrap();
+    assert!(compacted.records_removed > 0);
     drop(log);
+    for base in producer_snapshot::list(dir.path()).unwrap() {
+        std::fs::remove_file(producer_snapshot::path(dir.path(), base)).unwrap();
+    }
     let log = open(dir.path());
     assert_producer_state_survived(&log, 4);
+}
+
+/// Appends 400 batches of producer 6 (epoch `epoch`, from sequence 0) and rolls.
+fn fill_with_other_producers(log: &Log, epoch: i16) {
+    for b in 0..400 {
+        log.append_idempotent(&records(5, "other"), producer(6, epoch, b * 5), None)
+            .unwrap();
+    }
+    log.roll().unwrap();
 }
 
 #[test]
