@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::batch::{self, BatchFormat};
 use super::log::{Log, Writer};
+use super::pread;
 use super::producer_snapshot;
 use super::producer_state::{ProducerBatch, ProducerStateTable};
 use super::segment::{self, FILE_HEADER_LEN, Segment};
@@ -47,6 +48,11 @@ pub(crate) fn rebuild(
 
 /// Records the producer batches of `seg` at or after offset `from` into `table`.
 fn replay_segment(seg: &Segment, from: u64, now: i64, table: &mut ProducerStateTable) {
+    // Version 1 batches carry no producer: known from the file header alone, so the
+    // first open after an upgrade does not map every old segment just to skip it.
+    if file_format(&seg.path) == Some(BatchFormat::V1) {
+        return;
+    }
     let Ok((map, end)) = seg.data() else {
         tracing::warn!(segment = %seg.path.display(), "cannot read a segment to rebuild producer state");
         return;
@@ -81,6 +87,15 @@ fn replay_segment(seg: &Segment, from: u64, now: i64, table: &mut ProducerStateT
             at,
         );
     }
+}
+
+/// The batch format named by the magic of the segment file at `path`, read with
+/// `pread` (`None` when it cannot be read or the magic is unknown).
+fn file_format(path: &std::path::Path) -> Option<BatchFormat> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut header = [0u8; FILE_HEADER_LEN];
+    pread::read_exact_at(&file, path, &mut header, 0).ok()?;
+    BatchFormat::of_segment(&header)
 }
 
 impl Log {
