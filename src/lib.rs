@@ -18,6 +18,7 @@ pub mod bench;
 pub mod broker;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod proto;
 pub mod service;
 pub mod storage;

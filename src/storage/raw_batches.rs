@@ -219,3 +219,11 @@ impl Log {
         Ok(Step::Continue)
     }
 }
+
+impl Log {
+    /// The offset the next append gets (at or above the high watermark: under
+    /// `--fsync always` a batch written and not yet synced is counted).
+    pub fn next_offset(&self) -> u64 {
+        self.lock_writer().next_offset
+    }
+}
