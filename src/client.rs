@@ -132,6 +132,10 @@ impl Client {
 
     /// Connects to `address` with a token and TLS settings; an `https://` address means
     /// TLS and needs [`ConnectOptions::tls_ca`].
+    ///
+    /// Several comma-separated addresses name nodes of one cluster: requests are spread
+    /// over the nodes that answer, and a node that stops answering is left out until it
+    /// answers again (any node serves any request, handing it to the right leader).
     pub async fn connect_with(
         address: &str,
         options: &ConnectOptions,
@@ -140,16 +144,22 @@ impl Client {
             Some(token) => Credentials::bearer(token)?,
             None => Credentials::default(),
         };
-        let endpoint = Endpoint::from_shared(address.to_string())
-            .map_err(|source| ConnectError::BadAddress {
-                address: address.to_string(),
-                source,
-            })?
-            .connect_timeout(Duration::from_secs(5))
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .tcp_nodelay(true);
-        let endpoint = with_tls(endpoint, address, options)?;
+        let addresses: Vec<&str> = address
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .collect();
+        if addresses.len() > 1 {
+            let endpoints = addresses
+                .iter()
+                .map(|a| endpoint_for(a, options))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(Client::from_parts(
+                Channel::balance_list(endpoints.into_iter()),
+                credentials,
+            ));
+        }
+        let endpoint = endpoint_for(address, options)?;
         let channel = endpoint
             .connect()
             .await
@@ -204,6 +214,20 @@ impl Client {
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         }
     }
+}
+
+/// The endpoint of one server address, with the client's timeouts and TLS settings.
+fn endpoint_for(address: &str, options: &ConnectOptions) -> Result<Endpoint, ConnectError> {
+    let endpoint = Endpoint::from_shared(address.to_string())
+        .map_err(|source| ConnectError::BadAddress {
+            address: address.to_string(),
+            source,
+        })?
+        .connect_timeout(Duration::from_secs(5))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true);
+    with_tls(endpoint, address, options)
 }
 
 /// Applies `options`' TLS settings to `endpoint`: required for `https://`, refused for

@@ -113,6 +113,7 @@ fn create(name: &str, partitions: u32) -> Call {
     Call::Create(pb::CreateTopicRequest {
         name: name.into(),
         partitions,
+        replication_factor: 0,
         config: None,
     })
 }

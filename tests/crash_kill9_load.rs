@@ -51,6 +51,7 @@ async fn acknowledged_data_and_commits_survive_kill_9_under_load() {
         .create_topic(pb::CreateTopicRequest {
             name: TOPIC.into(),
             partitions: PARTITIONS,
+            replication_factor: 0,
             config: Some(pb::TopicConfig {
                 segment_bytes: Some(1 << 20),
                 ..Default::default()

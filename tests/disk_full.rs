@@ -233,6 +233,7 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers_when_space_returns(
         .create_topic(pb::CreateTopicRequest {
             name: "second".into(),
             partitions: 2,
+            replication_factor: 0,
             config: None,
         })
         .await

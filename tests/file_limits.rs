@@ -64,6 +64,7 @@ async fn create(client: &mut Client, name: &str, partitions: u32) -> Result<(), 
         .create_topic(pb::CreateTopicRequest {
             name: name.to_string(),
             partitions,
+            replication_factor: 0,
             config: None,
         })
         .await

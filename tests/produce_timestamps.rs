@@ -157,6 +157,7 @@ async fn bounds_given_on_create_are_reported() {
     let request = pb::CreateTopicRequest {
         name: "bounded".into(),
         partitions: 1,
+        replication_factor: 0,
         config: Some(config),
     };
     let created = client.admin.create_topic(request).await.unwrap();

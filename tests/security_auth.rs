@@ -33,6 +33,7 @@ fn create_request(name: &str) -> pb::CreateTopicRequest {
     pb::CreateTopicRequest {
         name: name.to_string(),
         partitions: 1,
+        replication_factor: 0,
         config: None,
     }
 }

@@ -60,7 +60,7 @@ fn names_taken(method: &str) -> (bool, bool) {
         "Subscribe" | "CommitOffsets" | "GetCommittedOffsets" | "ResetGroupOffsets" => (true, true),
         "DescribeGroup" | "DeleteGroup" => (false, true),
         // An anonymous producer names nothing; a named one is checked below.
-        "ListTopics" | "ListGroups" | "InitProducer" => (false, false),
+        "ListTopics" | "ListGroups" | "InitProducer" | "DescribeCluster" => (false, false),
         other => panic!("{other}: add the new RPC to this table and check its scope"),
     }
 }
@@ -120,6 +120,7 @@ async fn call(
             .create_topic(pb::CreateTopicRequest {
                 name: t,
                 partitions: 1,
+                replication_factor: 0,
                 config: None,
             })
             .await
@@ -201,6 +202,14 @@ async fn call(
             })
             .await
             .map(none),
+        "DescribeCluster" => client
+            .admin
+            .describe_cluster(pb::DescribeClusterRequest {})
+            .await
+            .map(|r| {
+                let reply = r.into_inner();
+                reply.partitions.into_iter().map(|p| p.topic).collect()
+            }),
         other => panic!("{other}: add the new RPC to `call`"),
     }
 }

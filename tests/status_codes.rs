@@ -42,6 +42,7 @@ async fn create(
     let request = pb::CreateTopicRequest {
         name: name.into(),
         partitions,
+        replication_factor: 0,
         config: Some(config),
     };
     client.admin.create_topic(request).await.map(drop)

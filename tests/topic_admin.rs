@@ -26,6 +26,7 @@ async fn topics_are_created_described_reopened_and_deleted() {
         .create_topic(pb::CreateTopicRequest {
             name: "profiles".into(),
             partitions: 3,
+            replication_factor: 0,
             config: Some(config),
         })
         .await

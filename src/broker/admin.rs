@@ -16,12 +16,23 @@ impl Broker {
         request: NewTopic,
     ) -> Result<TopicSummary, BrokerError> {
         self.accepting()?;
+        if let Some(cluster) = self.cluster() {
+            return self.create_topic_replicated(cluster, request).await;
+        }
+        if let Some(rf) = request.replication_factor.filter(|rf| *rf != 1) {
+            return Err(BrokerError::InvalidConfig {
+                topic: request.name,
+                reason: format!(
+                    "replication factor {rf}: a single node holds one replica (start a cluster to replicate)"
+                ),
+            });
+        }
         let (name, summary) = request.resolve(self.config.default_segment_bytes)?;
         let broker = Arc::clone(self);
         blocking(move || broker.create_topic_blocking(&name, summary)).await
     }
 
-    fn create_topic_blocking(
+    pub(super) fn create_topic_blocking(
         &self,
         name: &TopicName,
         summary: TopicSummary,
@@ -75,12 +86,15 @@ impl Broker {
     /// appends in flight, ending subscriptions) and removes its data.
     pub async fn delete_topic(self: &Arc<Self>, name: &str) -> Result<(), BrokerError> {
         self.accepting()?;
+        if let Some(cluster) = self.cluster() {
+            return self.delete_topic_replicated(cluster, name).await;
+        }
         let name = TopicName::parse(name)?;
         let broker = Arc::clone(self);
         blocking(move || broker.delete_topic_blocking(&name)).await
     }
 
-    fn delete_topic_blocking(&self, name: &TopicName) -> Result<(), BrokerError> {
+    pub(super) fn delete_topic_blocking(&self, name: &TopicName) -> Result<(), BrokerError> {
         // The lookup happens under the admin lock, so a concurrent delete and re-create
         // of the same name cannot make this remove the wrong incarnation.
         let _admin = self.admin.lock().unwrap_or_else(PoisonError::into_inner);
@@ -144,7 +158,7 @@ impl Broker {
 
     /// A topic's config and the statistics of each partition.
     pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription, BrokerError> {
-        let topic = self.topic(name)?;
+        let topic = self.topic_synced(name).await?;
         blocking(move || {
             let mut unavailable = std::collections::BTreeMap::new();
             let mut partitions = Vec::with_capacity(topic.partitions().len());

@@ -60,6 +60,11 @@ fn clean_all(topics: &TopicMap, stop: &StopSignal) -> bool {
 }
 
 fn clean_one(topic: &Topic, partition: &super::partition::Partition, stopping: Cancel<'_>) {
+    if partition.is_replicated() {
+        // A replica's log is its group's Raft log: removing its start is a Raft purge,
+        // which this version does not do yet (docs/cluster.md).
+        return;
+    }
     let config = topic.config();
     let outcome = match config.cleanup_policy {
         CleanupPolicy::Delete => retention::apply(partition, &config).map(drop),

@@ -86,6 +86,12 @@ pub fn compact_topic_blocking(
             topic: topic.name().to_string(),
         });
     }
+    if topic.partitions().iter().any(|p| p.is_replicated()) {
+        return Err(BrokerError::InvalidRequest(format!(
+            "topic {:?} is replicated; this version compacts only unreplicated topics",
+            topic.name()
+        )));
+    }
     topic
         .partitions()
         .iter()

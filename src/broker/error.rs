@@ -229,6 +229,10 @@ pub enum BrokerError {
     /// A blocking task running storage work died (a bug, reported rather than hidden).
     #[error("internal error: {0}")]
     Internal(String),
+    /// A replicated write or metadata change did not commit: no leader could be
+    /// reached in time, or the group failed. Retrying later may succeed.
+    #[error("{0}")]
+    Replication(String),
 }
 
 impl BrokerError {

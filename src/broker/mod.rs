@@ -56,6 +56,7 @@ mod produce;
 pub mod producer_ids;
 mod read;
 pub mod registry;
+mod replication;
 pub mod retention;
 pub mod scrub;
 pub mod subscription;
@@ -67,7 +68,7 @@ pub mod topic_name;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -81,6 +82,7 @@ pub use group_types::{
 };
 pub use produce::PartitionAppend;
 pub use read::{FetchRequest, PartitionOffsets};
+pub use replication::ClusterDescription;
 pub use subscription::{StartAt, Subscription, SubscriptionEvent};
 pub use topic_config::{CleanupPolicy, NewTopic, TopicConfig, TopicSummary};
 
@@ -173,6 +175,8 @@ pub struct Broker {
     open_segments: OpenSegments,
     /// Ids and epochs of idempotent producers.
     producer_ids: ProducerIds,
+    /// The cluster this broker serves in, once it joined one.
+    cluster: OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl Broker {
@@ -221,6 +225,7 @@ impl Broker {
             lock: Mutex::new(Some(lock)),
             open_segments,
             producer_ids,
+            cluster: OnceLock::new(),
         }))
     }
 

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 
 use tokio::sync::watch;
 
@@ -32,10 +32,21 @@ pub struct Progress {
     pub open: bool,
 }
 
+/// How a partition of a replicated topic is served here.
+#[derive(Debug, Clone)]
+pub enum Replication {
+    /// This node holds a replica: readers see what its group committed, never more.
+    Replica(watch::Receiver<u64>),
+    /// This node holds no replica: it reads nothing locally, for the reason given.
+    Elsewhere(String),
+}
+
 /// A partition: log plus high-watermark notifier.
 pub struct Partition {
     ident: LogIdent,
-    log: RwLock<Option<Log>>,
+    log: RwLock<Option<Arc<Log>>>,
+    /// Set once for a partition of a replicated topic (see [`Replication`]).
+    replication: OnceLock<Replication>,
     progress: watch::Sender<Progress>,
     /// Serializes retention and compaction of this partition (two rewrites at once would
     /// write the same `.swap` files) and holds the compaction bookkeeping.
@@ -60,7 +71,8 @@ impl Partition {
             ident,
             maintenance,
             closing: AtomicBool::new(false),
-            log: RwLock::new(Some(log)),
+            log: RwLock::new(Some(Arc::new(log))),
+            replication: OnceLock::new(),
             progress: watch::Sender::new(progress),
             unavailable: None,
         }
@@ -77,6 +89,7 @@ impl Partition {
             ident,
             maintenance: Mutex::new(CleanMark::load(dir)),
             log: RwLock::new(None),
+            replication: OnceLock::new(),
             progress: watch::Sender::new(progress),
             unavailable: Some(reason),
             closing: AtomicBool::new(false),
@@ -136,6 +149,13 @@ impl Partition {
         expected: Option<u64>,
         producer: Option<ProducerBatch>,
     ) -> Result<AppendInfo, BrokerError> {
+        if self.is_replicated() {
+            // Replicas write only what their group commits.
+            return Err(BrokerError::Internal(format!(
+                "partition {} is replicated: its writes go through its replication group",
+                self.ident
+            )));
+        }
         let guard = self.guard();
         let log = self.log_in(&guard)?;
         let result = match (producer, expected) {
@@ -155,24 +175,34 @@ impl Partition {
     /// Reads from `offset` within `limits`.
     pub fn read(&self, offset: u64, limits: ReadLimits) -> Result<ReadOutcome, BrokerError> {
         let guard = self.guard();
-        self.log_in(&guard)?
-            .read(offset, limits)
-            .map_err(|source| self.read_error(source))
+        let log = self.log_in(&guard)?;
+        match self.commit_bound()? {
+            Some(bound) => log.read_below(offset, limits, bound),
+            None => log.read(offset, limits),
+        }
+        .map_err(|source| self.read_error(source))
     }
 
     /// The first offset with a timestamp at or after `timestamp_ms`, if any.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>, BrokerError> {
         let guard = self.guard();
-        self.log_in(&guard)?
+        let bound = self.commit_bound()?;
+        let found = self
+            .log_in(&guard)?
             .offset_for_timestamp(timestamp_ms)
-            .map_err(|source| self.read_error(source))
+            .map_err(|source| self.read_error(source))?;
+        Ok(found.filter(|offset| bound.is_none_or(|b| *offset < b)))
     }
 
     /// First readable offset and high watermark.
     pub fn bounds(&self) -> Result<(u64, u64), BrokerError> {
         let guard = self.guard();
         let log = self.log_in(&guard)?;
-        Ok((log.log_start_offset(), log.high_watermark()))
+        let high_watermark = match self.commit_bound()? {
+            Some(bound) => bound.min(log.high_watermark()),
+            None => log.high_watermark(),
+        };
+        Ok((log.log_start_offset(), high_watermark))
     }
 
     /// Segment count, bytes and offsets.
@@ -216,8 +246,11 @@ impl Partition {
             if let Err(err) = log.tick() {
                 tracing::warn!(partition = %self.ident, error = %err, "partition housekeeping failed");
             }
-            // An interval fsync may have made more records durable.
-            self.publish(log.high_watermark());
+            // An interval fsync may have made more records durable (a replicated
+            // partition publishes its commit watermark instead).
+            if self.replication.get().is_none() {
+                self.publish(log.high_watermark());
+            }
         }
     }
 
@@ -243,13 +276,50 @@ impl Partition {
         }
     }
 
-    fn guard(&self) -> RwLockReadGuard<'_, Option<Log>> {
+    /// Makes this a partition of a replicated topic, served as `replication` says;
+    /// set once. Returns false when it was set already.
+    pub fn set_replication(&self, replication: Replication) -> bool {
+        self.replication.set(replication).is_ok()
+    }
+
+    /// Whether the partition belongs to a replicated topic.
+    pub fn is_replicated(&self) -> bool {
+        self.replication.get().is_some()
+    }
+
+    /// The shared log, for a replication group to run over.
+    pub fn shared_log(&self) -> Result<Arc<Log>, BrokerError> {
+        let guard = self.guard();
+        self.log_in(&guard).map(Arc::clone)
+    }
+
+    /// Publishes a new commit watermark of a replicated partition to waiting readers.
+    pub fn publish_commit(&self, commit: u64) {
+        self.publish(commit);
+    }
+
+    /// The bound readers may not pass: the commit watermark of a replicated
+    /// partition, nothing for a plain one, or an error where this node holds no
+    /// replica.
+    fn commit_bound(&self) -> Result<Option<u64>, BrokerError> {
+        match self.replication.get() {
+            None => Ok(None),
+            Some(Replication::Replica(commit)) => Ok(Some(*commit.borrow())),
+            Some(Replication::Elsewhere(reason)) => Err(BrokerError::PartitionUnavailable {
+                topic: self.ident.topic.clone(),
+                partition: self.ident.partition,
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    fn guard(&self) -> RwLockReadGuard<'_, Option<Arc<Log>>> {
         // A panic while holding the lock cannot leave `Log` half-updated from our side
         // (the log guards its own state), so a poisoned lock is still usable.
         self.log.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn log_in<'a>(&self, guard: &'a Option<Log>) -> Result<&'a Log, BrokerError> {
+    fn log_in<'a>(&self, guard: &'a Option<Arc<Log>>) -> Result<&'a Arc<Log>, BrokerError> {
         guard.as_ref().ok_or_else(|| self.closed_error())
     }
 

@@ -35,7 +35,7 @@ impl Broker {
         records: Vec<Record>,
         expected_next_offset: Option<u64>,
     ) -> Result<Vec<PartitionAppend>, BrokerError> {
-        let topic = self.topic(topic)?;
+        let topic = self.topic_synced(topic).await?;
         if records.is_empty() {
             return Err(BrokerError::InvalidRequest(
                 "a produce request needs at least one record".into(),
@@ -48,6 +48,11 @@ impl Broker {
         }
         // Before any partition is touched, so a refused request appends nothing.
         TimestampWindow::of(&topic.config(), now_ms()).check(topic.name(), &records)?;
+        if self.cluster().is_some() && expected_next_offset.is_some() {
+            return Err(BrokerError::InvalidRequest(
+                "expected_next_offset is not supported on a replicated topic".into(),
+            ));
+        }
         let groups = match partition {
             Some(number) => {
                 topic.partition(number)?;
@@ -64,6 +69,13 @@ impl Broker {
                 groups
             }
         };
+        if let Some(cluster) = self.cluster() {
+            let name = topic.name();
+            let pending = groups.iter().map(|(number, records)| {
+                self.produce_replicated(cluster, name, *number, records, None)
+            });
+            return futures_util::future::try_join_all(pending).await;
+        }
         if groups.len() == 1 && in_multi_thread_runtime() {
             // One partition (the common case): block this worker in place rather than
             // hop to the blocking pool and back. On a small machine each cross-thread
@@ -119,7 +131,7 @@ impl Broker {
         producer: ProducerBatch,
         expected_next_offset: Option<u64>,
     ) -> Result<PartitionAppend, BrokerError> {
-        let topic = self.topic(topic)?;
+        let topic = self.topic_synced(topic).await?;
         if records.is_empty() {
             return Err(BrokerError::InvalidRequest(
                 "a produce request needs at least one record".into(),
@@ -129,6 +141,16 @@ impl Broker {
             .check(producer.producer_id, producer.epoch)?;
         TimestampWindow::of(&topic.config(), now_ms()).check(topic.name(), &records)?;
         let target = Arc::clone(topic.partition(partition)?);
+        if let Some(cluster) = self.cluster() {
+            if expected_next_offset.is_some() {
+                return Err(BrokerError::InvalidRequest(
+                    "expected_next_offset is not supported on a replicated topic".into(),
+                ));
+            }
+            return self
+                .produce_replicated(cluster, topic.name(), partition, &records, Some(producer))
+                .await;
+        }
         let info =
             blocking(move || target.append_as(&records, expected_next_offset, Some(producer)))?;
         Ok(PartitionAppend { partition, info })

@@ -10,6 +10,12 @@
 //! `InitProducer` with the name returns the same id with the epoch bumped, which fences
 //! the older instance: its produces are refused with the newer epoch. When the epoch
 //! would pass `i16::MAX` the name gets a new id at epoch 0.
+//!
+//! In a cluster every node issues ids, so each node's ids carry its node id in bits
+//! 52 to 61 ([`NODE_SHIFT`]; the per-node part stays below 2^52 until the year 2109),
+//! and no two nodes can hand out the same id. A node accepts ids issued by other nodes
+//! without checking them; names and their epochs are kept by the node that issued
+//! them (a cluster-wide registry is future work, see docs/cluster.md).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -23,6 +29,11 @@ use crate::storage::fsutil;
 
 /// Ids reserved per write of the registry file.
 const BLOCK: i64 = 1000;
+/// Where a cluster node's id goes in the producer ids it issues.
+pub const NODE_SHIFT: u32 = 52;
+/// Largest node id that fits in a producer id.
+pub const MAX_NODE_ID: u64 = 1023;
+
 /// Longest producer name accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 255;
 
@@ -56,6 +67,8 @@ struct State {
 /// The broker's producer ids.
 pub struct ProducerIds {
     path: PathBuf,
+    /// This node's id, once the broker joined a cluster.
+    node: std::sync::OnceLock<u64>,
     max_names: usize,
     state: Mutex<State>,
 }
@@ -85,6 +98,7 @@ impl ProducerIds {
         let next = registry.reserved_upto.max(now_ms().saturating_mul(1024));
         Ok(ProducerIds {
             path,
+            node: std::sync::OnceLock::new(),
             max_names,
             state: Mutex::new(State {
                 epochs: registry.names.values().copied().collect(),
@@ -92,6 +106,23 @@ impl ProducerIds {
                 next,
             }),
         })
+    }
+
+    /// Marks the ids issued from now on as this cluster node's (`node` at most
+    /// [`MAX_NODE_ID`]).
+    pub fn set_node(&self, node: u64) -> Result<(), BrokerError> {
+        if node > MAX_NODE_ID {
+            return Err(BrokerError::InvalidRequest(format!(
+                "node ids go up to {MAX_NODE_ID}, not {node}"
+            )));
+        }
+        let _ = self.node.set(node);
+        Ok(())
+    }
+
+    /// The node part of ids issued here (0 on a single node).
+    fn node_bits(&self) -> i64 {
+        self.node.get().map_or(0, |n| (*n as i64) << NODE_SHIFT)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -154,7 +185,7 @@ impl ProducerIds {
         }
         let id = state.next;
         state.next += 1;
-        Ok(id)
+        Ok(id | self.node_bits())
     }
 
     fn store(&self, registry: &Registry) -> Result<(), BrokerError> {
@@ -169,6 +200,13 @@ impl ProducerIds {
     /// than its name's newest (a fenced instance).
     pub fn check(&self, producer_id: i64, epoch: i16) -> Result<(), BrokerError> {
         let state = self.lock();
+        if self.node.get().is_some() && producer_id >= 0 {
+            let node_mask = (MAX_NODE_ID as i64) << NODE_SHIFT;
+            if producer_id & node_mask != self.node_bits() {
+                // Issued by another node of the cluster, which alone can check it.
+                return Ok(());
+            }
+        }
         match state.epochs.get(&producer_id) {
             Some(current) if epoch < *current => Err(BrokerError::ProducerFenced {
                 producer_id,
@@ -179,7 +217,7 @@ impl ProducerIds {
             // Anonymous producers are not listed. An id below `next` was issued or
             // skipped, and skipped ids are never issued later, so one a client makes up
             // there can never collide with a real producer's.
-            None if (0..state.next).contains(&producer_id) => Ok(()),
+            None if (0..state.next).contains(&(producer_id & !self.node_bits())) => Ok(()),
             None => Err(BrokerError::UnknownProducer { producer_id }),
         }
     }

@@ -48,7 +48,7 @@ impl Broker {
     /// Reads records; when none exist at the offset yet, waits up to `max_wait` and
     /// returns as soon as some arrive.
     pub async fn fetch(&self, request: FetchRequest) -> Result<ReadOutcome, BrokerError> {
-        let topic = self.topic(&request.topic)?;
+        let topic = self.topic_synced(&request.topic).await?;
         let partition = Arc::clone(topic.partition(request.partition)?);
         let max_wait = request.max_wait.min(MAX_FETCH_WAIT);
         if !max_wait.is_zero() {
@@ -97,7 +97,7 @@ impl Broker {
         partition: Option<u32>,
         timestamp_ms: Option<i64>,
     ) -> Result<Vec<PartitionOffsets>, BrokerError> {
-        let topic = self.topic(topic)?;
+        let topic = self.topic_synced(topic).await?;
         let partitions: Vec<Arc<Partition>> = match partition {
             Some(number) => vec![Arc::clone(topic.partition(number)?)],
             None => topic.partitions().to_vec(),

@@ -69,7 +69,7 @@ impl Broker {
         start: StartAt,
         chunk: ReadLimits,
     ) -> Result<Subscription, BrokerError> {
-        let topic = self.topic(topic)?;
+        let topic = self.topic_synced(topic).await?;
         if matches!(start, StartAt::Offset(_)) && partition.is_none() {
             return Err(BrokerError::InvalidRequest(
                 "an offset start needs an explicit partition".into(),

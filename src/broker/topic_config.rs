@@ -186,6 +186,9 @@ pub struct NewTopic {
     pub message_timestamp_before_max_ms: Option<u64>,
     /// See [`TopicConfig::message_timestamp_after_max_ms`].
     pub message_timestamp_after_max_ms: Option<u64>,
+    /// Replicas of each partition, 1 to the number of nodes; default the smaller of 3
+    /// and the node count in a cluster, 1 on a single node (which refuses more).
+    pub replication_factor: Option<u32>,
 }
 
 /// A topic as reported by list and describe: name, partition count and config.

@@ -77,7 +77,8 @@ pub struct BenchArgs {
     /// Token and TLS settings (ignored with `--embedded`).
     #[command(flatten)]
     pub connect: super::connect::ConnectArgs,
-    /// Address of the server (ignored with `--embedded`).
+    /// Address of the server, or several cluster nodes separated by commas (ignored
+    /// with `--embedded`).
     #[arg(
         long,
         env = "EVENTLOG_SERVER",

@@ -16,6 +16,7 @@
 //!   [`progress`]: their progress bars.
 
 pub mod bench;
+pub mod cluster;
 pub mod compact;
 pub mod connect;
 pub mod consume;
@@ -75,12 +76,16 @@ pub enum Command {
     Dump(dump::DumpArgs),
     /// Measure throughput and latency against a server (or an embedded one).
     Bench(bench::BenchArgs),
+    /// Show a cluster's nodes and where each partition's replicas and leader are.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 /// Options shared by every client command.
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
-    /// Address of the server (`https://` for TLS).
+    /// Address of the server (`https://` for TLS); for a cluster, several nodes
+    /// separated by commas, which the client fails over between.
     #[arg(
         long,
         env = "EVENTLOG_SERVER",
@@ -135,6 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Produce(args) => produce::run(args).await,
             Command::Consume(args) => consume::run(args).await,
             Command::Group(command) => group::run(command).await,
+            Command::Cluster(command) => cluster::run(command).await,
             // Offline tools: synchronous file work, nothing else runs on this runtime.
             Command::Compact(args) => compact::run_offline(args),
             Command::Verify(args) => verify::run(args),

@@ -1,5 +1,6 @@
 //! `eventlog serve`: run the server until SIGINT or SIGTERM.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,7 +9,9 @@ use clap::Args;
 
 use super::parse::{parse_duration, parse_max_open_segments, parse_size};
 use crate::broker::BrokerConfig;
+use crate::cluster::RaftTiming;
 use crate::service::connection_limits::ConnectionLimits;
+use crate::service::server::ClusterSettings;
 use crate::service::status::exhausted_hint;
 use crate::service::tls::ServerTls;
 use crate::service::tokens::TokenTable;
@@ -93,6 +96,90 @@ pub struct ServeArgs {
     /// group=PREFIX / producer=PREFIX scopes. See docs/security.md.
     #[arg(long, env = "EVENTLOG_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,
+    /// This node's id in a cluster (1 to 1023, unique in the cluster). Without
+    /// it the server is a single node.
+    #[arg(long, env = "EVENTLOG_NODE_ID", value_parser = clap::value_parser!(u64).range(1..=1023))]
+    pub node_id: Option<u64>,
+    /// The nodes that form a new cluster, as ID=HOST:PORT,... (this node included, at
+    /// the address the others reach it). Only bootstraps an empty data directory: the
+    /// node with the lowest id initialises the cluster once a majority is up; later the
+    /// membership lives in the cluster itself.
+    #[arg(long, env = "EVENTLOG_CLUSTER", requires = "node_id", value_parser = parse_cluster)]
+    pub cluster: Option<BTreeMap<u64, String>>,
+    /// How often a partition's leader sends heartbeats to its followers.
+    #[arg(long, env = "EVENTLOG_RAFT_HEARTBEAT", default_value = "250ms", value_parser = parse_positive_duration)]
+    pub raft_heartbeat: Duration,
+    /// How long followers wait without a heartbeat before electing a new leader (each
+    /// group waits a random time between this and twice this); more than the heartbeat.
+    #[arg(long, env = "EVENTLOG_RAFT_ELECTION_TIMEOUT", default_value = "1s", value_parser = parse_positive_duration)]
+    pub raft_election_timeout: Duration,
+}
+
+/// Parses `ID=HOST:PORT,...`.
+fn parse_cluster(text: &str) -> Result<BTreeMap<u64, String>, String> {
+    let mut nodes = BTreeMap::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?} is not ID=HOST:PORT"))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| format!("{id:?} is not a node id (a positive integer)"))?;
+        let addr = addr.trim();
+        if addr
+            .rsplit_once(':')
+            .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+        {
+            return Err(format!("{addr:?} is not HOST:PORT"));
+        }
+        if nodes.insert(id, addr.to_string()).is_some() {
+            return Err(format!("node {id} is listed twice"));
+        }
+    }
+    if nodes.is_empty() {
+        return Err("no nodes listed".into());
+    }
+    Ok(nodes)
+}
+
+/// The cluster settings of the arguments, checked against each other.
+fn cluster_settings(args: &ServeArgs) -> anyhow::Result<Option<ClusterSettings>> {
+    let Some(node_id) = args.node_id else {
+        return Ok(None);
+    };
+    if args.tls_cert.is_some() || args.auth_token_file.is_some() {
+        anyhow::bail!(
+            "a cluster node does not yet carry TLS or tokens on node-to-node traffic; start cluster nodes without --tls-cert and --auth-token-file"
+        );
+    }
+    let bootstrap = args.cluster.clone().unwrap_or_default();
+    if !bootstrap.is_empty() && !bootstrap.contains_key(&node_id) {
+        anyhow::bail!("--cluster does not list this node's id {node_id}");
+    }
+    let fresh = !args.data_dir.join("cluster").join("meta").exists();
+    if fresh && bootstrap.is_empty() {
+        anyhow::bail!(
+            "{} holds no cluster yet: give --cluster ID=HOST:PORT,... to bootstrap one",
+            args.data_dir.display()
+        );
+    }
+    let heartbeat = args.raft_heartbeat.as_millis() as u64;
+    let election = args.raft_election_timeout.as_millis() as u64;
+    if election <= heartbeat {
+        anyhow::bail!("--raft-election-timeout must be longer than --raft-heartbeat");
+    }
+    Ok(Some(ClusterSettings {
+        node_id,
+        bootstrap,
+        timing: RaftTiming {
+            heartbeat_ms: heartbeat,
+            election_min_ms: election,
+            election_max_ms: election * 2,
+        },
+    }))
 }
 
 /// Runs the server until a shutdown signal.
@@ -107,6 +194,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(TokenTable::load)
         .transpose()?;
+    let cluster = cluster_settings(&args)?;
     if let Some(addr) = args.metrics_listen {
         crate::telemetry::install(addr)?;
     }
@@ -136,6 +224,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_connections: args.max_connections,
             max_connections_per_ip: args.max_connections_per_ip,
         },
+        cluster,
     };
     serve_addr(config, args.listen, shutdown_signal())
         .await

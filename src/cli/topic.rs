@@ -56,6 +56,10 @@ pub struct CreateArgs {
     /// Number of partitions.
     #[arg(long, env = "EVENTLOG_PARTITIONS", default_value_t = 1)]
     pub partitions: u32,
+    /// Replicas of each partition in a cluster, 1 to the number of nodes [default: the
+    /// smaller of 3 and the node count; 1 on a single node].
+    #[arg(long, env = "EVENTLOG_REPLICATION_FACTOR", value_parser = clap::value_parser!(u32).range(1..))]
+    pub replication_factor: Option<u32>,
     /// Keep records at least this long (e.g. 7d, 12h); forever when not given.
     #[arg(long, env = "EVENTLOG_RETENTION", value_parser = parse_duration)]
     pub retention: Option<Duration>,
@@ -134,6 +138,7 @@ async fn create(args: CreateArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let request = pb::CreateTopicRequest {
         name: args.name.clone(),
         partitions: args.partitions,
+        replication_factor: args.replication_factor.unwrap_or(0),
         config: Some(pb::TopicConfig {
             retention_ms,
             retention_bytes: args.retention_bytes,

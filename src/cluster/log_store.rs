@@ -96,6 +96,24 @@ impl RaftLogStorage<GroupConfig> for LogStore {
         .await
     }
 
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        if !self.replica.keeps_committed() {
+            return Ok(());
+        }
+        let replica = Arc::clone(&self.replica);
+        blocking(move || {
+            replica
+                .state()
+                .update(|s| s.committed = committed)
+                .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+        })
+        .await
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.replica.state().get().committed)
+    }
+
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
         Ok(self.replica.state().get().vote)
     }

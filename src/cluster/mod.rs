@@ -24,13 +24,18 @@
 // would only add conversions at every call.
 #![allow(clippy::result_large_err)]
 
+pub mod control;
 pub mod entry_batch;
 pub mod groups;
 pub mod index_map;
 pub mod log_store;
+pub mod metadata;
+pub mod metadata_machine;
 pub mod network;
 pub mod node;
+pub mod propose;
 pub mod replica_log;
+pub mod runtime;
 pub mod state_file;
 pub mod state_machine;
 pub mod transport;
@@ -38,3 +43,4 @@ pub mod types;
 pub mod wire;
 
 pub use node::{ClusterNode, PartitionReplica, RaftTiming, ReplicaError};
+pub use runtime::{Cluster, ClusterConfig};

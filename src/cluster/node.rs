@@ -14,7 +14,7 @@ use super::network::{Channels, GroupNetwork};
 use super::replica_log::ReplicaLog;
 use super::state_machine::PartitionMachine;
 use super::transport::TransportService;
-use super::types::{Applied, GroupRaft, Node, NodeId, Proposal};
+use super::types::{Applied, GroupRaft, Node, NodeId, Outcome, Proposal};
 use crate::storage::Log;
 
 /// Raft timing shared by every group of a node.
@@ -101,6 +101,46 @@ impl ClusterNode {
         self.id
     }
 
+    /// The channels to this node's peers.
+    pub fn channels(&self) -> &Arc<Channels> {
+        &self.channels
+    }
+
+    /// Starts the group `name` over `replica` with the state machine `machine`.
+    pub async fn start_group<SM>(
+        &self,
+        name: &str,
+        replica: Arc<ReplicaLog>,
+        machine: SM,
+    ) -> Result<GroupRaft, ReplicaError>
+    where
+        SM: openraft::storage::RaftStateMachine<super::types::GroupConfig>,
+    {
+        let network = GroupNetwork::new(Arc::clone(&self.channels), name.to_string());
+        let raft = GroupRaft::new(
+            self.id,
+            Arc::clone(&self.config),
+            network,
+            LogStore::new(replica),
+            machine,
+        )
+        .await
+        .map_err(|e| ReplicaError::Setup(format!("group {name}: {e}")))?;
+        if let Some(old) = self.groups.insert(name.to_string(), raft.clone()) {
+            let _ = old.shutdown().await;
+        }
+        Ok(raft)
+    }
+
+    /// Stops the group `name`, if it runs.
+    pub async fn stop_group(&self, name: &str) {
+        if let Some(raft) = self.groups.remove(name)
+            && let Err(error) = raft.shutdown().await
+        {
+            tracing::warn!(group = %name, %error, "stopping a replication group failed");
+        }
+    }
+
     /// The gRPC service that receives other nodes' Raft messages for this node's groups.
     pub fn transport(&self) -> TransportService {
         TransportService::new(Arc::clone(&self.groups))
@@ -114,29 +154,19 @@ impl ClusterNode {
         log: Arc<Log>,
         commit: watch::Sender<u64>,
     ) -> Result<PartitionReplica, ReplicaError> {
-        let replica = tokio::task::spawn_blocking(move || ReplicaLog::open(log))
+        let opened = Arc::clone(&log);
+        let replica = tokio::task::spawn_blocking(move || ReplicaLog::open(opened, false))
             .await
             .map_err(|e| ReplicaError::Setup(e.to_string()))?
             .map_err(|e| ReplicaError::Setup(e.to_string()))?;
         let replica = Arc::new(replica);
         let watermark = commit.subscribe();
         let machine = PartitionMachine::new(Arc::clone(&replica), commit);
-        let network = GroupNetwork::new(Arc::clone(&self.channels), name.clone());
-        let raft = GroupRaft::new(
-            self.id,
-            Arc::clone(&self.config),
-            network,
-            LogStore::new(Arc::clone(&replica)),
-            machine,
-        )
-        .await
-        .map_err(|e| ReplicaError::Setup(format!("group {name}: {e}")))?;
-        if let Some(old) = self.groups.insert(name.clone(), raft.clone()) {
-            let _ = old.shutdown().await;
-        }
+        let raft = self.start_group(&name, replica, machine).await?;
         Ok(PartitionReplica {
             name,
             raft,
+            log,
             watermark,
         })
     }
@@ -157,6 +187,7 @@ impl ClusterNode {
 pub struct PartitionReplica {
     name: String,
     raft: GroupRaft,
+    log: Arc<Log>,
     watermark: watch::Receiver<u64>,
 }
 
@@ -164,6 +195,11 @@ impl PartitionReplica {
     /// The group's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The replica's partition log.
+    pub fn log(&self) -> &Arc<Log> {
+        &self.log
     }
 
     /// The running Raft group.
@@ -185,9 +221,12 @@ impl PartitionReplica {
     /// group holds it durably and it is committed, the offsets it landed at.
     pub async fn propose(&self, batch: Bytes) -> Result<Applied, ReplicaError> {
         match self.raft.client_write(Proposal(batch)).await {
-            Ok(response) => response.data.ok_or_else(|| {
-                ReplicaError::Stopped("a committed batch reported no offsets".into())
-            }),
+            Ok(response) => match response.data {
+                Outcome::Appended(applied) => Ok(applied),
+                _ => Err(ReplicaError::Stopped(
+                    "a committed batch reported no offsets".into(),
+                )),
+            },
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 Err(ReplicaError::NotLeader {
                     leader: f.leader_id.zip(f.leader_node.map(|n| n.addr)),
@@ -210,5 +249,19 @@ impl PartitionReplica {
     /// The group's current leader, as this node knows it.
     pub fn leader(&self) -> Option<NodeId> {
         self.raft.metrics().borrow().current_leader
+    }
+
+    /// Whether this node acts as the group's leader now. Stricter than
+    /// `leader() == Some(self)`: a node restarted after leading an old term names
+    /// itself leader (its stored vote says so) until it hears from the new leader, but
+    /// acts as a follower meanwhile.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == openraft::ServerState::Leader
+    }
+
+    /// Confirms with a majority that this node still leads (one round trip): a leader
+    /// cut off from the others may not know it was deposed.
+    pub async fn confirm_leader(&self) -> bool {
+        self.raft.ensure_linearizable().await.is_ok()
     }
 }

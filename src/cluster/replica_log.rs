@@ -21,6 +21,8 @@ pub const MAX_READ_BYTES: usize = 8 << 20;
 /// A replica's log, map and state.
 pub struct ReplicaLog {
     log: Arc<Log>,
+    /// Whether Raft's commit index is stored (see [`super::state_file::GroupState`]).
+    keeps_committed: bool,
     map: Mutex<IndexMap>,
     state: StateFile,
 }
@@ -28,12 +30,13 @@ pub struct ReplicaLog {
 impl ReplicaLog {
     /// Opens the replica over `log` (whose directory holds the state file), numbering
     /// its batches from the stored anchor.
-    pub fn open(log: Arc<Log>) -> Result<ReplicaLog, StorageError> {
+    pub fn open(log: Arc<Log>, keeps_committed: bool) -> Result<ReplicaLog, StorageError> {
         let state = StateFile::load(log.dir()).map_err(|e| read_err(&e))?;
         let map = rebuild(&log, state.get().anchor)
             .map_err(|e| StorageIOError::read_logs(AnyError::error(e)))?;
         Ok(ReplicaLog {
             log,
+            keeps_committed,
             map: Mutex::new(map),
             state,
         })
@@ -42,6 +45,11 @@ impl ReplicaLog {
     /// The partition log.
     pub fn log(&self) -> &Arc<Log> {
         &self.log
+    }
+
+    /// Whether Raft's commit index is stored.
+    pub fn keeps_committed(&self) -> bool {
+        self.keeps_committed
     }
 
     /// The state file.

@@ -39,6 +39,10 @@ pub struct GroupState {
     pub applied: Option<LogId>,
     /// The membership as of `applied`.
     pub membership: StoredMembership,
+    /// The last committed entry, stored only by groups whose state machine is rebuilt
+    /// by applying the log again at start (the metadata group).
+    #[serde(default)]
+    pub committed: Option<LogId>,
 }
 
 /// The state file of one group, loaded once and rewritten on each change.

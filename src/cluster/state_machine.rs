@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use super::log_store::blocking;
 use super::replica_log::ReplicaLog;
-use super::types::{Applied, Entry, GroupConfig, LogId, StorageError, StoredMembership};
+use super::types::{Applied, Entry, GroupConfig, LogId, Outcome, StorageError, StoredMembership};
 use crate::storage::batch_v2;
 
 /// How often the applied position is stored while entries keep coming (a crash
@@ -45,6 +45,15 @@ impl PartitionMachine {
     /// The state machine over `replica`, publishing the commit watermark to `commit`.
     pub fn new(replica: Arc<ReplicaLog>, commit: watch::Sender<u64>) -> PartitionMachine {
         let state = replica.state().get();
+        // What was applied before a restart is committed: readers may see it at once,
+        // before a leader is elected again.
+        if let Some(slot) = state.applied.and_then(|a| replica.slot(a.index)) {
+            commit.send_if_modified(|c| {
+                let moved = slot.next_offset > *c;
+                *c = (*c).max(slot.next_offset);
+                moved
+            });
+        }
         PartitionMachine {
             replica,
             commit,
@@ -70,23 +79,40 @@ impl PartitionMachine {
     fn snapshot(&self) -> Snapshot<GroupConfig> {
         let next_offset = *self.commit.borrow();
         let data = serde_json::to_vec(&PartitionSnapshot { next_offset }).unwrap_or_default();
-        let id = self.applied.map_or_else(
-            || "none".to_string(),
-            |l| format!("{}-{}", l.leader_id.term, l.index),
-        );
-        Snapshot {
-            meta: SnapshotMeta {
-                last_log_id: self.applied,
-                last_membership: self.membership.clone(),
-                snapshot_id: id,
-            },
-            snapshot: Box::new(Cursor::new(data)),
-        }
+        snapshot_of(self.applied, &self.membership, data)
     }
 }
 
-/// Builds snapshots from a copy of the machine's position.
+/// A snapshot of a machine that applied up to `applied`, with `membership`, holding
+/// `data`.
+pub fn snapshot_of(
+    applied: Option<LogId>,
+    membership: &StoredMembership,
+    data: Vec<u8>,
+) -> Snapshot<GroupConfig> {
+    let id = applied.map_or_else(
+        || "none".to_string(),
+        |l| format!("{}-{}", l.leader_id.term, l.index),
+    );
+    Snapshot {
+        meta: SnapshotMeta {
+            last_log_id: applied,
+            last_membership: membership.clone(),
+            snapshot_id: id,
+        },
+        snapshot: Box::new(Cursor::new(data)),
+    }
+}
+
+/// Builds snapshots from a copy of a machine's state taken when asked.
 pub struct SnapshotBuilder(Snapshot<GroupConfig>);
+
+impl SnapshotBuilder {
+    /// A builder that hands out copies of `snapshot`.
+    pub fn of(snapshot: Snapshot<GroupConfig>) -> SnapshotBuilder {
+        SnapshotBuilder(snapshot)
+    }
+}
 
 impl RaftSnapshotBuilder<GroupConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<GroupConfig>, StorageError> {
@@ -105,7 +131,7 @@ impl RaftStateMachine<GroupConfig> for PartitionMachine {
         Ok((self.applied, self.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Option<Applied>>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcome>, StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -115,18 +141,20 @@ impl RaftStateMachine<GroupConfig> for PartitionMachine {
         for entry in entries {
             out.push(match &entry.payload {
                 EntryPayload::Normal(proposal) => {
-                    batch_v2::unchecked_header(&proposal.0).map(|h| Applied {
-                        base_offset: h.base_offset,
-                        last_offset: h.last_offset(),
-                        max_timestamp_ms: h.max_timestamp,
+                    batch_v2::unchecked_header(&proposal.0).map_or(Outcome::Nothing, |h| {
+                        Outcome::Appended(Applied {
+                            base_offset: h.base_offset,
+                            last_offset: h.last_offset(),
+                            max_timestamp_ms: h.max_timestamp,
+                        })
                     })
                 }
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), m.clone());
                     membership_changed = true;
-                    None
+                    Outcome::Nothing
                 }
-                EntryPayload::Blank => None,
+                EntryPayload::Blank => Outcome::Nothing,
             });
             if let Some(slot) = self.replica.slot(entry.log_id.index) {
                 self.commit.send_if_modified(|c| {

@@ -33,11 +33,23 @@ pub struct Applied {
     pub max_timestamp_ms: i64,
 }
 
+/// What applying an entry yields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// A partition batch was committed at these offsets.
+    Appended(Applied),
+    /// A metadata command was applied, with this result.
+    Metadata(super::metadata::CommandResult),
+    /// The entry held no records (a blank or membership entry).
+    #[default]
+    Nothing,
+}
+
 openraft::declare_raft_types!(
     /// The type configuration of every replication group.
     pub GroupConfig:
         D = Proposal,
-        R = Option<Applied>,
+        R = Outcome,
         NodeId = NodeId,
         Node = Node,
         Entry = openraft::Entry<GroupConfig>,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::cleanup_convert::config_update;
+use super::cluster_convert::describe_cluster_reply;
 use super::group_convert::reset_target;
 use super::scope::Scope;
 use crate::broker::{Broker, NewTopic};
@@ -91,6 +92,18 @@ impl Admin for AdminService {
             .filter(|topic| scope.allows_topic(&topic.name))
             .collect();
         Ok(Response::new(pb::ListTopicsResponse { topics }))
+    }
+
+    async fn describe_cluster(
+        &self,
+        request: Request<pb::DescribeClusterRequest>,
+    ) -> Result<Response<pb::DescribeClusterResponse>, Status> {
+        let scope = Scope::of(&request)?;
+        let description = self.broker.describe_cluster()?;
+        Ok(Response::new(describe_cluster_reply(
+            description,
+            |topic| scope.allows_topic(topic),
+        )))
     }
 
     async fn update_topic_config(

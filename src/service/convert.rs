@@ -195,6 +195,8 @@ impl TryFrom<pb::CreateTopicRequest> for NewTopic {
             segment_ms: config.segment_ms,
             message_timestamp_before_max_ms: config.message_timestamp_before_max_ms,
             message_timestamp_after_max_ms: config.message_timestamp_after_max_ms,
+            replication_factor: (request.replication_factor != 0)
+                .then_some(request.replication_factor),
         })
     }
 }

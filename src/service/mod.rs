@@ -35,6 +35,7 @@ pub mod admin;
 pub mod auth;
 pub mod auto_commit;
 pub mod cleanup_convert;
+pub mod cluster_convert;
 pub use crate::proto::codec;
 pub mod connection_limits;
 pub mod connection_refusal;

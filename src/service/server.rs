@@ -27,6 +27,11 @@ use super::tls::ServerTls;
 use super::tokens::TokenTable;
 use super::{AdminService, EventLogService, MAX_MESSAGE_BYTES};
 use crate::broker::{Broker, BrokerConfig, BrokerError};
+use crate::cluster::control::ControlService;
+use crate::cluster::network::MAX_MESSAGE_BYTES as CLUSTER_MAX_MESSAGE_BYTES;
+use crate::cluster::{Cluster, ClusterConfig};
+use crate::proto::cluster::cluster_control_server::ClusterControlServer;
+use crate::proto::cluster::raft_transport_server::RaftTransportServer;
 use crate::proto::v1::admin_server::AdminServer;
 use crate::proto::v1::event_log_server::EventLogServer;
 
@@ -61,6 +66,19 @@ pub struct ServerConfig {
     /// Caps on the client listener's connections (a node-to-node listener would have
     /// its own). Default 4096 in all, 1024 per IP address.
     pub connection_limits: ConnectionLimits,
+    /// This node's place in a cluster (`None`: a single node). Default `None`.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// What makes a server a node of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// This node's id.
+    pub node_id: crate::cluster::types::NodeId,
+    /// The nodes that bootstrap an empty cluster (id → address), from `--cluster`.
+    pub bootstrap: std::collections::BTreeMap<crate::cluster::types::NodeId, String>,
+    /// Raft timing.
+    pub timing: crate::cluster::RaftTiming,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +91,7 @@ impl Default for ServerConfig {
             request_budget_bytes: 256 << 20,
             request_body_timeout: Duration::from_secs(30),
             connection_limits: ConnectionLimits::default(),
+            cluster: None,
         }
     }
 }
@@ -98,6 +117,9 @@ pub enum ServeError {
     /// The reflection service could not be built from our descriptors.
     #[error("building the reflection service failed: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// This node could not start its side of the cluster.
+    #[error("starting the cluster node failed: {0}")]
+    Cluster(String),
 }
 
 /// Binds `addr` and serves until `shutdown` completes.
@@ -129,11 +151,46 @@ pub async fn serve(
         tracing::info!(%addr, data_dir = %config.broker.data_dir.display(), fsync = %config.broker.fsync,
             tls = config.tls.is_some(), auth = config.auth.is_some(), "serving");
     }
+    let cluster = match &config.cluster {
+        Some(settings) => match join(&broker, settings, &config).await {
+            Ok(cluster) => Some(cluster),
+            Err(error) => {
+                tokio::task::spawn_blocking(move || broker.close())
+                    .await
+                    .map_err(BrokerError::from)?;
+                return Err(error);
+            }
+        },
+        None => None,
+    };
     let result = run(&broker, listener, shutdown, &config).await;
+    if let Some(cluster) = cluster {
+        cluster.shutdown().await;
+    }
     tokio::task::spawn_blocking(move || broker.close())
         .await
         .map_err(BrokerError::from)?;
     result
+}
+
+/// Starts this node's side of the cluster and has the broker serve its replicas.
+async fn join(
+    broker: &Arc<Broker>,
+    settings: &ClusterSettings,
+    config: &ServerConfig,
+) -> Result<Arc<Cluster>, ServeError> {
+    let cluster = Cluster::start(ClusterConfig {
+        node_id: settings.node_id,
+        bootstrap: settings.bootstrap.clone(),
+        dir: config.broker.data_dir.join("cluster"),
+        timing: settings.timing,
+        fsync: config.broker.fsync,
+    })
+    .await
+    .map_err(|e| ServeError::Cluster(e.to_string()))?;
+    broker.join_cluster(Arc::clone(&cluster)).await?;
+    tracing::info!(node_id = settings.node_id, "joined the cluster");
+    Ok(cluster)
 }
 
 async fn run(
@@ -193,6 +250,21 @@ async fn run(
         ))
         .add_service(event_log)
         .add_service(admin);
+    // Node-to-node traffic, on the same port, when this node is in a cluster.
+    let router = match broker.cluster() {
+        Some(cluster) => router
+            .add_service(
+                RaftTransportServer::new(cluster.node().transport())
+                    .max_decoding_message_size(CLUSTER_MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(CLUSTER_MAX_MESSAGE_BYTES),
+            )
+            .add_service(
+                ClusterControlServer::new(ControlService::new(cluster))
+                    .max_decoding_message_size(CLUSTER_MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(CLUSTER_MAX_MESSAGE_BYTES),
+            ),
+        None => router,
+    };
     let plaintext = config.tls.is_none();
     let incoming = super::listener::admitted(listener, config.connection_limits, budget, plaintext);
     let mut server = tokio::spawn(

@@ -118,6 +118,7 @@ fn code_for(err: &BrokerError) -> Code {
         // retry gets NOT_FOUND.
         BrokerError::PartitionClosed { .. }
         | BrokerError::PartitionUnavailable { .. }
+        | BrokerError::Replication(_)
         | BrokerError::ShuttingDown => Code::Unavailable,
         BrokerError::Append { source, .. } => append_code(source),
         BrokerError::Read { source, .. } => read_code(source),

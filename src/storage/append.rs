@@ -151,7 +151,7 @@ impl Log {
 
     /// The producer state's verdict on a batch: `Some` with the original batch for a
     /// duplicate, `None` to append, or the refusal.
-    fn check_sequence(
+    pub(super) fn check_sequence(
         &self,
         w: &mut Writer,
         producer: &ProducerBatch,

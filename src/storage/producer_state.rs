@@ -81,7 +81,7 @@ pub enum SequenceVerdict {
 }
 
 /// Why a producer's batch is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum SequenceError {
     /// The batch's sequence does not continue the producer's last batch.
     #[error(

@@ -227,3 +227,21 @@ impl Log {
         self.lock_writer().next_offset
     }
 }
+
+impl Log {
+    /// What the producer state says of a batch of `count` records from `producer`,
+    /// without writing anything: `Some` with the original batch for a retry of one of
+    /// the producer's last batches, `None` when it may be appended, or the refusal.
+    /// A replication leader asks before proposing the batch, since a proposed batch is
+    /// written on every replica whatever it holds.
+    pub fn check_producer(
+        &self,
+        producer: &ProducerBatch,
+        count: u32,
+    ) -> Result<Option<super::producer_state::SequencedBatch>, AppendError> {
+        let config = self.config();
+        let mut w = self.lock_writer();
+        self.check_writable(&w)?;
+        self.check_sequence(&mut w, producer, count, &config)
+    }
+}

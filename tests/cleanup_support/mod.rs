@@ -42,6 +42,7 @@ pub async fn create(client: &mut Client, name: &str, config: pb::TopicConfig) {
         .create_topic(pb::CreateTopicRequest {
             name: name.to_string(),
             partitions: 1,
+            replication_factor: 0,
             config: Some(config),
         })
         .await

@@ -249,6 +249,7 @@ pub async fn create_topic(client: &mut Client, name: &str, partitions: u32) {
         .create_topic(pb::CreateTopicRequest {
             name: name.to_string(),
             partitions,
+            replication_factor: 0,
             config: Some(pb::TopicConfig {
                 segment_bytes: Some(SMALL_SEGMENT),
                 ..Default::default()

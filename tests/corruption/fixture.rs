@@ -50,6 +50,7 @@ pub async fn build_fixture() -> Fixture {
         .create_topic(pb::CreateTopicRequest {
             name: TOPIC.into(),
             partitions: PARTITIONS,
+            replication_factor: 0,
             config: Some(pb::TopicConfig {
                 segment_bytes: Some(1 << 20),
                 ..Default::default()

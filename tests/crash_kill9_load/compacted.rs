@@ -44,6 +44,7 @@ pub fn create_request() -> pb::CreateTopicRequest {
     pb::CreateTopicRequest {
         name: TOPIC.into(),
         partitions: 1,
+        replication_factor: 0,
         config: Some(pb::TopicConfig {
             segment_bytes: Some(1 << 20),
             cleanup_policy: pb::CleanupPolicy::Compact.into(),

@@ -1,0 +1,437 @@
+//! The broker in a cluster: topics come from the cluster's metadata, and every
+//! partition of them is a replica served through its replication group.
+//!
+//! - **Topics** are created and deleted by metadata commands; every node applies them
+//!   and **reconciles**: it opens (or removes) the topic's directory like a local topic,
+//!   starts its replica of each partition placed on it, and marks the others as held
+//!   elsewhere. A node keeps a local directory for every partition of a topic, so the
+//!   placement can later move a replica onto it.
+//! - **Writes** are encoded into one batch per partition here and proposed to the
+//!   partition's group through [`Cluster::propose`], which hands them to the leader
+//!   wherever it is; they are acknowledged once a majority of replicas holds them.
+//! - **Reads** on a replica stop at its commit watermark ([`Replication::Replica`]):
+//!   consumers never see a record a majority has not stored.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, PoisonError, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use super::partition::{Partition, Replication};
+use super::produce::PartitionAppend;
+use super::topic_config::{NewTopic, TopicSummary};
+use super::topic_name::TopicName;
+use super::{Broker, BrokerError, blocking};
+use crate::cluster::metadata::{ClusterState, CommandResult};
+use crate::cluster::propose::{ProposeFailure, Proposed};
+use crate::cluster::runtime::Cluster;
+use crate::storage::batch_v2::{self, BatchMeta};
+use crate::storage::producer_state::ProducerBatch;
+use crate::storage::{AppendError, AppendInfo, LogIdent, Record};
+
+/// How long a topic creation or deletion waits for this node to apply it.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a request naming a topic this node does not know waits for the metadata
+/// to reach it: a topic just created through another node arrives here with the
+/// metadata leader's next message (a heartbeat at most).
+const METADATA_CATCH_UP: Duration = Duration::from_secs(2);
+
+impl Broker {
+    /// The cluster this broker serves in, if any.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.get()
+    }
+
+    /// Serves this broker's topics as replicas in `cluster`: every partition already
+    /// open stops serving reads until its replica runs, then topics follow the
+    /// cluster's metadata from now on. Call before accepting clients.
+    pub async fn join_cluster(self: &Arc<Self>, cluster: Arc<Cluster>) -> Result<(), BrokerError> {
+        self.producer_ids.set_node(cluster.node_id())?;
+        if self.cluster.set(Arc::clone(&cluster)).is_err() {
+            return Err(BrokerError::Internal(
+                "the broker joined a cluster already".into(),
+            ));
+        }
+        let mut metadata = cluster.metadata();
+        let state = metadata.borrow_and_update().0.clone();
+        let mut known = BTreeSet::new();
+        self.reconcile(&cluster, &state, &mut known).await;
+        self.set_aside_unknown_topics(&state);
+        let broker = Arc::downgrade(self);
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = metadata.changed() => if changed.is_err() { return },
+                    () = shutdown.cancelled() => return,
+                }
+                let state = metadata.borrow_and_update().0.clone();
+                let Some(broker) = Weak::upgrade(&broker) else {
+                    return;
+                };
+                broker.reconcile(&cluster, &state, &mut known).await;
+            }
+        });
+        Ok(())
+    }
+
+    /// Brings this node's topics and replicas in line with `state`. `known` holds the
+    /// topics seen in the previous state, so that only a deletion this node saw
+    /// removes a local topic.
+    async fn reconcile(
+        self: &Arc<Self>,
+        cluster: &Arc<Cluster>,
+        state: &ClusterState,
+        known: &mut BTreeSet<String>,
+    ) {
+        for (name, placement) in &state.topics {
+            if let Err(error) = self
+                .materialize(cluster, name, &placement.config, &placement.replicas)
+                .await
+            {
+                tracing::error!(topic = %name, %error, "could not serve a replicated topic");
+            }
+        }
+        let gone: Vec<String> = known
+            .iter()
+            .filter(|name| !state.topics.contains_key(*name))
+            .cloned()
+            .collect();
+        for name in gone {
+            let partitions = self.topic(&name).map(|t| t.partitions().len()).unwrap_or(0);
+            for number in 0..partitions as u32 {
+                cluster.stop_replica(&name, number).await;
+            }
+            if let Ok(parsed) = TopicName::parse(&name) {
+                let broker = Arc::clone(self);
+                let removed = blocking(move || broker.delete_topic_blocking(&parsed)).await;
+                if let Err(error) = removed {
+                    tracing::error!(topic = %name, %error, "could not remove a deleted replicated topic");
+                }
+            }
+        }
+        *known = state.topics.keys().cloned().collect();
+    }
+
+    /// Topics in the data directory that the cluster's metadata does not list (written
+    /// before this node joined a cluster) are neither read nor written: replicas serve
+    /// only what their groups replicate.
+    fn set_aside_unknown_topics(&self, state: &ClusterState) {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        for (name, topic) in topics.iter() {
+            if state.topics.contains_key(name) {
+                continue;
+            }
+            tracing::warn!(topic = %name, "a topic in the data directory is not in the cluster's metadata; it is not served");
+            for partition in topic.partitions() {
+                partition.set_replication(Replication::Elsewhere(format!(
+                    "topic {name:?} is in this node's data directory but not in the cluster's metadata"
+                )));
+            }
+        }
+    }
+
+    /// Opens `name` here if needed and starts this node's replicas of it.
+    async fn materialize(
+        self: &Arc<Self>,
+        cluster: &Arc<Cluster>,
+        name: &str,
+        config: &serde_json::Value,
+        replicas: &[Vec<u64>],
+    ) -> Result<(), BrokerError> {
+        let topic = match self.topic(name) {
+            Ok(topic) => topic,
+            Err(BrokerError::TopicNotFound { .. }) => {
+                let summary: TopicSummary = serde_json::from_value(config.clone())
+                    .map_err(|e| BrokerError::Internal(format!("topic {name} metadata: {e}")))?;
+                let parsed = TopicName::parse(name)?;
+                let broker = Arc::clone(self);
+                match blocking(move || broker.create_topic_blocking(&parsed, summary)).await {
+                    Ok(_) | Err(BrokerError::TopicExists { .. }) => {}
+                    Err(error) => return Err(error),
+                }
+                self.topic(name)?
+            }
+            Err(error) => return Err(error),
+        };
+        let nodes = cluster.nodes();
+        for (number, partition) in topic.partitions().iter().enumerate() {
+            let number = number as u32;
+            let holders = replicas.get(number as usize).cloned().unwrap_or_default();
+            if !holders.contains(&cluster.node_id()) {
+                let reason = elsewhere(partition.ident(), cluster.node_id(), &holders, &nodes);
+                partition.set_replication(Replication::Elsewhere(reason));
+                continue;
+            }
+            if cluster.replica(name, number).is_some() {
+                continue;
+            }
+            self.start_replica(cluster, partition).await?;
+        }
+        Ok(())
+    }
+
+    async fn start_replica(
+        &self,
+        cluster: &Arc<Cluster>,
+        partition: &Arc<Partition>,
+    ) -> Result<(), BrokerError> {
+        let ident = partition.ident().clone();
+        let (commit, watermark) = watch::channel(0);
+        partition.set_replication(Replication::Replica(watermark.clone()));
+        let log = partition.shared_log()?;
+        cluster
+            .start_replica(&ident.topic, ident.partition, log, commit)
+            .await
+            .map_err(|e| BrokerError::Replication(format!("partition {ident}: {e}")))?;
+        // Readers wait on the partition's own notifier: hand it every commit.
+        let target = Arc::downgrade(partition);
+        let mut watermark = watermark;
+        tokio::spawn(async move {
+            loop {
+                let commit = *watermark.borrow_and_update();
+                match target.upgrade() {
+                    Some(partition) => partition.publish_commit(commit),
+                    None => return,
+                }
+                if watermark.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// The open topic `name`; in a cluster, a topic unknown here is waited for a
+    /// moment, since it may have just been created through another node (or be still
+    /// opening here), unless this node leads the metadata group and has not applied it
+    /// (that answer is final).
+    pub(crate) async fn topic_synced(
+        &self,
+        name: &str,
+    ) -> Result<Arc<super::topic::Topic>, BrokerError> {
+        match self.topic(name) {
+            Err(BrokerError::TopicNotFound { .. })
+                if let Some(cluster) = self.cluster()
+                    && (cluster.metadata_leader() != Some(cluster.node_id())
+                        || cluster.metadata().borrow().0.topics.contains_key(name)) =>
+            {
+                let deadline = tokio::time::Instant::now() + METADATA_CATCH_UP;
+                loop {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    match self.topic(name) {
+                        Err(BrokerError::TopicNotFound { .. })
+                            if tokio::time::Instant::now() < deadline => {}
+                        other => return other,
+                    }
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Creates a replicated topic through the cluster's metadata, and waits until this
+    /// node serves it.
+    pub(crate) async fn create_topic_replicated(
+        self: &Arc<Self>,
+        cluster: &Arc<Cluster>,
+        request: NewTopic,
+    ) -> Result<TopicSummary, BrokerError> {
+        let nodes = cluster.nodes().len();
+        if nodes == 0 {
+            return Err(BrokerError::Replication(
+                "the cluster has not formed yet (a majority of its nodes must be up)".into(),
+            ));
+        }
+        let replication_factor = request
+            .replication_factor
+            .map_or(nodes.min(3), |rf| rf as usize);
+        let (name, summary) = request.resolve(self.config.default_segment_bytes)?;
+        let config =
+            serde_json::to_value(&summary).map_err(|e| BrokerError::Internal(e.to_string()))?;
+        let result = cluster
+            .create_topic(
+                name.as_str(),
+                config,
+                summary.partitions,
+                replication_factor,
+            )
+            .await
+            .map_err(|failure| match failure {
+                ProposeFailure::Invalid(reason) => BrokerError::InvalidConfig {
+                    topic: name.to_string(),
+                    reason,
+                },
+                other => BrokerError::Replication(other.to_string()),
+            })?;
+        if result == CommandResult::AlreadyExists {
+            return Err(BrokerError::TopicExists {
+                topic: name.to_string(),
+            });
+        }
+        self.wait_for_topic(name.as_str(), true).await?;
+        Ok(summary)
+    }
+
+    /// Deletes a replicated topic through the cluster's metadata, and waits until this
+    /// node has removed it.
+    pub(crate) async fn delete_topic_replicated(
+        self: &Arc<Self>,
+        cluster: &Arc<Cluster>,
+        name: &str,
+    ) -> Result<(), BrokerError> {
+        TopicName::parse(name)?;
+        let result = cluster
+            .delete_topic(name)
+            .await
+            .map_err(|failure| BrokerError::Replication(failure.to_string()))?;
+        if result == CommandResult::NotFound {
+            return Err(BrokerError::TopicNotFound {
+                topic: name.to_string(),
+            });
+        }
+        self.wait_for_topic(name, false).await
+    }
+
+    async fn wait_for_topic(&self, name: &str, present: bool) -> Result<(), BrokerError> {
+        let deadline = tokio::time::Instant::now() + APPLY_TIMEOUT;
+        loop {
+            let exists = self
+                .topics
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains_key(name);
+            if exists == present {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BrokerError::Replication(format!(
+                    "the cluster accepted the change to topic {name:?}, but this node has not applied it yet"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Appends `records` to one partition of a replicated topic, as one batch (of an
+    /// idempotent producer when `producer` is given), once a majority holds it.
+    pub(crate) async fn produce_replicated(
+        &self,
+        cluster: &Arc<Cluster>,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        producer: Option<ProducerBatch>,
+    ) -> Result<PartitionAppend, BrokerError> {
+        let ident = LogIdent::new(topic, partition);
+        let batch = encode(records, producer).map_err(|source| BrokerError::Append {
+            topic: topic.to_string(),
+            partition,
+            source: Box::new(source),
+        })?;
+        let proposed = cluster
+            .propose(topic, partition, batch)
+            .await
+            .map_err(|failure| proposal_error(&ident, failure))?;
+        Ok(PartitionAppend {
+            partition,
+            info: info_of(proposed),
+        })
+    }
+}
+
+/// Why a partition is not read here, naming where it is.
+fn elsewhere(
+    ident: &LogIdent,
+    this: u64,
+    holders: &[u64],
+    nodes: &BTreeMap<u64, String>,
+) -> String {
+    let places: Vec<String> = holders
+        .iter()
+        .map(|id| match nodes.get(id) {
+            Some(addr) => format!("node {id} ({addr})"),
+            None => format!("node {id}"),
+        })
+        .collect();
+    format!(
+        "node {this} holds no replica of {ident}; read it from {}",
+        places.join(", ")
+    )
+}
+
+/// One version 2 batch of `records`, with the producer's fields when given.
+fn encode(records: &[Record], producer: Option<ProducerBatch>) -> Result<Bytes, AppendError> {
+    let meta = match producer {
+        Some(p) => BatchMeta {
+            producer_id: p.producer_id,
+            producer_epoch: p.epoch,
+            base_sequence: p.base_sequence,
+            ..BatchMeta::default()
+        },
+        None => BatchMeta::default(),
+    };
+    let mut buf = Vec::new();
+    let numbered = records.iter().enumerate().map(|(i, r)| (i as u32, r));
+    batch_v2::encode(&mut buf, numbered, &meta).map_err(|e| AppendError::InvalidRecord {
+        index: e.index,
+        reason: e.reason,
+    })?;
+    Ok(Bytes::from(buf))
+}
+
+fn info_of(proposed: Proposed) -> AppendInfo {
+    AppendInfo {
+        base_offset: proposed.applied.base_offset,
+        last_offset: proposed.applied.last_offset,
+        max_timestamp_ms: proposed.applied.max_timestamp_ms,
+        duplicate: proposed.duplicate,
+    }
+}
+
+fn proposal_error(ident: &LogIdent, failure: ProposeFailure) -> BrokerError {
+    match failure {
+        ProposeFailure::Sequence(source) => BrokerError::Append {
+            topic: ident.topic.clone(),
+            partition: ident.partition,
+            source: Box::new(AppendError::Sequence {
+                log: ident.clone(),
+                source,
+            }),
+        },
+        ProposeFailure::Invalid(reason) => BrokerError::InvalidRequest(reason),
+        other => BrokerError::Replication(format!("partition {ident}: {other}")),
+    }
+}
+
+/// The cluster as this node sees it (see [`Broker::describe_cluster`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterDescription {
+    /// This node's id (0 for a single node).
+    pub node_id: u64,
+    /// Every node and its address.
+    pub nodes: BTreeMap<u64, String>,
+    /// Every partition of every topic, with its replication.
+    pub partitions: Vec<crate::cluster::runtime::PartitionStatus>,
+    /// The metadata group's leader, when known.
+    pub metadata_leader: Option<u64>,
+}
+
+impl Broker {
+    /// The cluster's nodes and each partition's replicas and leader; empty for a
+    /// single node.
+    pub fn describe_cluster(&self) -> Result<ClusterDescription, BrokerError> {
+        self.accepting()?;
+        let Some(cluster) = self.cluster() else {
+            return Ok(ClusterDescription::default());
+        };
+        Ok(ClusterDescription {
+            node_id: cluster.node_id(),
+            nodes: cluster.nodes(),
+            partitions: cluster.status(),
+            metadata_leader: cluster.metadata_leader(),
+        })
+    }
+}

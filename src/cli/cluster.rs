@@ -1,0 +1,137 @@
+//! `eventlog cluster status`: the cluster's nodes, and per partition its replicas, its
+//! leader and how far each follower is behind, as the node asked sees them.
+
+use std::io::{self, Write};
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::output::{Format, write_json, write_table};
+use super::rpc_error;
+use super::topic::ClientOnly;
+use crate::proto::v1 as pb;
+
+/// The `cluster` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Show the nodes, and each partition's replicas, leader and follower lag.
+    Status(ClientOnly),
+}
+
+/// Runs a `cluster` subcommand.
+pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    match command {
+        ClusterCommand::Status(args) => status(args, &mut out).await,
+    }
+}
+
+async fn status(args: ClientOnly, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut client = args.client.connect().await?;
+    let reply = client
+        .admin
+        .describe_cluster(pb::DescribeClusterRequest {})
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    if reply.node_id == 0 {
+        anyhow::bail!("the server is a single node, not part of a cluster");
+    }
+    match args.client.format {
+        Format::Json => write_json(out, &as_json(&reply))?,
+        Format::Text => write_text(&reply, out)?,
+    }
+    Ok(())
+}
+
+fn leader_text(leader: Option<u64>) -> String {
+    leader.map_or_else(|| "?".to_string(), |l| l.to_string())
+}
+
+fn write_text(reply: &pb::DescribeClusterResponse, out: &mut impl Write) -> io::Result<()> {
+    let nodes: Vec<Vec<String>> = reply
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut role = Vec::new();
+            if n.id == reply.node_id {
+                role.push("answering");
+            }
+            if reply.metadata_leader == Some(n.id) {
+                role.push("metadata leader");
+            }
+            vec![n.id.to_string(), n.address.clone(), role.join(", ")]
+        })
+        .collect();
+    write_table(out, &["NODE", "ADDRESS", "ROLE"], &nodes)?;
+    writeln!(out)?;
+    let partitions: Vec<Vec<String>> = reply
+        .partitions
+        .iter()
+        .map(|p| {
+            let replicas: Vec<String> = p.replicas.iter().map(u64::to_string).collect();
+            let lag: Vec<String> = p
+                .followers
+                .iter()
+                .map(|f| match f.entries_behind {
+                    Some(n) => format!("{}:{n}", f.node_id),
+                    None => format!("{}:?", f.node_id),
+                })
+                .collect();
+            vec![
+                p.topic.clone(),
+                p.partition.to_string(),
+                replicas.join(","),
+                leader_text(p.leader),
+                if lag.is_empty() {
+                    "-".into()
+                } else {
+                    lag.join(" ")
+                },
+            ]
+        })
+        .collect();
+    write_table(
+        out,
+        &[
+            "TOPIC",
+            "PARTITION",
+            "REPLICAS",
+            "LEADER",
+            "FOLLOWERS_BEHIND",
+        ],
+        &partitions,
+    )
+}
+
+fn as_json(reply: &pb::DescribeClusterResponse) -> Value {
+    let nodes: Vec<Value> = reply
+        .nodes
+        .iter()
+        .map(|n| json!({ "id": n.id, "address": n.address }))
+        .collect();
+    let partitions: Vec<Value> = reply
+        .partitions
+        .iter()
+        .map(|p| {
+            let followers: Vec<Value> = p
+                .followers
+                .iter()
+                .map(|f| json!({ "node": f.node_id, "entries_behind": f.entries_behind }))
+                .collect();
+            json!({
+                "topic": p.topic,
+                "partition": p.partition,
+                "replicas": p.replicas,
+                "leader": p.leader,
+                "followers": followers,
+            })
+        })
+        .collect();
+    json!({
+        "node_id": reply.node_id,
+        "metadata_leader": reply.metadata_leader,
+        "nodes": nodes,
+        "partitions": partitions,
+    })
+}

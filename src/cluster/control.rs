@@ -1,0 +1,67 @@
+//! The receiving side of `ClusterControl`: proposals other nodes hand to this one
+//! because it leads (or led, when they last looked) the group. Never handed on again:
+//! a node that does not lead answers "not the leader", naming the leader it knows,
+//! and the sender follows that.
+
+use std::sync::{Arc, Weak};
+
+use tonic::{Request, Response, Status};
+
+use super::metadata::Command;
+use super::propose::ProposeFailure;
+use super::runtime::Cluster;
+use crate::proto::cluster::cluster_control_server::ClusterControl;
+use crate::proto::cluster::{ProposeMessage, RaftMessage, RaftReply};
+
+/// The `ClusterControl` service of one node.
+pub struct ControlService {
+    cluster: Weak<Cluster>,
+}
+
+impl ControlService {
+    /// The service of `cluster`.
+    pub fn new(cluster: &Arc<Cluster>) -> ControlService {
+        ControlService {
+            cluster: Arc::downgrade(cluster),
+        }
+    }
+
+    fn cluster(&self) -> Result<Arc<Cluster>, Status> {
+        self.cluster
+            .upgrade()
+            .ok_or_else(|| Status::unavailable("this node is shutting down"))
+    }
+}
+
+fn reply<T: serde::Serialize>(
+    result: &Result<T, ProposeFailure>,
+) -> Result<Response<RaftReply>, Status> {
+    let body = serde_json::to_vec(result).map_err(|e| Status::internal(e.to_string()))?;
+    Ok(Response::new(RaftReply { body: body.into() }))
+}
+
+#[tonic::async_trait]
+impl ClusterControl for ControlService {
+    async fn propose(
+        &self,
+        request: Request<ProposeMessage>,
+    ) -> Result<Response<RaftReply>, Status> {
+        let cluster = self.cluster()?;
+        let message = request.into_inner();
+        let result = cluster
+            .propose_local(&message.topic, message.partition, message.batch)
+            .await;
+        reply(&result)
+    }
+
+    async fn propose_metadata(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftReply>, Status> {
+        let cluster = self.cluster()?;
+        let message = request.into_inner();
+        let command: Command = serde_json::from_slice(&message.body)
+            .map_err(|e| Status::invalid_argument(format!("undecodable command: {e}")))?;
+        reply(&cluster.propose_metadata_local(command).await)
+    }
+}

@@ -1,0 +1,129 @@
+//! Raft's state machine for the metadata group: applies [`Command`]s to the
+//! [`ClusterState`] and publishes each new state to the node's watchers.
+//!
+//! The state lives in memory and is rebuilt at start by applying the metadata log
+//! again (the group stores its commit index, so a restarted node re-applies
+//! everything committed before it stopped); it is small. A snapshot is the whole
+//! state as JSON.
+
+use std::io::Cursor;
+
+use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
+use openraft::{AnyError, EntryPayload, OptionalSend, StorageIOError};
+use tokio::sync::watch;
+
+use super::metadata::{ClusterState, Command};
+use super::state_machine::{SnapshotBuilder, snapshot_of};
+use super::types::{Entry, GroupConfig, LogId, Outcome, StorageError, StoredMembership};
+use crate::storage::RawBatch;
+use crate::storage::batch::{self, BatchFormat};
+use crate::storage::batch_v2;
+
+/// The metadata group's state machine.
+pub struct MetadataMachine {
+    state: ClusterState,
+    applied: Option<LogId>,
+    membership: StoredMembership,
+    publish: watch::Sender<(ClusterState, StoredMembership)>,
+}
+
+impl MetadataMachine {
+    /// An empty machine publishing to `publish`.
+    pub fn new(publish: watch::Sender<(ClusterState, StoredMembership)>) -> MetadataMachine {
+        MetadataMachine {
+            state: ClusterState::default(),
+            applied: None,
+            membership: StoredMembership::default(),
+            publish,
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot<GroupConfig> {
+        let data = serde_json::to_vec(&self.state).unwrap_or_default();
+        snapshot_of(self.applied, &self.membership, data)
+    }
+
+    fn publish(&self) {
+        self.publish
+            .send_replace((self.state.clone(), self.membership.clone()));
+    }
+}
+
+/// The command a metadata batch holds.
+pub fn command_of(bytes: &[u8]) -> Result<Command, String> {
+    let header = batch_v2::unchecked_header(bytes).ok_or("not a batch")?;
+    let raw = RawBatch {
+        header,
+        format: BatchFormat::V2,
+        bytes: bytes::Bytes::copy_from_slice(bytes),
+    };
+    let records = batch::records(raw.format, &raw.bytes, &raw.header).map_err(|f| f.to_string())?;
+    let record = records
+        .iter()
+        .next()
+        .ok_or("no record")?
+        .map_err(|f| f.to_string())?
+        .to_record();
+    let value = record.value.ok_or("no value")?;
+    serde_json::from_slice(&value).map_err(|e| e.to_string())
+}
+
+impl RaftStateMachine<GroupConfig> for MetadataMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcome>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut out = Vec::new();
+        for entry in entries {
+            out.push(match &entry.payload {
+                EntryPayload::Normal(proposal) => {
+                    let command = command_of(&proposal.0)
+                        .map_err(|e| StorageIOError::apply(entry.log_id, AnyError::error(e)))?;
+                    Outcome::Metadata(self.state.apply(command))
+                }
+                EntryPayload::Membership(m) => {
+                    self.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                    Outcome::Nothing
+                }
+                EntryPayload::Blank => Outcome::Nothing,
+            });
+            self.applied = Some(entry.log_id);
+        }
+        self.publish();
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder::of(self.snapshot())
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<u64, openraft::BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        self.state = serde_json::from_slice(snapshot.get_ref())
+            .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
+        self.applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        self.publish();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<GroupConfig>>, StorageError> {
+        Ok(self.applied.is_some().then(|| self.snapshot()))
+    }
+}

@@ -1,0 +1,40 @@
+//! The cluster's description on the wire.
+
+use crate::broker::ClusterDescription;
+use crate::proto::v1 as pb;
+
+/// `description` as a `DescribeCluster` reply, keeping only the partitions of topics
+/// `visible` allows.
+pub fn describe_cluster_reply(
+    description: ClusterDescription,
+    visible: impl Fn(&str) -> bool,
+) -> pb::DescribeClusterResponse {
+    pb::DescribeClusterResponse {
+        node_id: description.node_id,
+        nodes: description
+            .nodes
+            .into_iter()
+            .map(|(id, address)| pb::ClusterNode { id, address })
+            .collect(),
+        partitions: description
+            .partitions
+            .into_iter()
+            .filter(|p| visible(&p.topic))
+            .map(|p| pb::PartitionReplicas {
+                topic: p.topic,
+                partition: p.partition,
+                replicas: p.replicas,
+                leader: p.leader,
+                followers: p
+                    .followers
+                    .into_iter()
+                    .map(|(node_id, entries_behind)| pb::FollowerLag {
+                        node_id,
+                        entries_behind,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        metadata_leader: description.metadata_leader,
+    }
+}

@@ -1,0 +1,221 @@
+//! A three-node cluster of the real binary on loopback, under load from four
+//! idempotent producers that reach it through every node, while the leader of a
+//! partition is killed with SIGKILL three times (and restarted each time). Afterwards:
+//! every acknowledged record is stored exactly once, at the offset its
+//! acknowledgement named, with the same bytes at the same offsets on every replica.
+
+mod cluster_support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cluster_support::TestCluster;
+use eventlog::client::Client;
+use eventlog::client::producer::{Producer, ProducerOptions};
+use eventlog::proto::v1 as pb;
+
+const TOPIC: &str = "orders";
+const PARTITIONS: u32 = 3;
+const PRODUCERS: usize = 4;
+/// Each producer sends at least this many batches, and goes on until the faults end.
+const MIN_BATCHES: usize = 20;
+const BATCH: usize = 5;
+
+/// (partition, offset) → value, as acknowledged to producers.
+type Acknowledged = Arc<Mutex<BTreeMap<(u32, u64), Bytes>>>;
+
+async fn create_topic(client: &mut Client) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let request = pb::CreateTopicRequest {
+            name: TOPIC.into(),
+            partitions: PARTITIONS,
+            replication_factor: 3,
+            config: None,
+        };
+        match client.admin.create_topic(request).await {
+            Ok(_) => return,
+            Err(status) if Instant::now() < deadline => {
+                eprintln!("create topic: {status}; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(status) => panic!("create topic: {status}"),
+        }
+    }
+}
+
+async fn produce(
+    client: Client,
+    producer: usize,
+    acknowledged: Acknowledged,
+    stop: Arc<AtomicBool>,
+) {
+    let mut sender = Producer::new(client, TOPIC, ProducerOptions::default())
+        .await
+        .expect("producer");
+    for batch in 0.. {
+        if batch >= MIN_BATCHES && stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let records: Vec<pb::Record> = (0..BATCH)
+            .map(|i| pb::Record {
+                key: Some(Bytes::from(format!("key-{}", (batch * BATCH + i) % 7))),
+                value: Some(Bytes::from(format!("p{producer}-b{batch}-r{i}"))),
+                ..Default::default()
+            })
+            .collect();
+        let values: Vec<Bytes> = records.iter().map(|r| r.value.clone().unwrap()).collect();
+        let by_partition = values.iter().zip(&records).fold(
+            HashMap::<u32, Vec<Bytes>>::new(),
+            |mut acc, (value, record)| {
+                let partition = eventlog::broker::partitioner::partition_for_key(
+                    record.key.as_deref().unwrap(),
+                    PARTITIONS,
+                );
+                acc.entry(partition).or_default().push(value.clone());
+                acc
+            },
+        );
+        let appends = sender.send(records).await.unwrap_or_else(|status| {
+            panic!("producer {producer} batch {batch}: {status}");
+        });
+        let mut acked = acknowledged.lock().unwrap();
+        for append in appends {
+            let values = &by_partition[&append.partition];
+            assert_eq!(
+                append.last_offset - append.base_offset + 1,
+                values.len() as u64,
+                "an acknowledgement covers exactly the batch"
+            );
+            for (i, value) in values.iter().enumerate() {
+                let previous = acked.insert(
+                    (append.partition, append.base_offset + i as u64),
+                    value.clone(),
+                );
+                assert!(previous.is_none(), "two acknowledgements for one offset");
+            }
+        }
+    }
+}
+
+/// Every record of the topic on node `id`, read from that node alone.
+async fn records_on(cluster: &TestCluster, id: u64) -> BTreeMap<(u32, u64), Bytes> {
+    let mut client = cluster.client_of(id).await;
+    let mut out = BTreeMap::new();
+    for partition in 0..PARTITIONS {
+        let mut offset = 0;
+        loop {
+            let request = pb::FetchRequest {
+                topic: TOPIC.into(),
+                partition,
+                offset,
+                max_records: 1000,
+                max_bytes: 1 << 20,
+                max_wait_ms: 0,
+            };
+            let reply = client.event_log.fetch(request).await.unwrap().into_inner();
+            for record in &reply.records {
+                out.insert((partition, record.offset), record.value.clone().unwrap());
+            }
+            if reply.next_offset >= reply.high_watermark {
+                break;
+            }
+            offset = reply.next_offset;
+        }
+    }
+    out
+}
+
+/// Waits until every node reports the same high watermark for every partition.
+async fn converged(cluster: &TestCluster) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut seen = Vec::new();
+        for node in &cluster.nodes {
+            let mut client = cluster.client_of(node.id).await;
+            let offsets = client
+                .event_log
+                .list_offsets(pb::ListOffsetsRequest {
+                    topic: TOPIC.into(),
+                    partition: None,
+                    timestamp_ms: None,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let latest: Vec<u64> = offsets.partitions.iter().map(|p| p.latest_offset).collect();
+            seen.push(latest);
+        }
+        if seen.windows(2).all(|w| w[0] == w[1]) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replicas did not converge: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_records_survive_three_leader_kills_exactly_once_on_every_replica() {
+    let mut cluster = TestCluster::start(3);
+    let mut admin = cluster.client_of(2).await;
+    create_topic(&mut admin).await;
+
+    let acknowledged: Acknowledged = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut producers = Vec::new();
+    for producer in 0..PRODUCERS {
+        let client = cluster.client().await;
+        let task = produce(
+            client,
+            producer,
+            Arc::clone(&acknowledged),
+            Arc::clone(&stop),
+        );
+        producers.push(tokio::spawn(task));
+    }
+    for round in 0..3 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let leader = cluster.leader_of(TOPIC, round % PARTITIONS).await;
+        eprintln!(
+            "round {round}: killing node {leader}, leader of partition {}",
+            round % PARTITIONS
+        );
+        cluster.kill(leader);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        cluster.restart(leader);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for producer in producers {
+        producer.await.expect("a producer failed");
+    }
+
+    converged(&cluster).await;
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= PRODUCERS * MIN_BATCHES * BATCH);
+    let reference = records_on(&cluster, 1).await;
+    for node in 2..=3 {
+        assert_eq!(
+            records_on(&cluster, node).await,
+            reference,
+            "node {node} differs from node 1"
+        );
+    }
+    for (at, value) in &acknowledged {
+        assert_eq!(
+            reference.get(at),
+            Some(value),
+            "acknowledged record at {at:?} is not there"
+        );
+    }
+    assert_eq!(
+        reference.len(),
+        acknowledged.len(),
+        "records were stored that no producer had acknowledged (duplicates)"
+    );
+}

@@ -1,0 +1,206 @@
+//! Clusters of the real `eventlog` binary on loopback for tests: start, kill -9,
+//! restart, and ask any node what the cluster looks like.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use eventlog::client::Client;
+use eventlog::proto::v1 as pb;
+
+/// One node process.
+pub struct NodeProcess {
+    /// Its id.
+    pub id: u64,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its data directory.
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl NodeProcess {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Whether the process runs.
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// A cluster of node processes.
+pub struct TestCluster {
+    /// The nodes, in id order (id = position + 1).
+    pub nodes: Vec<NodeProcess>,
+    bootstrap: String,
+    root: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl TestCluster {
+    /// Starts `n` nodes that bootstrap one cluster.
+    pub fn start(n: u64) -> TestCluster {
+        let root = tempfile::Builder::new()
+            .prefix("cluster-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        let nodes: Vec<NodeProcess> = (1..=n)
+            .map(|id| NodeProcess {
+                id,
+                port: free_port(),
+                dir: root.path().join(format!("node-{id}")),
+                child: None,
+            })
+            .collect();
+        let bootstrap = nodes
+            .iter()
+            .map(|n| format!("{}=127.0.0.1:{}", n.id, n.port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cluster = TestCluster {
+            nodes,
+            bootstrap,
+            root: Some(root),
+        };
+        for id in 1..=n {
+            cluster.restart(id);
+        }
+        cluster
+    }
+
+    fn node(&mut self, id: u64) -> &mut NodeProcess {
+        &mut self.nodes[(id - 1) as usize]
+    }
+
+    /// Starts (again) node `id` on its port and directory.
+    pub fn restart(&mut self, id: u64) {
+        let bootstrap = self.bootstrap.clone();
+        let node = self.node(id);
+        assert!(node.child.is_none(), "node {id} runs already");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.dir.with_extension("log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_eventlog"))
+            .arg("serve")
+            .args(["--data-dir", node.dir.to_str().unwrap()])
+            .args(["--listen", &format!("127.0.0.1:{}", node.port)])
+            .args(["--node-id", &id.to_string()])
+            .args(["--cluster", &bootstrap])
+            .args([
+                "--raft-heartbeat",
+                "100ms",
+                "--raft-election-timeout",
+                "500ms",
+            ])
+            .args(["--shutdown-grace", "1s", "--scrub-rate", "0"])
+            .env("RUST_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn eventlog serve");
+        node.child = Some(child);
+    }
+
+    /// Kills node `id` with SIGKILL and waits for it to be gone.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut child) = self.node(id).child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Every node's address, comma-separated, for a client that fails over.
+    pub fn addresses(&self) -> String {
+        self.nodes
+            .iter()
+            .map(NodeProcess::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A client of node `id` alone, once it answers.
+    pub async fn client_of(&self, id: u64) -> Client {
+        let url = self.nodes[(id - 1) as usize].url();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match Client::connect(&url).await {
+                Ok(client) => return client,
+                Err(error) if Instant::now() > deadline => panic!("node {id}: {error}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// A client of every node, failing over between them.
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.addresses()).await.unwrap()
+    }
+
+    /// The cluster as node `id` describes it.
+    pub async fn describe(&self, id: u64) -> pb::DescribeClusterResponse {
+        let mut client = self.client_of(id).await;
+        client
+            .admin
+            .describe_cluster(pb::DescribeClusterRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Waits until a running node names a leader for `topic`/`partition` and returns it.
+    pub async fn leader_of(&self, topic: &str, partition: u32) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            for node in self.nodes.iter().filter(|n| n.running()) {
+                let reply = self.describe(node.id).await;
+                let leader = reply
+                    .partitions
+                    .iter()
+                    .find(|p| p.topic == topic && p.partition == partition)
+                    .and_then(|p| p.leader);
+                if let Some(leader) = leader
+                    && self.nodes[(leader - 1) as usize].running()
+                {
+                    return leader;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no leader of {topic}/{partition} within 30 s");
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        // A failed test keeps the nodes' directories and logs to look at.
+        if std::thread::panicking()
+            && let Some(root) = self.root.take()
+        {
+            eprintln!(
+                "cluster directories and logs kept in {}",
+                root.keep().display()
+            );
+        }
+    }
+}
