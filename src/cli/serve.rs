@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::parse::{parse_duration, parse_max_open_segments, parse_size};
 use crate::broker::BrokerConfig;
+use crate::kafka::KafkaConfig;
 use crate::service::connection_limits::ConnectionLimits;
 use crate::service::status::exhausted_hint;
 use crate::service::tls::ServerTls;
@@ -93,6 +94,30 @@ pub struct ServeArgs {
     /// group=PREFIX / producer=PREFIX scopes. See docs/security.md.
     #[arg(long, env = "EVENTLOG_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,
+    /// Also serve the Kafka wire protocol on this address (e.g. 127.0.0.1:9092), over
+    /// the same topics and groups. Off when unset. Plaintext and without
+    /// authentication: refused together with --auth-token-file.
+    #[arg(long, env = "EVENTLOG_KAFKA_LISTEN")]
+    pub kafka_listen: Option<SocketAddr>,
+    /// host:port Kafka clients are told to connect to (Metadata, FindCoordinator);
+    /// default: the --kafka-listen address.
+    #[arg(
+        long,
+        env = "EVENTLOG_KAFKA_ADVERTISED_ADDRESS",
+        requires = "kafka_listen"
+    )]
+    pub kafka_advertised_address: Option<String>,
+    /// Largest Kafka request accepted (e.g. 64MiB); a bigger one closes its connection.
+    #[arg(long, env = "EVENTLOG_KAFKA_MAX_REQUEST_BYTES", default_value = "64MiB", value_parser = parse_size)]
+    pub kafka_max_request_bytes: u64,
+    /// Create a topic (one partition) when a Kafka client asks for its metadata and it
+    /// does not exist, as Kafka's auto.create.topics.enable.
+    #[arg(
+        long,
+        env = "EVENTLOG_KAFKA_AUTO_CREATE_TOPICS",
+        requires = "kafka_listen"
+    )]
+    pub kafka_auto_create_topics: bool,
 }
 
 /// Runs the server until a shutdown signal.
@@ -136,6 +161,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_connections: args.max_connections,
             max_connections_per_ip: args.max_connections_per_ip,
         },
+        kafka: args.kafka_listen.map(|listen| KafkaConfig {
+            listen,
+            advertised: args.kafka_advertised_address,
+            max_request_bytes: usize::try_from(args.kafka_max_request_bytes).unwrap_or(usize::MAX),
+            auto_create_topics: args.kafka_auto_create_topics,
+        }),
     };
     serve_addr(config, args.listen, shutdown_signal())
         .await

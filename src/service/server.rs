@@ -27,6 +27,7 @@ use super::tls::ServerTls;
 use super::tokens::TokenTable;
 use super::{AdminService, EventLogService, MAX_MESSAGE_BYTES};
 use crate::broker::{Broker, BrokerConfig, BrokerError};
+use crate::kafka::{KafkaConfig, KafkaListener};
 use crate::proto::v1::admin_server::AdminServer;
 use crate::proto::v1::event_log_server::EventLogServer;
 
@@ -61,6 +62,8 @@ pub struct ServerConfig {
     /// Caps on the client listener's connections (a node-to-node listener would have
     /// its own). Default 4096 in all, 1024 per IP address.
     pub connection_limits: ConnectionLimits,
+    /// The Kafka wire-protocol listener (`None`: off). Default `None`.
+    pub kafka: Option<KafkaConfig>,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +76,7 @@ impl Default for ServerConfig {
             request_budget_bytes: 256 << 20,
             request_body_timeout: Duration::from_secs(30),
             connection_limits: ConnectionLimits::default(),
+            kafka: None,
         }
     }
 }
@@ -118,10 +122,18 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    // Bound before the broker opens, so a taken port fails the start untouched.
+    let kafka = bind_kafka(&config).await?;
     let broker_config = config.broker.clone();
     let broker = tokio::task::spawn_blocking(move || Broker::open(broker_config))
         .await
         .map_err(BrokerError::from)??;
+    let kafka = kafka.map(|listener| {
+        listener.start(
+            Arc::clone(&broker),
+            config.connection_limits.max_connections,
+        )
+    });
     if let Ok(addr) = listener.local_addr() {
         for warning in exposure_warnings(&addr, config.tls.is_some(), config.auth.is_some()) {
             tracing::warn!(%addr, "{warning}");
@@ -130,6 +142,9 @@ pub async fn serve(
             tls = config.tls.is_some(), auth = config.auth.is_some(), "serving");
     }
     let result = run(&broker, listener, shutdown, &config).await;
+    if let Some(kafka) = kafka {
+        kafka.stop(config.shutdown_grace).await;
+    }
     tokio::task::spawn_blocking(move || broker.close())
         .await
         .map_err(BrokerError::from)?;
@@ -220,6 +235,32 @@ async fn run(
             Ok(())
         }
     }
+}
+
+/// Binds the Kafka listener if one is configured. Refused next to token
+/// authentication: Kafka clients can present a token only over SASL, which this
+/// listener does not speak yet, so it would let anyone past the tokens.
+async fn bind_kafka(config: &ServerConfig) -> Result<Option<KafkaListener>, ServeError> {
+    let Some(kafka) = &config.kafka else {
+        return Ok(None);
+    };
+    let addr = kafka.listen;
+    if config.auth.is_some() {
+        let why = "the Kafka listener has no authentication yet (SASL is not supported), so it cannot run with --auth-token-file";
+        return Err(ServeError::Listen {
+            addr,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+        });
+    }
+    let listener = KafkaListener::bind(kafka.clone())
+        .await
+        .map_err(|source| ServeError::Listen { addr, source })?;
+    if let Ok(bound) = listener.local_addr() {
+        for warning in exposure_warnings(&bound, false, false) {
+            tracing::warn!(addr = %bound, "kafka listener: {warning}");
+        }
+    }
+    Ok(Some(listener))
 }
 
 /// Reflection over our services and health, so tools need no .proto files.
