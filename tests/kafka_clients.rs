@@ -565,6 +565,12 @@ async fn bad_input_closes_only_its_connection_and_leaves_data_intact() {
         );
         let metadata = request_frame(ApiKey::Metadata, 12, 1, &[0x05, 0x01]);
         assert_closed(addr, &metadata, "malformed body");
+        // Arrays declaring far more elements than the frame holds (before the vendored
+        // patch, reserving room for them aborted the server).
+        let huge = request_frame(ApiKey::Metadata, 1, 1, &i32::MAX.to_be_bytes());
+        assert_closed(addr, &huge, "array longer than its frame");
+        let huge_compact = request_frame(ApiKey::Metadata, 12, 1, &[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert_closed(addr, &huge_compact, "compact array longer than its frame");
         let mut truncated = 100u32.to_be_bytes().to_vec();
         truncated.extend_from_slice(&[0, 3, 0, 1, 0, 0, 0, 1, 0]);
         assert_closed(addr, &truncated, "truncated frame");

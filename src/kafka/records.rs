@@ -14,12 +14,16 @@ use kafka_protocol::records::{
     RecordEncodeOptions, TimestampType,
 };
 
+use crate::storage::compression::{Codec, decompress};
 use crate::storage::producer_state::ProducerBatch;
 use crate::storage::{Header, Record, StoredRecord};
 
-/// Most records one produced batch may announce; checked before decoding, which
-/// reserves room for every announced record.
+/// Most records one produced batch may announce.
 pub const MAX_BATCH_RECORDS: i32 = 1_000_000;
+
+/// Most bytes one produced batch may decompress to: a few compressed bytes must not be
+/// able to claim gigabytes of memory.
+pub const MAX_DECOMPRESSED_BYTES: usize = 128 << 20;
 
 /// One partition's produced batch, converted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,12 +54,13 @@ pub fn decode_produced(data: &Bytes, now_ms: i64) -> Result<ProducedBatch, Strin
             info.record_count
         ));
     }
-    let mut sets = RecordBatchDecoder::decode_all(&mut data.clone())
-        .map_err(|err| format!("malformed record batch: {err}"))?;
-    let set = sets
-        .pop()
-        .filter(|_| sets.is_empty())
-        .ok_or("expected one batch")?;
+    let mut input = data.clone();
+    let set =
+        RecordBatchDecoder::decode_with_custom_compression(&mut input, Some(bounded_decompress))
+            .map_err(|err| format!("malformed record batch: {err}"))?;
+    if !input.is_empty() {
+        return Err(format!("{} bytes after the record batch", input.len()));
+    }
     let producer = (info.producer_id >= 0).then_some(ProducerBatch {
         producer_id: info.producer_id,
         epoch: info.producer_epoch,
@@ -67,6 +72,19 @@ pub fn decode_produced(data: &Bytes, now_ms: i64) -> Result<ProducedBatch, Strin
         .map(|r| to_broker_record(r, now_ms))
         .collect();
     Ok(ProducedBatch { records, producer })
+}
+
+/// Decompresses a batch's records with the storage engine's codecs, which stop at
+/// [`MAX_DECOMPRESSED_BYTES`] (the protocol crate's own decompression has no bound).
+fn bounded_decompress(input: &mut Bytes, compression: Compression) -> anyhow::Result<Bytes> {
+    let codec = match compression {
+        Compression::None => return Ok(input.clone()),
+        Compression::Gzip => Codec::Gzip,
+        Compression::Snappy => Codec::Snappy,
+        Compression::Lz4 => Codec::Lz4,
+        Compression::Zstd => Codec::Zstd,
+    };
+    Ok(decompress(codec, input, MAX_DECOMPRESSED_BYTES)?.into())
 }
 
 fn to_broker_record(record: KafkaRecord, now_ms: i64) -> Record {
@@ -184,6 +202,24 @@ mod tests {
         two.extend_from_slice(&one);
         let err = decode_produced(&two.freeze(), 0).unwrap_err();
         assert!(err.contains("exactly one"), "{err}");
+    }
+
+    #[test]
+    fn a_batch_decompressing_past_the_limit_is_refused() {
+        let big = StoredRecord {
+            value: Some(Bytes::from(vec![0u8; MAX_DECOMPRESSED_BYTES + 1])),
+            ..stored(0, "a", None)
+        };
+        let kafka = to_kafka_record(&big, 0).expect("convert");
+        let mut bomb = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::Zstd,
+        };
+        RecordBatchEncoder::encode(&mut bomb, [&kafka], &options).expect("encode");
+        assert!(bomb.len() < 1 << 20, "zeros compress well");
+        let err = decode_produced(&bomb.freeze(), 0).unwrap_err();
+        assert!(err.contains("malformed"), "{err}");
     }
 
     #[test]
