@@ -329,6 +329,13 @@ async fn confluent_kafka_round_trips_every_codec_idempotently_and_commits() {
             ("codecs".into(), 1, Some(100))
         ]
     );
+    let url = kafka.server.url();
+    let shown = tokio::task::spawn_blocking(move || {
+        common::cli_ok(&url, &["group", "describe", "kafka-group"])
+    })
+    .await
+    .expect("cli");
+    assert!(shown.contains("codecs") && shown.contains("100"), "{shown}");
     kafka.server.stop().await;
 }
 
