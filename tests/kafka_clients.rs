@@ -617,3 +617,37 @@ async fn bad_input_closes_only_its_connection_and_leaves_data_intact() {
     assert_eq!(read, records);
     kafka.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_flags_set_the_listener_its_advertised_address_and_frame_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr = free_port();
+    let (listen, advertised) = (addr.to_string(), format!("localhost:{}", addr.port()));
+    let args = [
+        "--kafka-listen",
+        listen.as_str(),
+        "--kafka-advertised-address",
+        advertised.as_str(),
+        "--kafka-max-request-bytes",
+        "1KiB",
+    ];
+    let server = common::BinaryServer::start_with(dir.path(), &args, "info");
+    wait_until_listening(addr);
+    let list = run(kcat_command(&listen, &["-L"]), Vec::new()).await;
+    assert!(
+        list.contains(&format!("broker 0 at {advertised}")),
+        "{list}"
+    );
+    tokio::task::spawn_blocking(move || {
+        let mut big = 2048u32.to_be_bytes().to_vec();
+        big.extend_from_slice(&[0; 64]);
+        assert_closed(addr, &big, "a frame above --kafka-max-request-bytes");
+    })
+    .await
+    .expect("raw client");
+    let log = server.stop_and_read_log();
+    assert!(
+        log.contains("closing kafka connection") && log.contains("exceeds the limit of 1024 bytes"),
+        "the reason is logged: {log}"
+    );
+}

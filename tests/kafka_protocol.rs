@@ -463,3 +463,85 @@ async fn the_kafka_listener_is_refused_beside_token_authentication() {
         .expect_err("refused");
     assert!(err.to_string().contains("SASL"), "{err}");
 }
+
+/// A produce of `count` records as producer `id` at `epoch`, from sequence `first`.
+fn idempotent_produce(topic: &str, id: i64, epoch: i16, first: i32, count: i32) -> ProduceRequest {
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: id,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i64::from(i),
+            sequence: first + i,
+            timestamp: 1_700_000_000_000,
+            key: None,
+            value: Some(Bytes::from(format!("seq {}", first + i))),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut batch = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::Gzip,
+    };
+    RecordBatchEncoder::encode(&mut batch, &records, &options).expect("batch");
+    let data = PartitionProduceData::default()
+        .with_index(0)
+        .with_records(Some(batch.freeze()));
+    ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(name(topic))
+                .with_partition_data(vec![data]),
+        ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_producers_get_retries_deduplicated_and_gaps_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, addr) = start(dir.path(), false).await;
+    let mut client = server.client().await;
+    create_topic(&mut client, "idem", 1).await;
+    let mut conn = Conn::open(addr).await;
+    let init: kafka_protocol::messages::InitProducerIdResponse = conn
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &kafka_protocol::messages::InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000),
+        )
+        .await;
+    assert_eq!(init.error_code, 0);
+    let (id, epoch) = (init.producer_id.0, init.producer_epoch);
+    let mut produce = async |first, count| -> (i16, i64) {
+        let answer: kafka_protocol::messages::ProduceResponse = conn
+            .call(
+                ApiKey::Produce,
+                9,
+                &idempotent_produce("idem", id, epoch, first, count),
+            )
+            .await;
+        let partition = &answer.responses[0].partition_responses[0];
+        (partition.error_code, partition.base_offset)
+    };
+    assert_eq!(produce(0, 2).await, (0, 0));
+    assert_eq!(produce(2, 3).await, (0, 2));
+    // A retry of the first batch: its original offset, nothing appended.
+    assert_eq!(produce(0, 2).await, (0, 0));
+    // A gap in the sequence: OUT_OF_ORDER_SEQUENCE_NUMBER.
+    assert_eq!(produce(9, 1).await.0, 45);
+    let stored = fetch_all(&mut client, "idem", 0, 0).await;
+    let values: Vec<String> = stored
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .collect();
+    assert_eq!(values, ["seq 0", "seq 1", "seq 2", "seq 3", "seq 4"]);
+    server.stop().await;
+}
