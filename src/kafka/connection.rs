@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::io::BufReader;
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::context::Context;
@@ -27,6 +28,13 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
 }
 
+/// Shared by every connection of a listener.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// Request bytes all connections together may hold (see [`read_frame`]).
+    pub memory: Arc<Semaphore>,
+}
+
 /// Serves `stream` until the peer closes it, a request cannot be answered, it idles
 /// too long, or `stop` is cancelled.
 pub async fn serve(
@@ -34,6 +42,7 @@ pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     limits: ConnectionLimits,
+    shared: Shared,
     stop: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
@@ -41,7 +50,7 @@ pub async fn serve(
     let mut reader = BufReader::new(reader);
     loop {
         let frame = tokio::select! {
-            frame = read_frame(&mut reader, limits.max_request_bytes, limits.body_timeout) => frame,
+            frame = read_frame(&mut reader, limits.max_request_bytes, limits.body_timeout, &shared.memory) => frame,
             () = tokio::time::sleep(limits.idle_timeout) => {
                 tracing::debug!(%peer, "closing an idle kafka connection");
                 return;
@@ -56,7 +65,8 @@ pub async fn serve(
                 return;
             }
         };
-        match dispatch::handle(&ctx, frame).await {
+        // The frame keeps its memory reserved until its answer is written.
+        match dispatch::handle(&ctx, frame.body.clone()).await {
             Outcome::Reply(body) => {
                 if let Err(err) = write_frame(&mut writer, &body).await {
                     tracing::debug!(%peer, error = %err, "kafka connection lost while answering");

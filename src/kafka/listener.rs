@@ -1,5 +1,5 @@
 //! Binding the Kafka port, accepting connections (each served by its own task, at most
-//! a configured number at once), and stopping: no new connections once the broker
+//! a configured number at once, all within one budget of request memory), and stopping: no new connections once the broker
 //! begins shutting down, then a bounded wait for the open ones.
 
 use std::net::SocketAddr;
@@ -12,7 +12,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::KafkaConfig;
-use super::connection::{self, ConnectionLimits};
+use super::connection::{self, ConnectionLimits, Shared};
 use super::context::Context;
 use crate::broker::Broker;
 
@@ -44,8 +44,15 @@ impl KafkaListener {
         self.listener.local_addr()
     }
 
-    /// Serves until the broker begins shutting down or [`KafkaServer::stop`].
-    pub fn start(self, broker: Arc<Broker>, max_connections: u32) -> KafkaServer {
+    /// Serves until the broker begins shutting down or [`KafkaServer::stop`], with at
+    /// most `max_connections` connections and `request_memory` bytes of requests (never
+    /// less than one largest request) held at once.
+    pub fn start(
+        self,
+        broker: Arc<Broker>,
+        max_connections: u32,
+        request_memory: u64,
+    ) -> KafkaServer {
         let stop = broker.shutdown_token().child_token();
         let limits = ConnectionLimits {
             max_request_bytes: self.config.max_request_bytes,
@@ -63,7 +70,20 @@ impl KafkaListener {
             auto_create_topics: self.config.auto_create_topics,
         });
         let slots = Arc::new(Semaphore::new(max_connections as usize));
-        let task = tokio::spawn(accept_loop(self.listener, ctx, limits, slots, stop.clone()));
+        let memory = usize::try_from(request_memory)
+            .unwrap_or(usize::MAX)
+            .clamp(self.config.max_request_bytes, Semaphore::MAX_PERMITS);
+        let shared = Shared {
+            memory: Arc::new(Semaphore::new(memory)),
+        };
+        let task = tokio::spawn(accept_loop(
+            self.listener,
+            ctx,
+            limits,
+            shared,
+            slots,
+            stop.clone(),
+        ));
         KafkaServer { stop, task }
     }
 }
@@ -90,6 +110,7 @@ async fn accept_loop(
     listener: TcpListener,
     ctx: Arc<Context>,
     limits: ConnectionLimits,
+    shared: Shared,
     slots: Arc<Semaphore>,
     stop: CancellationToken,
 ) {
@@ -114,9 +135,9 @@ async fn accept_loop(
             tracing::warn!(%peer, "refusing a kafka connection: too many open");
             continue;
         };
-        let (ctx, stop) = (Arc::clone(&ctx), stop.clone());
+        let (ctx, shared, stop) = (Arc::clone(&ctx), shared.clone(), stop.clone());
         connections.spawn(async move {
-            connection::serve(ctx, stream, peer, limits, stop).await;
+            connection::serve(ctx, stream, peer, limits, shared, stop).await;
             drop(slot);
         });
     }

@@ -129,9 +129,11 @@ pub async fn serve(
         .await
         .map_err(BrokerError::from)??;
     let kafka = kafka.map(|listener| {
+        // The Kafka listener gets caps of the same sizes as the gRPC one's, its own.
         listener.start(
             Arc::clone(&broker),
             config.connection_limits.max_connections,
+            config.request_budget_bytes,
         )
     });
     if let Ok(addr) = listener.local_addr() {
