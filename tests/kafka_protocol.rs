@@ -318,6 +318,17 @@ async fn acks_zero_appends_without_an_answer_and_offsets_list_by_time() {
             (0, -1, -1)
         ]
     );
+
+    // A failed acks=0 produce closes its connection: the producer's only way to know.
+    let mut doomed = Conn::open(addr).await;
+    doomed
+        .send(ApiKey::Produce, 9, &produce_request("missing", 0, "lost"))
+        .await;
+    let closed = doomed.stream.read_u32().await;
+    assert_eq!(
+        closed.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::UnexpectedEof)
+    );
     server.stop().await;
 }
 

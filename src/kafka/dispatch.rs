@@ -57,19 +57,28 @@ pub async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
         Err(err) => return Outcome::Close(format!("malformed {key:?} v{version} request: {err}")),
     };
     match route(ctx, request, version).await {
-        Some(response) => encode(key, version, correlation_id, &response),
-        None => Outcome::NoReply,
+        Ok(Some(response)) => encode(key, version, correlation_id, &response),
+        Ok(None) => Outcome::NoReply,
+        Err(reason) => Outcome::Close(reason),
     }
 }
 
-/// Calls the handler of `request`; `None` when no answer is due.
-async fn route(ctx: &Context, request: RequestKind, version: i16) -> Option<ResponseKind> {
+/// Calls the handler of `request`; `Ok(None)` when no answer is due, `Err` when the
+/// connection must close instead of answering.
+async fn route(
+    ctx: &Context,
+    request: RequestKind,
+    version: i16,
+) -> Result<Option<ResponseKind>, String> {
     use RequestKind as Rq;
     use ResponseKind as Rs;
-    Some(match request {
+    Ok(Some(match request {
         Rq::ApiVersions(_) => Rs::ApiVersions(api::api_versions::handle()),
         Rq::Metadata(r) => Rs::Metadata(api::metadata::handle(ctx, r, version).await),
-        Rq::Produce(r) => Rs::Produce(api::produce::handle(ctx, r).await?),
+        Rq::Produce(r) => match api::produce::handle(ctx, r).await? {
+            Some(response) => Rs::Produce(response),
+            None => return Ok(None),
+        },
         Rq::Fetch(r) => Rs::Fetch(api::fetch::handle(ctx, r).await),
         Rq::ListOffsets(r) => Rs::ListOffsets(api::list_offsets::handle(ctx, r).await),
         Rq::CreateTopics(r) => Rs::CreateTopics(api::create_topics::handle(ctx, r).await),
@@ -83,7 +92,7 @@ async fn route(ctx: &Context, request: RequestKind, version: i16) -> Option<Resp
         Rq::ListGroups(r) => Rs::ListGroups(api::list_groups::handle(ctx, r)),
         // `versions::serves` admits only the APIs above.
         other => unreachable!("no handler for {other:?}"),
-    })
+    }))
 }
 
 /// The frame body of a response: header (version 0 for ApiVersions whatever the

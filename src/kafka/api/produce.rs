@@ -1,7 +1,8 @@
 //! Produce: each partition's single record batch, decoded and appended through the
 //! broker (as an idempotent producer's batch when it carries a producer id, so retries
 //! are recognised and gaps refused). acks 1 and all are the same on one node (answered
-//! once the append is durable under the fsync policy); acks 0 gets no answer.
+//! once the append is durable under the fsync policy); acks 0 gets no answer, and its
+//! connection is closed if the append failed.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
@@ -14,8 +15,13 @@ use crate::kafka::context::Context;
 use crate::kafka::errors::code_of;
 use crate::kafka::records::decode_produced;
 
-/// Answers a Produce request; `None` for acks=0 (the records are still appended).
-pub async fn handle(ctx: &Context, request: ProduceRequest) -> Option<ProduceResponse> {
+/// Answers a Produce request; `Ok(None)` for acks=0 (the records are still appended).
+/// A failed acks=0 produce is `Err`, to close the connection: as with Kafka, that is the
+/// only way such a producer learns of it.
+pub async fn handle(
+    ctx: &Context,
+    request: ProduceRequest,
+) -> Result<Option<ProduceResponse>, String> {
     let refusal = if request.transactional_id.is_some() {
         Some((
             ResponseError::InvalidRequest,
@@ -44,7 +50,24 @@ pub async fn handle(ctx: &Context, request: ProduceRequest) -> Option<ProduceRes
                 .with_partition_responses(partitions),
         );
     }
-    (request.acks != 0).then(|| ProduceResponse::default().with_responses(topics))
+    if request.acks != 0 {
+        return Ok(Some(ProduceResponse::default().with_responses(topics)));
+    }
+    let failed = topics.iter().find_map(|t| {
+        t.partition_responses
+            .iter()
+            .find(|p| p.error_code != 0)
+            .map(|p| (t.name.as_str().to_string(), p))
+    });
+    match failed {
+        Some((topic, partition)) => Err(format!(
+            "acks=0 produce to {topic}/{} failed with error {}: {}",
+            partition.index,
+            partition.error_code,
+            partition.error_message.as_deref().unwrap_or("")
+        )),
+        None => Ok(None),
+    }
 }
 
 /// Appends one partition's batch.
