@@ -107,8 +107,9 @@ pub struct ServeArgs {
         requires = "kafka_listen"
     )]
     pub kafka_advertised_address: Option<String>,
-    /// Largest Kafka request accepted (e.g. 64MiB); a bigger one closes its connection.
-    #[arg(long, env = "EVENTLOG_KAFKA_MAX_REQUEST_BYTES", default_value = "64MiB", value_parser = parse_size)]
+    /// Largest Kafka request accepted (1KiB to 2GiB, e.g. 64MiB); a bigger one closes
+    /// its connection.
+    #[arg(long, env = "EVENTLOG_KAFKA_MAX_REQUEST_BYTES", default_value = "64MiB", value_parser = parse_kafka_request_size)]
     pub kafka_max_request_bytes: u64,
     /// Create a topic (one partition) when a Kafka client asks for its metadata and it
     /// does not exist, as Kafka's auto.create.topics.enable.
@@ -172,6 +173,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(with_hint)?;
     Ok(())
+}
+
+/// A Kafka request size limit: at least a small request, at most what Kafka's signed
+/// 32-bit frame length can announce.
+fn parse_kafka_request_size(text: &str) -> Result<u64, String> {
+    match parse_size(text)? {
+        size if (1 << 10..=i32::MAX as u64).contains(&size) => Ok(size),
+        _ => Err("must be from 1KiB to 2GiB".to_string()),
+    }
 }
 
 /// A duration above zero (a zero timeout would fail every request).
