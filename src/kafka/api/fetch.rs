@@ -85,10 +85,12 @@ async fn read_one(
         .with_partition_index(asked.partition)
         .with_aborted_transactions(Some(Vec::new()))
         .with_records(Some(Default::default()));
-    let (Ok(partition), Ok(offset)) = (
-        u32::try_from(asked.partition),
-        u64::try_from(asked.fetch_offset),
-    ) else {
+    let Ok(partition) = u32::try_from(asked.partition) else {
+        pass.failed = true;
+        let error = kafka_protocol::ResponseError::UnknownTopicOrPartition;
+        return empty.with_error_code(error.code());
+    };
+    let Ok(offset) = u64::try_from(asked.fetch_offset) else {
         pass.failed = true;
         return empty.with_error_code(kafka_protocol::ResponseError::OffsetOutOfRange.code());
     };
