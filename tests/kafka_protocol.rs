@@ -556,3 +556,69 @@ async fn idempotent_producers_get_retries_deduplicated_and_gaps_refused() {
     assert_eq!(values, ["seq 0", "seq 1", "seq 2", "seq 3", "seq 4"]);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_committed_over_grpc_are_fetched_over_kafka_at_every_version() {
+    use kafka_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+    };
+    use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, addr) = start(dir.path(), false).await;
+    let mut client = server.client().await;
+    create_topic(&mut client, "committed", 2).await;
+    produce(&mut client, "committed", Some(0), values(0..5)).await;
+    common::commit(&mut client, "grpc-group", "committed", &[(0, 4)])
+        .await
+        .expect("commit");
+    let mut conn = Conn::open(addr).await;
+    let group = || GroupId(StrBytes::from_static_str("grpc-group"));
+
+    // Versions 1 to 7: one group; partition 1 has no commit (-1).
+    for version in [1, 5, 7] {
+        let request = OffsetFetchRequest::default()
+            .with_group_id(group())
+            .with_topics(Some(vec![
+                OffsetFetchRequestTopic::default()
+                    .with_name(name("committed"))
+                    .with_partition_indexes(vec![0, 1]),
+            ]));
+        let answer: OffsetFetchResponse = conn.call(ApiKey::OffsetFetch, version, &request).await;
+        let got: Vec<(i32, i64, i16)> = answer.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition_index, p.committed_offset, p.error_code))
+            .collect();
+        assert_eq!(got, vec![(0, 4, 0), (1, -1, 0)], "version {version}");
+    }
+
+    // Version 8: a list of groups; all topics when none are named.
+    let request = OffsetFetchRequest::default().with_groups(vec![
+        OffsetFetchRequestGroup::default()
+            .with_group_id(group())
+            .with_topics(None),
+        OffsetFetchRequestGroup::default()
+            .with_group_id(group())
+            .with_topics(Some(vec![
+                OffsetFetchRequestTopics::default()
+                    .with_name(name("committed"))
+                    .with_partition_indexes(vec![0]),
+            ])),
+    ]);
+    let answer: OffsetFetchResponse = conn.call(ApiKey::OffsetFetch, 8, &request).await;
+    for group in &answer.groups {
+        let got: Vec<(&str, i32, i64)> = group
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |p| (t.name.as_str(), p.partition_index, p.committed_offset))
+            })
+            .collect();
+        assert_eq!(got, vec![("committed", 0, 4)]);
+    }
+    assert_eq!(answer.groups.len(), 2);
+    server.stop().await;
+}
