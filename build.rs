@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "proto/eventlog/v1/records.proto",
     "proto/eventlog/v1/event_log.proto",
     "proto/eventlog/v1/admin.proto",
+    "proto/eventlog/cluster/v1/raft.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // engine's buffers to the wire without another copy.
         .bytes(".")
         // Undecodable requests are INVALID_ARGUMENT, not prost's INTERNAL.
-        .codec_path("crate::service::codec::ProstCodec")
+        .codec_path("crate::proto::codec::ProstCodec")
         .compile_fds(fds)?;
     Ok(())
 }

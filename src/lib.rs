@@ -19,6 +19,7 @@ pub mod bench;
 pub mod broker;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod kafka;
 pub mod proto;
 pub mod service;

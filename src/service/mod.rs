@@ -35,7 +35,7 @@ pub mod admin;
 pub mod auth;
 pub mod auto_commit;
 pub mod cleanup_convert;
-pub mod codec;
+pub use crate::proto::codec;
 pub mod connection_limits;
 pub mod connection_refusal;
 pub mod convert;

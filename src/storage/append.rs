@@ -181,7 +181,7 @@ impl Log {
         }
     }
 
-    fn check_writable(&self, w: &Writer) -> Result<(), AppendError> {
+    pub(super) fn check_writable(&self, w: &Writer) -> Result<(), AppendError> {
         if let Some(reason) = self.poison.get() {
             return Err(AppendError::Poisoned {
                 log: self.ident.clone(),
@@ -196,7 +196,7 @@ impl Log {
         Ok(())
     }
 
-    fn roll_due(&self, w: &Writer, batch_len: u64) -> bool {
+    pub(super) fn roll_due(&self, w: &Writer, batch_len: u64) -> bool {
         let config = self.config.read().expect("config lock");
         let non_empty = w.write_pos > FILE_HEADER_LEN as u64;
         let aged = config
@@ -209,7 +209,7 @@ impl Log {
 
     /// Writes a sealed batch at the end of the active segment; returns its base offset
     /// and the next offset. Under `never`/`interval` the batch is published at once.
-    fn write_locked(
+    pub(super) fn write_locked(
         &self,
         w: &mut Writer,
         buf: &mut [u8],
@@ -285,7 +285,7 @@ impl Log {
     }
 
     /// `truncations` is the log's truncation count when the batch was written.
-    fn make_durable(
+    pub(super) fn make_durable(
         &self,
         policy: FsyncPolicy,
         next: u64,

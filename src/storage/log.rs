@@ -238,7 +238,7 @@ impl Log {
     /// are retired under the writer lock, so taking that lock once waits until the new
     /// list is installed. The high watermark is loaded before the list, so every
     /// record below it lies in a listed segment.
-    fn retrying<T>(
+    pub(super) fn retrying<T>(
         &self,
         mut read: impl FnMut(u64, &[Arc<Segment>]) -> Result<T, ReadError>,
     ) -> Result<T, ReadError> {
@@ -260,7 +260,7 @@ impl Log {
         }
     }
 
-    fn read_in(
+    pub(super) fn read_in(
         &self,
         high_watermark: u64,
         segments: &[Arc<Segment>],

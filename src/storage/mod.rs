@@ -58,6 +58,9 @@ pub mod pread;
 pub mod producer_snapshot;
 pub mod producer_state;
 mod producers;
+pub mod raw_batches;
+#[cfg(test)]
+mod raw_batches_tests;
 mod read;
 #[cfg(test)]
 mod read_fault_tests;
@@ -91,5 +94,6 @@ pub use exhausted::Exhausted;
 pub use lock::DirLock;
 pub use log::Log;
 pub use open_segments::OpenSegments;
+pub use raw_batches::RawBatch;
 pub use record::{Header, Record, StoredRecord};
 pub use rewrite::{Cancel, RewriteStats};

@@ -7,6 +7,14 @@ pub mod v1 {
     tonic::include_proto!("eventlog.v1");
 }
 
+/// Node-to-node messages of `eventlog.cluster.v1` (Raft traffic between nodes).
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod cluster {
+    tonic::include_proto!("eventlog.cluster.v1");
+}
+
+pub mod codec;
+
 /// Every gRPC method of `eventlog.v1`, as `(full service name, method names)`, generated
 /// from the `.proto` files.
 pub mod methods {

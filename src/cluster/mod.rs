@@ -1,0 +1,40 @@
+//! Replication: partitions copied to several nodes by Raft (`openraft`), with the
+//! partition log itself as the Raft log.
+//!
+//! Each partition's replicas form one Raft group; every group of a node shares one
+//! network (one gRPC channel per peer). The storage engine knows nothing of this:
+//! groups use the partition log through its narrow batch interface (append a whole
+//! batch, read whole batches, truncate, delete old segments).
+//!
+//! # Concepts and where they live
+//! - [`types`]: the Raft type configuration; an entry's data is one record batch.
+//! - [`entry_batch`]: each Raft entry stored as exactly one batch (blank and
+//!   membership entries as control batches), the term in the batch's leader epoch.
+//! - [`index_map`]: Raft index → batch, counted from an anchor.
+//! - [`state_file`]: vote, anchor, purge point and applied position, beside the log.
+//! - [`replica_log`]: log + map + state file, the blocking core of a replica.
+//! - [`log_store`] and [`state_machine`]: openraft's storage traits over that core;
+//!   applying an entry moves the partition's commit watermark (the high watermark
+//!   consumers read below).
+//! - [`network`] and [`transport`]: node-to-node Raft messages over gRPC
+//!   (`eventlog.cluster.v1.RaftTransport`), [`wire`] for what both sides share.
+//! - [`groups`] and [`node`]: the groups a node runs, started over partition logs.
+
+// openraft's trait signatures fix its error types, which are large; boxing them here
+// would only add conversions at every call.
+#![allow(clippy::result_large_err)]
+
+pub mod entry_batch;
+pub mod groups;
+pub mod index_map;
+pub mod log_store;
+pub mod network;
+pub mod node;
+pub mod replica_log;
+pub mod state_file;
+pub mod state_machine;
+pub mod transport;
+pub mod types;
+pub mod wire;
+
+pub use node::{ClusterNode, PartitionReplica, RaftTiming, ReplicaError};

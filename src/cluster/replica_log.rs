@@ -1,0 +1,258 @@
+//! The shared core of one replica: its partition log, the index map over it, and its
+//! state file. The Raft log store and the state machine of a group both hold it.
+//!
+//! Every method blocks on the disk; the async Raft adapters call them on the
+//! blocking thread pool.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use openraft::{AnyError, StorageIOError};
+
+use super::entry_batch;
+use super::index_map::{IndexMap, Slot};
+use super::state_file::{Anchor, StateFile};
+use super::types::{Entry, LogId, StorageError};
+use crate::storage::Log;
+
+/// Most bytes of entries one read hands to replication: a follower far behind is
+/// caught up in requests of this size rather than one huge one.
+pub const MAX_READ_BYTES: usize = 8 << 20;
+
+/// A replica's log, map and state.
+pub struct ReplicaLog {
+    log: Arc<Log>,
+    map: Mutex<IndexMap>,
+    state: StateFile,
+}
+
+impl ReplicaLog {
+    /// Opens the replica over `log` (whose directory holds the state file), numbering
+    /// its batches from the stored anchor.
+    pub fn open(log: Arc<Log>) -> Result<ReplicaLog, StorageError> {
+        let state = StateFile::load(log.dir()).map_err(|e| read_err(&e))?;
+        let map = rebuild(&log, state.get().anchor)
+            .map_err(|e| StorageIOError::read_logs(AnyError::error(e)))?;
+        Ok(ReplicaLog {
+            log,
+            map: Mutex::new(map),
+            state,
+        })
+    }
+
+    /// The partition log.
+    pub fn log(&self) -> &Arc<Log> {
+        &self.log
+    }
+
+    /// The state file.
+    pub fn state(&self) -> &StateFile {
+        &self.state
+    }
+
+    /// The index map (held briefly: appends wait for it).
+    pub fn map(&self) -> MutexGuard<'_, IndexMap> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The entry `index`'s batch, if the log holds it.
+    pub fn slot(&self, index: u64) -> Option<Slot> {
+        self.map().get(index)
+    }
+
+    /// Appends `entries` (consecutive, starting at the map's next index) and makes
+    /// them durable under the log's fsync policy.
+    pub fn append(&self, entries: &[Entry]) -> Result<(), StorageError> {
+        let Some(last) = entries.last() else {
+            return Ok(());
+        };
+        let mut next_offset = 0;
+        for entry in entries {
+            let index = entry.log_id.index;
+            let mut bytes = entry_batch::to_batch(entry)
+                .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
+            let mut map = self.map();
+            if map.is_empty() && self.state.get().anchor.map(|a| a.index) != Some(index) {
+                // The first entry of an empty log fixes the numbering; stored first, so a
+                // crash before the batch lands still numbers it right.
+                let anchor = Anchor {
+                    index,
+                    base_offset: self.log.next_offset(),
+                };
+                self.state
+                    .update(|s| s.anchor = Some(anchor))
+                    .map_err(|e| write_err(&e))?;
+            }
+            let info = self
+                .log
+                .write_batch(&mut bytes)
+                .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
+            let slot = Slot {
+                base_offset: info.base_offset,
+                next_offset: info.last_offset + 1,
+                term: entry.log_id.leader_id.term,
+            };
+            map.push(index, slot)
+                .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::error(e)))?;
+            next_offset = slot.next_offset;
+        }
+        self.log
+            .sync_through(next_offset)
+            .map_err(|e| StorageIOError::write_log_entry(last.log_id, AnyError::new(&e)))?;
+        Ok(())
+    }
+
+    /// Reads the entries in `start..end` that the log holds, up to about `max_bytes`
+    /// (at least one); `all` asks for every one, whatever the size.
+    pub fn read(&self, start: u64, end: u64, max_bytes: usize) -> Result<Vec<Entry>, StorageError> {
+        let (first, count) = {
+            let map = self.map();
+            let start = start.max(map.first_index());
+            let end = end.min(map.next_index());
+            match map.get(start) {
+                Some(slot) if start < end => (Some((start, slot)), (end - start) as usize),
+                _ => (None, 0),
+            }
+        };
+        let Some((start, slot)) = first else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(count.min(1024));
+        let mut offset = slot.base_offset;
+        while out.len() < count {
+            let want = count - out.len();
+            let budget = max_bytes.saturating_sub(out.iter().map(entry_size).sum());
+            if budget == 0 && !out.is_empty() {
+                break;
+            }
+            let batches = self
+                .log
+                .read_batches(offset, budget.max(1), want)
+                .map_err(|e| {
+                    StorageIOError::read_log_at_index(start + out.len() as u64, AnyError::new(&e))
+                })?;
+            if batches.is_empty() {
+                break;
+            }
+            for raw in batches {
+                let index = start + out.len() as u64;
+                let expected = self.slot(index);
+                if expected.map(|s| s.base_offset) != Some(raw.header.base_offset) {
+                    return Err(StorageIOError::read_log_at_index(
+                        index,
+                        AnyError::error(format!(
+                            "the batch at offset {} is not entry {index} ({expected:?})",
+                            raw.header.base_offset
+                        )),
+                    )
+                    .into());
+                }
+                offset = raw.header.next_offset();
+                out.push(
+                    entry_batch::from_batch(&raw, index)
+                        .map_err(|e| StorageIOError::read_log_at_index(index, AnyError::new(&e)))?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the entries from `log_id` on, from the map and the log.
+    pub fn truncate(&self, log_id: LogId) -> Result<(), StorageError> {
+        let mut map = self.map();
+        let Some(offset) = map.truncate_from(log_id.index) else {
+            return Ok(());
+        };
+        if map.is_empty() {
+            let anchor = Anchor {
+                index: log_id.index,
+                base_offset: offset,
+            };
+            self.state
+                .update(|s| s.anchor = Some(anchor))
+                .map_err(|e| write_err(&e))?;
+        }
+        self.log
+            .truncate_to(offset)
+            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        Ok(())
+    }
+
+    /// Forgets the entries through `log_id` and deletes the whole segments that then
+    /// hold only forgotten entries.
+    pub fn purge(&self, log_id: LogId) -> Result<(), StorageError> {
+        let mut map = self.map();
+        map.purge_through(log_id.index);
+        let first = map.get(map.first_index());
+        let base_offset = first.map_or_else(|| self.log.next_offset(), |s| s.base_offset);
+        let anchor = Anchor {
+            index: map.first_index(),
+            base_offset,
+        };
+        // Stored before any segment goes, so the numbering never refers to deleted data.
+        self.state
+            .update(|s| {
+                s.anchor = Some(anchor);
+                s.purged = Some(log_id);
+            })
+            .map_err(|e| write_err(&e))?;
+        drop(map);
+        self.log
+            .delete_segments_below(base_offset)
+            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        Ok(())
+    }
+}
+
+/// Walks the log's batch headers from the anchor to number them.
+fn rebuild(log: &Log, anchor: Option<Anchor>) -> Result<IndexMap, String> {
+    let Some(anchor) = anchor else {
+        if log.next_offset() > log.log_start_offset() {
+            return Err(format!(
+                "{} holds records but no replication state: it was not written by a replica",
+                log.dir().display()
+            ));
+        }
+        return Ok(IndexMap::starting_at(0));
+    };
+    let mut map = IndexMap::starting_at(anchor.index);
+    if anchor.base_offset >= log.high_watermark() {
+        return Ok(map);
+    }
+    let headers = log
+        .batch_headers(anchor.base_offset)
+        .map_err(|e| e.to_string())?;
+    if let Some(first) = headers.first()
+        && first.base_offset != anchor.base_offset
+    {
+        return Err(format!(
+            "{}: the replication anchor is at offset {} but the batch there starts at {}",
+            log.dir().display(),
+            anchor.base_offset,
+            first.base_offset
+        ));
+    }
+    for (i, header) in headers.iter().enumerate() {
+        let slot = Slot {
+            base_offset: header.base_offset,
+            next_offset: header.next_offset(),
+            term: u64::try_from(header.leader_epoch).unwrap_or(0),
+        };
+        map.push(anchor.index + i as u64, slot)?;
+    }
+    Ok(map)
+}
+
+fn entry_size(entry: &Entry) -> usize {
+    match &entry.payload {
+        openraft::EntryPayload::Normal(p) => p.0.len(),
+        _ => 64,
+    }
+}
+
+fn read_err(e: &std::io::Error) -> StorageError {
+    StorageIOError::read_logs(AnyError::new(e)).into()
+}
+
+fn write_err(e: &std::io::Error) -> StorageError {
+    StorageIOError::write_logs(AnyError::new(e)).into()
+}

@@ -1,0 +1,204 @@
+//! Raft's state machine for a partition group: applying a committed entry moves the
+//! partition's **commit watermark** (one past the last committed offset), the bound
+//! below which consumers may read. The records themselves are already in the log,
+//! which is the Raft log, so applying writes nothing.
+//!
+//! A snapshot of a partition is its position, not its data: the last applied entry,
+//! the membership, and the offset after it. A follower that needs one holds the log
+//! up to it already (this version never purges entries a follower may lack).
+
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
+use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::log_store::blocking;
+use super::replica_log::ReplicaLog;
+use super::types::{Applied, Entry, GroupConfig, LogId, StorageError, StoredMembership};
+use crate::storage::batch_v2;
+
+/// How often the applied position is stored while entries keep coming (a crash
+/// re-applies at most this much, which only re-reads batches).
+const SAVE_APPLIED_EVERY: Duration = Duration::from_secs(1);
+
+/// The data of a partition snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionSnapshot {
+    /// One past the last offset the snapshot covers.
+    pub next_offset: u64,
+}
+
+/// The state machine of one partition group.
+pub struct PartitionMachine {
+    replica: Arc<ReplicaLog>,
+    commit: watch::Sender<u64>,
+    applied: Option<LogId>,
+    membership: StoredMembership,
+    saved_at: Instant,
+}
+
+impl PartitionMachine {
+    /// The state machine over `replica`, publishing the commit watermark to `commit`.
+    pub fn new(replica: Arc<ReplicaLog>, commit: watch::Sender<u64>) -> PartitionMachine {
+        let state = replica.state().get();
+        PartitionMachine {
+            replica,
+            commit,
+            applied: state.applied,
+            membership: state.membership,
+            saved_at: Instant::now(),
+        }
+    }
+
+    fn save(&mut self) -> Result<(), StorageError> {
+        let (applied, membership) = (self.applied, self.membership.clone());
+        self.replica
+            .state()
+            .update(|s| {
+                s.applied = applied;
+                s.membership = membership;
+            })
+            .map_err(|e| StorageIOError::write_state_machine(AnyError::new(&e)))?;
+        self.saved_at = Instant::now();
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Snapshot<GroupConfig> {
+        let next_offset = *self.commit.borrow();
+        let data = serde_json::to_vec(&PartitionSnapshot { next_offset }).unwrap_or_default();
+        let id = self.applied.map_or_else(
+            || "none".to_string(),
+            |l| format!("{}-{}", l.leader_id.term, l.index),
+        );
+        Snapshot {
+            meta: SnapshotMeta {
+                last_log_id: self.applied,
+                last_membership: self.membership.clone(),
+                snapshot_id: id,
+            },
+            snapshot: Box::new(Cursor::new(data)),
+        }
+    }
+}
+
+/// Builds snapshots from a copy of the machine's position.
+pub struct SnapshotBuilder(Snapshot<GroupConfig>);
+
+impl RaftSnapshotBuilder<GroupConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<GroupConfig>, StorageError> {
+        let Snapshot { meta, snapshot } = &self.0;
+        Ok(Snapshot {
+            meta: meta.clone(),
+            snapshot: Box::new(Cursor::new(snapshot.get_ref().clone())),
+        })
+    }
+}
+
+impl RaftStateMachine<GroupConfig> for PartitionMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Option<Applied>>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut out = Vec::new();
+        let mut membership_changed = false;
+        for entry in entries {
+            out.push(match &entry.payload {
+                EntryPayload::Normal(proposal) => {
+                    batch_v2::unchecked_header(&proposal.0).map(|h| Applied {
+                        base_offset: h.base_offset,
+                        last_offset: h.last_offset(),
+                        max_timestamp_ms: h.max_timestamp,
+                    })
+                }
+                EntryPayload::Membership(m) => {
+                    self.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                    membership_changed = true;
+                    None
+                }
+                EntryPayload::Blank => None,
+            });
+            if let Some(slot) = self.replica.slot(entry.log_id.index) {
+                self.commit.send_if_modified(|c| {
+                    let moved = slot.next_offset > *c;
+                    *c = (*c).max(slot.next_offset);
+                    moved
+                });
+            }
+            self.applied = Some(entry.log_id);
+        }
+        if membership_changed || self.saved_at.elapsed() >= SAVE_APPLIED_EVERY {
+            let replica = Arc::clone(&self.replica);
+            let (applied, membership) = (self.applied, self.membership.clone());
+            blocking(move || {
+                replica
+                    .state()
+                    .update(|s| {
+                        s.applied = applied;
+                        s.membership = membership;
+                    })
+                    .map_err(|e| StorageIOError::write_state_machine(AnyError::new(&e)).into())
+            })
+            .await?;
+            self.saved_at = Instant::now();
+        }
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder(self.snapshot())
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<u64, openraft::BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let data: PartitionSnapshot = serde_json::from_slice(snapshot.get_ref())
+            .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
+        let holds_it = meta.last_log_id.is_none_or(|l| {
+            self.replica
+                .slot(l.index)
+                .is_some_and(|s| s.term == l.leader_id.term && s.next_offset == data.next_offset)
+        });
+        if !holds_it {
+            return Err(StorageIOError::read_snapshot(
+                None,
+                AnyError::error(format!(
+                    "snapshot {} ends at offset {}, which this replica's log does not hold; \
+                     replacing a replica's log from a snapshot is not supported",
+                    meta.snapshot_id, data.next_offset
+                )),
+            )
+            .into());
+        }
+        self.applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        self.commit.send_if_modified(|c| {
+            let moved = data.next_offset > *c;
+            *c = (*c).max(data.next_offset);
+            moved
+        });
+        self.save()
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<GroupConfig>>, StorageError> {
+        Ok(self.applied.is_some().then(|| self.snapshot()))
+    }
+}
