@@ -203,6 +203,21 @@ async fn fetch_waits_for_data_and_keeps_to_its_byte_limits() {
     let got = fetched(&conn.receive(ApiKey::Fetch, 12, id).await);
     assert_eq!(got[0], vec![(10, "late".to_string())]);
 
+    // min_bytes: the answer waits until enough bytes arrived, not just the first record.
+    let enough = fetch_request("f", &[(1, 11, 1 << 20)], 30_000, 1 << 20).with_min_bytes(600);
+    let id = conn.send(ApiKey::Fetch, 12, &enough).await;
+    for i in 11..14 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        produce(&mut client, "f", Some(1), values(i..i + 1)).await;
+    }
+    let got = fetched(&conn.receive(ApiKey::Fetch, 12, id).await);
+    let offsets: Vec<i64> = got[0].iter().map(|r| r.0).collect();
+    assert_eq!(
+        offsets,
+        vec![11, 12, 13],
+        "two records are under 600 bytes, three above"
+    );
+
     // With nothing arriving, max_wait_ms ends the wait with an empty answer.
     let idle = fetch_request("f", &[(0, 10, 1 << 20)], 100, 1 << 20);
     let got = fetched(&conn.call(ApiKey::Fetch, 12, &idle).await);
