@@ -8,6 +8,7 @@
 //! - [`client`]: a gRPC client connection with the project's limits and keepalive, and a
 //!   producer that retries idempotently.
 //! - [`service`]: the tonic adapter: request conversion, status codes, server runtime.
+//! - [`kafka`]: the Kafka wire-protocol adapter, a second listener over the same broker.
 //! - [`telemetry`]: Prometheus metrics of `serve` (exporter, traffic counters, gauges).
 //! - [`proto`]: code generated from `proto/eventlog/v1`.
 //! - [`broker`]: topics, partitions, placement, notifiers, subscriptions.
@@ -19,6 +20,7 @@ pub mod broker;
 pub mod cli;
 pub mod client;
 pub mod cluster;
+pub mod kafka;
 pub mod proto;
 pub mod service;
 pub mod storage;

@@ -10,6 +10,7 @@ use clap::Args;
 use super::parse::{parse_duration, parse_max_open_segments, parse_size};
 use crate::broker::BrokerConfig;
 use crate::cluster::RaftTiming;
+use crate::kafka::KafkaConfig;
 use crate::service::connection_limits::ConnectionLimits;
 use crate::service::server::ClusterSettings;
 use crate::service::status::exhausted_hint;
@@ -113,6 +114,31 @@ pub struct ServeArgs {
     /// group waits a random time between this and twice this); more than the heartbeat.
     #[arg(long, env = "EVENTLOG_RAFT_ELECTION_TIMEOUT", default_value = "1s", value_parser = parse_positive_duration)]
     pub raft_election_timeout: Duration,
+    /// Also serve the Kafka wire protocol on this address (e.g. 127.0.0.1:9092), over
+    /// the same topics and groups. Off when unset. Plaintext and without
+    /// authentication: refused together with --auth-token-file.
+    #[arg(long, env = "EVENTLOG_KAFKA_LISTEN")]
+    pub kafka_listen: Option<SocketAddr>,
+    /// host:port Kafka clients are told to connect to (Metadata, FindCoordinator);
+    /// default: the --kafka-listen address.
+    #[arg(
+        long,
+        env = "EVENTLOG_KAFKA_ADVERTISED_ADDRESS",
+        requires = "kafka_listen"
+    )]
+    pub kafka_advertised_address: Option<String>,
+    /// Largest Kafka request accepted (1KiB to 2GiB, e.g. 64MiB); a bigger one closes
+    /// its connection.
+    #[arg(long, env = "EVENTLOG_KAFKA_MAX_REQUEST_BYTES", default_value = "64MiB", value_parser = parse_kafka_request_size)]
+    pub kafka_max_request_bytes: u64,
+    /// Create a topic (one partition) when a Kafka client asks for its metadata and it
+    /// does not exist, as Kafka's auto.create.topics.enable.
+    #[arg(
+        long,
+        env = "EVENTLOG_KAFKA_AUTO_CREATE_TOPICS",
+        requires = "kafka_listen"
+    )]
+    pub kafka_auto_create_topics: bool,
 }
 
 /// Parses `ID=HOST:PORT,...`.
@@ -225,11 +251,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_connections_per_ip: args.max_connections_per_ip,
         },
         cluster,
+        kafka: args.kafka_listen.map(|listen| KafkaConfig {
+            listen,
+            advertised: args.kafka_advertised_address,
+            max_request_bytes: usize::try_from(args.kafka_max_request_bytes).unwrap_or(usize::MAX),
+            auto_create_topics: args.kafka_auto_create_topics,
+        }),
     };
     serve_addr(config, args.listen, shutdown_signal())
         .await
         .map_err(with_hint)?;
     Ok(())
+}
+
+/// A Kafka request size limit: at least a small request, at most what Kafka's signed
+/// 32-bit frame length can announce.
+fn parse_kafka_request_size(text: &str) -> Result<u64, String> {
+    match parse_size(text)? {
+        size if (1 << 10..=i32::MAX as u64).contains(&size) => Ok(size),
+        _ => Err("must be from 1KiB to 2GiB".to_string()),
+    }
 }
 
 /// A duration above zero (a zero timeout would fail every request).

@@ -30,6 +30,7 @@ use crate::broker::{Broker, BrokerConfig, BrokerError};
 use crate::cluster::control::ControlService;
 use crate::cluster::network::MAX_MESSAGE_BYTES as CLUSTER_MAX_MESSAGE_BYTES;
 use crate::cluster::{Cluster, ClusterConfig};
+use crate::kafka::{KafkaConfig, KafkaListener};
 use crate::proto::cluster::cluster_control_server::ClusterControlServer;
 use crate::proto::cluster::raft_transport_server::RaftTransportServer;
 use crate::proto::v1::admin_server::AdminServer;
@@ -68,6 +69,8 @@ pub struct ServerConfig {
     pub connection_limits: ConnectionLimits,
     /// This node's place in a cluster (`None`: a single node). Default `None`.
     pub cluster: Option<ClusterSettings>,
+    /// The Kafka wire-protocol listener (`None`: off). Default `None`.
+    pub kafka: Option<KafkaConfig>,
 }
 
 /// What makes a server a node of a cluster.
@@ -92,6 +95,7 @@ impl Default for ServerConfig {
             request_body_timeout: Duration::from_secs(30),
             connection_limits: ConnectionLimits::default(),
             cluster: None,
+            kafka: None,
         }
     }
 }
@@ -140,6 +144,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    // Bound before the broker opens, so a taken port fails the start untouched.
+    let kafka = bind_kafka(&config).await?;
     let broker_config = config.broker.clone();
     let broker = tokio::task::spawn_blocking(move || Broker::open(broker_config))
         .await
@@ -163,7 +169,21 @@ pub async fn serve(
         },
         None => None,
     };
+    // Started once the broker serves its cluster role, so no Kafka request reaches a
+    // replicated partition as if it were a single node's.
+    let kafka = kafka.map(|listener| {
+        // The Kafka listener gets caps of the same sizes as the gRPC one's, its own.
+        listener.start(
+            Arc::clone(&broker),
+            config.connection_limits.max_connections,
+            config.request_budget_bytes,
+        )
+    });
     let result = run(&broker, listener, shutdown, &config).await;
+    // Kafka connections first: their requests go through the cluster.
+    if let Some(kafka) = kafka {
+        kafka.stop(config.shutdown_grace).await;
+    }
     if let Some(cluster) = cluster {
         cluster.shutdown().await;
     }
@@ -292,6 +312,32 @@ async fn run(
             Ok(())
         }
     }
+}
+
+/// Binds the Kafka listener if one is configured. Refused next to token
+/// authentication: Kafka clients can present a token only over SASL, which this
+/// listener does not speak yet, so it would let anyone past the tokens.
+async fn bind_kafka(config: &ServerConfig) -> Result<Option<KafkaListener>, ServeError> {
+    let Some(kafka) = &config.kafka else {
+        return Ok(None);
+    };
+    let addr = kafka.listen;
+    if config.auth.is_some() {
+        let why = "the Kafka listener has no authentication yet (SASL is not supported), so it cannot run with --auth-token-file";
+        return Err(ServeError::Listen {
+            addr,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+        });
+    }
+    let listener = KafkaListener::bind(kafka.clone())
+        .await
+        .map_err(|source| ServeError::Listen { addr, source })?;
+    if let Ok(bound) = listener.local_addr() {
+        for warning in exposure_warnings(&bound, false, false) {
+            tracing::warn!(addr = %bound, "kafka listener: {warning}");
+        }
+    }
+    Ok(Some(listener))
 }
 
 /// Reflection over our services and health, so tools need no .proto files.

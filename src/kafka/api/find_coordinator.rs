@@ -1,0 +1,44 @@
+//! FindCoordinator: this node coordinates every consumer group. Transaction
+//! coordinators are not available (transactions are not supported).
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::text;
+use crate::kafka::context::{Context, NODE_ID};
+
+/// Kafka's key type of a consumer group.
+const GROUP_KEY: i8 = 0;
+
+/// Answers a FindCoordinator request (one key before version 4, a list from it).
+pub fn handle(
+    ctx: &Context,
+    request: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let error = (request.key_type != GROUP_KEY).then_some(ResponseError::CoordinatorNotAvailable);
+    let code = error.map_or(0, |e| e.code());
+    let node = if error.is_some() { -1 } else { NODE_ID };
+    if version >= 4 {
+        let coordinators = request
+            .coordinator_keys
+            .into_iter()
+            .map(|key: StrBytes| {
+                Coordinator::default()
+                    .with_key(key)
+                    .with_node_id(BrokerId(node))
+                    .with_host(text(&ctx.host))
+                    .with_port(ctx.port)
+                    .with_error_code(code)
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    FindCoordinatorResponse::default()
+        .with_error_code(code)
+        .with_node_id(BrokerId(node))
+        .with_host(text(&ctx.host))
+        .with_port(ctx.port)
+}

@@ -1,0 +1,83 @@
+//! One client connection: read a frame, handle it, write the answer, in order, one
+//! request at a time (Kafka answers a connection's requests in the order they came,
+//! and clients rely on it). Anything that cannot be answered closes only this
+//! connection, with the reason logged.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::BufReader;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::context::Context;
+use super::dispatch::{self, Outcome};
+use super::frame::{FrameError, read_frame, write_frame};
+
+/// Limits of one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Largest request frame.
+    pub max_request_bytes: usize,
+    /// Longest a frame's body may take to arrive once it started.
+    pub body_timeout: Duration,
+    /// A connection with no request for this long is closed (Kafka's
+    /// `connections.max.idle.ms` is ten minutes too).
+    pub idle_timeout: Duration,
+}
+
+/// Shared by every connection of a listener.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// Request bytes all connections together may hold (see [`read_frame`]).
+    pub memory: Arc<Semaphore>,
+}
+
+/// Serves `stream` until the peer closes it, a request cannot be answered, it idles
+/// too long, or `stop` is cancelled.
+pub async fn serve(
+    ctx: Arc<Context>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    limits: ConnectionLimits,
+    shared: Shared,
+    stop: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = BufReader::new(reader);
+    loop {
+        let frame = tokio::select! {
+            frame = read_frame(&mut reader, limits.max_request_bytes, limits.body_timeout, &shared.memory) => frame,
+            () = tokio::time::sleep(limits.idle_timeout) => {
+                tracing::debug!(%peer, "closing an idle kafka connection");
+                return;
+            }
+            () = stop.cancelled() => return,
+        };
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(FrameError::Closed) => return,
+            Err(err) => {
+                tracing::warn!(%peer, reason = %err, "closing kafka connection");
+                return;
+            }
+        };
+        // The frame keeps its memory reserved until its answer is written.
+        match dispatch::handle(&ctx, frame.body.clone()).await {
+            Outcome::Reply(body) => {
+                if let Err(err) = write_frame(&mut writer, &body).await {
+                    tracing::debug!(%peer, error = %err, "kafka connection lost while answering");
+                    return;
+                }
+            }
+            Outcome::NoReply => {}
+            Outcome::Close(reason) => {
+                tracing::warn!(%peer, %reason, "closing kafka connection");
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! One request: read its header, check the API and version, decode it, call its
+//! handler, and encode the answer with the response header the version calls for.
+//!
+//! As Kafka does, an unknown API key, an unserved version or an undecodable request
+//! closes the connection (there is no well-formed way to answer it), with the reason
+//! logged; ApiVersions at an unknown version is the exception, answered in version 0
+//! with UNSUPPORTED_VERSION so that a newer client can retry at a version we serve.
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use super::api;
+use super::context::Context;
+use super::versions;
+
+/// What the connection does after a request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this frame body (response header and message).
+    Reply(BytesMut),
+    /// Send nothing (a produce with acks=0).
+    NoReply,
+    /// Close the connection, logging why.
+    Close(String),
+}
+
+/// Handles one request frame.
+pub async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
+    let mut peek = &frame[..];
+    if peek.len() < super::frame::MIN_REQUEST_BYTES {
+        return Outcome::Close(format!("request of {} bytes has no header", peek.len()));
+    }
+    let (raw_key, version, correlation_id) = (peek.get_i16(), peek.get_i16(), peek.get_i32());
+    let Ok(key) = ApiKey::try_from(raw_key) else {
+        return Outcome::Close(format!("unknown API key {raw_key}"));
+    };
+    if !versions::serves(key, version) {
+        if key == ApiKey::ApiVersions {
+            return encode(
+                ApiKey::ApiVersions,
+                0,
+                correlation_id,
+                &ResponseKind::ApiVersions(api::api_versions::unsupported()),
+            );
+        }
+        return Outcome::Close(format!("unsupported version {version} of {key:?}"));
+    }
+    let mut body = frame;
+    if let Err(err) = RequestHeader::decode(&mut body, key.request_header_version(version)) {
+        return Outcome::Close(format!(
+            "malformed {key:?} v{version} request header: {err}"
+        ));
+    }
+    let request = match RequestKind::decode(key, &mut body, version) {
+        Ok(request) => request,
+        Err(err) => return Outcome::Close(format!("malformed {key:?} v{version} request: {err}")),
+    };
+    match route(ctx, request, version).await {
+        Ok(Some(response)) => encode(key, version, correlation_id, &response),
+        Ok(None) => Outcome::NoReply,
+        Err(reason) => Outcome::Close(reason),
+    }
+}
+
+/// Calls the handler of `request`; `Ok(None)` when no answer is due, `Err` when the
+/// connection must close instead of answering.
+async fn route(
+    ctx: &Context,
+    request: RequestKind,
+    version: i16,
+) -> Result<Option<ResponseKind>, String> {
+    use RequestKind as Rq;
+    use ResponseKind as Rs;
+    Ok(Some(match request {
+        Rq::ApiVersions(_) => Rs::ApiVersions(api::api_versions::handle()),
+        Rq::Metadata(r) => Rs::Metadata(api::metadata::handle(ctx, r, version).await),
+        Rq::Produce(r) => match api::produce::handle(ctx, r).await? {
+            Some(response) => Rs::Produce(response),
+            None => return Ok(None),
+        },
+        Rq::Fetch(r) => Rs::Fetch(api::fetch::handle(ctx, r).await),
+        Rq::ListOffsets(r) => Rs::ListOffsets(api::list_offsets::handle(ctx, r).await),
+        Rq::CreateTopics(r) => Rs::CreateTopics(api::create_topics::handle(ctx, r).await),
+        Rq::DeleteTopics(r) => Rs::DeleteTopics(api::delete_topics::handle(ctx, r, version).await),
+        Rq::InitProducerId(r) => Rs::InitProducerId(api::init_producer_id::handle(ctx, r).await),
+        Rq::FindCoordinator(r) => {
+            Rs::FindCoordinator(api::find_coordinator::handle(ctx, r, version))
+        }
+        Rq::OffsetCommit(r) => Rs::OffsetCommit(api::offset_commit::handle(ctx, r).await),
+        Rq::OffsetFetch(r) => Rs::OffsetFetch(api::offset_fetch::handle(ctx, r, version).await),
+        Rq::ListGroups(r) => Rs::ListGroups(api::list_groups::handle(ctx, r)),
+        // `versions::serves` admits only the APIs above.
+        other => unreachable!("no handler for {other:?}"),
+    }))
+}
+
+/// The frame body of a response: header (version 0 for ApiVersions whatever the
+/// request version, as clients expect) and message.
+fn encode(key: ApiKey, version: i16, correlation_id: i32, response: &ResponseKind) -> Outcome {
+    let header_version = if key == ApiKey::ApiVersions {
+        0
+    } else {
+        key.response_header_version(version)
+    };
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let mut out = BytesMut::new();
+    let encoded = header
+        .encode(&mut out, header_version)
+        .and_then(|()| response.encode(&mut out, version));
+    match encoded {
+        Ok(()) => Outcome::Reply(out),
+        Err(err) => {
+            tracing::error!(error = %err, ?key, version, "cannot encode a kafka response");
+            Outcome::Close(format!(
+                "cannot encode the {key:?} v{version} response: {err}"
+            ))
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The Kafka wire-protocol listener: a second adapter over the [`broker`](crate::broker),
+//! next to the gRPC service, so unmodified Kafka clients (librdkafka, kafka-python,
+//! kcat) produce to and read from the same topics, partitions, producer ids and group
+//! offsets.
+//!
+//! Like the gRPC service it holds no broker logic: each API handler converts the Kafka
+//! request (decoded by the `kafka-protocol` crate), calls the broker, and converts the
+//! answer back; broker errors become Kafka error codes in [`errors`] and nowhere else.
+//!
+//! # Layout
+//! - [`listener`]: binding, the accept loop and shutdown; [`connection`]: one client's
+//!   request loop (requests are answered one at a time, in order, as Kafka does);
+//!   [`frame`]: length-prefixed frames bounded by `--kafka-max-request-bytes`.
+//! - [`dispatch`]: the request header, the version check, and the handler call;
+//!   [`versions`]: the APIs and versions this listener implements.
+//! - [`api`]: one file per API handler; [`records`]: record batches to broker records
+//!   and back; [`errors`]: broker errors to Kafka error codes; [`context`]: what every
+//!   handler needs (the broker, this node's advertised address, settings).
+
+pub mod api;
+pub mod connection;
+pub mod context;
+pub mod dispatch;
+pub mod errors;
+pub mod frame;
+pub mod listener;
+pub mod records;
+pub mod versions;
+
+use std::net::SocketAddr;
+
+pub use listener::{KafkaListener, KafkaServer};
+
+/// Default of `--kafka-max-request-bytes`: the gRPC listener's message limit, so both
+/// listeners accept the same largest produce.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 64 << 20;
+
+/// Settings of the Kafka listener: plain data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `host:port` that Metadata and FindCoordinator return; `None`: the bound address
+    /// (refused when that is a wildcard address, which clients cannot connect to).
+    pub advertised: Option<String>,
+    /// Largest request frame accepted; a bigger one closes the connection.
+    pub max_request_bytes: usize,
+    /// Whether Metadata creates a topic it is asked about and that does not exist (when
+    /// the client allows it too), as Kafka's `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+}
+
+impl KafkaConfig {
+    /// Listening on `listen` with the defaults: no advertised override, 64 MiB frames,
+    /// no auto-creation.
+    pub fn new(listen: SocketAddr) -> KafkaConfig {
+        KafkaConfig {
+            listen,
+            advertised: None,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            auto_create_topics: false,
+        }
+    }
+}

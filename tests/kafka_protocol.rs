@@ -1,0 +1,639 @@
+//! The Kafka listener at the protocol level, with requests built by the
+//! `kafka-protocol` crate: long-poll and byte limits of Fetch, acks=0, ListOffsets,
+//! topic auto-creation behind its flag, topic admin and ListGroups, and the refusal
+//! to run beside token authentication. Real clients are in `kafka_clients.rs`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use common::{TestServer, create_topic, fetch_all, produce, record};
+use eventlog::kafka::KafkaConfig;
+use eventlog::proto::v1 as pb;
+use eventlog::service::ServerConfig;
+use eventlog::service::tokens::TokenTable;
+use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest, FetchResponse, ListGroupsRequest,
+    ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    ProduceRequest, RequestHeader, ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A server with a Kafka listener.
+async fn start(dir: &std::path::Path, auto_create: bool) -> (TestServer, SocketAddr) {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
+    let addr = probe.local_addr().expect("addr");
+    drop(probe);
+    let mut kafka = KafkaConfig::new(addr);
+    kafka.auto_create_topics = auto_create;
+    let config = ServerConfig {
+        kafka: Some(kafka),
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start_with(dir, config).await;
+    let _ = server.client().await;
+    (server, addr)
+}
+
+/// One connection, sending requests and reading their answers in order.
+struct Conn {
+    stream: TcpStream,
+    next_id: i32,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> Conn {
+        for _ in 0..100 {
+            if let Ok(stream) = TcpStream::connect(addr).await {
+                return Conn { stream, next_id: 1 };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("cannot connect to the kafka listener at {addr}");
+    }
+
+    /// Sends a request; returns its correlation id.
+    async fn send<R: Encodable>(&mut self, key: ApiKey, version: i16, request: &R) -> i32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut body = BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(id)
+            .with_client_id(Some(StrBytes::from_static_str("protocol-test")))
+            .encode(&mut body, key.request_header_version(version))
+            .expect("header");
+        request.encode(&mut body, version).expect("request");
+        self.stream
+            .write_all(&(body.len() as u32).to_be_bytes())
+            .await
+            .expect("send");
+        self.stream.write_all(&body).await.expect("send");
+        id
+    }
+
+    /// Reads the next answer, checks its correlation id, and decodes it.
+    async fn receive<R: Decodable>(&mut self, key: ApiKey, version: i16, id: i32) -> R {
+        let length = self.stream.read_u32().await.expect("answer length");
+        let mut body = vec![0; length as usize];
+        self.stream.read_exact(&mut body).await.expect("answer");
+        let mut body = Bytes::from(body);
+        let header_version = if key == ApiKey::ApiVersions {
+            0
+        } else {
+            key.response_header_version(version)
+        };
+        let header = ResponseHeader::decode(&mut body, header_version).expect("header");
+        assert_eq!(header.correlation_id, id, "answers come in request order");
+        R::decode(&mut body, version).expect("answer body")
+    }
+
+    async fn call<Q: Encodable, R: Decodable>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        request: &Q,
+    ) -> R {
+        let id = self.send(key, version, request).await;
+        self.receive(key, version, id).await
+    }
+}
+
+fn name(text: &str) -> TopicName {
+    TopicName(StrBytes::from_string(text.to_string()))
+}
+
+fn fetch_request(
+    topic: &str,
+    partitions: &[(i32, i64, i32)],
+    max_wait_ms: i32,
+    max_bytes: i32,
+) -> FetchRequest {
+    let partitions = partitions
+        .iter()
+        .map(|&(partition, offset, partition_max_bytes)| {
+            FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(partition_max_bytes)
+        })
+        .collect();
+    FetchRequest::default()
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(max_bytes)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(name(topic))
+                .with_partitions(partitions),
+        ])
+}
+
+/// Offsets and values of the records of each partition of a Fetch answer.
+fn fetched(response: &FetchResponse) -> Vec<Vec<(i64, String)>> {
+    response.responses[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            assert_eq!(p.error_code, 0, "partition {}", p.partition_index);
+            let mut records = p.records.clone().unwrap_or_default();
+            let mut out = Vec::new();
+            while records.has_remaining() {
+                let set = RecordBatchDecoder::decode(&mut records).expect("batch");
+                out.extend(set.records.into_iter().map(|r| {
+                    (
+                        r.offset,
+                        String::from_utf8_lossy(&r.value.unwrap_or_default()).into_owned(),
+                    )
+                }));
+            }
+            out
+        })
+        .collect()
+}
+
+fn values(range: std::ops::Range<u32>) -> Vec<pb::Record> {
+    range
+        .map(|i| record(None, Some(&format!("{i:04}-{}", "x".repeat(200)))))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_waits_for_data_and_keeps_to_its_byte_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, addr) = start(dir.path(), false).await;
+    let mut client = server.client().await;
+    create_topic(&mut client, "f", 2).await;
+    produce(&mut client, "f", Some(0), values(0..10)).await;
+    produce(&mut client, "f", Some(1), values(0..10)).await;
+    let mut conn = Conn::open(addr).await;
+
+    // Per-partition limit: one byte still returns the first record, and only it.
+    let one = fetch_request("f", &[(0, 3, 1)], 0, 1 << 20);
+    let answer: FetchResponse = conn.call(ApiKey::Fetch, 12, &one).await;
+    let got = fetched(&answer);
+    assert_eq!(got[0].iter().map(|r| r.0).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(answer.responses[0].partitions[0].high_watermark, 10);
+
+    // Request limit: spent by the first partition, nothing left for the second.
+    let both = fetch_request("f", &[(0, 0, 1 << 20), (1, 0, 1 << 20)], 0, 1);
+    let got = fetched(&conn.call(ApiKey::Fetch, 12, &both).await);
+    assert_eq!((got[0].len(), got[1].len()), (1, 0));
+
+    // Long-poll: a fetch at the end waits until a record arrives, then returns it.
+    let tail = fetch_request("f", &[(1, 10, 1 << 20)], 30_000, 1 << 20);
+    let id = conn.send(ApiKey::Fetch, 12, &tail).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    produce(&mut client, "f", Some(1), vec![record(None, Some("late"))]).await;
+    let got = fetched(&conn.receive(ApiKey::Fetch, 12, id).await);
+    assert_eq!(got[0], vec![(10, "late".to_string())]);
+
+    // min_bytes: the answer waits until enough bytes arrived, not just the first record.
+    let enough = fetch_request("f", &[(1, 11, 1 << 20)], 30_000, 1 << 20).with_min_bytes(600);
+    let id = conn.send(ApiKey::Fetch, 12, &enough).await;
+    for i in 11..14 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        produce(&mut client, "f", Some(1), values(i..i + 1)).await;
+    }
+    let got = fetched(&conn.receive(ApiKey::Fetch, 12, id).await);
+    let offsets: Vec<i64> = got[0].iter().map(|r| r.0).collect();
+    assert_eq!(
+        offsets,
+        vec![11, 12, 13],
+        "two records are under 600 bytes, three above"
+    );
+
+    // With nothing arriving, max_wait_ms ends the wait with an empty answer.
+    let idle = fetch_request("f", &[(0, 10, 1 << 20)], 100, 1 << 20);
+    let got = fetched(&conn.call(ApiKey::Fetch, 12, &idle).await);
+    assert!(got[0].is_empty());
+
+    // Past the end: OFFSET_OUT_OF_RANGE with the bounds to reset to.
+    let past = fetch_request("f", &[(0, 99, 1 << 20)], 0, 1 << 20);
+    let answer: FetchResponse = conn.call(ApiKey::Fetch, 12, &past).await;
+    let partition = &answer.responses[0].partitions[0];
+    assert_eq!((partition.error_code, partition.high_watermark), (1, 10));
+    server.stop().await;
+}
+
+fn produce_request(topic: &str, acks: i16, value: &str) -> ProduceRequest {
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 1_700_000_000_000,
+        key: None,
+        value: Some(Bytes::from(value.to_string())),
+        headers: IndexMap::new(),
+    };
+    let mut batch = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::Lz4,
+    };
+    RecordBatchEncoder::encode(&mut batch, [&record], &options).expect("batch");
+    let data = PartitionProduceData::default()
+        .with_index(0)
+        .with_records(Some(batch.freeze()));
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(name(topic))
+                .with_partition_data(vec![data]),
+        ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_zero_appends_without_an_answer_and_offsets_list_by_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, addr) = start(dir.path(), false).await;
+    let mut client = server.client().await;
+    create_topic(&mut client, "acks", 1).await;
+    let mut conn = Conn::open(addr).await;
+    conn.send(
+        ApiKey::Produce,
+        9,
+        &produce_request("acks", 0, "fire and forget"),
+    )
+    .await;
+    // The next answer on the connection is the ApiVersions one: no produce answer came.
+    let versions: ApiVersionsResponse = conn
+        .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await;
+    assert_eq!(versions.error_code, 0);
+    let stored = fetch_all(&mut client, "acks", 0, 0).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].value.as_deref(), Some(&b"fire and forget"[..]));
+
+    // acks=1 answers with the offset.
+    let answer: kafka_protocol::messages::ProduceResponse = conn
+        .call(ApiKey::Produce, 9, &produce_request("acks", 1, "second"))
+        .await;
+    let partition = &answer.responses[0].partition_responses[0];
+    assert_eq!((partition.error_code, partition.base_offset), (0, 1));
+
+    // Earliest, latest, and the first at or after a time.
+    let timed: Vec<pb::Record> = (0..3)
+        .map(|i| pb::Record {
+            timestamp_ms: Some(1_750_000_000_000 + i * 1000),
+            ..record(None, Some("timed"))
+        })
+        .collect();
+    produce(&mut client, "acks", Some(0), timed).await;
+    let asked = |timestamp| {
+        ListOffsetsPartition::default()
+            .with_partition_index(0)
+            .with_timestamp(timestamp)
+    };
+    let request = ListOffsetsRequest::default().with_topics(vec![
+        ListOffsetsTopic::default()
+            .with_name(name("acks"))
+            .with_partitions(vec![
+                asked(-2),
+                asked(-1),
+                asked(1_750_000_000_500),
+                asked(1_760_000_000_000),
+            ]),
+    ]);
+    let answer: ListOffsetsResponse = conn.call(ApiKey::ListOffsets, 7, &request).await;
+    let got: Vec<(i16, i64, i64)> = answer.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.error_code, p.offset, p.timestamp))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0, 0, -1),
+            (0, 5, -1),
+            (0, 3, 1_750_000_001_000),
+            (0, -1, -1)
+        ]
+    );
+
+    // A failed acks=0 produce closes its connection: the producer's only way to know.
+    let mut doomed = Conn::open(addr).await;
+    doomed
+        .send(ApiKey::Produce, 9, &produce_request("missing", 0, "lost"))
+        .await;
+    let closed = doomed.stream.read_u32().await;
+    assert_eq!(
+        closed.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::UnexpectedEof)
+    );
+    server.stop().await;
+}
+
+fn metadata_for(topic: &str) -> MetadataRequest {
+    MetadataRequest::default()
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(name(topic))),
+        ]))
+        .with_allow_auto_topic_creation(true)
+}
+
+async fn topic_names(client: &mut eventlog::client::Client) -> Vec<String> {
+    let listed = client
+        .admin
+        .list_topics(pb::ListTopicsRequest::default())
+        .await
+        .expect("list topics")
+        .into_inner();
+    listed.topics.into_iter().map(|t| t.name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_creates_missing_topics_only_when_enabled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, addr) = start(dir.path(), false).await;
+    let mut client = server.client().await;
+    let mut conn = Conn::open(addr).await;
+    let answer: MetadataResponse = conn.call(ApiKey::Metadata, 12, &metadata_for("nope")).await;
+    assert_eq!(answer.topics[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    assert_eq!(answer.brokers[0].port, i32::from(addr.port()));
+    assert!(topic_names(&mut client).await.is_empty());
+    drop(conn);
+    server.stop().await;
+
+    let (server, addr) = start(dir.path(), true).await;
+    let mut client = server.client().await;
+    let mut conn = Conn::open(addr).await;
+    let answer: MetadataResponse = conn.call(ApiKey::Metadata, 12, &metadata_for("auto")).await;
+    assert_eq!(
+        (
+            answer.topics[0].error_code,
+            answer.topics[0].partitions.len()
+        ),
+        (0, 1)
+    );
+    assert_eq!(topic_names(&mut client).await, vec!["auto".to_string()]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_are_created_and_deleted_and_groups_listed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, addr) = start(dir.path(), false).await;
+    let mut client = server.client().await;
+    let mut conn = Conn::open(addr).await;
+    let config = |key: &str, value: &str| {
+        CreatableTopicConfig::default()
+            .with_name(StrBytes::from_string(key.into()))
+            .with_value(Some(StrBytes::from_string(value.into())))
+    };
+    let topic = |topic: &str, partitions: i32, replication: i16, configs| {
+        CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication)
+            .with_configs(configs)
+    };
+    let request = CreateTopicsRequest::default().with_topics(vec![
+        topic(
+            "made",
+            3,
+            1,
+            vec![
+                config("retention.ms", "60000"),
+                config("cleanup.policy", "compact"),
+            ],
+        ),
+        topic("replicated", 1, 3, vec![]),
+        topic(
+            "odd-config",
+            1,
+            -1,
+            vec![config("compression.type", "zstd")],
+        ),
+    ]);
+    let answer: CreateTopicsResponse = conn.call(ApiKey::CreateTopics, 7, &request).await;
+    let codes: Vec<i16> = answer.topics.iter().map(|t| t.error_code).collect();
+    assert_eq!(
+        codes,
+        vec![0, 38, 40],
+        "created, INVALID_REPLICATION_FACTOR, INVALID_CONFIG"
+    );
+    let described = client
+        .admin
+        .describe_topic(pb::DescribeTopicRequest {
+            name: "made".into(),
+        })
+        .await
+        .expect("describe")
+        .into_inner();
+    let summary = described.topic.expect("topic");
+    assert_eq!(summary.partitions, 3);
+    let config = summary.config.expect("config");
+    assert_eq!(config.retention_ms, Some(60_000));
+
+    common::commit(&mut client, "listed-group", "made", &[(0, 0)])
+        .await
+        .expect("commit");
+    let groups: ListGroupsResponse = conn
+        .call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())
+        .await;
+    let listed: Vec<&str> = groups.groups.iter().map(|g| g.group_id.as_str()).collect();
+    assert_eq!(listed, vec!["listed-group"]);
+
+    let delete = DeleteTopicsRequest::default().with_topic_names(vec![name("made"), name("never")]);
+    let answer: DeleteTopicsResponse = conn.call(ApiKey::DeleteTopics, 5, &delete).await;
+    let codes: Vec<i16> = answer.responses.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, vec![0, 3]);
+    assert!(topic_names(&mut client).await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kafka_listener_is_refused_beside_token_authentication() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
+    let kafka = KafkaConfig::new(probe.local_addr().expect("addr"));
+    drop(probe);
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let config = ServerConfig {
+        broker: eventlog::broker::BrokerConfig {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        },
+        auth: Some(TokenTable::parse("a-long-enough-secret-token admin").expect("tokens")),
+        kafka: Some(kafka),
+        ..ServerConfig::default()
+    };
+    let err = eventlog::service::serve(config, grpc, std::future::pending())
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("SASL"), "{err}");
+}
+
+/// A produce of `count` records as producer `id` at `epoch`, from sequence `first`.
+fn idempotent_produce(topic: &str, id: i64, epoch: i16, first: i32, count: i32) -> ProduceRequest {
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: id,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i64::from(i),
+            sequence: first + i,
+            timestamp: 1_700_000_000_000,
+            key: None,
+            value: Some(Bytes::from(format!("seq {}", first + i))),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut batch = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::Gzip,
+    };
+    RecordBatchEncoder::encode(&mut batch, &records, &options).expect("batch");
+    let data = PartitionProduceData::default()
+        .with_index(0)
+        .with_records(Some(batch.freeze()));
+    ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(name(topic))
+                .with_partition_data(vec![data]),
+        ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_producers_get_retries_deduplicated_and_gaps_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, addr) = start(dir.path(), false).await;
+    let mut client = server.client().await;
+    create_topic(&mut client, "idem", 1).await;
+    let mut conn = Conn::open(addr).await;
+    let init: kafka_protocol::messages::InitProducerIdResponse = conn
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &kafka_protocol::messages::InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000),
+        )
+        .await;
+    assert_eq!(init.error_code, 0);
+    let (id, epoch) = (init.producer_id.0, init.producer_epoch);
+    let mut produce = async |first, count| -> (i16, i64) {
+        let answer: kafka_protocol::messages::ProduceResponse = conn
+            .call(
+                ApiKey::Produce,
+                9,
+                &idempotent_produce("idem", id, epoch, first, count),
+            )
+            .await;
+        let partition = &answer.responses[0].partition_responses[0];
+        (partition.error_code, partition.base_offset)
+    };
+    assert_eq!(produce(0, 2).await, (0, 0));
+    assert_eq!(produce(2, 3).await, (0, 2));
+    // A retry of the first batch: its original offset, nothing appended.
+    assert_eq!(produce(0, 2).await, (0, 0));
+    // A gap in the sequence: OUT_OF_ORDER_SEQUENCE_NUMBER.
+    assert_eq!(produce(9, 1).await.0, 45);
+    let stored = fetch_all(&mut client, "idem", 0, 0).await;
+    let values: Vec<String> = stored
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .collect();
+    assert_eq!(values, ["seq 0", "seq 1", "seq 2", "seq 3", "seq 4"]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_committed_over_grpc_are_fetched_over_kafka_at_every_version() {
+    use kafka_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+    };
+    use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, addr) = start(dir.path(), false).await;
+    let mut client = server.client().await;
+    create_topic(&mut client, "committed", 2).await;
+    produce(&mut client, "committed", Some(0), values(0..5)).await;
+    common::commit(&mut client, "grpc-group", "committed", &[(0, 4)])
+        .await
+        .expect("commit");
+    let mut conn = Conn::open(addr).await;
+    let group = || GroupId(StrBytes::from_static_str("grpc-group"));
+
+    // Versions 1 to 7: one group; partition 1 has no commit (-1).
+    for version in [1, 5, 7] {
+        let request = OffsetFetchRequest::default()
+            .with_group_id(group())
+            .with_topics(Some(vec![
+                OffsetFetchRequestTopic::default()
+                    .with_name(name("committed"))
+                    .with_partition_indexes(vec![0, 1]),
+            ]));
+        let answer: OffsetFetchResponse = conn.call(ApiKey::OffsetFetch, version, &request).await;
+        let got: Vec<(i32, i64, i16)> = answer.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition_index, p.committed_offset, p.error_code))
+            .collect();
+        assert_eq!(got, vec![(0, 4, 0), (1, -1, 0)], "version {version}");
+    }
+
+    // Version 8: a list of groups; all topics when none are named.
+    let request = OffsetFetchRequest::default().with_groups(vec![
+        OffsetFetchRequestGroup::default()
+            .with_group_id(group())
+            .with_topics(None),
+        OffsetFetchRequestGroup::default()
+            .with_group_id(group())
+            .with_topics(Some(vec![
+                OffsetFetchRequestTopics::default()
+                    .with_name(name("committed"))
+                    .with_partition_indexes(vec![0]),
+            ])),
+    ]);
+    let answer: OffsetFetchResponse = conn.call(ApiKey::OffsetFetch, 8, &request).await;
+    for group in &answer.groups {
+        let got: Vec<(&str, i32, i64)> = group
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |p| (t.name.as_str(), p.partition_index, p.committed_offset))
+            })
+            .collect();
+        assert_eq!(got, vec![("committed", 0, 4)]);
+    }
+    assert_eq!(answer.groups.len(), 2);
+    server.stop().await;
+}
