@@ -57,7 +57,11 @@ fn names_taken(method: &str) -> (bool, bool) {
     match method {
         "Produce" | "Fetch" | "ListOffsets" | "CreateTopic" | "DeleteTopic"
         | "UpdateTopicConfig" | "CompactTopic" | "DescribeTopic" => (true, false),
-        "Subscribe" | "CommitOffsets" | "GetCommittedOffsets" | "ResetGroupOffsets" => (true, true),
+        "Subscribe"
+        | "CommitOffsets"
+        | "GetCommittedOffsets"
+        | "ResetGroupOffsets"
+        | "GroupSubscribe" => (true, true),
         "DescribeGroup" | "DeleteGroup" => (false, true),
         // An anonymous producer names nothing; a named one is checked below.
         "ListTopics" | "ListGroups" | "InitProducer" => (false, false),
@@ -201,8 +205,45 @@ async fn call(
             })
             .await
             .map(none),
+        "GroupSubscribe" => group_subscribe(client, topic, group).await,
         other => panic!("{other}: add the new RPC to `call`"),
     }
+}
+
+/// Joins `group` for `topic` as a member, then leaves and waits until the group has no
+/// members again (so the dry-run deletes and resets that follow are not refused).
+async fn group_subscribe(
+    client: &mut Client,
+    topic: &str,
+    group: &str,
+) -> Result<Vec<String>, Status> {
+    let join = pb::GroupSubscribeRequest {
+        action: Some(pb::group_subscribe_request::Action::Join(pb::JoinGroup {
+            group: group.into(),
+            topics: vec![topic.into()],
+            ..Default::default()
+        })),
+    };
+    let mut stream = client
+        .event_log
+        .group_subscribe(tokio_stream::iter(vec![join]))
+        .await?
+        .into_inner();
+    stream.message().await?;
+    drop(stream);
+    for _ in 0..200 {
+        let described = client
+            .admin
+            .describe_group(pb::DescribeGroupRequest {
+                group: group.into(),
+            })
+            .await;
+        if described.is_ok_and(|d| d.into_inner().members.is_empty()) {
+            return Ok(Vec::new());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the member of {group} never left");
 }
 
 /// The topics of group positions.

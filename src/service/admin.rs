@@ -10,6 +10,7 @@ use tonic::{Request, Response, Status};
 
 use super::cleanup_convert::config_update;
 use super::group_convert::reset_target;
+use super::member_convert::membership_to_wire;
 use super::scope::Scope;
 use crate::broker::{Broker, NewTopic};
 use crate::proto::v1 as pb;
@@ -156,9 +157,15 @@ impl Admin for AdminService {
         request: Request<pb::DescribeGroupRequest>,
     ) -> Result<Response<pb::DescribeGroupResponse>, Status> {
         let (scope, request) = group_request(request, |r| &r.group)?;
-        let positions = self.broker.describe_group(&request.group).await?;
+        let (membership, positions) = self.broker.describe_group_members(&request.group).await?;
         let partitions = visible_positions(&scope, positions.into_iter().map(Into::into));
-        Ok(Response::new(pb::DescribeGroupResponse { partitions }))
+        let (generation, strategy, members) = membership_to_wire(membership);
+        Ok(Response::new(pb::DescribeGroupResponse {
+            partitions,
+            generation,
+            strategy,
+            members,
+        }))
     }
 
     async fn delete_group(

@@ -1,0 +1,125 @@
+//! `eventlog consume TOPIC --group G --follow` joins the group as a member: three of
+//! them on a 6-partition topic get two partitions each, and when one is killed the
+//! other two take its partitions over from its commits; `group describe` shows the
+//! members and the generation.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{BinaryServer, cli_ok as ok};
+use serde_json::Value;
+
+/// A `consume --group --follow` process writing its stdout to `out`.
+fn member(url: &str, out: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_eventlog"))
+        .args(["consume", "work", "--group", "workers", "--follow"])
+        .args(["--session-timeout", "2s"])
+        .env("EVENTLOG_SERVER", url)
+        .stdin(Stdio::null())
+        .stdout(File::create(out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn consume")
+}
+
+/// Values printed so far by a text `consume` (last column), header skipped.
+fn printed(out: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(out).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.starts_with("PARTITION"))
+        .filter_map(|l| l.rsplit(' ').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Polls `check` until it holds (a minute at most: a guard against hangs).
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !check() {
+        assert!(Instant::now() < deadline, "gave up waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Partitions per member in `group describe --format json`, when none is releasing.
+fn assignment(url: &str) -> Option<Vec<usize>> {
+    let text = ok(url, &["group", "describe", "workers", "--format", "json"]);
+    let value: Value = serde_json::from_str(&text).ok()?;
+    let members = value["members"].as_array()?;
+    if members
+        .iter()
+        .any(|m| !m["revoking"].as_array().unwrap().is_empty())
+    {
+        return None;
+    }
+    let mut counts: Vec<usize> = members
+        .iter()
+        .map(|m| m["assigned"].as_array().unwrap().len())
+        .collect();
+    counts.sort();
+    Some(counts)
+}
+
+fn produce_round(url: &str, tag: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    for p in 0..6 {
+        let value = format!("{tag}{p}");
+        ok(
+            url,
+            &["produce", "work", "--partition", &p.to_string(), &value],
+        );
+        values.push(value);
+    }
+    values
+}
+
+#[test]
+fn three_cli_members_share_the_partitions_and_survivors_take_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = BinaryServer::start(dir.path());
+    let url = &server.url.clone();
+    ok(url, &["topic", "create", "work", "--partitions", "6"]);
+    let mut expected: BTreeSet<String> = produce_round(url, "a").into_iter().collect();
+    let outs: Vec<_> = (0..3)
+        .map(|i| dir.path().join(format!("member{i}.out")))
+        .collect();
+    let mut members: Vec<Child> = outs.iter().map(|out| member(url, out)).collect();
+    wait_for("three members with two partitions each", || {
+        assignment(url) == Some(vec![2, 2, 2])
+    });
+    let union = |outs: &[std::path::PathBuf]| -> BTreeSet<String> {
+        outs.iter().flat_map(|o| printed(o)).collect()
+    };
+    wait_for("the first round is printed", || {
+        union(&outs).is_superset(&expected)
+    });
+
+    let mut killed = members.remove(0);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    expected.extend(produce_round(url, "b"));
+    wait_for("two members hold every partition", || {
+        assignment(url) == Some(vec![3, 3])
+    });
+    wait_for("the survivors print the second round", || {
+        union(&outs[1..]).is_superset(
+            &expected
+                .iter()
+                .filter(|v| v.starts_with('b'))
+                .cloned()
+                .collect(),
+        )
+    });
+    let table = ok(url, &["group", "describe", "workers"]);
+    assert!(table.contains("strategy sticky, 2 member(s)"), "{table}");
+    for mut m in members {
+        m.kill().unwrap();
+        m.wait().unwrap();
+    }
+    server.stop();
+}
