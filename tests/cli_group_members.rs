@@ -1,12 +1,14 @@
 //! `eventlog consume TOPIC --group G --follow` joins the group as a member: three of
 //! them on a 6-partition topic get two partitions each, and when one is killed the
 //! other two take its partitions over from its commits; `group describe` shows the
-//! members and the generation.
+//! members and the generation, and the metrics count members and rebalances.
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -78,10 +80,43 @@ fn produce_round(url: &str, tag: &str) -> Vec<String> {
     values
 }
 
+/// A server serving metrics on a port of its own (retried if the port was taken).
+fn start_with_metrics(data_dir: &Path) -> (BinaryServer, SocketAddr) {
+    for _ in 0..5 {
+        let metrics = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port");
+        let args = ["--metrics-listen", &metrics.to_string()];
+        if let Some(server) = BinaryServer::try_start_with(data_dir, &args, "info") {
+            return (server, metrics);
+        }
+    }
+    panic!("the server did not start with metrics");
+}
+
+/// The metrics text of `GET /metrics`.
+fn scrape(metrics: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(metrics).expect("connect to the metrics port");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    response
+}
+
+/// The value of the sample line starting with `name_and_labels`.
+fn sample(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name_and_labels} in {text}"))
+}
+
 #[test]
 fn three_cli_members_share_the_partitions_and_survivors_take_over() {
     let dir = tempfile::tempdir().unwrap();
-    let server = BinaryServer::start(dir.path());
+    let (server, metrics) = start_with_metrics(dir.path());
     let url = &server.url.clone();
     ok(url, &["topic", "create", "work", "--partitions", "6"]);
     let mut expected: BTreeSet<String> = produce_round(url, "a").into_iter().collect();
@@ -99,6 +134,11 @@ fn three_cli_members_share_the_partitions_and_survivors_take_over() {
         union(&outs).is_superset(&expected)
     });
 
+    let scraped = scrape(metrics);
+    assert!(
+        scraped.contains("eventlog_group_members{group=\"workers\"} 3"),
+        "{scraped}"
+    );
     let mut killed = members.remove(0);
     killed.kill().unwrap();
     killed.wait().unwrap();
@@ -115,6 +155,19 @@ fn three_cli_members_share_the_partitions_and_survivors_take_over() {
                 .collect(),
         )
     });
+    let scraped = scrape(metrics);
+    assert!(
+        scraped.contains("eventlog_group_members{group=\"workers\"} 2"),
+        "{scraped}"
+    );
+    // Three joins and one departure, at least; each is a generation.
+    let generation = sample(&scraped, "eventlog_group_generation{group=\"workers\"}");
+    let rebalances = sample(
+        &scraped,
+        "eventlog_group_rebalances_total{group=\"workers\"}",
+    );
+    assert!(generation >= 4.0 && rebalances >= 4.0, "{scraped}");
+    assert!(scraped.contains("eventlog_group_rebalance_duration_seconds_count{group=\"workers\"}"));
     let table = ok(url, &["group", "describe", "workers"]);
     assert!(table.contains("strategy sticky, 2 member(s)"), "{table}");
     for mut m in members {

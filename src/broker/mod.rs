@@ -215,7 +215,13 @@ impl Broker {
             .map_err(BrokerError::io(&config.data_dir))?;
         let scrubber = scrub::start(topics.clone(), config.scrub_bytes_per_sec)
             .map_err(BrokerError::io(&config.data_dir))?;
-        let membership = Arc::new(membership::Coordinator::new(config.max_group_members));
+        let membership = Arc::new(membership::Coordinator::new(
+            config.max_group_members,
+            config.group_retention,
+        ));
+        // Idle-group expiry counts from when a group's last member left.
+        let probe = Arc::clone(&membership);
+        groups.set_activity_probe(Arc::new(move |group: &str| probe.last_active(group)));
         Ok(Arc::new(Broker {
             config,
             dirs,

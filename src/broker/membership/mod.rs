@@ -82,6 +82,10 @@ pub struct GroupMembership {
 pub struct Coordinator {
     max_members: usize,
     groups: Mutex<BTreeMap<String, Arc<Mutex<GroupState>>>>,
+    /// When groups lost their last member (ms since the epoch), kept for `retention`:
+    /// their idle-expiry countdown starts then.
+    emptied: Mutex<BTreeMap<String, i64>>,
+    retention: Duration,
     next_id: AtomicU64,
     /// Start time of this coordinator, in every member id, so ids from before a
     /// restart never name a member after it.
@@ -89,11 +93,14 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    /// A coordinator allowing `max_members` per group.
-    pub fn new(max_members: usize) -> Coordinator {
+    /// A coordinator allowing `max_members` per group, remembering for `retention` when
+    /// a group lost its last member.
+    pub fn new(max_members: usize, retention: Duration) -> Coordinator {
         Coordinator {
             max_members,
             groups: Mutex::new(BTreeMap::new()),
+            emptied: Mutex::new(BTreeMap::new()),
+            retention,
             next_id: AtomicU64::new(1),
             incarnation: format!("{:x}", super::group_store::now_ms()),
         }
@@ -264,7 +271,31 @@ impl Coordinator {
             .is_some_and(|state| state.try_lock().is_ok_and(|s| s.member_count() == 0));
         if empty {
             groups.remove(group);
+            drop(groups);
+            self.remember_emptied(group);
         }
+    }
+
+    /// Notes that `group` just lost its last member, forgetting groups emptied longer
+    /// than the retention ago (their commits' expiry no longer depends on it).
+    fn remember_emptied(&self, group: &str) {
+        let now = super::group_store::now_ms();
+        let retention_ms = i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
+        let mut emptied = lock(&self.emptied);
+        emptied.retain(|_, at| now.saturating_sub(*at) <= retention_ms);
+        emptied.insert(group.to_string(), now);
+    }
+
+    /// When `group` was last in use by members: `i64::MAX` while it has members, the
+    /// time its last member left if that was within the retention, else `None`.
+    pub fn last_active(&self, group: &str) -> Option<i64> {
+        let live = lock(&self.groups)
+            .get(group)
+            .is_some_and(|state| state.try_lock().map_or(true, |s| s.member_count() > 0));
+        if live {
+            return Some(i64::MAX);
+        }
+        lock(&self.emptied).get(group).copied()
     }
 }
 
@@ -272,4 +303,35 @@ impl Coordinator {
 /// state whole before anything that could panic.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> JoinSpec {
+        JoinSpec {
+            topics: ["t".to_string()].into(),
+            partitions: vec![TopicPartition::new("t", 0)],
+            instance_id: None,
+            client: String::new(),
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
+            strategy: Strategy::Sticky,
+        }
+    }
+
+    #[test]
+    fn a_group_is_active_while_it_has_members_and_since_its_last_left() {
+        let coordinator = Coordinator::new(10, Duration::from_secs(3600));
+        assert_eq!(coordinator.last_active("g"), None);
+        let (id, _view) = coordinator.join("g", spec(), Instant::now()).unwrap();
+        assert_eq!(coordinator.last_active("g"), Some(i64::MAX));
+        assert!(coordinator.check_empty("g", "deleting the group").is_err());
+        let before = super::super::group_store::now_ms();
+        coordinator.disconnect("g", &id, Instant::now());
+        let left = coordinator.last_active("g").expect("remembered");
+        assert!(left >= before && left < i64::MAX, "{left}");
+        assert!(coordinator.describe("g").is_none());
+        assert!(coordinator.check_empty("g", "deleting the group").is_ok());
+    }
 }
