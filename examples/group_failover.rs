@@ -3,7 +3,8 @@
 //! member dies, and the time from its death until every partition it held has been
 //! delivered to another member is measured. Two deaths: the member's connection drops
 //! (a crash: it leaves at once) and the member hangs (no reads, no heartbeats: it is
-//! removed when its session times out).
+//! removed when its session times out). Each run dies at another point of the
+//! member's heartbeat cycle.
 //!
 //! usage: cargo run --example group_failover -- [RUNS] [SESSION_TIMEOUT_MS]
 //! (defaults 5 runs of each death, the server's default session timeout of 10,000 ms).
@@ -65,6 +66,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             next_id += 1;
         }
         let held = wait_settled(&mut admin, &members).await;
+        // Die at a different point of the heartbeat cycle each run (a member heartbeats
+        // every third of its session timeout).
+        let phase = Duration::from_millis(session_ms / 3 * (run / 2) as u64 / runs as u64);
+        tokio::time::sleep(phase).await;
         let (&victim, _) = members.iter().next().ok_or("no member")?;
         let partitions = held[&victim].clone();
         let member = members.remove(&victim).ok_or("no victim")?;

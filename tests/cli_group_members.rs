@@ -1,7 +1,8 @@
 //! `eventlog consume TOPIC --group G --follow` joins the group as a member: three of
 //! them on a 6-partition topic get two partitions each, and when one is killed the
 //! other two take its partitions over from its commits; `group describe` shows the
-//! members and the generation, and the metrics count members and rebalances.
+//! members and the generation, the metrics count members and rebalances, and a member
+//! paused past its session timeout rejoins when it wakes.
 
 mod common;
 
@@ -27,6 +28,15 @@ fn member(url: &str, out: &Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn consume")
+}
+
+/// Sends a signal to a process with `kill`.
+fn signal(which: &str, pid: &str) {
+    let status = Command::new("kill")
+        .args([which, pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
 }
 
 /// Values printed so far by a text `consume` (last column), header skipped.
@@ -170,6 +180,18 @@ fn three_cli_members_share_the_partitions_and_survivors_take_over() {
     assert!(scraped.contains("eventlog_group_rebalance_duration_seconds_count{group=\"workers\"}"));
     let table = ok(url, &["group", "describe", "workers"]);
     assert!(table.contains("strategy sticky, 2 member(s)"), "{table}");
+
+    // A member paused past its session timeout loses its partitions; woken up, its
+    // client notices, joins again and gets its share back.
+    let paused = members[0].id().to_string();
+    signal("-STOP", &paused);
+    wait_for("the other member holds every partition", || {
+        assignment(url) == Some(vec![6])
+    });
+    signal("-CONT", &paused);
+    wait_for("the woken member rejoined", || {
+        assignment(url) == Some(vec![3, 3])
+    });
     for mut m in members {
         m.kill().unwrap();
         m.wait().unwrap();
