@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{TestServer, committed_offsets, create_topic, produce, record};
-use eventlog::client::group_member::{GroupMember, MemberError, MemberOptions};
+use eventlog::client::group_member::{GroupMember, MemberError, MemberEvent, MemberOptions};
 use eventlog::proto::v1 as pb;
 use membership_support::{Ledger, Mode, describe, spawn_member, wait_settled, wait_until};
 
@@ -413,4 +413,72 @@ async fn bad_joins_and_operations_on_a_group_with_members_are_refused() {
     })
     .await;
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_server_restart_members_rejoin_and_resume_from_the_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut client = server.client().await;
+    create_topic(&mut client, TOPIC, 1).await;
+    let first: Vec<_> = (0..3)
+        .map(|i| record(None, Some(&format!("v{i}"))))
+        .collect();
+    produce(&mut client, TOPIC, Some(0), first).await;
+    // A static member: when it goes, its partition waits for it, undelivered.
+    let static_member = MemberOptions {
+        instance_id: Some("host-1".into()),
+        ..options(1_800_000)
+    };
+    let mut member = GroupMember::join(&client, static_member).await.unwrap();
+    let mut processed = 0;
+    while processed < 3 {
+        if let MemberEvent::Records { topic, records } = member.next().await.unwrap() {
+            processed += records.len();
+            let next = records.last().unwrap().offset + 1;
+            member.commit(&topic, &[(0, next)]).await.unwrap();
+        }
+    }
+    drop(member);
+    // So a second member gets nothing, reads nothing, and has nothing that would end
+    // with the shutdown but its own stream.
+    let mut idle = GroupMember::join(&client, options(10_000)).await.unwrap();
+    server.stop().await;
+    // Without the shutdown reaching it, the stream would stay open for the static
+    // member's 30-minute session: the guard turns that hang into a failure.
+    let ended = tokio::time::timeout(Duration::from_secs(60), until_error(&mut idle))
+        .await
+        .expect("the idle member's stream never ended");
+    // Ended by the shutdown itself, not cut off when the grace period ran out.
+    assert!(
+        matches!(ended, MemberError::Status(ref s) if s.code() == tonic::Code::Unavailable),
+        "{ended:?}"
+    );
+
+    let server = TestServer::start(dir.path()).await;
+    let mut client = server.client().await;
+    assert!(
+        describe(&mut client, GROUP).await.members.is_empty(),
+        "membership is not kept across a restart"
+    );
+    produce(&mut client, TOPIC, Some(0), vec![record(None, Some("v3"))]).await;
+    let mut member = GroupMember::join(&client, options(10_000)).await.unwrap();
+    let records = loop {
+        if let MemberEvent::Records { records, .. } = member.next().await.unwrap() {
+            break records;
+        }
+    };
+    let values: Vec<_> = records.iter().map(common::value_text).collect();
+    assert_eq!(values, ["v3"], "resumed after the committed records");
+    drop(member);
+    server.stop().await;
+}
+
+/// The error that ends `member`'s stream, skipping what it still delivers.
+async fn until_error(member: &mut GroupMember) -> MemberError {
+    loop {
+        if let Err(err) = member.next().await {
+            return err;
+        }
+    }
 }

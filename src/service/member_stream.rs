@@ -132,6 +132,8 @@ impl MemberTask {
         let mut expiry = tokio::time::interval(self.member.session_timeout() / 5);
         expiry.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut permit = None;
+        // A member without partitions reads nothing that would end at shutdown.
+        let shutdown = self.broker.shutdown_token().clone();
         loop {
             if permit.is_some()
                 && let Some(message) = self.outbox.pop_front()
@@ -144,6 +146,7 @@ impl MemberTask {
                 permit.is_none() && (!self.outbox.is_empty() || !self.subscriptions.is_empty());
             tokio::select! {
                 biased;
+                () = shutdown.cancelled() => return Err(BrokerError::ShuttingDown.into()),
                 request = inbound.message() => match request {
                     Ok(Some(request)) => self.handle(request)?,
                     // The member closed its side or its connection is gone.
