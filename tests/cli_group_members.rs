@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BinaryServer, cli_ok as ok};
+use common::{BinaryServer, cli_ok as ok, run_cli};
 use serde_json::Value;
 
 /// A `consume --group --follow` process writing its stdout to `out`.
@@ -60,8 +60,9 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
 
 /// Partitions per member in `group describe --format json`, when none is releasing.
 fn assignment(url: &str) -> Option<Vec<usize>> {
-    let text = ok(url, &["group", "describe", "workers", "--format", "json"]);
-    let value: Value = serde_json::from_str(&text).ok()?;
+    // NOT_FOUND until the first member has joined.
+    let output = run_cli(url, &["group", "describe", "workers", "--format", "json"]);
+    let value: Value = serde_json::from_slice(&output.stdout).ok()?;
     let members = value["members"].as_array()?;
     if members
         .iter()

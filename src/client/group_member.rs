@@ -8,12 +8,16 @@
 //! partitions after the session timeout, like Kafka's `max.poll.interval.ms`. Handling
 //! one batch must therefore take less than the session timeout.
 //!
-//! Once the member has read nothing from the server for a session timeout (it was
-//! paused, or the network was), [`GroupMember::next`] fails with
-//! [`MemberError::LostContact`] instead of handing out more records: by then the server
-//! may have moved its partitions to another member.
+//! The server answers every heartbeat. The member counts as alive only up to a session
+//! timeout after sending the last heartbeat whose answer it has read: the server heard
+//! from it at that send time or later, so it cannot have removed the member before.
+//! Past that (the member was paused, or the network was), [`GroupMember::next`] fails
+//! with [`MemberError::LostContact`] instead of handing out more records, even records
+//! already received: by then the server may have moved its partitions to another
+//! member. A rejoin starts afresh. (Answers queue behind the records sent before them, so
+//! a member far behind its stream may also stop; it is then safe to rejoin.)
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -95,13 +99,19 @@ pub struct GroupMember {
     session_timeout: Duration,
     heartbeat_interval: Duration,
     last_heartbeat: Instant,
-    last_contact: Instant,
+    /// Send times of heartbeats not answered yet, oldest first.
+    unanswered: VecDeque<Instant>,
+    /// Send time of the last answered heartbeat (the join at first): the server heard
+    /// from the member at this time or later.
+    heard_at: Instant,
 }
 
 impl GroupMember {
     /// Joins `options.group`; returns once the server accepted the member.
     pub async fn join(client: &Client, options: MemberOptions) -> Result<GroupMember, MemberError> {
         let (requests, outgoing) = mpsc::channel(16);
+        // Before the join is sent: the server's session starts later than this.
+        let sent = Instant::now();
         let join = pb::JoinGroup {
             group: options.group.clone(),
             topics: options.topics,
@@ -124,7 +134,6 @@ impl GroupMember {
             Some(Event::Joined(joined)) => joined,
             _ => return Err(MemberError::Ended),
         };
-        let now = Instant::now();
         Ok(GroupMember {
             client,
             group: options.group,
@@ -136,8 +145,9 @@ impl GroupMember {
             heartbeat_interval: Duration::from_millis(u64::from(
                 joined.heartbeat_interval_ms.max(1),
             )),
-            last_heartbeat: now,
-            last_contact: now,
+            last_heartbeat: sent,
+            unanswered: VecDeque::new(),
+            heard_at: sent,
         })
     }
 
@@ -154,18 +164,22 @@ impl GroupMember {
     /// The next assignment or records, heartbeating while it waits.
     pub async fn next(&mut self) -> Result<MemberEvent, MemberError> {
         loop {
-            if self.last_contact.elapsed() > self.session_timeout {
-                return Err(MemberError::LostContact(self.session_timeout));
-            }
+            self.check_contact()?;
             self.heartbeat_if_due().await?;
             let due = self.last_heartbeat + self.heartbeat_interval;
             let message = tokio::select! {
                 message = self.responses.message() => message?,
                 () = tokio::time::sleep_until(due.into()) => continue,
             };
-            self.last_contact = Instant::now();
+            // Checked again: the message may have waited in buffers through a pause.
+            self.check_contact()?;
             match message.and_then(|m| m.event) {
                 None => return Err(MemberError::Ended),
+                Some(Event::Heartbeat(_)) => {
+                    if let Some(sent) = self.unanswered.pop_front() {
+                        self.heard_at = sent;
+                    }
+                }
                 Some(Event::Records(r)) => {
                     return Ok(MemberEvent::Records {
                         topic: r.topic,
@@ -181,7 +195,7 @@ impl GroupMember {
                         revoked: flatten(a.revoked),
                     });
                 }
-                Some(Event::Heartbeat(_) | Event::Joined(_)) => {}
+                Some(Event::Joined(_)) => {}
             }
         }
     }
@@ -226,14 +240,23 @@ impl GroupMember {
             Action::Release(pb::ReleasePartitions { partitions }),
         )
         .await?;
-        self.last_heartbeat = Instant::now();
         Ok(())
     }
 
     async fn heartbeat_if_due(&mut self) -> Result<(), MemberError> {
         if self.last_heartbeat.elapsed() >= self.heartbeat_interval {
+            let sent = Instant::now();
             send(&self.requests, Action::Heartbeat(pb::GroupHeartbeat {})).await?;
-            self.last_heartbeat = Instant::now();
+            self.last_heartbeat = sent;
+            self.unanswered.push_back(sent);
+        }
+        Ok(())
+    }
+
+    /// Fails once the server may have removed the member (see the module docs).
+    fn check_contact(&self) -> Result<(), MemberError> {
+        if self.heard_at.elapsed() > self.session_timeout {
+            return Err(MemberError::LostContact(self.session_timeout));
         }
         Ok(())
     }
