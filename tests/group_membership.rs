@@ -339,6 +339,16 @@ async fn bad_joins_and_operations_on_a_group_with_members_are_refused() {
         code(raw_join(&mut client, join(GROUP, &[TOPIC], 3_600_000)).await),
         Code::InvalidArgument
     );
+    let no_instance = pb::group_subscribe_request::Action::Join(pb::JoinGroup {
+        group: GROUP.into(),
+        topics: vec![TOPIC.into()],
+        member_instance_id: Some(String::new()),
+        ..Default::default()
+    });
+    assert_eq!(
+        code(raw_join(&mut client, no_instance).await),
+        Code::InvalidArgument
+    );
     let heartbeat = pb::group_subscribe_request::Action::Heartbeat(pb::GroupHeartbeat {});
     assert_eq!(
         code(raw_join(&mut client, heartbeat).await),

@@ -105,6 +105,9 @@ impl Broker {
     pub fn join_group(&self, join: JoinGroup) -> Result<GroupMember, BrokerError> {
         self.accepting()?;
         validate_group_name(&join.group)?;
+        if let Some(instance) = &join.instance_id {
+            validate_instance_id(instance)?;
+        }
         let topics: BTreeSet<String> = join.topics.iter().cloned().collect();
         if topics.is_empty() {
             return Err(MembershipError::NoTopics { group: join.group }.into());
@@ -257,4 +260,15 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         Ok(self.membership.check_empty(group, what)?)
     }
+}
+
+/// A member_instance_id follows the rules of group names (it is shown in the same
+/// tables and logs).
+fn validate_instance_id(instance: &str) -> Result<(), BrokerError> {
+    validate_group_name(instance).map_err(|_| {
+        BrokerError::InvalidRequest(format!(
+            "member_instance_id {:?} must be 1 to 255 bytes without control characters",
+            instance.chars().take(64).collect::<String>()
+        ))
+    })
 }
