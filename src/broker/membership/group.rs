@@ -101,6 +101,9 @@ pub struct GroupState {
     target: Assignment,
     /// When the rebalance in progress started.
     rebalancing_since: Option<Instant>,
+    /// No session ends before this (a lower bound: heartbeats only push sessions
+    /// later), so the frequent expiry checks of every member's stream skip the scan.
+    no_expiry_before: Option<Instant>,
 }
 
 impl GroupState {
@@ -115,6 +118,7 @@ impl GroupState {
             members: BTreeMap::new(),
             target: Assignment::new(),
             rebalancing_since: None,
+            no_expiry_before: None,
         }
     }
 
@@ -174,6 +178,8 @@ impl GroupState {
             owned: BTreeMap::new(),
             view,
         };
+        let ends = now + member.session_timeout;
+        self.no_expiry_before = Some(self.no_expiry_before.map_or(ends, |t| t.min(ends)));
         let mut changes = Changes::default();
         match replaced {
             Some(old_id) => {
@@ -270,6 +276,9 @@ impl GroupState {
 
     /// Removes every member silent for longer than its session timeout.
     pub fn expire(&mut self, now: Instant) -> Changes {
+        if self.no_expiry_before.is_some_and(|t| now <= t) {
+            return Changes::default();
+        }
         let expired: Vec<String> = self
             .members
             .iter()
@@ -283,6 +292,7 @@ impl GroupState {
             changes.removed.extend(step.removed);
             changes.settled_after = step.settled_after.or(changes.settled_after);
         }
+        self.no_expiry_before = self.next_expiry();
         changes
     }
 
