@@ -374,3 +374,46 @@ async fn a_scoped_consumer_keeps_only_its_own_groups() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_token_sees_no_member_assignment_outside_its_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = scoped_server(dir.path()).await;
+    let mut admin = connect(&server.url(), &with_token(ADMIN_TOKEN)).await;
+    two_teams(&mut admin).await;
+    // A member of a team-a group reading a team-b topic (the admin token may).
+    let join = pb::GroupSubscribeRequest {
+        action: Some(pb::group_subscribe_request::Action::Join(pb::JoinGroup {
+            group: "team-a.mixed".into(),
+            topics: vec!["team-a.orders".into(), "team-b.orders".into()],
+            ..Default::default()
+        })),
+    };
+    let (requests, incoming) = tokio::sync::mpsc::channel(1);
+    requests.send(join).await.unwrap();
+    let mut stream = admin
+        .event_log
+        .group_subscribe(tokio_stream::wrappers::ReceiverStream::new(incoming))
+        .await
+        .unwrap()
+        .into_inner();
+    stream.message().await.unwrap();
+    let request = pb::DescribeGroupRequest {
+        group: "team-a.mixed".into(),
+    };
+    let full = admin.admin.describe_group(request.clone()).await.unwrap();
+    let topics = |d: &pb::DescribeGroupResponse| -> Vec<String> {
+        d.members
+            .iter()
+            .flat_map(|m| m.assigned.iter().chain(&m.revoking))
+            .map(|t| t.topic.clone())
+            .collect()
+    };
+    assert_eq!(topics(full.get_ref()), ["team-a.orders", "team-b.orders"]);
+    let mut scoped = connect(&server.url(), &with_token(SCOPED_ADMIN)).await;
+    let seen = scoped.admin.describe_group(request).await.unwrap();
+    assert_eq!(seen.get_ref().members.len(), 1);
+    assert_eq!(topics(seen.get_ref()), ["team-a.orders"]);
+    drop((requests, stream));
+    server.stop().await;
+}

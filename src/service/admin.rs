@@ -159,7 +159,12 @@ impl Admin for AdminService {
         let (scope, request) = group_request(request, |r| &r.group)?;
         let (membership, positions) = self.broker.describe_group_members(&request.group).await?;
         let partitions = visible_positions(&scope, positions.into_iter().map(Into::into));
-        let (generation, strategy, members) = membership_to_wire(membership);
+        let (generation, strategy, mut members) = membership_to_wire(membership);
+        // As with positions: a scoped token sees only the topics it may name.
+        for member in &mut members {
+            member.assigned.retain(|t| scope.allows_topic(&t.topic));
+            member.revoking.retain(|t| scope.allows_topic(&t.topic));
+        }
         Ok(Response::new(pb::DescribeGroupResponse {
             partitions,
             generation,
