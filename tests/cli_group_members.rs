@@ -17,9 +17,30 @@ use std::time::{Duration, Instant};
 use common::{BinaryServer, cli_ok as ok, run_cli};
 use serde_json::Value;
 
+/// A child process killed when dropped, so a failing test leaves no member running
+/// (a member would otherwise keep trying to rejoin a server that is gone).
+struct Member(Child);
+
+impl Member {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A `consume --group --follow` process writing its stdout to `out`.
-fn member(url: &str, out: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_eventlog"))
+fn member(url: &str, out: &Path) -> Member {
+    let child = Command::new(env!("CARGO_BIN_EXE_eventlog"))
         .args(["consume", "work", "--group", "workers", "--follow"])
         .args(["--session-timeout", "2s"])
         .env("EVENTLOG_SERVER", url)
@@ -27,7 +48,8 @@ fn member(url: &str, out: &Path) -> Child {
         .stdout(File::create(out).unwrap())
         .stderr(Stdio::null())
         .spawn()
-        .expect("spawn consume")
+        .expect("spawn consume");
+    Member(child)
 }
 
 /// Sends a signal to a process with `kill`.
@@ -134,7 +156,7 @@ fn three_cli_members_share_the_partitions_and_survivors_take_over() {
     let outs: Vec<_> = (0..3)
         .map(|i| dir.path().join(format!("member{i}.out")))
         .collect();
-    let mut members: Vec<Child> = outs.iter().map(|out| member(url, out)).collect();
+    let mut members: Vec<Member> = outs.iter().map(|out| member(url, out)).collect();
     wait_for("three members with two partitions each", || {
         assignment(url) == Some(vec![2, 2, 2])
     });
@@ -150,9 +172,7 @@ fn three_cli_members_share_the_partitions_and_survivors_take_over() {
         scraped.contains("eventlog_group_members{group=\"workers\"} 3"),
         "{scraped}"
     );
-    let mut killed = members.remove(0);
-    killed.kill().unwrap();
-    killed.wait().unwrap();
+    members.remove(0).kill();
     expected.extend(produce_round(url, "b"));
     wait_for("two members hold every partition", || {
         assignment(url) == Some(vec![3, 3])
@@ -193,9 +213,6 @@ fn three_cli_members_share_the_partitions_and_survivors_take_over() {
     wait_for("the woken member rejoined", || {
         assignment(url) == Some(vec![3, 3])
     });
-    for mut m in members {
-        m.kill().unwrap();
-        m.wait().unwrap();
-    }
+    drop(members);
     server.stop();
 }
