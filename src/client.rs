@@ -1,8 +1,10 @@
 //! A gRPC client connection to an eventlog server, with the same message limits as the
 //! server and HTTP/2 keepalive; over TLS for `https://` addresses, and with a bearer
-//! token on every request when one is given ([`ConnectOptions`]); and [`producer`], a
-//! producer that places records itself and retries them idempotently.
+//! token on every request when one is given ([`ConnectOptions`]); [`producer`], a
+//! producer that places records itself and retries them idempotently; and
+//! [`group_member`], a consumer-group member sharing a group's partitions.
 
+pub mod group_member;
 pub mod producer;
 
 use std::fmt;
@@ -191,6 +193,7 @@ impl Client {
             group: group.to_string(),
             topic: topic.to_string(),
             offsets,
+            ..Default::default()
         };
         self.event_log
             .commit_offsets(request)

@@ -130,6 +130,7 @@ fn commit(group: &str, topic: &str, offsets: &[(u32, u64)]) -> Call {
                 metadata: String::new(),
             })
             .collect(),
+        ..Default::default()
     })
 }
 
@@ -712,6 +713,7 @@ async fn every_bad_input_gets_its_status_and_the_server_stays_healthy() {
                     next_offset: 1,
                     metadata: "m".repeat(5000),
                 }],
+                ..Default::default()
             }),
             InvalidArgument,
             "metadata of partition 0 is 5000 bytes, more than 4096",

@@ -63,6 +63,7 @@ async fn bad_commits_are_rejected_and_store_nothing() {
             next_offset: 1,
             metadata: "m".repeat(4097),
         }],
+        ..Default::default()
     };
     let status = client.event_log.commit_offsets(metadata).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
@@ -70,6 +71,7 @@ async fn bad_commits_are_rejected_and_store_nothing() {
         group: "g".into(),
         topic: "ledger".into(),
         offsets: vec![],
+        ..Default::default()
     };
     let status = client.event_log.commit_offsets(empty).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");

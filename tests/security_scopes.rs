@@ -57,7 +57,11 @@ fn names_taken(method: &str) -> (bool, bool) {
     match method {
         "Produce" | "Fetch" | "ListOffsets" | "CreateTopic" | "DeleteTopic"
         | "UpdateTopicConfig" | "CompactTopic" | "DescribeTopic" => (true, false),
-        "Subscribe" | "CommitOffsets" | "GetCommittedOffsets" | "ResetGroupOffsets" => (true, true),
+        "Subscribe"
+        | "CommitOffsets"
+        | "GetCommittedOffsets"
+        | "ResetGroupOffsets"
+        | "GroupSubscribe" => (true, true),
         "DescribeGroup" | "DeleteGroup" => (false, true),
         // An anonymous producer names nothing; a named one is checked below.
         "ListTopics" | "ListGroups" | "InitProducer" | "DescribeCluster" => (false, false),
@@ -210,8 +214,45 @@ async fn call(
                 let reply = r.into_inner();
                 reply.partitions.into_iter().map(|p| p.topic).collect()
             }),
+        "GroupSubscribe" => group_subscribe(client, topic, group).await,
         other => panic!("{other}: add the new RPC to `call`"),
     }
+}
+
+/// Joins `group` for `topic` as a member, then leaves and waits until the group has no
+/// members again (so the dry-run deletes and resets that follow are not refused).
+async fn group_subscribe(
+    client: &mut Client,
+    topic: &str,
+    group: &str,
+) -> Result<Vec<String>, Status> {
+    let join = pb::GroupSubscribeRequest {
+        action: Some(pb::group_subscribe_request::Action::Join(pb::JoinGroup {
+            group: group.into(),
+            topics: vec![topic.into()],
+            ..Default::default()
+        })),
+    };
+    let mut stream = client
+        .event_log
+        .group_subscribe(tokio_stream::iter(vec![join]))
+        .await?
+        .into_inner();
+    stream.message().await?;
+    drop(stream);
+    for _ in 0..200 {
+        let described = client
+            .admin
+            .describe_group(pb::DescribeGroupRequest {
+                group: group.into(),
+            })
+            .await;
+        if described.is_ok_and(|d| d.into_inner().members.is_empty()) {
+            return Ok(Vec::new());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the member of {group} never left");
 }
 
 /// The topics of group positions.
@@ -344,5 +385,48 @@ async fn a_scoped_consumer_keeps_only_its_own_groups() {
         committed_offsets(&mut admin, "team-b.g", "team-b.orders").await,
         [Some(1)]
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_token_sees_no_member_assignment_outside_its_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = scoped_server(dir.path()).await;
+    let mut admin = connect(&server.url(), &with_token(ADMIN_TOKEN)).await;
+    two_teams(&mut admin).await;
+    // A member of a team-a group reading a team-b topic (the admin token may).
+    let join = pb::GroupSubscribeRequest {
+        action: Some(pb::group_subscribe_request::Action::Join(pb::JoinGroup {
+            group: "team-a.mixed".into(),
+            topics: vec!["team-a.orders".into(), "team-b.orders".into()],
+            ..Default::default()
+        })),
+    };
+    let (requests, incoming) = tokio::sync::mpsc::channel(1);
+    requests.send(join).await.unwrap();
+    let mut stream = admin
+        .event_log
+        .group_subscribe(tokio_stream::wrappers::ReceiverStream::new(incoming))
+        .await
+        .unwrap()
+        .into_inner();
+    stream.message().await.unwrap();
+    let request = pb::DescribeGroupRequest {
+        group: "team-a.mixed".into(),
+    };
+    let full = admin.admin.describe_group(request.clone()).await.unwrap();
+    let topics = |d: &pb::DescribeGroupResponse| -> Vec<String> {
+        d.members
+            .iter()
+            .flat_map(|m| m.assigned.iter().chain(&m.revoking))
+            .map(|t| t.topic.clone())
+            .collect()
+    };
+    assert_eq!(topics(full.get_ref()), ["team-a.orders", "team-b.orders"]);
+    let mut scoped = connect(&server.url(), &with_token(SCOPED_ADMIN)).await;
+    let seen = scoped.admin.describe_group(request).await.unwrap();
+    assert_eq!(seen.get_ref().members.len(), 1);
+    assert_eq!(topics(seen.get_ref()), ["team-a.orders"]);
+    drop((requests, stream));
     server.stop().await;
 }

@@ -223,6 +223,9 @@ pub enum BrokerError {
         /// The partition's high watermark.
         high_watermark: u64,
     },
+    /// A group membership operation or a fenced commit was refused.
+    #[error(transparent)]
+    Membership(#[from] super::membership::MembershipError),
     /// Storing or loading consumer-group offsets failed.
     #[error(transparent)]
     Groups(#[from] GroupStoreError),

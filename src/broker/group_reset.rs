@@ -23,6 +23,8 @@ impl Broker {
         dry_run: bool,
     ) -> Result<Vec<ResetResult>, BrokerError> {
         validate_group_name(group)?;
+        // Checked before the dry run too: it should say what the real run would.
+        self.check_no_members(group, "resetting its offsets")?;
         let open = self.topic(topic)?;
         let partitions: Vec<Arc<Partition>> = match partition {
             Some(number) => vec![Arc::clone(open.partition(number)?)],
@@ -51,7 +53,9 @@ impl Broker {
                     .collect();
                 // The bounds may have moved since `target` read them; the commit checks
                 // again and refuses rather than store a position past the end.
-                broker.commit_blocking(&group, &topic, &entries)?;
+                broker.unless_members(&group, "resetting its offsets", || {
+                    broker.commit_blocking(&group, &topic, &entries)
+                })?;
                 tracing::info!(%group, %topic, ?to, partitions = results.len(), "consumer group reset");
             }
             Ok(results)

@@ -25,10 +25,8 @@ impl Broker {
         topic: &str,
         entries: Vec<OffsetCommit>,
     ) -> Result<Vec<CommitResult>, BrokerError> {
-        self.accepting()?;
-        validate_commit_request(group, &entries)?;
-        let (broker, group, topic) = (Arc::clone(self), group.to_string(), topic.to_string());
-        off_worker(move || broker.commit_blocking(&group, &topic, &entries)).await
+        // Refused while the group has members: theirs are the only commits then.
+        self.commit_fenced(group, topic, entries, None).await
     }
 
     /// Checks `entries` against `topic`'s partitions and stores them. Blocking.
@@ -132,10 +130,16 @@ impl Broker {
         group: &str,
         dry_run: bool,
     ) -> Result<Vec<PartitionLag>, BrokerError> {
+        self.check_no_members(group, "deleting the group")?;
         let described = self.describe_group(group).await?;
         if !dry_run {
             let (broker, name) = (Arc::clone(self), group.to_string());
-            let removed = off_worker(move || Ok(broker.groups.delete_group(&name)?)).await?;
+            let removed = off_worker(move || {
+                broker.unless_members(&name, "deleting the group", || {
+                    Ok(broker.groups.delete_group(&name)?)
+                })
+            })
+            .await?;
             tracing::info!(group, removed, "consumer group deleted");
         }
         Ok(described)
@@ -175,7 +179,10 @@ fn lag_of(
 }
 
 /// Rejects bad names, oversized metadata, and empty or repeated partitions.
-fn validate_commit_request(group: &str, entries: &[OffsetCommit]) -> Result<(), BrokerError> {
+pub(super) fn validate_commit_request(
+    group: &str,
+    entries: &[OffsetCommit],
+) -> Result<(), BrokerError> {
     validate_group_name(group)?;
     if entries.is_empty() {
         return Err(BrokerError::InvalidRequest(

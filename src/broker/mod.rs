@@ -24,6 +24,8 @@
 //!   its [`clean_mark`], [`dirty_ratio`] and read-only [`compaction_estimate`]);
 //!   [`config_update`] and `cleanup`: runtime config changes and on-demand compaction;
 //!   [`offline`]: compaction of a stopped server's directory.
+//! - [`membership`]: consumer-group members sharing a group's partitions (the
+//!   coordinator, assignment strategies, fenced commits).
 //! - [`scrub`]: the startup check of every sealed segment, in the background.
 
 mod admin;
@@ -46,6 +48,7 @@ pub mod group_store;
 mod group_subscribe;
 pub mod group_types;
 mod groups;
+pub mod membership;
 pub mod metadata;
 pub mod offline;
 pub mod partition;
@@ -118,6 +121,8 @@ pub struct BrokerConfig {
     pub group_retention: Duration,
     /// Most consumer groups; a commit creating one more is refused. Default 100,000.
     pub max_groups: usize,
+    /// Most members of one consumer group; a join beyond it is refused. Default 1000.
+    pub max_group_members: usize,
     /// Most named idempotent producers (`InitProducer` with a name). Default 100,000.
     pub max_producer_names: usize,
     /// Per partition: most idempotent producers tracked, and how long an idle one is
@@ -136,6 +141,7 @@ impl Default for BrokerConfig {
             scrub_bytes_per_sec: 64 << 20,
             group_retention: group_store::DEFAULT_GROUP_RETENTION,
             max_groups: group_store::DEFAULT_MAX_GROUPS,
+            max_group_members: membership::DEFAULT_MAX_GROUP_MEMBERS,
             max_producer_names: 100_000,
             producer_limits: ProducerLimits::default(),
         }
@@ -162,6 +168,8 @@ pub struct Broker {
     admin: Mutex<()>,
     /// Consumer-group offsets, in `<data_dir>/groups/`.
     groups: Arc<GroupStore>,
+    /// Members of consumer groups and their assignments.
+    membership: Arc<membership::Coordinator>,
     /// Commits hold it shared, topic deletion exclusively (see `groups`).
     commit_gate: RwLock<()>,
     shutdown: CancellationToken,
@@ -211,12 +219,20 @@ impl Broker {
             .map_err(BrokerError::io(&config.data_dir))?;
         let scrubber = scrub::start(topics.clone(), config.scrub_bytes_per_sec)
             .map_err(BrokerError::io(&config.data_dir))?;
+        let membership = Arc::new(membership::Coordinator::new(
+            config.max_group_members,
+            config.group_retention,
+        ));
+        // Idle-group expiry counts from when a group's last member left.
+        let probe = Arc::clone(&membership);
+        groups.set_activity_probe(Arc::new(move |group: &str| probe.last_active(group)));
         Ok(Arc::new(Broker {
             config,
             dirs,
             topics,
             admin: Mutex::new(()),
             groups,
+            membership,
             commit_gate: RwLock::new(()),
             shutdown: CancellationToken::new(),
             ticker: Mutex::new(Some(ticker)),

@@ -6,6 +6,9 @@
 //! it has been written out, so a consumer stopped at any point resumes after the last
 //! printed batch and prints nothing twice except, after a crash, the batch in progress
 //! (at-least-once).
+//!
+//! With `--group` and `--follow` (and no `--partition`) it joins the group as a member
+//! instead and reads only its share of the partitions (see `consume_member`).
 
 use std::io::{self, Write};
 
@@ -40,9 +43,18 @@ pub struct ConsumeArgs {
     /// Resume from this consumer group's committed offsets.
     #[arg(long, env = "EVENTLOG_GROUP")]
     pub group: Option<String>,
-    /// Commit the group's offsets after printing each batch (needs --group).
+    /// Commit the group's offsets after printing each batch (needs --group; implied
+    /// with --follow, where the consumer joins the group as a member).
     #[arg(long, env = "EVENTLOG_COMMIT", requires = "group")]
     pub commit: bool,
+    /// With --group --follow: a stable id for this consumer (static membership): when
+    /// it stops, its partitions wait for it for the session timeout instead of moving.
+    #[arg(long, env = "EVENTLOG_MEMBER_INSTANCE_ID", requires = "group")]
+    pub member_instance_id: Option<String>,
+    /// With --group --follow: how long the server waits for a silent member before
+    /// moving its partitions (500ms to 30m; server default 10s).
+    #[arg(long, env = "EVENTLOG_SESSION_TIMEOUT", requires = "group")]
+    pub session_timeout: Option<humantime::Duration>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub client: ClientArgs,
@@ -57,6 +69,10 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     if args.count == Some(0) {
         return Ok(());
     }
+    // Following all partitions under a group: join it as a member and share the work.
+    if let (true, None, Some(group)) = (args.follow, args.partition, args.group.clone()) {
+        return super::consume_member::run(args, group).await;
+    }
     let request = subscribe_request(&args)?;
     let mut client = args.client.connect().await?;
     let mut stream = client
@@ -66,11 +82,7 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         .map_err(rpc_error)?
         .into_inner();
     let mut out = io::stdout().lock();
-    let mut printer = Printer {
-        format: args.client.format,
-        header_done: false,
-        remaining: args.count,
-    };
+    let mut printer = Printer::new(args.client.format, args.count);
     // One Ctrl-C listener for the whole loop, so a signal that arrives while a batch is
     // being printed is not missed.
     let interrupted = tokio::signal::ctrl_c();
@@ -147,15 +159,29 @@ async fn commit(
 }
 
 /// Prints records, counting down `remaining`.
-struct Printer {
+pub(super) struct Printer {
     format: Format,
     header_done: bool,
-    remaining: Option<u64>,
+    /// Records still to print (`None`: no limit).
+    pub(super) remaining: Option<u64>,
 }
 
 impl Printer {
+    /// A printer in `format` stopping after `count` records.
+    pub(super) fn new(format: Format, count: Option<u64>) -> Printer {
+        Printer {
+            format,
+            header_done: false,
+            remaining: count,
+        }
+    }
+
     /// Prints what fits in the count; returns how many records it printed.
-    fn print(&mut self, records: &[pb::StoredRecord], out: &mut impl Write) -> io::Result<usize> {
+    pub(super) fn print(
+        &mut self,
+        records: &[pb::StoredRecord],
+        out: &mut impl Write,
+    ) -> io::Result<usize> {
         let mut printed = 0;
         for record in records {
             if self.remaining == Some(0) {

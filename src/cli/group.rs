@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+use super::group_members::{members_json, write_members};
 use super::output::{Format, format_time_ms, write_json, write_table};
 use super::parse::{StartFrom, parse_from};
 use super::topic::ClientOnly;
@@ -18,7 +19,8 @@ use crate::proto::v1::reset_group_offsets_request::To;
 pub enum GroupCommand {
     /// List consumer groups and the topics they have committed for.
     List(ClientOnly),
-    /// Show a group's committed offsets and lag per partition.
+    /// Show a group's committed offsets and lag per partition, and its live members
+    /// with their partitions and the generation.
     Describe(GroupArgs),
     /// Move a group's committed offsets in a topic.
     Reset(ResetArgs),
@@ -125,7 +127,22 @@ async fn describe(args: GroupArgs, out: &mut impl Write) -> anyhow::Result<()> {
         .await
         .map_err(rpc_error)?
         .into_inner();
-    write_positions(out, args.client.format, &args.group, &reply.partitions)?;
+    match args.client.format {
+        Format::Json => {
+            let partitions: Vec<Value> = reply.partitions.iter().map(position_json).collect();
+            let mut value = json!({ "group": args.group, "partitions": partitions });
+            if let (Some(object), Value::Object(members)) =
+                (value.as_object_mut(), members_json(&reply))
+            {
+                object.extend(members);
+            }
+            write_json(out, &value)?;
+        }
+        Format::Text => {
+            write_positions(out, Format::Text, &args.group, &reply.partitions)?;
+            write_members(out, &reply)?;
+        }
+    }
     Ok(())
 }
 

@@ -5,7 +5,9 @@
 //! Errors are printed as one line on stderr with a non-zero exit code.
 //!
 //! # Layout
-//! - [`serve`], [`topic`], [`produce`], [`consume`], [`group`]: one file per command.
+//! - [`serve`], [`topic`], [`produce`], [`consume`], [`group`]: one file per command;
+//!   [`consume_member`]: `consume --group --follow` as a group member;
+//!   [`group_members`]: the members in `group describe`.
 //! - [`connect`]: the token and TLS flags of the client commands.
 //! - [`parse`]: values of flags (sizes, times, headers, start positions).
 //! - [`output`]: tables and JSON on stdout.
@@ -20,9 +22,11 @@ pub mod cluster;
 pub mod compact;
 pub mod connect;
 pub mod consume;
+pub mod consume_member;
 pub mod dump;
 pub mod error_line;
 pub mod group;
+pub mod group_members;
 pub mod logging;
 pub mod output;
 pub mod parse;

@@ -65,6 +65,10 @@ pub struct ServeArgs {
     /// Most consumer groups; a commit that would create one more is refused.
     #[arg(long, env = "EVENTLOG_MAX_GROUPS", default_value = "100000", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_groups: u32,
+    /// Most members of one consumer group (GroupSubscribe); a join beyond it is refused
+    /// with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "EVENTLOG_MAX_GROUP_MEMBERS", default_value = "1000", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_group_members: u32,
     /// Forget an idempotent producer that has not produced to a partition for this long
     /// (Kafka's producer.id.expiration.ms); its retries after that are not recognised.
     #[arg(long, env = "EVENTLOG_PRODUCER_ID_EXPIRATION", default_value = "1d", value_parser = parse_duration)]
@@ -233,6 +237,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             scrub_bytes_per_sec: args.scrub_rate,
             group_retention: args.group_retention,
             max_groups: args.max_groups as usize,
+            max_group_members: args.max_group_members as usize,
             max_producer_names: args.max_producer_names as usize,
             producer_limits: ProducerLimits {
                 max_producers: args.max_producers_per_partition as usize,

@@ -7,6 +7,7 @@ use kafka_protocol::ResponseError;
 
 use crate::broker::BrokerError;
 use crate::broker::group_store::GroupStoreError;
+use crate::broker::membership::MembershipError;
 use crate::storage::producer_state::SequenceError;
 use crate::storage::{AppendError, ReadError};
 
@@ -37,6 +38,7 @@ fn error_of(err: &BrokerError) -> ResponseError {
         BrokerError::TimestampOutOfRange { .. } => K::InvalidTimestamp,
         BrokerError::TopicExists { .. } => K::TopicAlreadyExists,
         // Retryable: clients refresh metadata and try again.
+        BrokerError::Membership(source) => membership_error(source),
         BrokerError::PartitionUnavailable { .. } | BrokerError::Replication(_) => {
             K::LeaderNotAvailable
         }
@@ -59,6 +61,23 @@ fn error_of(err: &BrokerError) -> ResponseError {
         | BrokerError::Groups(_)
         | BrokerError::BadMetadata { .. }
         | BrokerError::Internal(_) => K::UnknownServerError,
+    }
+}
+
+fn membership_error(err: &MembershipError) -> ResponseError {
+    use ResponseError as K;
+    match err {
+        MembershipError::NoTopics { .. } => K::InvalidRequest,
+        MembershipError::SessionTimeout { .. } => K::InvalidSessionTimeout,
+        MembershipError::TooManyMembers { .. } => K::GroupMaxSizeReached,
+        MembershipError::TopicsDiffer { .. } | MembershipError::StrategyDiffers { .. } => {
+            K::InconsistentGroupProtocol
+        }
+        MembershipError::UnknownMember { .. } => K::UnknownMemberId,
+        MembershipError::StaleGeneration { .. } | MembershipError::NotOwner { .. } => {
+            K::IllegalGeneration
+        }
+        MembershipError::HasMembers { .. } => K::NonEmptyGroup,
     }
 }
 

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `grpc.health.v1.Health/*` | nothing (load balancer probes carry no token) |
 //! | `EventLog/Produce`, `InitProducer` | producer |
-//! | `EventLog/Fetch`, `Subscribe`, `ListOffsets`, `CommitOffsets`, `GetCommittedOffsets` | consumer |
+//! | `EventLog/Fetch`, `Subscribe`, `ListOffsets`, `CommitOffsets`, `GetCommittedOffsets`, `GroupSubscribe` | consumer |
 //! | `Admin/ListTopics`, `DescribeTopic`, `ListGroups`, `DescribeGroup` | any valid token |
 //! | server reflection | any valid token |
 //! | `Admin/CreateTopic`, `DeleteTopic`, `UpdateTopicConfig`, `CompactTopic`, `DeleteGroup`, `ResetGroupOffsets` | admin |
@@ -147,7 +147,12 @@ pub fn required(path: &str) -> Access {
         ("eventlog.v1.EventLog", "Produce" | "InitProducer") => Access::Role(Role::Producer),
         (
             "eventlog.v1.EventLog",
-            "Fetch" | "Subscribe" | "ListOffsets" | "CommitOffsets" | "GetCommittedOffsets",
+            "Fetch"
+            | "Subscribe"
+            | "ListOffsets"
+            | "CommitOffsets"
+            | "GetCommittedOffsets"
+            | "GroupSubscribe",
         ) => Access::Role(Role::Consumer),
         ("eventlog.v1.Admin", "ListTopics" | "DescribeTopic" | "ListGroups" | "DescribeGroup") => {
             Access::Authenticated
@@ -163,13 +168,13 @@ mod tests {
     #[test]
     fn every_method_the_table_opens_exists_in_the_proto_files() {
         // A misspelt name in `required` would silently make that RPC admin-only: the
-        // eleven methods the table opens to other roles must all be real.
+        // twelve methods the table opens to other roles must all be real.
         let opened = crate::proto::methods::RPC_METHODS
             .iter()
             .flat_map(|(service, methods)| methods.iter().map(move |m| format!("/{service}/{m}")))
             .filter(|path| required(path) != Access::Role(Role::Admin))
             .count();
-        assert_eq!(opened, 11);
+        assert_eq!(opened, 12);
     }
 
     #[test]
@@ -185,6 +190,10 @@ mod tests {
         );
         assert_eq!(
             required("/eventlog.v1.EventLog/Subscribe"),
+            Access::Role(Role::Consumer)
+        );
+        assert_eq!(
+            required("/eventlog.v1.EventLog/GroupSubscribe"),
             Access::Role(Role::Consumer)
         );
         assert_eq!(

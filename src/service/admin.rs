@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 use super::cleanup_convert::config_update;
 use super::cluster_convert::describe_cluster_reply;
 use super::group_convert::reset_target;
+use super::member_convert::membership_to_wire;
 use super::scope::Scope;
 use crate::broker::{Broker, NewTopic};
 use crate::proto::v1 as pb;
@@ -169,9 +170,20 @@ impl Admin for AdminService {
         request: Request<pb::DescribeGroupRequest>,
     ) -> Result<Response<pb::DescribeGroupResponse>, Status> {
         let (scope, request) = group_request(request, |r| &r.group)?;
-        let positions = self.broker.describe_group(&request.group).await?;
+        let (membership, positions) = self.broker.describe_group_members(&request.group).await?;
         let partitions = visible_positions(&scope, positions.into_iter().map(Into::into));
-        Ok(Response::new(pb::DescribeGroupResponse { partitions }))
+        let (generation, strategy, mut members) = membership_to_wire(membership);
+        // As with positions: a scoped token sees only the topics it may name.
+        for member in &mut members {
+            member.assigned.retain(|t| scope.allows_topic(&t.topic));
+            member.revoking.retain(|t| scope.allows_topic(&t.topic));
+        }
+        Ok(Response::new(pb::DescribeGroupResponse {
+            partitions,
+            generation,
+            strategy,
+            members,
+        }))
     }
 
     async fn delete_group(

@@ -1,12 +1,15 @@
-//! The `eventlog.v1.EventLog` service: produce, fetch, subscribe, list offsets, and
-//! the consumer-group commits.
+//! The `eventlog.v1.EventLog` service: produce, fetch, subscribe, list offsets, the
+//! consumer-group commits, and group members' streams.
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::auto_commit::AutoCommit;
 use super::convert::{self, SubscribeFrom, now_ms, record_from_wire};
+use super::counted_connection::ConnectionInfo;
+use super::member_convert;
+use super::member_stream::{self, GroupSubscribeStream};
 use super::scope::Scope;
 use super::subscribe::{SubscribeStream, stream_subscription};
 use super::subscription_slots::SubscriptionSlots;
@@ -164,6 +167,32 @@ impl EventLog for EventLogService {
         )))
     }
 
+    type GroupSubscribeStream = GroupSubscribeStream;
+
+    async fn group_subscribe(
+        &self,
+        request: Request<Streaming<pb::GroupSubscribeRequest>>,
+    ) -> Result<Response<GroupSubscribeStream>, Status> {
+        let scope = Scope::of(&request)?;
+        // The server's own listener records the peer on each connection.
+        let client = request
+            .extensions()
+            .get::<ConnectionInfo>()
+            .map(|info| info.remote)
+            .or_else(|| request.remote_addr())
+            .map_or_else(String::new, |addr| addr.to_string());
+        let mut inbound = request.into_inner();
+        let join = member_stream::read_join(&mut inbound).await?;
+        scope.check_group(&join.group)?;
+        for topic in &join.topics {
+            scope.check_topic(topic)?;
+        }
+        let join = member_convert::join_from_wire(join, client)?;
+        let slot = self.subscriptions.take()?;
+        let stream = member_stream::start(Arc::clone(&self.broker), join, inbound, slot)?;
+        Ok(Response::new(stream))
+    }
+
     async fn list_offsets(
         &self,
         request: Request<pb::ListOffsetsRequest>,
@@ -188,9 +217,10 @@ impl EventLog for EventLogService {
         scope.check_group(&request.group)?;
         scope.check_topic(&request.topic)?;
         let entries = request.offsets.into_iter().map(Into::into).collect();
+        let fence = request.member_id.map(|id| (id, request.generation));
         let stored = self
             .broker
-            .commit_offsets(&request.group, &request.topic, entries)
+            .commit_fenced(&request.group, &request.topic, entries, fence)
             .await?;
         let partitions = stored.into_iter().map(Into::into).collect();
         Ok(Response::new(pb::CommitOffsetsResponse { partitions }))

@@ -8,6 +8,8 @@
 //! - [`subscribe`]: the flow-controlled response stream of `Subscribe`;
 //!   [`subscription_slots`]: the server-wide cap on open subscriptions.
 //! - [`auto_commit`]: committing what a group subscription handed to the transport.
+//! - [`member_stream`]: a group member's `GroupSubscribe` stream; [`member_convert`]:
+//!   its messages and the membership in `DescribeGroup`.
 //! - [`admin`]: `eventlog.v1.Admin` (topics).
 //! - [`cleanup_convert`]: conversions of `UpdateTopicConfig` and `CompactTopic`.
 //! - [`convert`]: wire types to domain types and back; [`group_convert`]: the same for
@@ -46,6 +48,8 @@ pub mod exposure;
 pub mod group_convert;
 pub mod health_limits;
 pub mod listener;
+pub mod member_convert;
+pub mod member_stream;
 pub mod message_framing;
 pub mod message_limit;
 pub mod request_budget;

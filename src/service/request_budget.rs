@@ -186,21 +186,40 @@ where
 
 /// The permits one call holds, shared by its body and its response future.
 #[derive(Debug, Clone, Default)]
-struct Reservations(Arc<Mutex<Vec<OwnedSemaphorePermit>>>);
+struct Reservations(Arc<Mutex<Held>>);
+
+/// A call's permits, and whether its response is ready.
+#[derive(Debug, Default)]
+struct Held {
+    permits: Vec<OwnedSemaphorePermit>,
+    responded: bool,
+}
 
 impl Reservations {
     fn hold(&self, permit: OwnedSemaphorePermit) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(permit);
+        self.lock().permits.push(permit);
     }
 
+    /// The response is ready: the messages read so far are used.
     fn release(&self) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        let mut held = self.lock();
+        held.permits.clear();
+        held.responded = true;
+    }
+
+    /// A message of a streaming request arrived whole after the response was ready:
+    /// the handler reads it from there, so its reservation is returned now rather
+    /// than when the stream ends (a long-lived stream of small messages, such as a
+    /// group member's heartbeats, would otherwise hold more and more of the budget).
+    fn release_if_responded(&self) {
+        let mut held = self.lock();
+        if held.responded {
+            held.permits.clear();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -259,6 +278,7 @@ impl<B> BudgetedBody<B> {
     fn track_deadline(&mut self, reserved: bool) {
         if !self.framing.inside_message() {
             self.deadline = None;
+            self.held.release_if_responded();
         } else if reserved || self.deadline.is_none() {
             self.deadline = Some(Box::pin(tokio::time::sleep(self.budget.body_timeout)));
         }
@@ -477,5 +497,29 @@ mod tests {
             total,
             "released without waiting for the reply"
         );
+    }
+
+    #[tokio::test]
+    async fn a_streaming_call_returns_each_later_message_once_it_is_whole() {
+        let budget = Budget::new(0, TIMEOUT);
+        let total = budget.available();
+        let held = Reservations::default();
+        let first = message(100);
+        let later = message(1 << 20);
+        let chunks = vec![first, later.slice(..100), later.slice(100..)];
+        let mut stream = body(&budget, None, &held, chunks, false);
+        next(&mut stream).await.unwrap().unwrap();
+        assert_eq!(budget.available(), total - 100, "held until the response");
+        // The handler answered (the response stream is open); messages keep coming.
+        held.release();
+        assert_eq!(budget.available(), total);
+        next(&mut stream).await.unwrap().unwrap();
+        assert_eq!(
+            budget.available(),
+            total - (1 << 20),
+            "reserved while arriving"
+        );
+        next(&mut stream).await.unwrap().unwrap();
+        assert_eq!(budget.available(), total, "returned once whole");
     }
 }

@@ -7,6 +7,7 @@ use tonic::{Code, Status};
 use super::convert::InvalidField;
 use crate::broker::BrokerError;
 use crate::broker::group_store::GroupStoreError;
+use crate::broker::membership::MembershipError;
 use crate::storage::fsutil::is_no_space;
 use crate::storage::producer_state::SequenceError;
 use crate::storage::{AppendError, Exhausted, MaintenanceError, OpenError, ReadError};
@@ -22,6 +23,10 @@ pub const EXPECTED_SEQUENCE_METADATA: &str = "eventlog-expected-sequence";
 /// Trailer carrying the newest epoch of a producer, on FAILED_PRECONDITION for a fenced
 /// (older) epoch.
 pub const PRODUCER_EPOCH_METADATA: &str = "eventlog-producer-epoch";
+
+/// Trailer carrying a consumer group's current generation when a member or a commit
+/// was fenced (FAILED_PRECONDITION), so the client knows to rejoin.
+pub const GROUP_GENERATION_METADATA: &str = "eventlog-group-generation";
 
 /// Trailer carrying the first offset past a damaged batch on DATA_LOSS, so a reader can
 /// step over the damage (fetch or subscribe again from it) without parsing the message.
@@ -45,6 +50,14 @@ impl From<BrokerError> for Status {
             && let Ok(value) = current.to_string().parse()
         {
             status.metadata_mut().insert(PRODUCER_EPOCH_METADATA, value);
+        }
+        if let BrokerError::Membership(source) = &err
+            && let Some(generation) = source.generation()
+            && let Ok(value) = generation.to_string().parse()
+        {
+            status
+                .metadata_mut()
+                .insert(GROUP_GENERATION_METADATA, value);
         }
         if let BrokerError::Append { source, .. } = &err
             && let AppendError::Sequence { source, .. } = source.as_ref()
@@ -113,6 +126,7 @@ fn code_for(err: &BrokerError) -> Code {
         BrokerError::GroupNotFound { .. } => Code::NotFound,
         BrokerError::CommitOutOfRange { .. } => Code::OutOfRange,
         BrokerError::Groups(source) => group_store_code(source),
+        BrokerError::Membership(source) => membership_code(source),
         BrokerError::TopicExists { .. } => Code::AlreadyExists,
         // Retryable: after a shutdown another server may answer; after a deletion the
         // retry gets NOT_FOUND.
@@ -134,6 +148,21 @@ fn code_for(err: &BrokerError) -> Code {
         | BrokerError::Io { .. }
         | BrokerError::BadMetadata { .. }
         | BrokerError::Internal(_) => Code::Internal,
+    }
+}
+
+fn membership_code(err: &MembershipError) -> Code {
+    match err {
+        MembershipError::NoTopics { .. } | MembershipError::SessionTimeout { .. } => {
+            Code::InvalidArgument
+        }
+        MembershipError::TooManyMembers { .. } => Code::ResourceExhausted,
+        MembershipError::TopicsDiffer { .. }
+        | MembershipError::StrategyDiffers { .. }
+        | MembershipError::UnknownMember { .. }
+        | MembershipError::StaleGeneration { .. }
+        | MembershipError::NotOwner { .. }
+        | MembershipError::HasMembers { .. } => Code::FailedPrecondition,
     }
 }
 

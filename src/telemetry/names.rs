@@ -3,6 +3,9 @@
 
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 
+pub use crate::broker::membership::{
+    GROUP_GENERATION, GROUP_MEMBERS, GROUP_REBALANCE_SECONDS, GROUP_REBALANCES,
+};
 pub use crate::storage::clean_shutdown::SCANS_SKIPPED as RECOVERY_SCANS_SKIPPED;
 pub use crate::storage::scrub::SCRUB_UNREADABLE_SEGMENTS;
 pub use crate::storage::sync_timing::FSYNC_SECONDS;
@@ -32,7 +35,7 @@ pub const SEGMENTS: &str = "eventlog_partition_segments";
 pub const PARTITION_BYTES: &str = "eventlog_partition_size_bytes";
 /// Gauge of records a consumer group has yet to read, by `group`, `topic`, `partition`.
 pub const GROUP_LAG: &str = "eventlog_group_lag";
-/// Gauge of open `Subscribe` streams.
+/// Gauge of open `Subscribe` and `GroupSubscribe` streams.
 pub const OPEN_STREAMS: &str = "eventlog_open_streams";
 /// Gauge of open client connections to the gRPC port.
 pub const OPEN_CONNECTIONS: &str = "eventlog_open_connections";
@@ -104,7 +107,27 @@ pub fn describe() {
         "Record data on disk (segments, not indexes)."
     );
     describe_gauge!(GROUP_LAG, Unit::Count, "Records the group has yet to read.");
-    describe_gauge!(OPEN_STREAMS, Unit::Count, "Open Subscribe streams.");
+    describe_counter!(
+        GROUP_REBALANCES,
+        Unit::Count,
+        "Rebalances of a consumer group (generation bumps)."
+    );
+    describe_gauge!(GROUP_MEMBERS, Unit::Count, "Members of a consumer group.");
+    describe_gauge!(
+        GROUP_GENERATION,
+        Unit::Count,
+        "A consumer group's generation."
+    );
+    describe_histogram!(
+        GROUP_REBALANCE_SECONDS,
+        Unit::Seconds,
+        "Time from a rebalance's start until every partition is with its new owner."
+    );
+    describe_gauge!(
+        OPEN_STREAMS,
+        Unit::Count,
+        "Open Subscribe and GroupSubscribe streams."
+    );
     describe_gauge!(OPEN_CONNECTIONS, Unit::Count, "Open client connections.");
     describe_counter!(
         CONNECTIONS_REFUSED,

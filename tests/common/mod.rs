@@ -44,16 +44,27 @@ impl TestServer {
     /// Starts a server with `config`'s TLS and token settings (its broker settings are
     /// replaced by the test defaults).
     pub async fn start_with(data_dir: &Path, config: ServerConfig) -> TestServer {
+        Self::start_adjusted(data_dir, config, |_| {}).await
+    }
+
+    /// Like [`TestServer::start_with`], with `adjust` changing the test broker settings.
+    pub async fn start_adjusted(
+        data_dir: &Path,
+        config: ServerConfig,
+        adjust: impl FnOnce(&mut BrokerConfig),
+    ) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
+        let mut broker = BrokerConfig {
+            data_dir: data_dir.to_path_buf(),
+            fsync: FsyncPolicy::Never,
+            default_segment_bytes: SMALL_SEGMENT,
+            tick_interval: Duration::from_millis(100),
+            ..BrokerConfig::default()
+        };
+        adjust(&mut broker);
         let config = ServerConfig {
-            broker: BrokerConfig {
-                data_dir: data_dir.to_path_buf(),
-                fsync: FsyncPolicy::Never,
-                default_segment_bytes: SMALL_SEGMENT,
-                tick_interval: Duration::from_millis(100),
-                ..BrokerConfig::default()
-            },
+            broker,
             shutdown_grace: Duration::from_secs(5),
             ..config
         };

@@ -16,8 +16,9 @@
 //!   past a few times the live table, so disk use and the replay at start-up stay
 //!   proportional to the live keys; one compaction at a time.
 //! - `expiry`: idle groups are removed after the retention; the number of groups is
-//!   capped.
+//!   capped. `activity`: groups in use by members are not idle.
 
+mod activity;
 mod codec;
 mod compact;
 mod expiry;
@@ -34,6 +35,7 @@ use std::time::Duration;
 use crate::storage::{
     AppendError, FsyncPolicy, Log, LogConfig, LogIdent, MaintenanceError, OpenError, ReadError,
 };
+pub use activity::ActivityProbe;
 pub use codec::Scope;
 use replay::Unsettled;
 use round::{Done, Op, Queue, Removal};
@@ -159,6 +161,8 @@ pub struct GroupStore {
     maintenance: Mutex<()>,
     /// When idle groups were last looked for, ms since the epoch.
     last_expiry_ms: Mutex<Option<i64>>,
+    /// Membership's view of which groups are in use (see `activity`).
+    activity: RwLock<Option<ActivityProbe>>,
 }
 
 impl GroupStore {
@@ -201,6 +205,7 @@ impl GroupStore {
             unsettled: Mutex::new(unsettled),
             maintenance: Mutex::new(()),
             last_expiry_ms: Mutex::new(None),
+            activity: RwLock::new(None),
         };
         // The commits are all loaded; a compaction that fails (a full disk, a damaged
         // batch in the log) must not keep the server from starting. It is retried on a

@@ -240,7 +240,9 @@ impl GroupStore {
             Removal::Scope(scope) => vec![scope],
             Removal::IdleBefore(horizon) => {
                 let idle = table.idle_groups(horizon).into_iter();
-                idle.map(Scope::Group).collect()
+                idle.filter(|g| !self.active_since(g, horizon))
+                    .map(Scope::Group)
+                    .collect()
             }
         };
         scopes
