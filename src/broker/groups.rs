@@ -29,21 +29,58 @@ impl Broker {
         self.commit_fenced(group, topic, entries, None).await
     }
 
-    /// Checks `entries` against `topic`'s partitions and stores them. Blocking.
+    /// Checks `entries` against `topic`'s partitions and stores them. Blocking (in a
+    /// cluster, it waits for the metadata group from a blocking thread).
     pub(super) fn commit_blocking(
         &self,
         group: &str,
         topic: &str,
         entries: &[OffsetCommit],
     ) -> Result<Vec<CommitResult>, BrokerError> {
+        if let Some(cluster) = self.cluster() {
+            // No commit gate: the metadata group orders commits and topic deletions,
+            // and refuses a commit for a topic it no longer has.
+            let results = self.check_commit(group, topic, entries)?;
+            let commit = self.commit_replicated(cluster, group, topic, entries);
+            tokio::runtime::Handle::current().block_on(commit)?;
+            return Ok(results);
+        }
         let _gate = self
             .commit_gate
             .read()
             .unwrap_or_else(PoisonError::into_inner);
+        let results = self.check_commit(group, topic, entries)?;
+        let stored: Vec<(u32, u64, String)> = entries
+            .iter()
+            .map(|e| (e.partition, e.next_offset, e.metadata.clone()))
+            .collect();
+        self.groups.commit(group, topic, &stored, now_ms())?;
+        Ok(results)
+    }
+
+    /// Checks each position against its partition's bounds. A partition whose replicas
+    /// are on other nodes is not checked here (its bounds are not known here); its
+    /// result reports the committed position as both bounds.
+    fn check_commit(
+        &self,
+        group: &str,
+        topic: &str,
+        entries: &[OffsetCommit],
+    ) -> Result<Vec<CommitResult>, BrokerError> {
         let open = self.topic(topic)?;
         let mut results = Vec::with_capacity(entries.len());
         for entry in entries {
-            let (log_start, high_watermark) = open.partition(entry.partition)?.bounds()?;
+            let partition = open.partition(entry.partition)?;
+            if partition.held_elsewhere().is_some() {
+                results.push(CommitResult {
+                    partition: entry.partition,
+                    next_offset: entry.next_offset,
+                    log_start: entry.next_offset,
+                    high_watermark: entry.next_offset,
+                });
+                continue;
+            }
+            let (log_start, high_watermark) = partition.bounds()?;
             // Below the log start is fine: retention may have passed the group by.
             if entry.next_offset > high_watermark {
                 return Err(BrokerError::CommitOutOfRange {
@@ -62,11 +99,6 @@ impl Broker {
                 high_watermark,
             });
         }
-        let stored: Vec<(u32, u64, String)> = entries
-            .iter()
-            .map(|e| (e.partition, e.next_offset, e.metadata.clone()))
-            .collect();
-        self.groups.commit(group, topic, &stored, now_ms())?;
         Ok(results)
     }
 
@@ -132,7 +164,10 @@ impl Broker {
     ) -> Result<Vec<PartitionLag>, BrokerError> {
         self.check_no_members(group, "deleting the group")?;
         let described = self.describe_group(group).await?;
-        if !dry_run {
+        if !dry_run && let Some(cluster) = self.cluster() {
+            self.delete_group_replicated(cluster, group).await?;
+            tracing::info!(group, "consumer group deleted");
+        } else if !dry_run {
             let (broker, name) = (Arc::clone(self), group.to_string());
             let removed = off_worker(move || {
                 broker.unless_members(&name, "deleting the group", || {

@@ -10,8 +10,9 @@ use std::io::Cursor;
 
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{AnyError, EntryPayload, OptionalSend, StorageIOError};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
+use super::group_offsets::{GroupChange, IndexedChange};
 use super::metadata::{ClusterState, Command};
 use super::state_machine::{SnapshotBuilder, snapshot_of};
 use super::types::{Entry, GroupConfig, LogId, Outcome, StorageError, StoredMembership};
@@ -25,17 +26,30 @@ pub struct MetadataMachine {
     applied: Option<LogId>,
     membership: StoredMembership,
     publish: watch::Sender<(ClusterState, StoredMembership)>,
+    /// Group changes, in apply order, for the node's group store.
+    group_changes: mpsc::UnboundedSender<IndexedChange>,
 }
 
 impl MetadataMachine {
-    /// An empty machine publishing to `publish`.
-    pub fn new(publish: watch::Sender<(ClusterState, StoredMembership)>) -> MetadataMachine {
+    /// An empty machine publishing its state to `publish` and its group changes to
+    /// `group_changes`.
+    pub fn new(
+        publish: watch::Sender<(ClusterState, StoredMembership)>,
+        group_changes: mpsc::UnboundedSender<IndexedChange>,
+    ) -> MetadataMachine {
         MetadataMachine {
             state: ClusterState::default(),
             applied: None,
             membership: StoredMembership::default(),
             publish,
+            group_changes,
         }
+    }
+
+    /// Hands `change` to the group store's mirror. Nobody listening (the node is
+    /// shutting down) loses nothing: the log holds the change.
+    fn mirror(&self, index: u64, change: GroupChange) {
+        let _ = self.group_changes.send((index, change));
     }
 
     fn snapshot(&self) -> Snapshot<GroupConfig> {
@@ -86,7 +100,11 @@ impl RaftStateMachine<GroupConfig> for MetadataMachine {
                 EntryPayload::Normal(proposal) => {
                     let command = command_of(&proposal.0)
                         .map_err(|e| StorageIOError::apply(entry.log_id, AnyError::error(e)))?;
-                    Outcome::Metadata(self.state.apply(command))
+                    let (result, change) = self.state.apply(command);
+                    if let Some(change) = change {
+                        self.mirror(entry.log_id.index, change);
+                    }
+                    Outcome::Metadata(result)
                 }
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), m.clone());
@@ -117,6 +135,8 @@ impl RaftStateMachine<GroupConfig> for MetadataMachine {
             .map_err(|e| StorageIOError::read_snapshot(None, AnyError::new(&e)))?;
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
+        let index = self.applied.map_or(0, |id| id.index);
+        self.mirror(index, GroupChange::Reset(self.state.groups.clone()));
         self.publish();
         Ok(())
     }

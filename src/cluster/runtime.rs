@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use openraft::error::{ClientWriteError, RaftError};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
+use super::group_offsets::IndexedChange;
 use super::groups::{METADATA_GROUP, partition_group};
 use super::metadata::{ClusterState, Command, CommandResult, TopicPlacement, place};
 use super::metadata_machine::MetadataMachine;
@@ -68,6 +69,8 @@ pub struct Cluster {
     meta: GroupRaft,
     meta_log: Arc<Log>,
     metadata: watch::Receiver<MetadataView>,
+    /// The metadata group's group changes, until the broker takes them.
+    group_changes: Mutex<Option<mpsc::UnboundedReceiver<IndexedChange>>>,
     replicas: RwLock<HashMap<(String, u32), PartitionReplica>>,
     /// One lock per partition, serializing idempotent producers' proposals.
     idempotence: Mutex<HashMap<(String, u32), PartitionLock>>,
@@ -106,11 +109,12 @@ impl Cluster {
         let fresh = replica.state().get().vote.is_none() && replica.map().is_empty();
         let committed = replica.state().get().committed;
         let (publish, metadata) = watch::channel(MetadataView::default());
+        let (changes, group_changes) = mpsc::unbounded_channel();
         let meta = node
             .start_group(
                 METADATA_GROUP,
                 Arc::new(replica),
-                MetadataMachine::new(publish),
+                MetadataMachine::new(publish, changes),
             )
             .await?;
         let cluster = Arc::new(Cluster {
@@ -119,6 +123,7 @@ impl Cluster {
             meta,
             meta_log,
             metadata,
+            group_changes: Mutex::new(Some(group_changes)),
             replicas: RwLock::new(HashMap::new()),
             idempotence: Mutex::new(HashMap::new()),
         });
@@ -235,11 +240,31 @@ impl Cluster {
         .await
     }
 
+    /// The consumer-group changes the metadata group applies here, in order, from
+    /// the first (at start, the whole log is applied again). Only the first call gets
+    /// them: one mirror per node.
+    pub fn take_group_changes(&self) -> Option<mpsc::UnboundedReceiver<IndexedChange>> {
+        self.group_changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
     /// Proposes a metadata command through the metadata group's leader.
     pub async fn propose_metadata(
         &self,
         command: Command,
     ) -> Result<CommandResult, ProposeFailure> {
+        Ok(self.propose_metadata_at(command).await?.0)
+    }
+
+    /// Proposes a metadata command through the metadata group's leader; returns what
+    /// it did and the index of its entry (applied here once the group changes reach
+    /// that index).
+    pub async fn propose_metadata_at(
+        &self,
+        command: Command,
+    ) -> Result<(CommandResult, u64), ProposeFailure> {
         let deadline = Instant::now() + PROPOSE_TIMEOUT;
         loop {
             let result = match self.metadata_leader() {
@@ -270,13 +295,13 @@ impl Cluster {
     pub async fn propose_metadata_local(
         &self,
         command: Command,
-    ) -> Result<CommandResult, ProposeFailure> {
+    ) -> Result<(CommandResult, u64), ProposeFailure> {
         let json =
             serde_json::to_vec(&command).map_err(|e| ProposeFailure::Invalid(e.to_string()))?;
         let batch = single_record_batch(Bytes::from(json))?;
         match self.meta.client_write(Proposal(batch)).await {
             Ok(response) => match response.data {
-                Outcome::Metadata(result) => Ok(result),
+                Outcome::Metadata(result) => Ok((result, response.log_id.index)),
                 other => Err(ProposeFailure::Failed(format!(
                     "unexpected outcome {other:?}"
                 ))),
@@ -289,7 +314,7 @@ impl Cluster {
         &self,
         leader: NodeId,
         command: &Command,
-    ) -> Result<CommandResult, ProposeFailure> {
+    ) -> Result<(CommandResult, u64), ProposeFailure> {
         let mut client = self.control_client(leader)?;
         let body =
             serde_json::to_vec(command).map_err(|e| ProposeFailure::Invalid(e.to_string()))?;

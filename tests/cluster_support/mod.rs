@@ -158,6 +158,34 @@ impl TestCluster {
         }
     }
 
+    /// Creates `name` through node `via`, retrying while the cluster forms.
+    pub async fn create_topic(
+        &self,
+        via: u64,
+        name: &str,
+        partitions: u32,
+        replication_factor: u32,
+    ) {
+        let mut client = self.client_of(via).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let request = pb::CreateTopicRequest {
+                name: name.into(),
+                partitions,
+                replication_factor,
+                config: None,
+            };
+            match client.admin.create_topic(request).await {
+                Ok(_) => return,
+                Err(status) if Instant::now() < deadline => {
+                    eprintln!("create topic: {status}; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(status) => panic!("create topic: {status}"),
+            }
+        }
+    }
+
     /// A client of every node, failing over between them.
     pub async fn client(&self) -> Client {
         Client::connect(&self.addresses()).await.unwrap()

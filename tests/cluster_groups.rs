@@ -1,0 +1,197 @@
+//! Consumer-group positions in a three-node cluster of the real binary: a commit
+//! through one node reads back through every node, survives a kill -9 of the metadata
+//! leader, reaches a node that was down when it was made, and a group deleted through
+//! one node is gone on all of them.
+
+mod cluster_support;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cluster_support::TestCluster;
+use eventlog::proto::v1 as pb;
+use tonic::Code;
+
+const TOPIC: &str = "payments";
+const GROUP: &str = "billing";
+
+/// Produces `count` records to each partition through node `id`.
+async fn produce(cluster: &TestCluster, id: u64, count: usize) {
+    let mut client = cluster.client_of(id).await;
+    for partition in 0..2 {
+        let records = (0..count)
+            .map(|i| pb::Record {
+                value: Some(Bytes::from(format!("r{i}"))),
+                ..Default::default()
+            })
+            .collect();
+        client
+            .event_log
+            .produce(pb::ProduceRequest {
+                topic: TOPIC.into(),
+                partition: Some(partition),
+                records,
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|status| panic!("produce through node {id}: {status}"));
+    }
+}
+
+/// Commits `next_offset` for both partitions through node `id`, retrying while the
+/// cluster elects a leader.
+async fn commit(cluster: &TestCluster, id: u64, next_offset: u64) {
+    let mut client = cluster.client_of(id).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let request = pb::CommitOffsetsRequest {
+            group: GROUP.into(),
+            topic: TOPIC.into(),
+            offsets: (0..2)
+                .map(|partition| pb::OffsetCommit {
+                    partition,
+                    next_offset,
+                    metadata: format!("at {next_offset}"),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        match client.event_log.commit_offsets(request).await {
+            Ok(_) => return,
+            Err(status) if status.code() == Code::Unavailable && Instant::now() < deadline => {
+                eprintln!("commit through node {id}: {status}; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(status) => panic!("commit through node {id}: {status}"),
+        }
+    }
+}
+
+/// The group's committed next offsets as node `id` reports them.
+async fn committed_on(cluster: &TestCluster, id: u64) -> Vec<Option<u64>> {
+    let mut client = cluster.client_of(id).await;
+    let reply = client
+        .event_log
+        .get_committed_offsets(pb::GetCommittedOffsetsRequest {
+            group: GROUP.into(),
+            topic: TOPIC.into(),
+        })
+        .await
+        .unwrap_or_else(|status| panic!("committed offsets on node {id}: {status}"));
+    reply
+        .into_inner()
+        .partitions
+        .iter()
+        .map(|p| p.next_offset)
+        .collect()
+}
+
+/// Waits until node `id` reports `expected` (a follower's mirror may lag a little),
+/// and fails with what it reports instead.
+async fn expect_committed(cluster: &TestCluster, id: u64, expected: Vec<Option<u64>>) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let seen = committed_on(cluster, id).await;
+        if seen == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {id} reports {seen:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn metadata_leader(cluster: &TestCluster) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for node in cluster.nodes.iter().filter(|n| n.running()) {
+            if let Some(leader) = cluster.describe(node.id).await.metadata_leader
+                && cluster.nodes[(leader - 1) as usize].running()
+            {
+                return leader;
+            }
+        }
+        assert!(Instant::now() < deadline, "no metadata leader within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_positions_are_replicated_survive_the_leader_and_reach_a_restarted_node() {
+    let mut cluster = TestCluster::start(3);
+    cluster.create_topic(1, TOPIC, 2, 3).await;
+    produce(&cluster, 1, 10).await;
+
+    // A commit through a follower of the metadata group reads back everywhere; the
+    // node it went through answers at once.
+    let leader = metadata_leader(&cluster).await;
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    commit(&cluster, follower, 4).await;
+    assert_eq!(
+        committed_on(&cluster, follower).await,
+        vec![Some(4), Some(4)]
+    );
+    for id in 1..=3 {
+        expect_committed(&cluster, id, vec![Some(4), Some(4)]).await;
+    }
+
+    // The metadata leader dies: the position stays, and new commits go on.
+    cluster.kill(leader);
+    let survivors: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
+    for id in &survivors {
+        expect_committed(&cluster, *id, vec![Some(4), Some(4)]).await;
+    }
+    commit(&cluster, survivors[0], 7).await;
+    expect_committed(&cluster, survivors[1], vec![Some(7), Some(7)]).await;
+
+    // The node that was down learns the commit it missed, also after a restart.
+    cluster.restart(leader);
+    expect_committed(&cluster, leader, vec![Some(7), Some(7)]).await;
+    cluster.kill(survivors[1]);
+    cluster.restart(survivors[1]);
+    expect_committed(&cluster, survivors[1], vec![Some(7), Some(7)]).await;
+
+    // A commit for a topic the cluster does not have is refused, and stores nothing.
+    let mut client = cluster.client_of(survivors[0]).await;
+    let missing = client
+        .event_log
+        .commit_offsets(pb::CommitOffsetsRequest {
+            group: GROUP.into(),
+            topic: "missing".into(),
+            offsets: vec![pb::OffsetCommit {
+                partition: 0,
+                next_offset: 0,
+                metadata: String::new(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect_err("a commit for a missing topic");
+    assert_eq!(missing.code(), Code::NotFound, "{missing}");
+
+    // Deleting the group through one node removes it from every node.
+    client
+        .admin
+        .delete_group(pb::DeleteGroupRequest {
+            group: GROUP.into(),
+            dry_run: false,
+        })
+        .await
+        .expect("delete group");
+    for id in 1..=3 {
+        expect_committed(&cluster, id, vec![None, None]).await;
+        let mut node = cluster.client_of(id).await;
+        let listed = node
+            .admin
+            .list_groups(pb::ListGroupsRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            listed.groups.iter().all(|g| g.group != GROUP),
+            "node {id} still lists the group: {listed:?}"
+        );
+    }
+}
