@@ -41,6 +41,10 @@ async fn produce(cluster: &TestCluster, id: u64, count: usize) {
 /// Commits `next_offset` for both partitions through node `id`, retrying while the
 /// cluster elects a leader.
 async fn commit(cluster: &TestCluster, id: u64, next_offset: u64) {
+    commit_with(cluster, id, next_offset, &format!("at {next_offset}")).await;
+}
+
+async fn commit_with(cluster: &TestCluster, id: u64, next_offset: u64, metadata: &str) {
     let mut client = cluster.client_of(id).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -51,7 +55,7 @@ async fn commit(cluster: &TestCluster, id: u64, next_offset: u64) {
                 .map(|partition| pb::OffsetCommit {
                     partition,
                     next_offset,
-                    metadata: format!("at {next_offset}"),
+                    metadata: metadata.to_string(),
                 })
                 .collect(),
             ..Default::default()
@@ -193,5 +197,86 @@ async fn group_positions_are_replicated_survive_the_leader_and_reach_a_restarted
             listed.groups.iter().all(|g| g.group != GROUP),
             "node {id} still lists the group: {listed:?}"
         );
+    }
+}
+
+/// The metadata group's state file on node `id`, as JSON.
+fn meta_state(cluster: &TestCluster, id: u64) -> serde_json::Value {
+    let path = cluster.nodes[(id - 1) as usize]
+        .dir
+        .join("cluster/meta/raft-state.json");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_metadata_log_is_snapshotted_and_purged_and_a_node_behind_it_catches_up() {
+    let mut cluster = TestCluster::start_with(3, &["--metadata-snapshot-every", "10"]);
+    cluster.create_topic(1, TOPIC, 2, 3).await;
+    produce(&cluster, 1, 10).await;
+
+    // Node `behind` misses every commit below, more than the log keeps.
+    let leader = metadata_leader(&cluster).await;
+    let behind = (1..=3).find(|id| *id != leader).unwrap();
+    let other = (1..=3).find(|id| *id != leader && *id != behind).unwrap();
+    cluster.kill(behind);
+    for i in 0..60u64 {
+        let via = if i % 2 == 0 { leader } else { other };
+        commit_with(&cluster, via, i % 10, &format!("commit {i}")).await;
+    }
+    commit_with(&cluster, other, 9, "last").await;
+    // A follower purges at once (a leader waits until no follower needs the entries).
+    let purged = &meta_state(&cluster, other)["purged"];
+    assert!(
+        purged.is_object(),
+        "node {other} purged no metadata entry after 60 commits: {purged}"
+    );
+    let snapshot = cluster.nodes[(other - 1) as usize]
+        .dir
+        .join("cluster/meta/metadata-snapshot.json");
+    assert!(snapshot.exists(), "node {other} stored no snapshot");
+
+    // With the old leader gone, `other` leads: it lacks the entries `behind` needs and
+    // sends the snapshot, then the entries after it.
+    cluster.kill(leader);
+    cluster.restart(behind);
+    expect_committed(&cluster, behind, vec![Some(9), Some(9)]).await;
+    let log = cluster.nodes[(behind - 1) as usize]
+        .dir
+        .with_extension("log");
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(
+        log.contains("installed a metadata snapshot"),
+        "node {behind} caught up without the snapshot"
+    );
+    cluster.restart(leader);
+    let mut client = cluster.client_of(behind).await;
+    let reply = client
+        .event_log
+        .get_committed_offsets(pb::GetCommittedOffsetsRequest {
+            group: GROUP.into(),
+            topic: TOPIC.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        reply.partitions.iter().all(|p| p.metadata == "last"),
+        "{reply:?}"
+    );
+
+    // Every node restarts from its snapshot and the entries after it.
+    for id in 1..=3 {
+        cluster.kill(id);
+    }
+    for id in 1..=3 {
+        cluster.restart(id);
+    }
+    for id in 1..=3 {
+        expect_committed(&cluster, id, vec![Some(9), Some(9)]).await;
+    }
+    commit(&cluster, behind, 10).await;
+    for id in 1..=3 {
+        expect_committed(&cluster, id, vec![Some(10), Some(10)]).await;
     }
 }

@@ -7,18 +7,18 @@
 //! through the node it committed through (and through any other once that node's
 //! mirror catches up, which is what a follower's lag means).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 
-use super::group_store::now_ms;
+use super::group_store::{Committed, now_ms};
 use super::group_types::OffsetCommit;
 use super::{Broker, BrokerError, blocking};
 use crate::cluster::Cluster;
-use crate::cluster::group_offsets::{GroupChange, IndexedChange, OffsetEntry};
+use crate::cluster::group_offsets::{GroupChange, GroupOffsets, IndexedChange, OffsetEntry};
 use crate::cluster::metadata::CommandResult;
 use crate::cluster::propose::ProposeFailure;
 
@@ -123,16 +123,48 @@ impl Broker {
             GroupChange::DeleteTopic { topic } => {
                 self.groups.delete_topic(&topic)?;
             }
-            GroupChange::Reset(all) => {
-                for group in self.groups.groups() {
-                    self.groups.delete_group(&group)?;
-                }
-                for (group, topics) in all {
-                    for (topic, partitions) in topics {
-                        for (partition, at) in partitions {
-                            let entry = [(partition, at.next_offset, at.metadata)];
-                            self.groups.commit(&group, &topic, &entry, at.time_ms)?;
-                        }
+            GroupChange::Reset(all) => self.reset_groups(all)?,
+        }
+        Ok(())
+    }
+
+    /// Makes the group store hold exactly `all`, writing only what differs (at start,
+    /// the store already holds nearly all of it).
+    fn reset_groups(&self, all: GroupOffsets) -> Result<(), BrokerError> {
+        for group in self.groups.groups() {
+            if !all.contains_key(&group) {
+                self.groups.delete_group(&group)?;
+            }
+        }
+        for (group, topics) in all {
+            let mut local: BTreeMap<(String, u32), Committed> = self
+                .groups
+                .group(&group)
+                .into_iter()
+                .map(|(key, committed)| ((key.topic, key.partition), committed))
+                .collect();
+            let wanted = |topic: &String, partition: &u32| {
+                topics.get(topic).is_some_and(|p| p.contains_key(partition))
+            };
+            // The store removes whole groups only: a position the snapshot lacks
+            // means writing the group again.
+            if local
+                .keys()
+                .any(|(topic, partition)| !wanted(topic, partition))
+            {
+                self.groups.delete_group(&group)?;
+                local.clear();
+            }
+            for (topic, partitions) in topics {
+                for (partition, at) in partitions {
+                    let same = local.get(&(topic.clone(), partition)).is_some_and(|c| {
+                        c.next_offset == at.next_offset
+                            && c.metadata == at.metadata
+                            && c.commit_time_ms == at.time_ms
+                    });
+                    if !same {
+                        let entry = [(partition, at.next_offset, at.metadata)];
+                        self.groups.commit(&group, &topic, &entry, at.time_ms)?;
                     }
                 }
             }

@@ -118,6 +118,10 @@ pub struct ServeArgs {
     /// group waits a random time between this and twice this); more than the heartbeat.
     #[arg(long, env = "EVENTLOG_RAFT_ELECTION_TIMEOUT", default_value = "600ms", value_parser = parse_positive_duration)]
     pub raft_election_timeout: Duration,
+    /// The cluster's metadata group (topics and consumer-group commits) snapshots its
+    /// state after this many entries and then drops older entries, bounding its log.
+    #[arg(long, env = "EVENTLOG_METADATA_SNAPSHOT_EVERY", default_value_t = crate::cluster::runtime::DEFAULT_METADATA_SNAPSHOT_EVERY, value_parser = clap::value_parser!(u64).range(1..))]
+    pub metadata_snapshot_every: u64,
     /// Also serve the Kafka wire protocol on this address (e.g. 127.0.0.1:9092), over
     /// the same topics and groups. Off when unset. Plaintext and without
     /// authentication: refused together with --auth-token-file.
@@ -209,6 +213,7 @@ fn cluster_settings(args: &ServeArgs) -> anyhow::Result<Option<ClusterSettings>>
             election_min_ms: election,
             election_max_ms: election * 2,
         },
+        metadata_snapshot_every: args.metadata_snapshot_every,
     }))
 }
 

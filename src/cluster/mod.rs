@@ -36,6 +36,7 @@ pub mod index_map;
 pub mod log_store;
 pub mod metadata;
 pub mod metadata_machine;
+pub mod metadata_snapshot;
 pub mod network;
 pub mod node;
 pub mod propose;

@@ -53,7 +53,13 @@ pub struct ClusterConfig {
     pub timing: RaftTiming,
     /// Durability of the metadata log's appends.
     pub fsync: FsyncPolicy,
+    /// The metadata group snapshots its state (and purges its log) after this many
+    /// entries; group commits are entries, so this bounds the log's growth.
+    pub metadata_snapshot_every: u64,
 }
+
+/// Default [`ClusterConfig::metadata_snapshot_every`].
+pub const DEFAULT_METADATA_SNAPSHOT_EVERY: u64 = 10_000;
 
 /// The metadata as last applied here: cluster state and the metadata group's
 /// membership (which names every node and its address).
@@ -110,12 +116,10 @@ impl Cluster {
         let committed = replica.state().get().committed;
         let (publish, metadata) = watch::channel(MetadataView::default());
         let (changes, group_changes) = mpsc::unbounded_channel();
+        let machine = MetadataMachine::open(&dir, publish, changes)
+            .map_err(|e| ReplicaError::Setup(format!("metadata snapshot: {e}")))?;
         let meta = node
-            .start_group(
-                METADATA_GROUP,
-                Arc::new(replica),
-                MetadataMachine::new(publish, changes),
-            )
+            .start_metadata_group(Arc::new(replica), machine, config.metadata_snapshot_every)
             .await?;
         let cluster = Arc::new(Cluster {
             config,

@@ -82,6 +82,8 @@ pub struct ClusterSettings {
     pub bootstrap: std::collections::BTreeMap<crate::cluster::types::NodeId, String>,
     /// Raft timing.
     pub timing: crate::cluster::RaftTiming,
+    /// Entries between the metadata group's snapshots.
+    pub metadata_snapshot_every: u64,
 }
 
 impl Default for ServerConfig {
@@ -205,6 +207,7 @@ async fn join(
         dir: config.broker.data_dir.join("cluster"),
         timing: settings.timing,
         fsync: config.broker.fsync,
+        metadata_snapshot_every: settings.metadata_snapshot_every,
     })
     .await
     .map_err(|e| ServeError::Cluster(e.to_string()))?;

@@ -39,6 +39,8 @@ pub struct TestCluster {
     pub nodes: Vec<NodeProcess>,
     bootstrap: String,
     root: Option<tempfile::TempDir>,
+    /// Flags added to every node's command line.
+    extra_args: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -52,6 +54,11 @@ fn free_port() -> u16 {
 impl TestCluster {
     /// Starts `n` nodes that bootstrap one cluster.
     pub fn start(n: u64) -> TestCluster {
+        TestCluster::start_with(n, &[])
+    }
+
+    /// Starts `n` nodes that bootstrap one cluster, each also given `extra_args`.
+    pub fn start_with(n: u64, extra_args: &[&str]) -> TestCluster {
         let root = tempfile::Builder::new()
             .prefix("cluster-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -73,6 +80,7 @@ impl TestCluster {
             nodes,
             bootstrap,
             root: Some(root),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
         };
         for id in 1..=n {
             cluster.restart(id);
@@ -87,6 +95,7 @@ impl TestCluster {
     /// Starts (again) node `id` on its port and directory.
     pub fn restart(&mut self, id: u64) {
         let bootstrap = self.bootstrap.clone();
+        let extra_args = self.extra_args.clone();
         let node = self.node(id);
         assert!(node.child.is_none(), "node {id} runs already");
         let log = std::fs::OpenOptions::new()
@@ -107,6 +116,7 @@ impl TestCluster {
                 "500ms",
             ])
             .args(["--shutdown-grace", "1s", "--scrub-rate", "0"])
+            .args(&extra_args)
             .env("RUST_LOG", "info,openraft=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
