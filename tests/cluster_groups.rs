@@ -7,36 +7,12 @@ mod cluster_support;
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use cluster_support::TestCluster;
 use eventlog::proto::v1 as pb;
 use tonic::Code;
 
 const TOPIC: &str = "payments";
 const GROUP: &str = "billing";
-
-/// Produces `count` records to each partition through node `id`.
-async fn produce(cluster: &TestCluster, id: u64, count: usize) {
-    let mut client = cluster.client_of(id).await;
-    for partition in 0..2 {
-        let records = (0..count)
-            .map(|i| pb::Record {
-                value: Some(Bytes::from(format!("r{i}"))),
-                ..Default::default()
-            })
-            .collect();
-        client
-            .event_log
-            .produce(pb::ProduceRequest {
-                topic: TOPIC.into(),
-                partition: Some(partition),
-                records,
-                ..Default::default()
-            })
-            .await
-            .unwrap_or_else(|status| panic!("produce through node {id}: {status}"));
-    }
-}
 
 /// Commits `next_offset` for both partitions through node `id`, retrying while the
 /// cluster elects a leader.
@@ -71,31 +47,29 @@ async fn commit_with(cluster: &TestCluster, id: u64, next_offset: u64, metadata:
     }
 }
 
-/// The group's committed next offsets as node `id` reports them.
+/// The group's committed next offsets as node `id` answers a client (it asks the
+/// group's coordinator).
 async fn committed_on(cluster: &TestCluster, id: u64) -> Vec<Option<u64>> {
-    let mut client = cluster.client_of(id).await;
-    let reply = client
-        .event_log
-        .get_committed_offsets(pb::GetCommittedOffsetsRequest {
-            group: GROUP.into(),
-            topic: TOPIC.into(),
-        })
-        .await
-        .unwrap_or_else(|status| panic!("committed offsets on node {id}: {status}"));
-    reply
-        .into_inner()
-        .partitions
-        .iter()
-        .map(|p| p.next_offset)
-        .collect()
+    committed(cluster, id, false).await
 }
 
-/// Waits until node `id` reports `expected` (a follower's mirror may lag a little),
-/// and fails with what it reports instead.
+/// The group's positions in node `id`'s own group store (a call marked as forwarded
+/// is served where it arrives).
+async fn stored_on(cluster: &TestCluster, id: u64) -> Vec<Option<u64>> {
+    committed(cluster, id, true).await
+}
+
+async fn committed(cluster: &TestCluster, id: u64, local: bool) -> Vec<Option<u64>> {
+    let positions = cluster.committed(id, GROUP, TOPIC, local).await;
+    positions.iter().map(|p| p.next_offset).collect()
+}
+
+/// Waits until node `id`'s own group store holds `expected` (a follower's mirror may
+/// lag a little), and fails with what it holds instead.
 async fn expect_committed(cluster: &TestCluster, id: u64, expected: Vec<Option<u64>>) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let seen = committed_on(cluster, id).await;
+        let seen = stored_on(cluster, id).await;
         if seen == expected {
             return;
         }
@@ -126,10 +100,10 @@ async fn metadata_leader(cluster: &TestCluster) -> u64 {
 async fn group_positions_are_replicated_survive_the_leader_and_reach_a_restarted_node() {
     let mut cluster = TestCluster::start(3);
     cluster.create_topic(1, TOPIC, 2, 3).await;
-    produce(&cluster, 1, 10).await;
+    cluster.produce_each(1, TOPIC, 2, 10).await;
 
-    // A commit through a follower of the metadata group reads back everywhere; the
-    // node it went through answers at once.
+    // A commit through a follower of the metadata group (handed to the coordinator)
+    // reads back at once through that node, and reaches every node's group store.
     let leader = metadata_leader(&cluster).await;
     let follower = (1..=3).find(|id| *id != leader).unwrap();
     commit(&cluster, follower, 4).await;
@@ -148,6 +122,10 @@ async fn group_positions_are_replicated_survive_the_leader_and_reach_a_restarted
         expect_committed(&cluster, *id, vec![Some(4), Some(4)]).await;
     }
     commit(&cluster, survivors[0], 7).await;
+    assert_eq!(
+        committed_on(&cluster, survivors[1]).await,
+        vec![Some(7), Some(7)]
+    );
     expect_committed(&cluster, survivors[1], vec![Some(7), Some(7)]).await;
 
     // The node that was down learns the commit it missed, also after a restart.
@@ -213,7 +191,7 @@ fn meta_state(cluster: &TestCluster, id: u64) -> serde_json::Value {
 async fn the_metadata_log_is_snapshotted_and_purged_and_a_node_behind_it_catches_up() {
     let mut cluster = TestCluster::start_with(3, &["--metadata-snapshot-every", "10"]);
     cluster.create_topic(1, TOPIC, 2, 3).await;
-    produce(&cluster, 1, 10).await;
+    cluster.produce_each(1, TOPIC, 2, 10).await;
 
     // Node `behind` misses every commit below, more than the log keeps.
     let leader = metadata_leader(&cluster).await;
@@ -250,20 +228,8 @@ async fn the_metadata_log_is_snapshotted_and_purged_and_a_node_behind_it_catches
         "node {behind} caught up without the snapshot"
     );
     cluster.restart(leader);
-    let mut client = cluster.client_of(behind).await;
-    let reply = client
-        .event_log
-        .get_committed_offsets(pb::GetCommittedOffsetsRequest {
-            group: GROUP.into(),
-            topic: TOPIC.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(
-        reply.partitions.iter().all(|p| p.metadata == "last"),
-        "{reply:?}"
-    );
+    let reply = cluster.committed(behind, GROUP, TOPIC, true).await;
+    assert!(reply.iter().all(|p| p.metadata == "last"), "{reply:?}");
 
     // Every node restarts from its snapshot and the entries after it.
     for id in 1..=3 {

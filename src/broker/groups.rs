@@ -29,21 +29,22 @@ impl Broker {
         self.commit_fenced(group, topic, entries, None).await
     }
 
-    /// Checks `entries` against `topic`'s partitions and stores them. Blocking (in a
-    /// cluster, it waits for the metadata group from a blocking thread).
+    /// Checks `entries` against `topic`'s partitions and, on a single node, stores them.
+    /// Blocking; called under the group's membership lock. In a cluster the store is a
+    /// Raft round trip, which must not run under that lock (tasks of the group's members
+    /// would block runtime threads on it while the round trip needs them), so it is
+    /// left to [`Broker::finish_commit`], after the lock is released.
     pub(super) fn commit_blocking(
         &self,
         group: &str,
         topic: &str,
         entries: &[OffsetCommit],
-    ) -> Result<Vec<CommitResult>, BrokerError> {
-        if let Some(cluster) = self.cluster() {
+    ) -> Result<CheckedCommit, BrokerError> {
+        if self.cluster().is_some() {
             // No commit gate: the metadata group orders commits and topic deletions,
             // and refuses a commit for a topic it no longer has.
             let results = self.check_commit(group, topic, entries)?;
-            let commit = self.commit_replicated(cluster, group, topic, entries);
-            tokio::runtime::Handle::current().block_on(commit)?;
-            return Ok(results);
+            return Ok(CheckedCommit::Replicate(results));
         }
         let _gate = self
             .commit_gate
@@ -55,7 +56,50 @@ impl Broker {
             .map(|e| (e.partition, e.next_offset, e.metadata.clone()))
             .collect();
         self.groups.commit(group, topic, &stored, now_ms())?;
-        Ok(results)
+        Ok(CheckedCommit::Stored(results))
+    }
+
+    /// Completes what [`Broker::commit_blocking`] left: in a cluster, commits through
+    /// the metadata group. A commit checked just before a rebalance may land just after
+    /// it (one round trip later); a member commits what it processed before it
+    /// releases a partition, so only a member already removed for silence can do so.
+    pub(super) async fn finish_commit(
+        &self,
+        checked: CheckedCommit,
+        group: &str,
+        topic: &str,
+        entries: &[OffsetCommit],
+    ) -> Result<Vec<CommitResult>, BrokerError> {
+        match checked {
+            CheckedCommit::Stored(results) => Ok(results),
+            CheckedCommit::Replicate(results) => {
+                let cluster = self.cluster().ok_or_else(|| {
+                    BrokerError::Internal("a replicated commit outside a cluster".into())
+                })?;
+                self.commit_replicated(cluster, group, topic, entries)
+                    .await?;
+                Ok(results)
+            }
+        }
+    }
+
+    /// In a cluster, gives each local replica a moment to learn the commits the
+    /// positions name (see [`super::partition::Partition::await_committed`]) before
+    /// they are checked, outside any lock.
+    pub(super) async fn await_commit_bounds(&self, topic: &str, entries: &[OffsetCommit]) {
+        if self.cluster().is_none() {
+            return;
+        }
+        let Ok(open) = self.topic(topic) else {
+            return;
+        };
+        for entry in entries {
+            if let Ok(partition) = open.partition(entry.partition) {
+                partition
+                    .await_committed(entry.next_offset, COMMIT_BOUND_WAIT)
+                    .await;
+            }
+        }
     }
 
     /// Checks each position against its partition's bounds. A partition whose replicas
@@ -179,6 +223,18 @@ impl Broker {
         }
         Ok(described)
     }
+}
+
+/// How long a commit waits for a local replica to learn the commits its positions
+/// name before it is checked against them.
+const COMMIT_BOUND_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A commit checked (and on a single node stored) under the group's lock.
+pub(super) enum CheckedCommit {
+    /// Stored; the per-partition results.
+    Stored(Vec<CommitResult>),
+    /// Checked; to be replicated by [`Broker::finish_commit`].
+    Replicate(Vec<CommitResult>),
 }
 
 /// Runs group-store writes on the blocking pool: they wait for a sync shared with

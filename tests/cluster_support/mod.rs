@@ -196,6 +196,58 @@ impl TestCluster {
         }
     }
 
+    /// Produces `count` records ("r0", "r1", ...) to each of `partitions` partitions of
+    /// `topic` through node `via`.
+    pub async fn produce_each(&self, via: u64, topic: &str, partitions: u32, count: usize) {
+        let mut client = self.client_of(via).await;
+        for partition in 0..partitions {
+            let records = (0..count)
+                .map(|i| pb::Record {
+                    value: Some(bytes::Bytes::from(format!("r{i}"))),
+                    ..Default::default()
+                })
+                .collect();
+            client
+                .event_log
+                .produce(pb::ProduceRequest {
+                    topic: topic.into(),
+                    partition: Some(partition),
+                    records,
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_else(|status| panic!("produce through node {via}: {status}"));
+        }
+    }
+
+    /// `group`'s positions in `topic` as node `id` answers a client (which asks the
+    /// group's coordinator), or with `local` from the node's own group store (a call
+    /// marked as forwarded is served where it arrives).
+    pub async fn committed(
+        &self,
+        id: u64,
+        group: &str,
+        topic: &str,
+        local: bool,
+    ) -> Vec<pb::GroupPartitionOffset> {
+        let mut client = self.client_of(id).await;
+        let mut request = tonic::Request::new(pb::GetCommittedOffsetsRequest {
+            group: group.into(),
+            topic: topic.into(),
+        });
+        if local {
+            let marker = "test".parse().unwrap();
+            request
+                .metadata_mut()
+                .insert(eventlog::service::group_forward::FORWARDED_FOR, marker);
+        }
+        let reply = client.event_log.get_committed_offsets(request).await;
+        reply
+            .unwrap_or_else(|status| panic!("committed offsets on node {id}: {status}"))
+            .into_inner()
+            .partitions
+    }
+
     /// A client of every node, failing over between them.
     pub async fn client(&self) -> Client {
         Client::connect(&self.addresses()).await.unwrap()
