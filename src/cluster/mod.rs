@@ -39,6 +39,7 @@ pub mod metadata_machine;
 pub mod metadata_snapshot;
 pub mod network;
 pub mod node;
+pub mod peer_security;
 pub mod propose;
 pub mod replica_log;
 pub mod runtime;

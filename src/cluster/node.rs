@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use super::groups::Groups;
 use super::log_store::LogStore;
 use super::network::{Channels, GroupNetwork};
+use super::peer_security::PeerSecurity;
 use super::replica_log::ReplicaLog;
 use super::state_machine::PartitionMachine;
 use super::transport::TransportService;
@@ -76,8 +77,12 @@ pub struct ClusterNode {
 }
 
 impl ClusterNode {
-    /// A node with id `id` and the given timing.
-    pub fn new(id: NodeId, timing: RaftTiming) -> Result<ClusterNode, ReplicaError> {
+    /// A node with id `id`, the given timing, and calls to peers secured by `security`.
+    pub fn new(
+        id: NodeId,
+        timing: RaftTiming,
+        security: &PeerSecurity,
+    ) -> Result<ClusterNode, ReplicaError> {
         let config = openraft::Config {
             cluster_name: "eventlog".into(),
             heartbeat_interval: timing.heartbeat_ms,
@@ -93,7 +98,7 @@ impl ClusterNode {
         Ok(ClusterNode {
             id,
             groups: Arc::new(Groups::default()),
-            channels: Arc::new(Channels::default()),
+            channels: Arc::new(Channels::new(security).map_err(ReplicaError::Setup)?),
             config: Arc::new(config),
         })
     }

@@ -27,6 +27,7 @@ use super::metadata::{ClusterState, Command, CommandResult, TopicPlacement, plac
 use super::metadata_machine::MetadataMachine;
 use super::network::MAX_MESSAGE_BYTES;
 use super::node::{ClusterNode, PartitionReplica, RaftTiming, ReplicaError};
+use super::peer_security::PeerSecurity;
 use super::propose::{ProposeFailure, Proposed};
 use super::replica_log::ReplicaLog;
 use super::types::{Applied, GroupRaft, NodeId, Outcome, Proposal, StoredMembership};
@@ -56,6 +57,8 @@ pub struct ClusterConfig {
     /// The metadata group snapshots its state (and purges its log) after this many
     /// entries; group commits are entries, so this bounds the log's growth.
     pub metadata_snapshot_every: u64,
+    /// How calls to other nodes are secured.
+    pub security: PeerSecurity,
 }
 
 /// Default [`ClusterConfig::metadata_snapshot_every`].
@@ -86,7 +89,7 @@ impl Cluster {
     /// Starts this node's side of the cluster: opens the metadata log, starts the
     /// metadata group, and bootstraps a new cluster when this node should.
     pub async fn start(config: ClusterConfig) -> Result<Arc<Cluster>, ReplicaError> {
-        let node = ClusterNode::new(config.node_id, config.timing)?;
+        let node = ClusterNode::new(config.node_id, config.timing, &config.security)?;
         let dir = config.dir.join("meta");
         let log_config = LogConfig {
             batch_format: BatchFormat::V2,
@@ -322,11 +325,11 @@ impl Cluster {
         let mut client = self.control_client(leader)?;
         let body =
             serde_json::to_vec(command).map_err(|e| ProposeFailure::Invalid(e.to_string()))?;
-        let mut request = tonic::Request::new(RaftMessage {
+        let message = RaftMessage {
             group: METADATA_GROUP.into(),
             body: body.into(),
-        });
-        request.set_timeout(PROPOSE_TIMEOUT);
+        };
+        let request = self.node.channels().request(message, PROPOSE_TIMEOUT);
         match client.propose_metadata(request).await {
             Ok(reply) => decode_reply(&reply.into_inner().body),
             Err(status) => {
@@ -489,12 +492,12 @@ impl Cluster {
         batch: Bytes,
     ) -> Result<Proposed, ProposeFailure> {
         let mut client = self.control_client(node)?;
-        let mut request = tonic::Request::new(ProposeMessage {
+        let message = ProposeMessage {
             topic: topic.to_string(),
             partition,
             batch,
-        });
-        request.set_timeout(PROPOSE_TIMEOUT);
+        };
+        let request = self.node.channels().request(message, PROPOSE_TIMEOUT);
         match client.propose(request).await {
             Ok(reply) => decode_reply(&reply.into_inner().body),
             Err(status) => {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use eventlog::client::Client;
+use eventlog::client::{Client, ConnectOptions};
 use eventlog::proto::v1 as pb;
 
 /// One node process.
@@ -18,13 +18,15 @@ pub struct NodeProcess {
     pub port: u16,
     /// Its data directory.
     pub dir: PathBuf,
+    /// `https` when the cluster serves TLS, else `http`.
+    scheme: &'static str,
     child: Option<Child>,
 }
 
 impl NodeProcess {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     /// Whether the process runs.
@@ -41,6 +43,8 @@ pub struct TestCluster {
     root: Option<tempfile::TempDir>,
     /// Flags added to every node's command line.
     extra_args: Vec<String>,
+    /// How clients connect (TLS, token).
+    options: ConnectOptions,
 }
 
 fn free_port() -> u16 {
@@ -59,6 +63,17 @@ impl TestCluster {
 
     /// Starts `n` nodes that bootstrap one cluster, each also given `extra_args`.
     pub fn start_with(n: u64, extra_args: &[&str]) -> TestCluster {
+        TestCluster::start_secured(n, extra_args, ConnectOptions::default())
+    }
+
+    /// Starts `n` nodes given `extra_args`, which clients reach with `options` (over
+    /// TLS when they carry a CA).
+    pub fn start_secured(n: u64, extra_args: &[&str], options: ConnectOptions) -> TestCluster {
+        let scheme = if options.tls_ca.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let root = tempfile::Builder::new()
             .prefix("cluster-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -68,6 +83,7 @@ impl TestCluster {
                 id,
                 port: free_port(),
                 dir: root.path().join(format!("node-{id}")),
+                scheme,
                 child: None,
             })
             .collect();
@@ -81,6 +97,7 @@ impl TestCluster {
             bootstrap,
             root: Some(root),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+            options,
         };
         for id in 1..=n {
             cluster.restart(id);
@@ -160,7 +177,7 @@ impl TestCluster {
         let url = self.nodes[(id - 1) as usize].url();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            match Client::connect(&url).await {
+            match Client::connect_with(&url, &self.options).await {
                 Ok(client) => return client,
                 Err(error) if Instant::now() > deadline => panic!("node {id}: {error}"),
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -250,7 +267,9 @@ impl TestCluster {
 
     /// A client of every node, failing over between them.
     pub async fn client(&self) -> Client {
-        Client::connect(&self.addresses()).await.unwrap()
+        Client::connect_with(&self.addresses(), &self.options)
+            .await
+            .unwrap()
     }
 
     /// The cluster as node `id` describes it.
