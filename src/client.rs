@@ -6,6 +6,7 @@
 
 pub mod group_member;
 pub mod producer;
+pub mod subscriber;
 
 use std::fmt;
 use std::time::Duration;

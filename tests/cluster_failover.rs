@@ -2,8 +2,11 @@
 //! idempotent producers that reach it through every node, while the leader of a
 //! partition is killed with SIGKILL three times (and restarted each time). Afterwards:
 //! every acknowledged record is stored exactly once, at the offset its
-//! acknowledgement named, with the same bytes at the same offsets on every replica.
+//! acknowledgement named, with the same bytes at the same offsets on every replica; a
+//! consumer reading through every node saw each of them once, in order, and its
+//! group's acknowledged commits survived.
 
+mod cluster_failover_consumer;
 mod cluster_support;
 
 use std::collections::{BTreeMap, HashMap};
@@ -184,6 +187,14 @@ async fn run_with_faults(faults: &[Fault]) {
 
     let acknowledged: Acknowledged = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
+    let consumed = Arc::new(Mutex::new(cluster_failover_consumer::Consumed::default()));
+    let stop_consumer = Arc::new(AtomicBool::new(false));
+    let consumer = tokio::spawn(cluster_failover_consumer::consume(
+        cluster.client().await,
+        TOPIC,
+        Arc::clone(&consumed),
+        Arc::clone(&stop_consumer),
+    ));
     let mut producers = Vec::new();
     for producer in 0..PRODUCERS {
         let client = cluster.client().await;
@@ -204,6 +215,11 @@ async fn run_with_faults(faults: &[Fault]) {
         producer.await.expect("a producer failed");
     }
     check_replicas(&cluster, &acknowledged).await;
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let mut reader = cluster.client().await;
+    cluster_failover_consumer::check(&consumed, &acknowledged, &mut reader, TOPIC).await;
+    stop_consumer.store(true, Ordering::Relaxed);
+    consumer.await.expect("the consumer failed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -58,24 +58,28 @@ async fn member(client: Client, n: usize, seen: Arc<Mutex<Seen>>) {
     }
 }
 
-/// Every partition's high watermark (a replicated partition's first records follow
-/// its Raft control entries, so offsets do not start at 0).
+/// Every partition's high watermark, the highest any node reports (a replicated
+/// partition's first records follow its Raft control entries, so offsets do not start
+/// at 0, and a follower may not know yet that the last records committed).
 async fn high_watermarks(cluster: &TestCluster) -> Vec<Option<u64>> {
-    let mut client = cluster.client_of(1).await;
-    let reply = client
-        .event_log
-        .list_offsets(pb::ListOffsetsRequest {
-            topic: TOPIC.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    reply
-        .partitions
-        .iter()
-        .map(|p| Some(p.latest_offset))
-        .collect()
+    let mut highest = vec![0u64; PARTITIONS as usize];
+    for id in 1..=3 {
+        let mut client = cluster.client_of(id).await;
+        let reply = client
+            .event_log
+            .list_offsets(pb::ListOffsetsRequest {
+                topic: TOPIC.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        for p in reply.partitions {
+            let slot = &mut highest[p.partition as usize];
+            *slot = (*slot).max(p.latest_offset);
+        }
+    }
+    highest.into_iter().map(Some).collect()
 }
 
 /// Every partition's committed next offset as node `id` reports it.

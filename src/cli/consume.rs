@@ -18,6 +18,7 @@ use super::output::{Format, RECORD_HEADERS, record_json, record_row, write_json}
 use super::parse::{StartFrom, parse_from};
 use super::{ClientArgs, rpc_error};
 use crate::client::Client;
+use crate::client::subscriber::Subscriber;
 use crate::proto::v1 as pb;
 use crate::proto::v1::subscribe_request::Start;
 
@@ -75,12 +76,10 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     }
     let request = subscribe_request(&args)?;
     let mut client = args.client.connect().await?;
-    let mut stream = client
-        .event_log
-        .subscribe(request)
+    // Resumes through another --server address when the serving node goes away.
+    let mut stream = Subscriber::subscribe(client.clone(), request)
         .await
-        .map_err(rpc_error)?
-        .into_inner();
+        .map_err(rpc_error)?;
     let mut out = io::stdout().lock();
     let mut printer = Printer::new(args.client.format, args.count);
     // One Ctrl-C listener for the whole loop, so a signal that arrives while a batch is
@@ -89,11 +88,8 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     tokio::pin!(interrupted);
     loop {
         let message = tokio::select! {
-            message = stream.message() => message.map_err(rpc_error)?,
+            message = stream.next() => message.map_err(rpc_error)?,
             _ = &mut interrupted => break,
-        };
-        let Some(message) = message else {
-            anyhow::bail!("the server ended the subscription");
         };
         let printed = printer.print(&message.records, &mut out)?;
         out.flush()?;

@@ -1,0 +1,176 @@
+//! A subscription that survives the loss of the node serving it: when the stream fails
+//! in a way a retry can cure (the node went away, a leader is being elected), it
+//! subscribes again through the client's other addresses, each partition from the
+//! offset after the last record it handed out, so the application sees every record
+//! once and in order per partition.
+//!
+//! The first subscription is the caller's request as given. A resumed one is one
+//! stream per partition (a stream over every partition can only start each from the
+//! same position): a partition that delivered records resumes after the last one, the
+//! others start as the original request said.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use tokio_stream::{Stream, StreamExt, StreamMap};
+use tonic::{Code, Status};
+
+use super::Client;
+use crate::proto::v1 as pb;
+use crate::proto::v1::subscribe_request::Start;
+
+/// How long a subscription keeps trying to resume before it reports the failure.
+pub const RESUME_FOR: Duration = Duration::from_secs(30);
+
+type Responses = Pin<Box<dyn Stream<Item = Result<pb::SubscribeResponse, Status>> + Send>>;
+
+/// A resuming subscription.
+pub struct Subscriber {
+    client: Client,
+    request: pb::SubscribeRequest,
+    /// Per partition: the offset after the last record handed out.
+    next: BTreeMap<u32, u64>,
+    streams: StreamMap<u32, Responses>,
+    /// Partitions (keys of `streams`) that reported being caught up since the last
+    /// (re)subscription; a caught-up marker is handed out once all did.
+    caught_up: BTreeMap<u32, bool>,
+    caught_up_sent: bool,
+}
+
+/// Whether a failed stream is worth subscribing again for.
+fn retryable(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
+    )
+}
+
+impl Subscriber {
+    /// Subscribes with `request` (`auto_commit_interval_ms` is not supported: commits
+    /// belong to the application here).
+    pub async fn subscribe(
+        client: Client,
+        request: pb::SubscribeRequest,
+    ) -> Result<Subscriber, Status> {
+        if request.auto_commit_interval_ms.is_some() {
+            return Err(Status::invalid_argument(
+                "a resuming subscription commits nothing by itself; commit with CommitOffsets",
+            ));
+        }
+        let mut subscriber = Subscriber {
+            client,
+            request,
+            next: BTreeMap::new(),
+            streams: StreamMap::new(),
+            caught_up: BTreeMap::new(),
+            caught_up_sent: false,
+        };
+        let first = subscriber.open(subscriber.request.clone()).await?;
+        // Key: the partition, or u32::MAX for a stream over every partition.
+        let key = subscriber.request.partition.unwrap_or(u32::MAX);
+        subscriber.streams.insert(key, first);
+        subscriber.caught_up.insert(key, false);
+        Ok(subscriber)
+    }
+
+    /// Opens a stream; its end (a node shutting down ends streams) reads as an error,
+    /// so that the partitions it served are subscribed again.
+    async fn open(&mut self, request: pb::SubscribeRequest) -> Result<Responses, Status> {
+        let stream = self.client.event_log.subscribe(request).await?.into_inner();
+        let ended = tokio_stream::once(Err(Status::unavailable(
+            "the server ended the subscription",
+        )));
+        Ok(Box::pin(stream.chain(ended)))
+    }
+
+    /// The next message: records (in offset order per partition, none handed out
+    /// twice), or the caught-up marker once every partition has caught up.
+    pub async fn next(&mut self) -> Result<pb::SubscribeResponse, Status> {
+        let mut failing_since: Option<Instant> = None;
+        loop {
+            let item = self.streams.next().await;
+            let failure = match item {
+                Some((key, Ok(message))) => {
+                    failing_since = None;
+                    if let Some(message) = self.accept(key, message) {
+                        return Ok(message);
+                    }
+                    continue;
+                }
+                Some((_, Err(status))) if retryable(&status) => status,
+                Some((_, Err(status))) => return Err(status),
+                None => Status::unavailable("no stream is open"),
+            };
+            let since = *failing_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > RESUME_FOR {
+                return Err(failure);
+            }
+            tracing::debug!(%failure, "subscription lost; subscribing again");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Err(status) = self.resubscribe().await {
+                tracing::debug!(%status, "subscribing again failed");
+                self.streams.clear();
+            }
+        }
+    }
+
+    /// Keeps what `message` holds past each partition's position.
+    fn accept(
+        &mut self,
+        key: u32,
+        message: pb::SubscribeResponse,
+    ) -> Option<pb::SubscribeResponse> {
+        if message.caught_up {
+            self.caught_up.insert(key, true);
+            if !self.caught_up_sent && self.caught_up.values().all(|c| *c) {
+                self.caught_up_sent = true;
+                return Some(message);
+            }
+            return None;
+        }
+        let records: Vec<pb::StoredRecord> = message
+            .records
+            .into_iter()
+            .filter(|r| r.offset >= self.next.get(&r.partition).copied().unwrap_or(0))
+            .collect();
+        for record in &records {
+            self.next.insert(record.partition, record.offset + 1);
+        }
+        (!records.is_empty()).then_some(pb::SubscribeResponse {
+            records,
+            caught_up: false,
+        })
+    }
+
+    /// One stream per partition, each from where it left off.
+    async fn resubscribe(&mut self) -> Result<(), Status> {
+        self.streams.clear();
+        self.caught_up.clear();
+        let partitions = match self.request.partition {
+            Some(p) => vec![p],
+            None => {
+                let described = self
+                    .client
+                    .admin
+                    .describe_topic(pb::DescribeTopicRequest {
+                        name: self.request.topic.clone(),
+                    })
+                    .await?
+                    .into_inner();
+                (0..described.partitions.len() as u32).collect()
+            }
+        };
+        for partition in partitions {
+            let mut request = self.request.clone();
+            request.partition = Some(partition);
+            if let Some(next) = self.next.get(&partition) {
+                request.start = Some(Start::Offset(*next));
+            }
+            let stream = self.open(request).await?;
+            self.streams.insert(partition, stream);
+            self.caught_up.insert(partition, self.caught_up_sent);
+        }
+        Ok(())
+    }
+}
