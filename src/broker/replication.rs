@@ -272,7 +272,10 @@ impl Broker {
                 topic: name.to_string(),
             });
         }
-        self.wait_for_topic(name.as_str(), true).await?;
+        // Creating a partition's directory and log takes a few fsyncs on every node.
+        let creating = Duration::from_millis(50) * summary.partitions;
+        self.wait_for_topic(name.as_str(), true, APPLY_TIMEOUT + creating)
+            .await?;
         Ok(summary)
     }
 
@@ -293,11 +296,16 @@ impl Broker {
                 topic: name.to_string(),
             });
         }
-        self.wait_for_topic(name, false).await
+        self.wait_for_topic(name, false, APPLY_TIMEOUT).await
     }
 
-    async fn wait_for_topic(&self, name: &str, present: bool) -> Result<(), BrokerError> {
-        let deadline = tokio::time::Instant::now() + APPLY_TIMEOUT;
+    async fn wait_for_topic(
+        &self,
+        name: &str,
+        present: bool,
+        limit: Duration,
+    ) -> Result<(), BrokerError> {
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
             let exists = self
                 .topics

@@ -391,7 +391,18 @@ impl Cluster {
                     .map(|addr| (*id, openraft::BasicNode::new(addr.clone())))
             })
             .collect::<BTreeMap<_, _>>();
+        let fresh = replica.raft().metrics().borrow().current_term == 0;
         replica.initialize(members).await?;
+        // A new partition's preferred leader (its first replica) stands at once rather
+        // than after an election timeout, so leaders spread as placement spreads them
+        // instead of going to whichever node started its groups first. Only for a new
+        // group: a node restarting into a group with a leader would only disturb it.
+        if fresh
+            && replicas.first() == Some(&self.node_id())
+            && let Err(error) = replica.raft().trigger().elect().await
+        {
+            tracing::debug!(topic, partition, %error, "could not stand for election");
+        }
         self.replicas
             .write()
             .unwrap_or_else(PoisonError::into_inner)
