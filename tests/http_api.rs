@@ -36,11 +36,26 @@ async fn call(
     content_type: Option<&str>,
     body: &str,
 ) -> (u16, String) {
+    call_from(addr, None, method, path, content_type, body).await
+}
+
+/// [`call`] with an `Origin` header, as a browser sends it.
+async fn call_from(
+    addr: SocketAddr,
+    origin: Option<&str>,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> (u16, String) {
     let mut stream = connect(addr).await;
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    if let Some(origin) = origin {
+        request.push_str(&format!("Origin: {origin}\r\n"));
+    }
     if let Some(content_type) = content_type {
         request.push_str(&format!("Content-Type: {content_type}\r\n"));
     }
@@ -263,4 +278,32 @@ async fn records_cross_between_http_and_grpc_byte_for_byte() {
         parse(&text)["records"][0]["key"],
         json!({"encoding": "base64", "data": "azQ="})
     );
+}
+
+#[tokio::test]
+async fn a_cross_site_request_is_refused_and_a_same_site_one_is_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_server, addr) = start(dir.path()).await;
+    let json = Some("application/json");
+    let body = r#"{"name":"t"}"#;
+    let foreign = Some("https://evil.example");
+    let (status, text) = call_from(addr, foreign, "POST", "/api/v1/topics", json, body).await;
+    assert_eq!(
+        (status, parse(&text)["code"].clone()),
+        (403, json!("PERMISSION_DENIED"))
+    );
+    let (_, text) = call(addr, "GET", "/api/v1/topics", None, "").await;
+    assert_eq!(
+        parse(&text),
+        json!([]),
+        "the refused request created nothing"
+    );
+    // Reads are harmless; a page of this server itself may change state.
+    let (status, _) = call_from(addr, foreign, "GET", "/api/v1/topics", None, "").await;
+    assert_eq!(status, 200);
+    let own = format!("http://{addr}");
+    let (status, _) = call_from(addr, Some(&own), "POST", "/api/v1/topics", json, body).await;
+    assert_eq!(status, 201);
+    let (status, _) = call_from(addr, foreign, "DELETE", "/api/v1/topics/t", None, "").await;
+    assert_eq!(status, 403);
 }

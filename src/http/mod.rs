@@ -7,6 +7,7 @@ mod body;
 mod encoding;
 mod error;
 mod listener;
+mod origin;
 mod records;
 mod topics;
 
@@ -36,5 +37,6 @@ pub fn router(broker: Arc<Broker>) -> Router {
             "/api/v1/topics/{topic}/partitions/{partition}/records",
             get(records::fetch),
         )
+        .layer(axum::middleware::from_fn(origin::same_origin))
         .with_state(broker)
 }
