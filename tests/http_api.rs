@@ -307,3 +307,38 @@ async fn a_cross_site_request_is_refused_and_a_same_site_one_is_not() {
     let (status, _) = call_from(addr, foreign, "DELETE", "/api/v1/topics/t", None, "").await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn groups_with_commits_are_listed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, addr) = start(dir.path()).await;
+    let mut client = server.client().await;
+    create_topic(&mut client, "g-topic", 1).await;
+    produce(
+        &mut client,
+        "g-topic",
+        Some(0),
+        vec![record(None, Some("v"))],
+    )
+    .await;
+    client
+        .event_log
+        .commit_offsets(eventlog::proto::v1::CommitOffsetsRequest {
+            group: "billing".into(),
+            topic: "g-topic".into(),
+            offsets: vec![eventlog::proto::v1::OffsetCommit {
+                partition: 0,
+                next_offset: 1,
+                metadata: String::new(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("commit");
+    let (status, text) = call(addr, "GET", "/api/v1/groups", None, "").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        parse(&text),
+        json!([{"group": "billing", "topics": ["g-topic"]}])
+    );
+}

@@ -6,6 +6,7 @@
 mod body;
 mod encoding;
 mod error;
+mod groups;
 mod listener;
 mod origin;
 mod records;
@@ -37,6 +38,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
             "/api/v1/topics/{topic}/partitions/{partition}/records",
             get(records::fetch),
         )
+        .route("/api/v1/groups", get(groups::list))
         .layer(axum::middleware::from_fn(origin::same_origin))
         .with_state(broker)
 }
