@@ -160,8 +160,45 @@ async fn converged(cluster: &TestCluster) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn acknowledged_records_survive_three_leader_kills_exactly_once_on_every_replica() {
+/// A fault injected in one round.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// SIGKILL the leader of a partition, restart it after a while.
+    KillLeader(u32),
+    /// SIGKILL any node, restart it after a while.
+    KillNode(u64),
+    /// SIGSTOP the leader of a partition for longer than the election timeout, then
+    /// SIGCONT: it must not acknowledge anything after it was deposed.
+    PauseLeader(u32),
+}
+
+async fn inject(cluster: &mut TestCluster, round: usize, fault: Fault) {
+    match fault {
+        Fault::KillLeader(partition) => {
+            let leader = cluster.leader_of(TOPIC, partition).await;
+            eprintln!("round {round}: kill -9 node {leader}, leader of partition {partition}");
+            cluster.kill(leader);
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            cluster.restart(leader);
+        }
+        Fault::KillNode(node) => {
+            eprintln!("round {round}: kill -9 node {node}");
+            cluster.kill(node);
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            cluster.restart(node);
+        }
+        Fault::PauseLeader(partition) => {
+            let leader = cluster.leader_of(TOPIC, partition).await;
+            eprintln!("round {round}: SIGSTOP node {leader}, leader of partition {partition}");
+            cluster.signal(leader, "STOP");
+            tokio::time::sleep(Duration::from_millis(2000)).await;
+            cluster.signal(leader, "CONT");
+        }
+    }
+}
+
+/// Runs the producers through `faults`, then checks every replica.
+async fn run_with_faults(faults: &[Fault]) {
     let mut cluster = TestCluster::start(3);
     let mut admin = cluster.client_of(2).await;
     create_topic(&mut admin).await;
@@ -179,29 +216,72 @@ async fn acknowledged_records_survive_three_leader_kills_exactly_once_on_every_r
         );
         producers.push(tokio::spawn(task));
     }
-    for round in 0..3 {
+    for (round, fault) in faults.iter().enumerate() {
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let leader = cluster.leader_of(TOPIC, round % PARTITIONS).await;
-        eprintln!(
-            "round {round}: killing node {leader}, leader of partition {}",
-            round % PARTITIONS
-        );
-        cluster.kill(leader);
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        cluster.restart(leader);
+        inject(&mut cluster, round, *fault).await;
     }
     stop.store(true, Ordering::Relaxed);
     for producer in producers {
         producer.await.expect("a producer failed");
     }
+    check_replicas(&cluster, &acknowledged).await;
+}
 
-    converged(&cluster).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_records_survive_three_leader_kills_exactly_once_on_every_replica() {
+    let faults: Vec<Fault> = (0..3).map(|p| Fault::KillLeader(p % PARTITIONS)).collect();
+    run_with_faults(&faults).await;
+}
+
+/// Random faults (kill -9 of a leader or any node, a paused leader) for
+/// `EVENTLOG_CHAOS_ROUNDS` rounds (default 50), drawn from `EVENTLOG_CHAOS_SEED`
+/// (default: the time, printed so a run can be replayed). Long: run it with
+/// `scripts/cluster-chaos.sh`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "long; run with scripts/cluster-chaos.sh"]
+async fn chaos() {
+    let rounds: usize = std::env::var("EVENTLOG_CHAOS_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(50);
+    let seed: u64 = std::env::var("EVENTLOG_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("chaos: {rounds} rounds, EVENTLOG_CHAOS_SEED={seed}");
+    let mut state = seed | 1;
+    let mut next = move || {
+        // xorshift64: small, and the same sequence for the same seed everywhere.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let faults: Vec<Fault> = (0..rounds)
+        .map(|_| match next() % 3 {
+            0 => Fault::KillLeader((next() % u64::from(PARTITIONS)) as u32),
+            1 => Fault::KillNode(next() % 3 + 1),
+            _ => Fault::PauseLeader((next() % u64::from(PARTITIONS)) as u32),
+        })
+        .collect();
+    run_with_faults(&faults).await;
+}
+
+/// Every acknowledged record exactly once, at its acknowledged offset, with the same
+/// bytes at the same offsets on every replica.
+async fn check_replicas(cluster: &TestCluster, acknowledged: &Acknowledged) {
+    converged(cluster).await;
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(acknowledged.len() >= PRODUCERS * MIN_BATCHES * BATCH);
-    let reference = records_on(&cluster, 1).await;
+    let reference = records_on(cluster, 1).await;
     for node in 2..=3 {
         assert_eq!(
-            records_on(&cluster, node).await,
+            records_on(cluster, node).await,
             reference,
             "node {node} differs from node 1"
         );

@@ -208,7 +208,12 @@ impl Partition {
     /// Segment count, bytes and offsets.
     pub fn stats(&self) -> Result<LogStats, BrokerError> {
         let guard = self.guard();
-        Ok(self.log_in(&guard)?.stats())
+        let mut stats = self.log_in(&guard)?.stats();
+        // A replica reports what its group committed, as readers see it.
+        if let Some(Replication::Replica(commit)) = self.replication.get() {
+            stats.high_watermark = stats.high_watermark.min(*commit.borrow());
+        }
+        Ok(stats)
     }
 
     /// The topic/partition identity.
@@ -280,6 +285,15 @@ impl Partition {
     /// set once. Returns false when it was set already.
     pub fn set_replication(&self, replication: Replication) -> bool {
         self.replication.set(replication).is_ok()
+    }
+
+    /// Why this node serves no reads of the partition, when its replicas are on other
+    /// nodes.
+    pub fn held_elsewhere(&self) -> Option<&str> {
+        match self.replication.get() {
+            Some(Replication::Elsewhere(reason)) => Some(reason),
+            _ => None,
+        }
     }
 
     /// Whether the partition belongs to a replicated topic.

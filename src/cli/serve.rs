@@ -112,11 +112,11 @@ pub struct ServeArgs {
     #[arg(long, env = "EVENTLOG_CLUSTER", requires = "node_id", value_parser = parse_cluster)]
     pub cluster: Option<BTreeMap<u64, String>>,
     /// How often a partition's leader sends heartbeats to its followers.
-    #[arg(long, env = "EVENTLOG_RAFT_HEARTBEAT", default_value = "250ms", value_parser = parse_positive_duration)]
+    #[arg(long, env = "EVENTLOG_RAFT_HEARTBEAT", default_value = "200ms", value_parser = parse_positive_duration)]
     pub raft_heartbeat: Duration,
     /// How long followers wait without a heartbeat before electing a new leader (each
     /// group waits a random time between this and twice this); more than the heartbeat.
-    #[arg(long, env = "EVENTLOG_RAFT_ELECTION_TIMEOUT", default_value = "1s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "EVENTLOG_RAFT_ELECTION_TIMEOUT", default_value = "600ms", value_parser = parse_positive_duration)]
     pub raft_election_timeout: Duration,
     /// Also serve the Kafka wire protocol on this address (e.g. 127.0.0.1:9092), over
     /// the same topics and groups. Off when unset. Plaintext and without

@@ -49,10 +49,10 @@ pub fn to_batch(entry: &Entry) -> Result<Vec<u8>, EntryFault> {
     let epoch = epoch_of(entry.log_id.leader_id.term)?;
     let mut bytes = match &entry.payload {
         openraft::EntryPayload::Normal(Proposal(batch)) => batch.to_vec(),
-        openraft::EntryPayload::Blank => control(CONTROL_BLANK, Bytes::new())?,
+        openraft::EntryPayload::Blank => control(CONTROL_BLANK, Bytes::new(), now_ms())?,
         openraft::EntryPayload::Membership(m) => {
             let json = serde_json::to_vec(m).map_err(|e| EntryFault::Malformed(e.to_string()))?;
-            control(CONTROL_MEMBERSHIP, Bytes::from(json))?
+            control(CONTROL_MEMBERSHIP, Bytes::from(json), now_ms())?
         }
     };
     batch_v2::stamp_leader_epoch(&mut bytes, epoch);
@@ -82,14 +82,15 @@ pub fn from_batch(raw: &RawBatch, index: u64) -> Result<Entry, EntryFault> {
     Ok(Entry { log_id, payload })
 }
 
-fn control(kind: i16, value: Bytes) -> Result<Vec<u8>, EntryFault> {
+/// A control batch of one record of type `kind` holding `value`, at `timestamp_ms`.
+fn control(kind: i16, value: Bytes, timestamp_ms: i64) -> Result<Vec<u8>, EntryFault> {
     let mut key = Vec::with_capacity(4);
     key.extend_from_slice(&0i16.to_be_bytes());
     key.extend_from_slice(&kind.to_be_bytes());
     let record = Record {
         key: Some(Bytes::from(key)),
         value: Some(value),
-        timestamp_ms: now_ms(),
+        timestamp_ms,
         ..Record::default()
     };
     let meta = BatchMeta {
@@ -124,4 +125,92 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::batch::BatchFormat;
+
+    fn raw(bytes: Vec<u8>) -> RawBatch {
+        let header = batch_v2::check_crc(&bytes, u32::MAX).unwrap();
+        RawBatch {
+            header,
+            format: BatchFormat::V2,
+            bytes: Bytes::from(bytes),
+        }
+    }
+
+    #[test]
+    fn a_blank_entry_is_this_control_batch_golden_bytes() {
+        let mut bytes = control(CONTROL_BLANK, Bytes::new(), 1_700_000_000_000).unwrap();
+        batch_v2::stamp_leader_epoch(&mut bytes, 3);
+        let expected = concat!(
+            "0000000000000000", // base offset (set when appended)
+            "0000003c",         // batch length
+            "00000003",         // leader epoch = term 3
+            "02",               // magic; the CRC-32C follows, checked below
+        );
+        assert_eq!(hex(&bytes[..17]), expected);
+        assert_eq!(hex(&bytes[21..23]), "0020", "attributes: control batch");
+        assert_eq!(
+            hex(&bytes[43..57]),
+            "ffffffffffffffffffffffffffff",
+            "no producer"
+        );
+        // One record: key = control key version 0, type 100; empty value.
+        let record = &bytes[61..];
+        assert_eq!(
+            hex(record),
+            "1400000008000000640000",
+            "length 10 (zigzag 0x14), attributes, timestamp and offset deltas 0, key length 4 \
+             (0x08), key 00000064, value length 0 (empty, not null), no headers"
+        );
+        assert_eq!(
+            batch_v2::crc32c(&bytes[21..]),
+            u32::from_be_bytes(bytes[17..21].try_into().unwrap())
+        );
+    }
+
+    #[test]
+    fn entries_round_trip_through_their_batches() {
+        let membership = Membership::new(
+            vec![[1u64, 2, 3].into_iter().collect()],
+            [1u64, 2, 3]
+                .into_iter()
+                .map(|id| (id, openraft::BasicNode::new(format!("127.0.0.1:{id}"))))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        );
+        let entries = [
+            Entry {
+                log_id: crate::cluster::index_map::log_id(2, 7),
+                payload: openraft::EntryPayload::Blank,
+            },
+            Entry {
+                log_id: crate::cluster::index_map::log_id(4, 8),
+                payload: openraft::EntryPayload::Membership(membership),
+            },
+        ];
+        for entry in entries {
+            let back = from_batch(&raw(to_batch(&entry).unwrap()), entry.log_id.index).unwrap();
+            assert_eq!(back.log_id, entry.log_id);
+            assert_eq!(
+                format!("{:?}", back.payload),
+                format!("{:?}", entry.payload)
+            );
+        }
+    }
+
+    #[test]
+    fn a_control_batch_of_another_type_is_refused() {
+        let bytes = control(1, Bytes::new(), 0).unwrap();
+        assert!(matches!(
+            from_batch(&raw(bytes), 0),
+            Err(EntryFault::UnknownControl(1))
+        ));
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }

@@ -29,14 +29,16 @@ pub struct RaftTiming {
 }
 
 impl Default for RaftTiming {
-    /// Elections after 1 to 2 s of silence and heartbeats every 250 ms: a dead
-    /// leader is replaced within about 2 s on a local network, and an idle node with
-    /// hundreds of groups spends little on heartbeats.
+    /// Elections after 600 to 1200 ms of silence and heartbeats every 200 ms: a dead
+    /// leader is replaced in about 2 s on a local network (measured with
+    /// `scripts/cluster-failover-time.sh`), three heartbeats may go missing before an
+    /// election, and an idle node with hundreds of groups spends little on heartbeats
+    /// (`scripts/cluster-idle.sh`).
     fn default() -> Self {
         RaftTiming {
-            heartbeat_ms: 250,
-            election_min_ms: 1000,
-            election_max_ms: 2000,
+            heartbeat_ms: 200,
+            election_min_ms: 600,
+            election_max_ms: 1200,
         }
     }
 }

@@ -126,9 +126,10 @@ impl ReplicaLog {
         };
         let mut out = Vec::with_capacity(count.min(1024));
         let mut offset = slot.base_offset;
+        let mut read_bytes = 0usize;
         while out.len() < count {
             let want = count - out.len();
-            let budget = max_bytes.saturating_sub(out.iter().map(entry_size).sum());
+            let budget = max_bytes.saturating_sub(read_bytes);
             if budget == 0 && !out.is_empty() {
                 break;
             }
@@ -155,6 +156,7 @@ impl ReplicaLog {
                     .into());
                 }
                 offset = raw.header.next_offset();
+                read_bytes += raw.bytes.len();
                 out.push(
                     entry_batch::from_batch(&raw, index)
                         .map_err(|e| StorageIOError::read_log_at_index(index, AnyError::new(&e)))?,
@@ -248,13 +250,6 @@ fn rebuild(log: &Log, anchor: Option<Anchor>) -> Result<IndexMap, String> {
         map.push(anchor.index + i as u64, slot)?;
     }
     Ok(map)
-}
-
-fn entry_size(entry: &Entry) -> usize {
-    match &entry.payload {
-        openraft::EntryPayload::Normal(p) => p.0.len(),
-        _ => 64,
-    }
 }
 
 fn read_err(e: &std::io::Error) -> StorageError {

@@ -207,19 +207,6 @@ impl Cluster {
         self.meta.metrics().borrow().current_leader
     }
 
-    /// Waits until the metadata group has a leader and this node has applied the
-    /// membership (so the cluster is formed), or `timeout` passes.
-    pub async fn wait_formed(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.metadata_leader().is_some() && !self.nodes().is_empty() {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        false
-    }
-
     /// Places and creates a topic through the metadata group. `config` is the topic's
     /// configuration as the broker stores it.
     pub async fn create_topic(

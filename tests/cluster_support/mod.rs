@@ -124,6 +124,18 @@ impl TestCluster {
         }
     }
 
+    /// Sends `signal` (for example `STOP` or `CONT`) to node `id`'s process.
+    pub fn signal(&mut self, id: u64, signal: &str) {
+        let pid = self.node(id).child.as_ref().map(Child::id);
+        if let Some(pid) = pid {
+            let status = Command::new("kill")
+                .args([format!("-{signal}"), pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success(), "kill -{signal} {pid}");
+        }
+    }
+
     /// Every node's address, comma-separated, for a client that fails over.
     pub fn addresses(&self) -> String {
         self.nodes
