@@ -5,7 +5,9 @@
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use tonic::{Code, Status};
+use utoipa::ToSchema;
 
 use crate::broker::BrokerError;
 
@@ -63,15 +65,34 @@ impl From<BrokerError> for ApiError {
     }
 }
 
+/// The JSON shape of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The gRPC code's name, e.g. `NOT_FOUND`.
+    code: &'static str,
+    /// What went wrong, for people.
+    message: String,
+}
+
+impl ApiError {
+    /// The answer's HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status.unwrap_or_else(|| http_status(self.code))
+    }
+
+    /// The answer's JSON body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: code_name(self.code),
+            message: self.message.clone(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "code": code_name(self.code), "message": self.message });
-        (
-            self.status.unwrap_or_else(|| http_status(self.code)),
-            [(CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response()
+        let body = serde_json::to_string(&self.body()).unwrap_or_default();
+        (self.status(), [(CONTENT_TYPE, "application/json")], body).into_response()
     }
 }
 

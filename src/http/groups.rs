@@ -1,31 +1,251 @@
-//! `/api/v1/groups`: the consumer groups with commits and the topics they cover.
+//! `/api/v1/groups`: list the consumer groups, describe one (committed offsets and lag
+//! per partition), read its position in one topic, commit, reset (with a dry run) and
+//! delete (with a dry run). Each handler makes the one broker call gRPC makes.
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use serde::Serialize;
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::ApiError;
-use super::body::Reply;
-use crate::broker::Broker;
+use super::body::{Reply, json_body};
+use super::query;
+use crate::broker::{Broker, OffsetCommit, PartitionLag, ResetResult, ResetTo};
+use crate::service::scope::Scope;
 
 /// A group in the list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Group {
     group: String,
     topics: Vec<String>,
 }
 
-/// `GET /api/v1/groups`
-pub async fn list(State(broker): State<Arc<Broker>>) -> Result<Reply<Vec<Group>>, ApiError> {
+/// A group's position in one partition, with the partition's bounds and the lag.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Position {
+    topic: String,
+    partition: u32,
+    /// The committed next offset; absent when the group never committed here.
+    committed_offset: Option<u64>,
+    metadata: Option<String>,
+    commit_time_ms: Option<i64>,
+    log_start_offset: u64,
+    high_watermark: u64,
+    /// Records the group has yet to read.
+    lag: u64,
+}
+
+impl From<PartitionLag> for Position {
+    fn from(p: PartitionLag) -> Position {
+        let lag = p.lag();
+        Position {
+            topic: p.topic,
+            partition: p.partition,
+            committed_offset: p.committed.as_ref().map(|c| c.next_offset),
+            metadata: p.committed.as_ref().map(|c| c.metadata.clone()),
+            commit_time_ms: p.committed.as_ref().map(|c| c.commit_time_ms),
+            log_start_offset: p.log_start,
+            high_watermark: p.high_watermark,
+            lag,
+        }
+    }
+}
+
+/// The body of a commit.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommitBody {
+    offsets: Vec<CommitEntry>,
+}
+
+/// One partition's new position.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommitEntry {
+    partition: u32,
+    /// One past the last record processed.
+    next_offset: u64,
+    #[serde(default)]
+    metadata: String,
+}
+
+/// The body of a reset.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetBody {
+    /// `earliest`, `latest`, `offset` (with `offset`) or `timestamp` (with `timestamp_ms`).
+    to: String,
+    offset: Option<u64>,
+    timestamp_ms: Option<i64>,
+    /// One partition; default every partition of the topic.
+    partition: Option<u32>,
+    /// Compute and report the new positions without storing them.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// A partition's position before and after a reset.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reset {
+    partition: u32,
+    previous: Option<u64>,
+    next_offset: u64,
+}
+
+impl From<ResetResult> for Reset {
+    fn from(r: ResetResult) -> Reset {
+        Reset {
+            partition: r.partition,
+            previous: r.previous,
+            next_offset: r.next_offset,
+        }
+    }
+}
+
+/// Lists the groups with commits, and the topics they cover.
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups",
+    responses((status = 200, body = [Group])))]
+pub async fn list(
+    State(broker): State<Arc<Broker>>,
+    Extension(scope): Extension<Scope>,
+) -> Result<Reply<Vec<Group>>, ApiError> {
     let groups = broker
         .list_groups()?
         .into_iter()
+        .filter(|g| scope.allows_group(&g.group))
         .map(|g| Group {
             group: g.group,
             topics: g.topics,
         })
         .collect();
     Ok(Reply(StatusCode::OK, groups))
+}
+
+/// Every partition the group committed for, with lag.
+#[utoipa::path(get, path = "/api/v1/groups/{group}", tag = "groups",
+    params(("group" = String, Path)),
+    responses((status = 200, body = [Position]), (status = "4XX", body = super::error::ErrorBody)))]
+pub async fn describe(
+    State(broker): State<Arc<Broker>>,
+    Extension(scope): Extension<Scope>,
+    Path(group): Path<String>,
+) -> Result<Reply<Vec<Position>>, ApiError> {
+    scope.check_group(&group)?;
+    let positions = broker.describe_group(&group).await?;
+    let visible = positions
+        .into_iter()
+        .filter(|p| scope.allows_topic(&p.topic))
+        .map(Position::from)
+        .collect();
+    Ok(Reply(StatusCode::OK, visible))
+}
+
+/// The group's position in every partition of a topic, committed or not.
+#[utoipa::path(get, path = "/api/v1/groups/{group}/topics/{topic}", tag = "groups",
+    params(("group" = String, Path), ("topic" = String, Path)),
+    responses((status = 200, body = [Position]), (status = "4XX", body = super::error::ErrorBody)))]
+pub async fn positions(
+    State(broker): State<Arc<Broker>>,
+    Extension(scope): Extension<Scope>,
+    Path((group, topic)): Path<(String, String)>,
+) -> Result<Reply<Vec<Position>>, ApiError> {
+    scope.check_group(&group)?;
+    scope.check_topic(&topic)?;
+    let positions = broker.committed_offsets(&group, &topic).await?;
+    Ok(Reply(
+        StatusCode::OK,
+        positions.into_iter().map(Position::from).collect(),
+    ))
+}
+
+/// Stores the group's next offsets in partitions of a topic, all or nothing.
+#[utoipa::path(post, path = "/api/v1/groups/{group}/topics/{topic}/offsets", tag = "groups",
+    params(("group" = String, Path), ("topic" = String, Path)), request_body = CommitBody,
+    responses((status = 204), (status = "4XX", body = super::error::ErrorBody)))]
+pub async fn commit(
+    State(broker): State<Arc<Broker>>,
+    Extension(scope): Extension<Scope>,
+    Path((group, topic)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    scope.check_group(&group)?;
+    scope.check_topic(&topic)?;
+    let request: CommitBody = json_body(&headers, &body)?;
+    let entries = request
+        .offsets
+        .into_iter()
+        .map(|e| OffsetCommit {
+            partition: e.partition,
+            next_offset: e.next_offset,
+            metadata: e.metadata,
+        })
+        .collect();
+    broker.commit_offsets(&group, &topic, entries).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Moves the group in one or every partition of a topic; a dry run stores nothing.
+#[utoipa::path(post, path = "/api/v1/groups/{group}/topics/{topic}/reset", tag = "groups",
+    params(("group" = String, Path), ("topic" = String, Path)), request_body = ResetBody,
+    responses((status = 200, body = [Reset]), (status = "4XX", body = super::error::ErrorBody)))]
+pub async fn reset(
+    State(broker): State<Arc<Broker>>,
+    Extension(scope): Extension<Scope>,
+    Path((group, topic)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Reply<Vec<Reset>>, ApiError> {
+    scope.check_group(&group)?;
+    scope.check_topic(&topic)?;
+    let request: ResetBody = json_body(&headers, &body)?;
+    let to = reset_to(&request)?;
+    let results = broker
+        .reset_group_offsets(&group, &topic, request.partition, to, request.dry_run)
+        .await?;
+    Ok(Reply(
+        StatusCode::OK,
+        results.into_iter().map(Reset::from).collect(),
+    ))
+}
+
+fn reset_to(request: &ResetBody) -> Result<ResetTo, ApiError> {
+    match (request.to.as_str(), request.offset, request.timestamp_ms) {
+        ("earliest", None, None) => Ok(ResetTo::Earliest),
+        ("latest", None, None) => Ok(ResetTo::Latest),
+        ("offset", Some(offset), None) => Ok(ResetTo::Offset(offset)),
+        ("timestamp", None, Some(ts)) => Ok(ResetTo::Timestamp(ts)),
+        (to, _, _) => Err(ApiError::invalid(format!(
+            "to {to:?}: expected earliest, latest, offset with \"offset\", or timestamp with \"timestamp_ms\" (and nothing else)"
+        ))),
+    }
+}
+
+/// Removes every commit of the group; `?dry_run=true` only reports what would go.
+#[utoipa::path(delete, path = "/api/v1/groups/{group}", tag = "groups",
+    params(("group" = String, Path), ("dry_run" = Option<bool>, Query)),
+    responses((status = 200, body = [Position]), (status = "4XX", body = super::error::ErrorBody)))]
+pub async fn delete(
+    State(broker): State<Arc<Broker>>,
+    Extension(scope): Extension<Scope>,
+    Path(group): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Reply<Vec<Position>>, ApiError> {
+    scope.check_group(&group)?;
+    let mut dry_run = false;
+    for (name, value) in query::pairs(raw.as_deref()) {
+        match name.as_str() {
+            "dry_run" => dry_run = query::flag(&name, &value)?,
+            other => return Err(query::unknown(other)),
+        }
+    }
+    let removed = broker.delete_group(&group, dry_run).await?;
+    Ok(Reply(
+        StatusCode::OK,
+        removed.into_iter().map(Position::from).collect(),
+    ))
 }

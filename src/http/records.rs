@@ -1,23 +1,27 @@
 //! Records: `POST /api/v1/topics/{topic}/records` appends JSON-described records;
-//! `GET /api/v1/topics/{topic}/partitions/{p}/records?offset=&max_records=&encoding=`
-//! reads a bounded batch. Bounds are the broker's own caps.
+//! `GET /api/v1/topics/{topic}/partitions/{p}/records` reads a bounded batch from an
+//! offset or from the first record at or after a time. Bounds are the broker's caps.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::ApiError;
 use super::body::{Reply, json_body};
 use super::encoding::{Encoded, ReadEncoding, decode, encode};
+use super::query::{self, number, positive};
 use crate::broker::{Broker, FetchRequest};
-use crate::storage::{ReadLimits, Record};
+use crate::service::scope::Scope;
+use crate::storage::{Header, ReadLimits, Record, StoredRecord};
 
 /// The body of a produce request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProduceBody {
     /// Append all records to this partition; else each goes by its key.
@@ -27,16 +31,32 @@ pub struct ProduceBody {
 }
 
 /// One record to append.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRecord {
+    /// The key; absent for none.
     key: Option<Encoded>,
+    /// The value; absent for a tombstone.
     value: Option<Encoded>,
+    /// Headers, in order.
+    #[serde(default)]
+    headers: Vec<HeaderView>,
+    /// Milliseconds since the epoch; default now.
     timestamp_ms: Option<i64>,
 }
 
+/// A record header: a name and encoded bytes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderView {
+    /// The header name.
+    key: String,
+    /// The header value.
+    value: Encoded,
+}
+
 /// Where a produced batch landed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Appended {
     partition: u32,
     base_offset: u64,
@@ -44,50 +64,44 @@ pub struct Appended {
 }
 
 /// One record read back.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReadRecord {
     offset: u64,
     timestamp_ms: i64,
     key: Option<Encoded>,
     value: Option<Encoded>,
+    headers: Vec<HeaderView>,
 }
 
 /// A fetch answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Fetched {
     records: Vec<ReadRecord>,
+    /// The offset to ask for next.
     next_offset: u64,
     high_watermark: u64,
     log_start_offset: u64,
 }
 
-/// `POST /api/v1/topics/{topic}/records`
+/// Appends records.
+#[utoipa::path(post, path = "/api/v1/topics/{topic}/records", tag = "records",
+    params(("topic" = String, Path)), request_body = ProduceBody,
+    responses((status = 200, body = [Appended]), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn produce(
     State(broker): State<Arc<Broker>>,
+    Extension(scope): Extension<Scope>,
     Path(topic): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply<Vec<Appended>>, ApiError> {
+    scope.check_topic(&topic)?;
     let request: ProduceBody = json_body(&headers, &body)?;
     let now = now_ms();
     let records = request
         .records
         .into_iter()
         .enumerate()
-        .map(|(i, record)| {
-            Ok(Record {
-                key: record
-                    .key
-                    .map(|k| decode(&format!("records[{i}].key"), k))
-                    .transpose()?,
-                value: record
-                    .value
-                    .map(|v| decode(&format!("records[{i}].value"), v))
-                    .transpose()?,
-                headers: Vec::new(),
-                timestamp_ms: record.timestamp_ms.unwrap_or(now),
-            })
-        })
+        .map(|(i, record)| new_record(i, record, now))
         .collect::<Result<Vec<_>, ApiError>>()?;
     let appended = broker
         .produce(&topic, request.partition, records, None)
@@ -102,31 +116,70 @@ pub async fn produce(
     Ok(Reply(StatusCode::OK, appended))
 }
 
-/// `GET /api/v1/topics/{topic}/partitions/{partition}/records`
+fn new_record(i: usize, record: NewRecord, now: i64) -> Result<Record, ApiError> {
+    let headers = record
+        .headers
+        .into_iter()
+        .enumerate()
+        .map(|(h, header)| {
+            Ok(Header {
+                key: header.key,
+                value: decode(&format!("records[{i}].headers[{h}]"), header.value)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Record {
+        key: record
+            .key
+            .map(|k| decode(&format!("records[{i}].key"), k))
+            .transpose()?,
+        value: record
+            .value
+            .map(|v| decode(&format!("records[{i}].value"), v))
+            .transpose()?,
+        headers,
+        timestamp_ms: record.timestamp_ms.unwrap_or(now),
+    })
+}
+
+/// Reads records from an offset (default the log start) or a time.
+#[utoipa::path(get, path = "/api/v1/topics/{topic}/partitions/{partition}/records", tag = "records",
+    params(("topic" = String, Path), ("partition" = u32, Path),
+        ("offset" = Option<u64>, Query, description = "first offset to read"),
+        ("timestamp_ms" = Option<i64>, Query, description = "read from the first record at or after this time instead"),
+        ("max_records" = Option<usize>, Query), ("max_bytes" = Option<usize>, Query),
+        ("encoding" = Option<String>, Query, description = "auto (default), json, text or base64")),
+    responses((status = 200, body = Fetched), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn fetch(
     State(broker): State<Arc<Broker>>,
+    Extension(scope): Extension<Scope>,
     Path((topic, partition)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
 ) -> Result<Reply<Fetched>, ApiError> {
+    scope.check_topic(&topic)?;
     let partition: u32 = number("partition", &partition)?;
-    let mut offset = 0;
+    let mut offset = None;
+    let mut timestamp = None;
     let mut limits = ReadLimits::default();
     let mut encoding = ReadEncoding::Auto;
-    for pair in query
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match name {
-            "offset" => offset = number(name, value)?,
-            "max_records" => limits.max_records = positive(name, value)?,
-            "max_bytes" => limits.max_bytes = positive(name, value)?,
-            "encoding" => encoding = ReadEncoding::parse(value)?,
-            other => return Err(ApiError::invalid(format!("unknown parameter {other:?}"))),
+    for (name, value) in query::pairs(raw.as_deref()) {
+        match name.as_str() {
+            "offset" => offset = Some(number(&name, &value)?),
+            "timestamp_ms" => timestamp = Some(number::<i64>(&name, &value)?),
+            "max_records" => limits.max_records = positive(&name, &value)?,
+            "max_bytes" => limits.max_bytes = positive(&name, &value)?,
+            "encoding" => encoding = ReadEncoding::parse(&value)?,
+            other => return Err(query::unknown(other)),
         }
     }
+    let offset = match (offset, timestamp) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid("give offset or timestamp_ms, not both"));
+        }
+        (Some(offset), None) => offset,
+        (None, Some(ts)) => offset_for_time(&broker, &topic, partition, ts).await?,
+        (None, None) => 0,
+    };
     let outcome = broker
         .fetch(FetchRequest {
             topic,
@@ -138,15 +191,8 @@ pub async fn fetch(
         .await?;
     let records = outcome
         .records
-        .into_iter()
-        .map(|r| {
-            Ok(ReadRecord {
-                offset: r.offset,
-                timestamp_ms: r.timestamp_ms,
-                key: r.key.map(|k| encode(&k, encoding)).transpose()?,
-                value: r.value.map(|v| encode(&v, encoding)).transpose()?,
-            })
-        })
+        .iter()
+        .map(|r| read_record(r, encoding))
         .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(Reply(
         StatusCode::OK,
@@ -159,19 +205,39 @@ pub async fn fetch(
     ))
 }
 
-/// A number parameter.
-fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ApiError> {
-    value
-        .parse()
-        .map_err(|_| ApiError::invalid(format!("{name}: {value:?} is not a valid number")))
+/// The first offset at or after `ts`, or the high watermark when every record is older.
+async fn offset_for_time(
+    broker: &Broker,
+    topic: &str,
+    partition: u32,
+    ts: i64,
+) -> Result<u64, ApiError> {
+    let offsets = broker
+        .list_offsets(topic, Some(partition), Some(ts))
+        .await?;
+    let found = offsets.first().map(|o| o.for_timestamp.unwrap_or(o.latest));
+    found.ok_or_else(|| ApiError::internal("the broker listed no offsets for the partition"))
 }
 
-/// A count that must be at least one.
-fn positive(name: &str, value: &str) -> Result<usize, ApiError> {
-    match number(name, value)? {
-        0 => Err(ApiError::invalid(format!("{name} must be at least 1"))),
-        n => Ok(n),
-    }
+/// A stored record in the encoding asked for.
+pub fn read_record(r: &StoredRecord, encoding: ReadEncoding) -> Result<ReadRecord, ApiError> {
+    let headers = r
+        .headers
+        .iter()
+        .map(|h| {
+            Ok(HeaderView {
+                key: h.key.clone(),
+                value: encode(&h.value, encoding)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(ReadRecord {
+        offset: r.offset,
+        timestamp_ms: r.timestamp_ms,
+        key: r.key.as_ref().map(|k| encode(k, encoding)).transpose()?,
+        value: r.value.as_ref().map(|v| encode(v, encoding)).transpose()?,
+        headers,
+    })
 }
 
 /// Now, for records produced without a timestamp.
