@@ -123,9 +123,9 @@ pub struct ServeArgs {
     /// authentication: refused together with --auth-token-file.
     #[arg(long, env = "EVENTLOG_KAFKA_LISTEN")]
     pub kafka_listen: Option<SocketAddr>,
-    /// Also serve the HTTP/JSON API under /api/v1/ on this address (e.g.
-    /// 127.0.0.1:8080). Off when unset. Refused together with --auth-token-file or TLS
-    /// for now.
+    /// Also serve the web console at / and the HTTP/JSON API under /api/v1/ on this
+    /// address (e.g. 127.0.0.1:8080). Off when unset. Uses the same TLS settings and
+    /// tokens (--auth-token-file) as the gRPC port.
     #[arg(long, env = "EVENTLOG_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
     /// host:port Kafka clients are told to connect to (Metadata, FindCoordinator);

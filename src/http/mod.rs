@@ -4,6 +4,7 @@
 //! HTTP API can never disagree with gRPC about what the broker does.
 
 mod alter;
+mod auth;
 mod body;
 mod encoding;
 mod error;
@@ -14,25 +15,47 @@ mod origin;
 mod query;
 mod records;
 mod resume;
+mod session;
 mod stream;
+mod tls;
 mod topics;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 
 use crate::broker::Broker;
-use crate::service::scope::Scope;
+use crate::service::tokens::TokenTable;
 
 pub use error::ApiError;
 pub use listener::{HttpListener, RunningHttp};
 
-/// The routes of the API, all under `/api/v1/`.
-pub fn router(broker: Arc<Broker>) -> Router {
+/// The routes of the API, all under `/api/v1/`. With `tokens`, every API route checks
+/// the caller's token as gRPC does; `secure` says the listener speaks TLS.
+pub fn router(broker: Arc<Broker>, tokens: Option<Arc<TokenTable>>, secure: bool) -> Router {
+    let sessions = session::Sessions {
+        tokens: tokens.clone(),
+        secure,
+    };
+    let session = Router::new()
+        .route(
+            "/api/v1/session",
+            get(session::state)
+                .post(session::login)
+                .delete(session::logout),
+        )
+        .with_state(sessions);
+    api_routes()
+        .route_layer(from_fn_with_state(tokens, auth::authorize))
+        .with_state(broker)
+        .merge(session)
+        .layer(from_fn(origin::same_origin))
+}
+
+/// The API's resources.
+fn api_routes() -> Router<Arc<Broker>> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/topics", get(topics::list).post(topics::create))
@@ -65,13 +88,4 @@ pub fn router(broker: Arc<Broker>) -> Router {
             "/api/v1/groups/{group}/topics/{topic}/reset",
             post(groups::reset),
         )
-        .layer(axum::middleware::from_fn(open_scope))
-        .layer(axum::middleware::from_fn(origin::same_origin))
-        .with_state(broker)
-}
-
-/// Without authentication every request may name every topic and group.
-async fn open_scope(mut request: Request, next: Next) -> Response {
-    request.extensions_mut().insert(Scope::everything());
-    next.run(request).await
 }

@@ -184,7 +184,8 @@ pub async fn serve(
             config.request_budget_bytes,
         )
     });
-    let http = http.map(|listener| listener.start(Arc::clone(&broker)));
+    let tokens = config.auth.clone().map(Arc::new);
+    let http = http.map(|listener| listener.start(Arc::clone(&broker), tokens));
     let result = run(&broker, listener, shutdown, &config).await;
     if let Some(http) = http {
         http.stop(config.shutdown_grace).await;
@@ -349,24 +350,18 @@ async fn bind_kafka(config: &ServerConfig) -> Result<Option<KafkaListener>, Serv
     Ok(Some(listener))
 }
 
-/// Binds the HTTP API's address, if asked for. It has no token checks or TLS yet, so it
-/// refuses to run where the gRPC port has them rather than open an unprotected door.
+/// Binds the HTTP API's address, if asked for, with the gRPC port's TLS settings (its
+/// token checks are applied when it starts).
 async fn bind_http(config: &ServerConfig) -> Result<Option<HttpListener>, ServeError> {
     let Some(addr) = config.http else {
         return Ok(None);
     };
-    if config.auth.is_some() || config.tls.is_some() {
-        let why = "the HTTP API has no token checks or TLS yet, so it cannot run with --auth-token-file or TLS";
-        return Err(ServeError::Listen {
-            addr,
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
-        });
-    }
-    let listener = HttpListener::bind(addr)
+    let listener = HttpListener::bind(addr, config.tls.as_ref())
         .await
         .map_err(|source| ServeError::Listen { addr, source })?;
     if let Ok(bound) = listener.local_addr() {
-        for warning in exposure_warnings(&bound, false, false) {
+        let (tls, auth) = (config.tls.is_some(), config.auth.is_some());
+        for warning in exposure_warnings(&bound, tls, auth) {
             tracing::warn!(addr = %bound, "http listener: {warning}");
         }
     }
