@@ -6,6 +6,7 @@
 mod alter;
 mod auth;
 mod body;
+mod console;
 mod encoding;
 mod error;
 mod groups;
@@ -32,7 +33,7 @@ use crate::service::tokens::TokenTable;
 pub use error::ApiError;
 pub use listener::{HttpListener, RunningHttp};
 
-/// The routes of the API, all under `/api/v1/`. With `tokens`, every API route checks
+/// The console at `/` and the API under `/api/v1/`. With `tokens`, every API route checks
 /// the caller's token as gRPC does; `secure` says the listener speaks TLS.
 pub fn router(broker: Arc<Broker>, tokens: Option<Arc<TokenTable>>, secure: bool) -> Router {
     let sessions = session::Sessions {
@@ -51,6 +52,7 @@ pub fn router(broker: Arc<Broker>, tokens: Option<Arc<TokenTable>>, secure: bool
         .route_layer(from_fn_with_state(tokens, auth::authorize))
         .with_state(broker)
         .merge(session)
+        .merge(console::router())
         .layer(from_fn(origin::same_origin))
 }
 
