@@ -1,7 +1,27 @@
-//! The HTTP/JSON API (`serve --http-listen`): a thin adapter over the broker for tools
-//! and people without a gRPC client. Each resource lives in its own file; a handler
-//! converts the request, calls the broker once and converts the answer back, so the
-//! HTTP API can never disagree with gRPC about what the broker does.
+//! The web console and HTTP/JSON API (`serve --http-listen`): a thin adapter over the
+//! broker for browsers and for tools without a gRPC client. Each resource lives in its
+//! own file; a handler converts the request, calls the broker as the matching gRPC
+//! handler does and converts the answer back, so the HTTP API can never disagree with
+//! gRPC about what the broker does.
+//!
+//! | Route | Does | Same as RPC |
+//! |---|---|---|
+//! | `GET /` (and `/console.js`, `/console.css`) | the console (`console.rs`) | - |
+//! | `GET /api/v1/openapi.json` | the API's description (`openapi.rs`) | - |
+//! | `GET, POST, DELETE /api/v1/session` | console login by cookie (`session.rs`) | - |
+//! | `GET, POST /api/v1/topics` | list, create (`topics.rs`) | `ListTopics`, `CreateTopic` |
+//! | `GET, PATCH, DELETE /api/v1/topics/{t}` | describe, alter (`alter.rs`), delete | `DescribeTopic`, `UpdateTopicConfig`, `DeleteTopic` |
+//! | `POST /api/v1/topics/{t}/records` | produce (`records.rs`) | `Produce` |
+//! | `GET /api/v1/topics/{t}/partitions/{p}/records` | fetch by offset or time | `Fetch` |
+//! | `GET /api/v1/topics/{t}/stream` | Server-Sent Events (`stream.rs`, `resume.rs`) | `Subscribe` |
+//! | `GET /api/v1/groups`, `GET, DELETE /api/v1/groups/{g}` | list, describe, delete (`groups.rs`) | `ListGroups`, `DescribeGroup`, `DeleteGroup` |
+//! | `GET /api/v1/groups/{g}/topics/{t}` | position and lag in a topic | `GetCommittedOffsets` |
+//! | `POST /api/v1/groups/{g}/topics/{t}/offsets`, `.../reset` | commit, reset | `CommitOffsets`, `ResetGroupOffsets` |
+//!
+//! Security reuses the gRPC port's: `auth.rs` maps each route to its RPC and applies the
+//! same token check and roles; `tls.rs` builds the listener's TLS from the same files;
+//! `origin.rs` and the JSON-only bodies (`body.rs`) refuse cross-site state changes.
+//! Errors carry gRPC codes with the matching HTTP status (`error.rs`).
 
 mod alter;
 mod auth;
