@@ -667,3 +667,31 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert!(document["components"]["schemas"]["Encoded"].is_object());
 }
+
+#[tokio::test]
+async fn the_console_is_served_with_a_policy_that_allows_only_its_own_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_server, addr) = start(dir.path()).await;
+    let mut stream = connect(addr).await;
+    let request = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("read");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("head and body");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(
+        head.contains("content-security-policy: default-src 'self'; script-src 'self'"),
+        "{head}"
+    );
+    assert!(head.contains("x-frame-options: DENY"), "{head}");
+    assert!(body.contains(r#"<script src="/console.js""#), "{body}");
+    let (status, script) = call(addr, "GET", "/console.js", None, "").await;
+    assert_eq!(status, 200);
+    assert!(
+        script.contains("/api/v1"),
+        "the console drives the JSON API"
+    );
+    let (status, _) = call(addr, "GET", "/console.css", None, "").await;
+    assert_eq!(status, 200);
+}

@@ -142,6 +142,49 @@ async fn bearer_tokens_get_the_roles_they_have_on_grpc() {
 }
 
 #[tokio::test]
+async fn a_scoped_token_sees_and_names_only_its_topics_and_groups() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr = free_addr();
+    let path = dir.path().join("scoped-tokens");
+    let scoped = "scoped-token-5e1d7c9a3b";
+    std::fs::write(
+        &path,
+        format!("{ADMIN_TOKEN}\n{scoped} admin topic=app. group=app-\n"),
+    )
+    .expect("token file");
+    let config = ServerConfig {
+        http: Some(addr),
+        auth: Some(TokenTable::load(&path).expect("tokens")),
+        ..ServerConfig::default()
+    };
+    let _server = TestServer::start_with(&dir.path().join("data"), config).await;
+    let admin = format!("Bearer {ADMIN_TOKEN}");
+    let as_admin = [("Authorization", admin.as_str())];
+    for name in ["app.orders", "other"] {
+        let body = format!(r#"{{"name":"{name}"}}"#);
+        let (status, _, _) = call(addr, "POST", "/api/v1/topics", &as_admin, &body).await;
+        assert_eq!(status, 201);
+    }
+    let bearer = format!("Bearer {scoped}");
+    let as_scoped = [("Authorization", bearer.as_str())];
+    let (_, _, body) = call(addr, "GET", "/api/v1/topics", &as_scoped, "").await;
+    let names: Vec<Value> = serde_json::from_str::<Value>(&body)
+        .expect("json")
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|t| t["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("app.orders")], "the listing is filtered");
+    let (status, _, body) = call(addr, "DELETE", "/api/v1/topics/other", &as_scoped, "").await;
+    assert_eq!((status, code(&body)), (403, json!("PERMISSION_DENIED")));
+    let (status, _, _) = call(addr, "GET", "/api/v1/groups/billing", &as_scoped, "").await;
+    assert_eq!(status, 403, "a group outside the scope");
+    let (status, _, _) = call(addr, "GET", "/api/v1/topics/other/stream", &as_scoped, "").await;
+    assert_eq!(status, 403, "a stream of a topic outside the scope");
+}
+
+#[tokio::test]
 async fn the_console_session_is_an_http_only_strict_cookie_refused_cross_site() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_server, addr) = start_with_tokens(dir.path()).await;
