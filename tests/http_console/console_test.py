@@ -4,7 +4,11 @@ offsets 0-4 of partition 0, topic "audit" (empty), group "billing" committed at 
 orders/0 (lag 3). Checks each page, saves a screenshot of each, and leaves one record
 produced through the form in audit/0 for the Rust side to read over gRPC.
 
-Usage: console_test.py BASE_URL SCREENSHOT_DIR
+With a third argument TOKEN the server asks for tokens instead: the script checks that
+the console shows its login form, that a wrong token is refused, and that the right one
+opens the overview (from a cookie the page's scripts cannot read).
+
+Usage: console_test.py BASE_URL SCREENSHOT_DIR [TOKEN]
 """
 
 import json
@@ -20,6 +24,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BASE, SHOTS = sys.argv[1], sys.argv[2]
+TOKEN = sys.argv[3] if len(sys.argv) > 3 else None
 
 
 def browser():
@@ -111,5 +116,32 @@ def main():
         driver.quit()
 
 
+def login():
+    driver = browser()
+    wait = WebDriverWait(driver, 15)
+    css = lambda selector: wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, selector)))
+    try:
+        driver.get(f"{BASE}/#/")
+        field = css('#login input[name="token"]')
+        check(not driver.find_elements(By.ID, "topics"), "without a token the console shows only a login form")
+        field.send_keys("not-the-token")
+        driver.find_element(By.CSS_SELECTOR, "#login button").click()
+        error = css("#main .error")
+        check("UNAUTHENTICATED" in error.text, f"a wrong token is refused: {error.text}")
+        field = driver.find_element(By.CSS_SELECTOR, '#login input[name="token"]')
+        field.clear()
+        field.send_keys(TOKEN)
+        driver.find_element(By.CSS_SELECTOR, "#login button").click()
+        css('tr[data-topic="orders"]')
+        check(driver.execute_script("return document.cookie") == "",
+              "the right token opens the overview, and scripts cannot read the cookie")
+        driver.save_screenshot(f"{SHOTS}/login-overview.png")
+    finally:
+        driver.quit()
+
+
 if __name__ == "__main__":
-    main()
+    if TOKEN:
+        login()
+    else:
+        main()
