@@ -695,3 +695,15 @@ async fn the_console_is_served_with_a_policy_that_allows_only_its_own_files() {
     let (status, _) = call(addr, "GET", "/console.css", None, "").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_single_node_describes_itself_as_no_cluster() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_server, addr) = start(dir.path()).await;
+    let (status, text) = call(addr, "GET", "/api/v1/cluster", None, "").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        parse(&text),
+        json!({"node_id": 0, "nodes": [], "metadata_leader": null})
+    );
+}

@@ -25,6 +25,7 @@ pub fn rpc_of(method: &Method, route: &str) -> Option<&'static str> {
     let route = route.trim_start_matches("/api/v1/");
     let rpc = match (method.as_str(), route) {
         ("GET", "openapi.json") | (_, "session") => return None,
+        ("GET", "cluster") => "/eventlog.v1.Admin/DescribeCluster",
         ("GET", "topics") => "/eventlog.v1.Admin/ListTopics",
         ("POST", "topics") => "/eventlog.v1.Admin/CreateTopic",
         ("GET", "topics/{topic}") => "/eventlog.v1.Admin/DescribeTopic",

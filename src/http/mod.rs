@@ -9,6 +9,7 @@
 //! | `GET /` (and `/console.js`, `/console.css`) | the console (`console.rs`) | - |
 //! | `GET /api/v1/openapi.json` | the API's description (`openapi.rs`) | - |
 //! | `GET, POST, DELETE /api/v1/session` | console login by cookie (`session.rs`) | - |
+//! | `GET /api/v1/cluster` | the nodes (`cluster.rs`) | `DescribeCluster` |
 //! | `GET, POST /api/v1/topics` | list, create (`topics.rs`) | `ListTopics`, `CreateTopic` |
 //! | `GET, PATCH, DELETE /api/v1/topics/{t}` | describe, alter (`alter.rs`), delete | `DescribeTopic`, `UpdateTopicConfig`, `DeleteTopic` |
 //! | `POST /api/v1/topics/{t}/records` | produce (`records.rs`) | `Produce` |
@@ -26,6 +27,7 @@
 mod alter;
 mod auth;
 mod body;
+mod cluster;
 mod console;
 mod encoding;
 mod error;
@@ -80,6 +82,7 @@ pub fn router(broker: Arc<Broker>, tokens: Option<Arc<TokenTable>>, secure: bool
 fn api_routes() -> Router<Arc<Broker>> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/cluster", get(cluster::describe))
         .route("/api/v1/topics", get(topics::list).post(topics::create))
         .route(
             "/api/v1/topics/{topic}",

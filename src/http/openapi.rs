@@ -14,6 +14,7 @@ use super::body::Reply;
         description = "Topics, records, live streams and consumer groups of an eventlog server. Errors are {\"code\", \"message\"} with gRPC code names."
     ),
     paths(
+        super::cluster::describe,
         super::topics::list,
         super::topics::create,
         super::topics::describe,

@@ -132,6 +132,16 @@ async function overview(root) {
   }
   await refresh();
   cleanup.push(clearInterval.bind(null, setInterval(() => refresh().catch(() => {}), 2000)));
+  // Nodes, once clustered (the call needs the admin role; others simply do not see them).
+  try {
+    const cluster = await api("GET", "/cluster");
+    if (cluster.nodes.length) {
+      root.prepend(el("h1", {}, "Nodes"), el("table", { id: "nodes" },
+        el("tr", {}, el("th", {}, "Node"), el("th", {}, "Address"), el("th", {}, "Role")),
+        cluster.nodes.map((n) => el("tr", {}, el("td", { class: "num" }, n.id, n.id === cluster.node_id ? " (this node)" : ""),
+          el("td", {}, n.address), el("td", {}, n.id === cluster.metadata_leader ? "metadata leader" : "")))));
+    }
+  } catch (_) { /* a single node, or a token without the admin role */ }
 }
 
 async function topicPage(root, name) {
