@@ -482,8 +482,9 @@ async fn a_group_is_committed_described_reset_and_deleted() {
     assert_eq!(status, 204);
     let (status, described) = json_call(addr, "GET", "/api/v1/groups/app", Value::Null).await;
     assert_eq!(status, 200);
-    assert_eq!(described[0]["committed_offset"], 2);
-    assert_eq!(described[0]["lag"], 3);
+    assert_eq!(described["partitions"][0]["committed_offset"], 2);
+    assert_eq!(described["partitions"][0]["lag"], 3);
+    assert_eq!(described["members"], json!([]), "no member has joined");
     let (_, positions) =
         json_call(addr, "GET", "/api/v1/groups/app/topics/work", Value::Null).await;
     assert_eq!(positions[1]["committed_offset"], Value::Null);
@@ -510,7 +511,10 @@ async fn a_group_is_committed_described_reset_and_deleted() {
         json!([{"partition": 0, "previous": 2, "next_offset": 5}])
     );
     let (_, still) = json_call(addr, "GET", "/api/v1/groups/app", Value::Null).await;
-    assert_eq!(still[0]["committed_offset"], 2, "a dry run stores nothing");
+    assert_eq!(
+        still["partitions"][0]["committed_offset"], 2,
+        "a dry run stores nothing"
+    );
     let to_offset = json!({"to": "offset", "offset": 4, "partition": 0});
     json_call(
         addr,
@@ -520,7 +524,7 @@ async fn a_group_is_committed_described_reset_and_deleted() {
     )
     .await;
     let (_, moved) = json_call(addr, "GET", "/api/v1/groups/app", Value::Null).await;
-    assert_eq!(moved[0]["committed_offset"], 4);
+    assert_eq!(moved["partitions"][0]["committed_offset"], 4);
     let bad = json!({"to": "offset"});
     let (status, _) = json_call(addr, "POST", "/api/v1/groups/app/topics/work/reset", bad).await;
     assert_eq!(status, 400);
@@ -706,4 +710,42 @@ async fn a_single_node_describes_itself_as_no_cluster() {
         parse(&text),
         json!({"node_id": 0, "nodes": [], "metadata_leader": null})
     );
+}
+
+#[tokio::test]
+async fn a_group_with_a_member_is_described_with_its_assignment() {
+    use eventlog::client::group_member::{GroupMember, MemberEvent, MemberOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, addr) = start(dir.path()).await;
+    let mut client = server.client().await;
+    create_topic(&mut client, "shared", 2).await;
+    let options = MemberOptions {
+        group: "crew".into(),
+        topics: vec!["shared".into()],
+        instance_id: None,
+        session_timeout: None,
+        strategy: Default::default(),
+        reset: Default::default(),
+    };
+    let mut member = GroupMember::join(&client, options).await.expect("join");
+    // The first assignment arrives as an event; once it has, the group describes it.
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), member.next())
+            .await
+            .expect("an assignment within 30 s")
+            .expect("member event");
+        if matches!(event, MemberEvent::Assignment { .. }) {
+            break;
+        }
+    }
+    let (status, described) = json_call(addr, "GET", "/api/v1/groups/crew", Value::Null).await;
+    assert_eq!(status, 200, "{described}");
+    let members = described["members"].as_array().expect("members");
+    assert_eq!(members.len(), 1, "{described}");
+    assert_eq!(
+        members[0]["assigned"],
+        json!([{"topic": "shared", "partition": 0}, {"topic": "shared", "partition": 1}])
+    );
+    assert!(described["generation"].as_u64() >= Some(1), "{described}");
+    assert_eq!(described["partitions"].as_array().map(Vec::len), Some(2));
 }

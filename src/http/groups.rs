@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use super::ApiError;
 use super::body::{Reply, json_body};
 use super::query;
+use crate::broker::membership::{GroupMembership, MemberSummary, TopicPartition};
 use crate::broker::{Broker, OffsetCommit, PartitionLag, ResetResult, ResetTo};
 use crate::service::scope::Scope;
 
@@ -51,6 +52,65 @@ impl From<PartitionLag> for Position {
             log_start_offset: p.log_start,
             high_watermark: p.high_watermark,
             lag,
+        }
+    }
+}
+
+/// A group: its members and their partitions (while it has members) and its
+/// positions with lag.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupDescription {
+    /// The membership generation (0 without members).
+    generation: u64,
+    /// The assignment strategy (empty without members).
+    strategy: String,
+    members: Vec<Member>,
+    partitions: Vec<Position>,
+}
+
+/// A member of a group.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Member {
+    member_id: String,
+    instance_id: Option<String>,
+    /// Where it connected from.
+    client: String,
+    joined_at_ms: i64,
+    connected: bool,
+    /// Partitions it reads now.
+    assigned: Vec<Assigned>,
+    /// Partitions it is releasing.
+    revoking: Vec<Assigned>,
+}
+
+/// A partition of a topic.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Assigned {
+    topic: String,
+    partition: u32,
+}
+
+impl Member {
+    /// The member as the caller may see it: partitions of topics outside its scope
+    /// are left out, as on gRPC.
+    fn visible(m: MemberSummary, scope: &Scope) -> Member {
+        let keep = |set: std::collections::BTreeSet<TopicPartition>| {
+            set.into_iter()
+                .filter(|tp| scope.allows_topic(&tp.topic))
+                .map(|tp| Assigned {
+                    topic: tp.topic,
+                    partition: tp.partition,
+                })
+                .collect()
+        };
+        Member {
+            member_id: m.member_id,
+            instance_id: m.instance_id,
+            client: m.client,
+            joined_at_ms: m.joined_at_ms,
+            connected: m.connected,
+            assigned: keep(m.assigned),
+            revoking: keep(m.revoking),
         }
     }
 }
@@ -125,23 +185,48 @@ pub async fn list(
     Ok(Reply(StatusCode::OK, groups))
 }
 
-/// Every partition the group committed for, with lag.
+/// The group's members and every partition it committed for (or its members read),
+/// with lag.
 #[utoipa::path(get, path = "/api/v1/groups/{group}", tag = "groups",
     params(("group" = String, Path)),
-    responses((status = 200, body = [Position]), (status = "4XX", body = super::error::ErrorBody)))]
+    responses((status = 200, body = GroupDescription), (status = "4XX", body = super::error::ErrorBody)))]
 pub async fn describe(
     State(broker): State<Arc<Broker>>,
     Extension(scope): Extension<Scope>,
     Path(group): Path<String>,
-) -> Result<Reply<Vec<Position>>, ApiError> {
+) -> Result<Reply<GroupDescription>, ApiError> {
     scope.check_group(&group)?;
-    let positions = broker.describe_group(&group).await?;
-    let visible = positions
+    let (membership, positions) = broker.describe_group_members(&group).await?;
+    let partitions = positions
         .into_iter()
         .filter(|p| scope.allows_topic(&p.topic))
         .map(Position::from)
         .collect();
-    Ok(Reply(StatusCode::OK, visible))
+    let (generation, strategy, members) = match membership {
+        None => (0, String::new(), Vec::new()),
+        Some(GroupMembership {
+            generation,
+            strategy,
+            members,
+            ..
+        }) => (
+            generation,
+            strategy.name().to_string(),
+            members
+                .into_iter()
+                .map(|m| Member::visible(m, &scope))
+                .collect(),
+        ),
+    };
+    Ok(Reply(
+        StatusCode::OK,
+        GroupDescription {
+            generation,
+            strategy,
+            members,
+            partitions,
+        },
+    ))
 }
 
 /// The group's position in every partition of a topic, committed or not.

@@ -311,10 +311,21 @@ async function groupPage(root, group) {
   const status = el("div");
   const table = el("table", { id: "lag" });
   const plot = el("div", { id: "lag-plot" });
-  root.append(el("h1", {}, "Group ", group), el("h2", {}, "Committed offsets and lag"), table, el("div", {}, "Total lag over time: ", plot));
+  const members = el("div");
+  const generation = el("span", { class: "muted" });
+  root.append(el("h1", {}, "Group ", group), el("h2", {}, "Members ", generation), members,
+    el("h2", {}, "Committed offsets and lag"), table, el("div", {}, "Total lag over time: ", plot));
   let topics = [];
   async function refresh() {
-    const positions = await api("GET", `/groups/${enc(group)}`);
+    const described = await api("GET", `/groups/${enc(group)}`);
+    const positions = described.partitions;
+    members.replaceChildren(described.members.length
+      ? el("table", { id: "members" }, el("tr", {}, ["Member", "Client", "Joined (UTC)", "Assigned", "Revoking"].map((h) => el("th", {}, h))),
+        described.members.map((m) => el("tr", {}, el("td", {}, m.instance_id || m.member_id, m.connected ? "" : " (disconnected)"), el("td", {}, m.client),
+          el("td", {}, fmtTime(m.joined_at_ms)), el("td", {}, m.assigned.map((a) => `${a.topic}/${a.partition}`).join(", ")),
+          el("td", {}, m.revoking.map((a) => `${a.topic}/${a.partition}`).join(", ")))))
+      : el("p", { class: "muted" }, "No members: offsets are committed by standalone consumers (or none are running)."));
+    generation.textContent = described.members.length ? `generation ${described.generation}, ${described.strategy} assignment` : "";
     topics = [...new Set(positions.map((p) => p.topic))];
     const total = positions.reduce((sum, p) => sum + p.lag, 0);
     plot.replaceChildren(sparkline(remember(`lag:${group}`, total), 240, 32), ` ${total} records`);
