@@ -47,6 +47,7 @@ const errorBox = (err) => el("div", { class: "error" }, String(err.message || er
 function sparkline(values, width = 120, height = 24) {
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("class", "spark"); svg.setAttribute("width", width); svg.setAttribute("height", height);
+  if (values.length === 1) values = [values[0], values[0]]; // one sample: a flat line
   const max = Math.max(1, ...values);
   const step = values.length > 1 ? width / (values.length - 1) : 0;
   const points = values.map((v, i) => `${(i * step).toFixed(1)},${(height - 2 - (v / max) * (height - 4)).toFixed(1)}`).join(" ");
