@@ -27,26 +27,6 @@ const BATCH: usize = 5;
 /// (partition, offset) → value, as acknowledged to producers.
 type Acknowledged = Arc<Mutex<BTreeMap<(u32, u64), Bytes>>>;
 
-async fn create_topic(client: &mut Client) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let request = pb::CreateTopicRequest {
-            name: TOPIC.into(),
-            partitions: PARTITIONS,
-            replication_factor: 3,
-            config: None,
-        };
-        match client.admin.create_topic(request).await {
-            Ok(_) => return,
-            Err(status) if Instant::now() < deadline => {
-                eprintln!("create topic: {status}; retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(status) => panic!("create topic: {status}"),
-        }
-    }
-}
-
 async fn produce(
     client: Client,
     producer: usize,
@@ -200,8 +180,7 @@ async fn inject(cluster: &mut TestCluster, round: usize, fault: Fault) {
 /// Runs the producers through `faults`, then checks every replica.
 async fn run_with_faults(faults: &[Fault]) {
     let mut cluster = TestCluster::start(3);
-    let mut admin = cluster.client_of(2).await;
-    create_topic(&mut admin).await;
+    cluster.create_topic(2, TOPIC, PARTITIONS, 3).await;
 
     let acknowledged: Acknowledged = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));

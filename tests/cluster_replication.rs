@@ -43,7 +43,7 @@ struct TestNode {
 
 async fn start(id: u64, dir: &std::path::Path, listener: TcpListener) -> TestNode {
     let addr = listener.local_addr().unwrap().to_string();
-    let node = Arc::new(ClusterNode::new(id, timing()).unwrap());
+    let node = Arc::new(ClusterNode::new(id, timing(), &Default::default()).unwrap());
     let config = LogConfig {
         batch_format: BatchFormat::V2,
         ..LogConfig::default()

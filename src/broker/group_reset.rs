@@ -30,8 +30,10 @@ impl Broker {
             Some(number) => vec![Arc::clone(open.partition(number)?)],
             None => open.partitions().to_vec(),
         };
-        let (broker, group, topic) = (Arc::clone(self), group.to_string(), topic.to_string());
-        off_worker(move || {
+        let (broker, group_name, topic_name) =
+            (Arc::clone(self), group.to_string(), topic.to_string());
+        let (results, pending) = off_worker(move || {
+            let (group, topic) = (group_name, topic_name);
             let previous = broker.groups.committed(&group, &topic);
             let mut results = Vec::with_capacity(partitions.len());
             for p in &partitions {
@@ -41,6 +43,7 @@ impl Broker {
                     next_offset: target(p, to)?,
                 });
             }
+            let mut pending = None;
             if !dry_run {
                 let metadata = format!("reset at {}", now_ms());
                 let entries: Vec<OffsetCommit> = results
@@ -53,14 +56,19 @@ impl Broker {
                     .collect();
                 // The bounds may have moved since `target` read them; the commit checks
                 // again and refuses rather than store a position past the end.
-                broker.unless_members(&group, "resetting its offsets", || {
+                let checked = broker.unless_members(&group, "resetting its offsets", || {
                     broker.commit_blocking(&group, &topic, &entries)
                 })?;
-                tracing::info!(%group, %topic, ?to, partitions = results.len(), "consumer group reset");
+                pending = Some((checked, entries));
             }
-            Ok(results)
+            Ok((results, pending))
         })
-        .await
+        .await?;
+        if let Some((checked, entries)) = pending {
+            self.finish_commit(checked, group, topic, &entries).await?;
+            tracing::info!(%group, %topic, ?to, partitions = results.len(), "consumer group reset");
+        }
+        Ok(results)
     }
 }
 

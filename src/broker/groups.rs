@@ -29,21 +29,102 @@ impl Broker {
         self.commit_fenced(group, topic, entries, None).await
     }
 
-    /// Checks `entries` against `topic`'s partitions and stores them. Blocking.
+    /// Checks `entries` against `topic`'s partitions and, on a single node, stores them.
+    /// Blocking; called under the group's membership lock. In a cluster the store is a
+    /// Raft round trip, which must not run under that lock (tasks of the group's members
+    /// would block runtime threads on it while the round trip needs them), so it is
+    /// left to [`Broker::finish_commit`], after the lock is released.
     pub(super) fn commit_blocking(
         &self,
         group: &str,
         topic: &str,
         entries: &[OffsetCommit],
-    ) -> Result<Vec<CommitResult>, BrokerError> {
+    ) -> Result<CheckedCommit, BrokerError> {
+        if self.cluster().is_some() {
+            // No commit gate: the metadata group orders commits and topic deletions,
+            // and refuses a commit for a topic it no longer has.
+            let results = self.check_commit(group, topic, entries)?;
+            return Ok(CheckedCommit::Replicate(results));
+        }
         let _gate = self
             .commit_gate
             .read()
             .unwrap_or_else(PoisonError::into_inner);
+        let results = self.check_commit(group, topic, entries)?;
+        let stored: Vec<(u32, u64, String)> = entries
+            .iter()
+            .map(|e| (e.partition, e.next_offset, e.metadata.clone()))
+            .collect();
+        self.groups.commit(group, topic, &stored, now_ms())?;
+        Ok(CheckedCommit::Stored(results))
+    }
+
+    /// Completes what [`Broker::commit_blocking`] left: in a cluster, commits through
+    /// the metadata group. A commit checked just before a rebalance may land just after
+    /// it (one round trip later); a member commits what it processed before it
+    /// releases a partition, so only a member already removed for silence can do so.
+    pub(super) async fn finish_commit(
+        &self,
+        checked: CheckedCommit,
+        group: &str,
+        topic: &str,
+        entries: &[OffsetCommit],
+    ) -> Result<Vec<CommitResult>, BrokerError> {
+        match checked {
+            CheckedCommit::Stored(results) => Ok(results),
+            CheckedCommit::Replicate(results) => {
+                let cluster = self.cluster().ok_or_else(|| {
+                    BrokerError::Internal("a replicated commit outside a cluster".into())
+                })?;
+                self.commit_replicated(cluster, group, topic, entries)
+                    .await?;
+                Ok(results)
+            }
+        }
+    }
+
+    /// In a cluster, gives each local replica a moment to learn the commits the
+    /// positions name (see [`super::partition::Partition::await_committed`]) before
+    /// they are checked, outside any lock.
+    pub(super) async fn await_commit_bounds(&self, topic: &str, entries: &[OffsetCommit]) {
+        if self.cluster().is_none() {
+            return;
+        }
+        let Ok(open) = self.topic(topic) else {
+            return;
+        };
+        for entry in entries {
+            if let Ok(partition) = open.partition(entry.partition) {
+                partition
+                    .await_committed(entry.next_offset, COMMIT_BOUND_WAIT)
+                    .await;
+            }
+        }
+    }
+
+    /// Checks each position against its partition's bounds. A partition whose replicas
+    /// are on other nodes is not checked here (its bounds are not known here); its
+    /// result reports the committed position as both bounds.
+    fn check_commit(
+        &self,
+        group: &str,
+        topic: &str,
+        entries: &[OffsetCommit],
+    ) -> Result<Vec<CommitResult>, BrokerError> {
         let open = self.topic(topic)?;
         let mut results = Vec::with_capacity(entries.len());
         for entry in entries {
-            let (log_start, high_watermark) = open.partition(entry.partition)?.bounds()?;
+            let partition = open.partition(entry.partition)?;
+            if partition.held_elsewhere().is_some() {
+                results.push(CommitResult {
+                    partition: entry.partition,
+                    next_offset: entry.next_offset,
+                    log_start: entry.next_offset,
+                    high_watermark: entry.next_offset,
+                });
+                continue;
+            }
+            let (log_start, high_watermark) = partition.bounds()?;
             // Below the log start is fine: retention may have passed the group by.
             if entry.next_offset > high_watermark {
                 return Err(BrokerError::CommitOutOfRange {
@@ -62,11 +143,6 @@ impl Broker {
                 high_watermark,
             });
         }
-        let stored: Vec<(u32, u64, String)> = entries
-            .iter()
-            .map(|e| (e.partition, e.next_offset, e.metadata.clone()))
-            .collect();
-        self.groups.commit(group, topic, &stored, now_ms())?;
         Ok(results)
     }
 
@@ -132,7 +208,10 @@ impl Broker {
     ) -> Result<Vec<PartitionLag>, BrokerError> {
         self.check_no_members(group, "deleting the group")?;
         let described = self.describe_group(group).await?;
-        if !dry_run {
+        if !dry_run && let Some(cluster) = self.cluster() {
+            self.delete_group_replicated(cluster, group).await?;
+            tracing::info!(group, "consumer group deleted");
+        } else if !dry_run {
             let (broker, name) = (Arc::clone(self), group.to_string());
             let removed = off_worker(move || {
                 broker.unless_members(&name, "deleting the group", || {
@@ -144,6 +223,18 @@ impl Broker {
         }
         Ok(described)
     }
+}
+
+/// How long a commit waits for a local replica to learn the commits its positions
+/// name before it is checked against them.
+const COMMIT_BOUND_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A commit checked (and on a single node stored) under the group's lock.
+pub(super) enum CheckedCommit {
+    /// Stored; the per-partition results.
+    Stored(Vec<CommitResult>),
+    /// Checked; to be replicated by [`Broker::finish_commit`].
+    Replicate(Vec<CommitResult>),
 }
 
 /// Runs group-store writes on the blocking pool: they wait for a sync shared with

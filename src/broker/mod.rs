@@ -43,6 +43,7 @@ pub mod dirty_ratio;
 pub mod error;
 pub mod future_segment;
 pub mod gauges;
+mod group_mirror;
 mod group_reset;
 pub mod group_store;
 mod group_subscribe;
@@ -185,6 +186,8 @@ pub struct Broker {
     producer_ids: ProducerIds,
     /// The cluster this broker serves in, once it joined one.
     cluster: OnceLock<Arc<crate::cluster::Cluster>>,
+    /// In a cluster: how far the group store mirrors the replicated group positions.
+    mirrored: group_mirror::Mirrored,
 }
 
 impl Broker {
@@ -242,6 +245,7 @@ impl Broker {
             open_segments,
             producer_ids,
             cluster: OnceLock::new(),
+            mirrored: group_mirror::Mirrored::default(),
         }))
     }
 

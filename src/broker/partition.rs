@@ -315,6 +315,17 @@ impl Partition {
     /// The bound readers may not pass: the commit watermark of a replicated
     /// partition, nothing for a plain one, or an error where this node holds no
     /// replica.
+    /// For a replica: waits (at most `limit`) until this node knows that the group
+    /// committed everything below `offset`. A follower learns the leader's commit
+    /// index with the next message from it, so a position a consumer read through the
+    /// leader may be a moment ahead of it here.
+    pub async fn await_committed(&self, offset: u64, limit: std::time::Duration) {
+        if let Some(Replication::Replica(commit)) = self.replication.get() {
+            let mut commit = commit.clone();
+            let _ = tokio::time::timeout(limit, commit.wait_for(|c| *c >= offset)).await;
+        }
+    }
+
     fn commit_bound(&self) -> Result<Option<u64>, BrokerError> {
         match self.replication.get() {
             None => Ok(None),

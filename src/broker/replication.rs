@@ -59,6 +59,7 @@ impl Broker {
         let mut known = BTreeSet::new();
         self.reconcile(&cluster, &state, &mut known).await;
         self.set_aside_unknown_topics(&state);
+        self.mirror_groups(&cluster).await?;
         let broker = Arc::downgrade(self);
         let shutdown = self.shutdown.clone();
         tokio::spawn(async move {

@@ -33,6 +33,7 @@ pub mod parse;
 pub mod produce;
 pub mod progress;
 pub mod serve;
+pub mod serve_peers;
 pub mod topic;
 pub mod topic_alter;
 pub mod verify;
@@ -61,7 +62,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Create, list, describe or delete topics.
     #[command(subcommand)]
     Topic(topic::TopicCommand),
@@ -139,7 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Topic(command) => topic::run(command).await,
             Command::Produce(args) => produce::run(args).await,
             Command::Consume(args) => consume::run(args).await,

@@ -118,6 +118,18 @@ pub struct ServeArgs {
     /// group waits a random time between this and twice this); more than the heartbeat.
     #[arg(long, env = "EVENTLOG_RAFT_ELECTION_TIMEOUT", default_value = "600ms", value_parser = parse_positive_duration)]
     pub raft_election_timeout: Duration,
+    /// The cluster's metadata group (topics and consumer-group commits) snapshots its
+    /// state after this many entries and then drops older entries, bounding its log.
+    #[arg(long, env = "EVENTLOG_METADATA_SNAPSHOT_EVERY", default_value_t = crate::cluster::runtime::DEFAULT_METADATA_SNAPSHOT_EVERY, value_parser = clap::value_parser!(u64).range(1..))]
+    pub metadata_snapshot_every: u64,
+    /// A cluster node with --tls-cert reaches its peers over TLS and trusts this PEM CA
+    /// for their certificates (it presents its own --tls-cert to them).
+    #[arg(long, env = "EVENTLOG_CLUSTER_CA", requires = "node_id")]
+    pub cluster_ca: Option<PathBuf>,
+    /// A cluster node with --auth-token-file sends the token in this file to its peers;
+    /// their token files must grant it the `node` role.
+    #[arg(long, env = "EVENTLOG_CLUSTER_TOKEN_FILE", requires = "node_id")]
+    pub cluster_token_file: Option<PathBuf>,
     /// Also serve the Kafka wire protocol on this address (e.g. 127.0.0.1:9092), over
     /// the same topics and groups. Off when unset. Plaintext and without
     /// authentication: refused together with --auth-token-file.
@@ -185,11 +197,7 @@ fn cluster_settings(args: &ServeArgs) -> anyhow::Result<Option<ClusterSettings>>
     let Some(node_id) = args.node_id else {
         return Ok(None);
     };
-    if args.tls_cert.is_some() || args.auth_token_file.is_some() {
-        anyhow::bail!(
-            "a cluster node does not yet carry TLS or tokens on node-to-node traffic; start cluster nodes without --tls-cert and --auth-token-file"
-        );
-    }
+    let security = super::serve_peers::peer_security(args)?;
     let bootstrap = args.cluster.clone().unwrap_or_default();
     if !bootstrap.is_empty() && !bootstrap.contains_key(&node_id) {
         anyhow::bail!("--cluster does not list this node's id {node_id}");
@@ -214,6 +222,8 @@ fn cluster_settings(args: &ServeArgs) -> anyhow::Result<Option<ClusterSettings>>
             election_min_ms: election,
             election_max_ms: election * 2,
         },
+        metadata_snapshot_every: args.metadata_snapshot_every,
+        security,
     }))
 }
 

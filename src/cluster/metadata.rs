@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::group_offsets::{GroupChange, GroupOffsets, OffsetEntry, StoredOffset};
 use super::types::NodeId;
 
 /// One topic as the cluster knows it.
@@ -29,6 +30,10 @@ pub struct TopicPlacement {
 pub struct ClusterState {
     /// Topics by name.
     pub topics: BTreeMap<String, TopicPlacement>,
+    /// Consumer groups' committed positions (absent from metadata written before
+    /// groups were replicated).
+    #[serde(default)]
+    pub groups: GroupOffsets,
 }
 
 /// A change to the metadata.
@@ -46,6 +51,23 @@ pub enum Command {
         /// The topic's name.
         name: String,
     },
+    /// Stores a group's positions in partitions of a topic, all or none: refused when
+    /// the topic or one of the partitions does not exist.
+    CommitOffsets {
+        /// The group.
+        group: String,
+        /// The topic.
+        topic: String,
+        /// The positions.
+        offsets: Vec<OffsetEntry>,
+        /// When the proposer accepted the commit, ms since the epoch.
+        time_ms: i64,
+    },
+    /// Removes every position of a group.
+    DeleteGroup {
+        /// The group.
+        group: String,
+    },
 }
 
 /// What applying a command did.
@@ -57,26 +79,92 @@ pub enum CommandResult {
     AlreadyExists,
     /// The topic was deleted.
     Deleted,
-    /// No topic of that name existed; nothing changed.
+    /// No topic (or group, or partition) of that name existed; nothing changed.
     NotFound,
+    /// The group's positions were stored.
+    Committed,
+    /// The group's positions were removed.
+    GroupDeleted,
 }
 
 impl ClusterState {
-    /// Applies `command`.
-    pub fn apply(&mut self, command: Command) -> CommandResult {
+    /// Applies `command`; what it changed in the groups, if anything, is returned for
+    /// the node's group store to mirror.
+    pub fn apply(&mut self, command: Command) -> (CommandResult, Option<GroupChange>) {
         match command {
             Command::CreateTopic { name, placement } => {
                 if self.topics.contains_key(&name) {
-                    return CommandResult::AlreadyExists;
+                    return (CommandResult::AlreadyExists, None);
                 }
                 self.topics.insert(name, placement);
-                CommandResult::Created
+                (CommandResult::Created, None)
             }
-            Command::DeleteTopic { name } => match self.topics.remove(&name) {
-                Some(_) => CommandResult::Deleted,
-                None => CommandResult::NotFound,
+            Command::DeleteTopic { name } => {
+                if self.topics.remove(&name).is_none() {
+                    return (CommandResult::NotFound, None);
+                }
+                self.groups.retain(|_, topics| {
+                    topics.remove(&name);
+                    !topics.is_empty()
+                });
+                let change = GroupChange::DeleteTopic { topic: name };
+                (CommandResult::Deleted, Some(change))
+            }
+            Command::CommitOffsets {
+                group,
+                topic,
+                offsets,
+                time_ms,
+            } => self.commit(group, topic, offsets, time_ms),
+            Command::DeleteGroup { group } => match self.groups.remove(&group) {
+                Some(_) => (
+                    CommandResult::GroupDeleted,
+                    Some(GroupChange::DeleteGroup { group }),
+                ),
+                None => (CommandResult::NotFound, None),
             },
         }
+    }
+
+    fn commit(
+        &mut self,
+        group: String,
+        topic: String,
+        offsets: Vec<OffsetEntry>,
+        time_ms: i64,
+    ) -> (CommandResult, Option<GroupChange>) {
+        // Checked here, in log order, so a commit can never land for a topic deleted
+        // after the proposer looked (and resurface if the name is created again).
+        let Some(placement) = self.topics.get(&topic) else {
+            return (CommandResult::NotFound, None);
+        };
+        let partitions = placement.replicas.len();
+        if offsets.iter().any(|o| o.partition as usize >= partitions) {
+            return (CommandResult::NotFound, None);
+        }
+        let stored = self
+            .groups
+            .entry(group.clone())
+            .or_default()
+            .entry(topic.clone())
+            .or_default();
+        for entry in &offsets {
+            stored.insert(
+                entry.partition,
+                StoredOffset {
+                    next_offset: entry.next_offset,
+                    metadata: entry.metadata.clone(),
+                    time_ms,
+                },
+            );
+        }
+        let change = GroupChange::Commit {
+            group,
+            topic,
+            offsets,
+            time_ms,
+        };
+        (CommandResult::Committed, Some(change))
     }
 }
 
@@ -150,10 +238,97 @@ mod tests {
             name: "t".into(),
             placement,
         };
-        assert_eq!(state.apply(create.clone()), CommandResult::Created);
-        assert_eq!(state.apply(create), CommandResult::AlreadyExists);
+        assert_eq!(state.apply(create.clone()).0, CommandResult::Created);
+        assert_eq!(state.apply(create).0, CommandResult::AlreadyExists);
         let delete = Command::DeleteTopic { name: "t".into() };
-        assert_eq!(state.apply(delete.clone()), CommandResult::Deleted);
-        assert_eq!(state.apply(delete), CommandResult::NotFound);
+        assert_eq!(state.apply(delete.clone()).0, CommandResult::Deleted);
+        assert_eq!(state.apply(delete).0, CommandResult::NotFound);
+    }
+
+    fn commit(topic: &str, partition: u32, next_offset: u64) -> Command {
+        Command::CommitOffsets {
+            group: "g".into(),
+            topic: topic.into(),
+            offsets: vec![OffsetEntry {
+                partition,
+                next_offset,
+                metadata: "m".into(),
+            }],
+            time_ms: 7,
+        }
+    }
+
+    #[test]
+    fn commits_land_only_for_existing_partitions_and_go_with_their_topic() {
+        let mut state = ClusterState::default();
+        let create = Command::CreateTopic {
+            name: "t".into(),
+            placement: TopicPlacement {
+                config: serde_json::json!({}),
+                replicas: vec![vec![1], vec![2]],
+            },
+        };
+        state.apply(create.clone());
+        assert_eq!(
+            state.apply(commit("missing", 0, 1)),
+            (CommandResult::NotFound, None)
+        );
+        assert_eq!(
+            state.apply(commit("t", 2, 1)),
+            (CommandResult::NotFound, None)
+        );
+        let (result, change) = state.apply(commit("t", 1, 5));
+        assert_eq!(result, CommandResult::Committed);
+        assert!(matches!(change, Some(GroupChange::Commit { .. })));
+        assert_eq!(state.groups["g"]["t"][&1].next_offset, 5);
+        assert_eq!(state.groups["g"]["t"][&1].time_ms, 7);
+
+        // Deleting the topic drops its commits; a new topic of that name starts clean.
+        state.apply(Command::DeleteTopic { name: "t".into() });
+        assert!(state.groups.is_empty());
+        state.apply(create);
+        let delete = Command::DeleteGroup { group: "g".into() };
+        assert_eq!(state.apply(delete.clone()).0, CommandResult::NotFound);
+        state.apply(commit("t", 0, 3));
+        assert_eq!(state.apply(delete).0, CommandResult::GroupDeleted);
+        assert!(state.groups.is_empty());
+    }
+
+    #[test]
+    fn group_commands_are_these_json_golden_bytes() {
+        let commit = r#"{"CommitOffsets":{"group":"g","topic":"t","offsets":[{"partition":0,"next_offset":5,"metadata":"m"}],"time_ms":7}}"#;
+        let command = Command::CommitOffsets {
+            group: "g".into(),
+            topic: "t".into(),
+            offsets: vec![OffsetEntry {
+                partition: 0,
+                next_offset: 5,
+                metadata: "m".into(),
+            }],
+            time_ms: 7,
+        };
+        assert_eq!(serde_json::to_string(&command).unwrap(), commit);
+        let delete = Command::DeleteGroup { group: "g".into() };
+        assert_eq!(
+            serde_json::to_string(&delete).unwrap(),
+            r#"{"DeleteGroup":{"group":"g"}}"#
+        );
+    }
+
+    #[test]
+    fn version_6_topic_commands_still_decode() {
+        let create =
+            r#"{"CreateTopic":{"name":"t","placement":{"config":{},"replicas":[[1,2,3]]}}}"#;
+        let decoded: Command = serde_json::from_str(create).unwrap();
+        assert!(matches!(decoded, Command::CreateTopic { .. }));
+        let delete: Command = serde_json::from_str(r#"{"DeleteTopic":{"name":"t"}}"#).unwrap();
+        assert_eq!(delete, Command::DeleteTopic { name: "t".into() });
+    }
+
+    #[test]
+    fn metadata_written_before_groups_were_replicated_still_reads() {
+        let old = r#"{"topics":{}}"#;
+        let state: ClusterState = serde_json::from_str(old).unwrap();
+        assert!(state.groups.is_empty());
     }
 }

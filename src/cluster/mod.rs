@@ -19,6 +19,9 @@
 //! - [`network`] and [`transport`]: node-to-node Raft messages over gRPC
 //!   (`eventlog.cluster.v1.RaftTransport`), [`wire`] for what both sides share.
 //! - [`groups`] and [`node`]: the groups a node runs, started over partition logs.
+//! - [`metadata`] and [`metadata_machine`]: topics, placement and consumer-group
+//!   positions, replicated by the metadata group; [`group_offsets`]: the group
+//!   positions and the changes each node's group store mirrors.
 
 // openraft's trait signatures fix its error types, which are large; boxing them here
 // would only add conversions at every call.
@@ -26,13 +29,17 @@
 
 pub mod control;
 pub mod entry_batch;
+pub mod group_commands;
+pub mod group_offsets;
 pub mod groups;
 pub mod index_map;
 pub mod log_store;
 pub mod metadata;
 pub mod metadata_machine;
+pub mod metadata_snapshot;
 pub mod network;
 pub mod node;
+pub mod peer_security;
 pub mod propose;
 pub mod replica_log;
 pub mod runtime;

@@ -20,9 +20,11 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use serde::de::DeserializeOwned;
-use tonic::transport::{Channel, Endpoint};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::entry_batch;
+use super::peer_security::PeerSecurity;
 use super::types::{GroupConfig, Node, NodeId};
 use super::wire::AppendHeader;
 use crate::proto::cluster::raft_transport_client::RaftTransportClient;
@@ -32,12 +34,34 @@ use crate::proto::cluster::{AppendEntriesMessage, RaftMessage, RaftReply};
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 /// One lazily connected channel per peer, shared by all groups.
-#[derive(Default)]
 pub struct Channels {
     by_node: Mutex<HashMap<NodeId, (String, Channel)>>,
+    tls: Option<ClientTlsConfig>,
+    authorization: Option<MetadataValue<Ascii>>,
 }
 
 impl Channels {
+    /// Channels secured by `security`.
+    pub fn new(security: &PeerSecurity) -> Result<Channels, String> {
+        Ok(Channels {
+            by_node: Mutex::new(HashMap::new()),
+            tls: security.tls(),
+            authorization: security.authorization()?,
+        })
+    }
+
+    /// `message` as a call to a peer: with the node's token, and a deadline.
+    pub fn request<T>(&self, message: T, timeout: Duration) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(timeout);
+        if let Some(token) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        request
+    }
+
     /// The channel to `node` at `addr` (a new one if the address changed).
     pub fn get(&self, node: NodeId, addr: &str) -> Result<Channel, String> {
         let mut by_node = self.by_node.lock().unwrap_or_else(PoisonError::into_inner);
@@ -46,16 +70,22 @@ impl Channels {
         {
             return Ok(channel.clone());
         }
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         let uri = if addr.contains("://") {
             addr.to_string()
         } else {
-            format!("http://{addr}")
+            format!("{scheme}://{addr}")
         };
-        let channel = Endpoint::from_shared(uri)
+        let mut endpoint = Endpoint::from_shared(uri)
             .map_err(|e| format!("bad address {addr:?} for node {node}: {e}"))?
             .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .connect_lazy();
+            .tcp_nodelay(true);
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint
+                .tls_config(tls.clone())
+                .map_err(|e| format!("TLS to node {node} at {addr}: {e}"))?;
+        }
+        let channel = endpoint.connect_lazy();
         by_node.insert(node, (addr.to_string(), channel.clone()));
         Ok(channel)
     }
@@ -81,6 +111,7 @@ impl RaftNetworkFactory<GroupConfig> for GroupNetwork {
     async fn new_client(&mut self, target: NodeId, node: &Node) -> PeerLink {
         PeerLink {
             target,
+            channels: Arc::clone(&self.channels),
             group: self.group.clone(),
             client: self.channels.get(target, &node.addr).map(|c| {
                 RaftTransportClient::new(c)
@@ -94,6 +125,7 @@ impl RaftNetworkFactory<GroupConfig> for GroupNetwork {
 /// A group's link to one peer.
 pub struct PeerLink {
     target: NodeId,
+    channels: Arc<Channels>,
     group: String,
     client: Result<RaftTransportClient<Channel>, String>,
 }
@@ -150,8 +182,7 @@ impl RaftNetwork<GroupConfig> for PeerLink {
             header: serde_json::to_vec(&header).unwrap_or_default().into(),
             batches,
         };
-        let mut request = tonic::Request::new(message);
-        request.set_timeout(option.hard_ttl());
+        let request = self.channels.request(message, option.hard_ttl());
         let reply = client.append_entries(request).await;
         self.decode(reply)
     }
@@ -162,8 +193,7 @@ impl RaftNetwork<GroupConfig> for PeerLink {
         option: RPCOption,
     ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
         let mut client = self.client().map_err(RPCError::Unreachable)?;
-        let mut request = tonic::Request::new(self.message(&rpc));
-        request.set_timeout(option.hard_ttl());
+        let request = self.channels.request(self.message(&rpc), option.hard_ttl());
         let reply = client.install_snapshot(request).await;
         self.decode(reply)
     }
@@ -174,8 +204,7 @@ impl RaftNetwork<GroupConfig> for PeerLink {
         option: RPCOption,
     ) -> RpcResult<VoteResponse<NodeId>> {
         let mut client = self.client().map_err(RPCError::Unreachable)?;
-        let mut request = tonic::Request::new(self.message(&rpc));
-        request.set_timeout(option.hard_ttl());
+        let request = self.channels.request(self.message(&rpc), option.hard_ttl());
         let reply = client.vote(request).await;
         self.decode(reply)
     }

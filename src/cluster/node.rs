@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use super::groups::Groups;
 use super::log_store::LogStore;
 use super::network::{Channels, GroupNetwork};
+use super::peer_security::PeerSecurity;
 use super::replica_log::ReplicaLog;
 use super::state_machine::PartitionMachine;
 use super::transport::TransportService;
@@ -76,8 +77,12 @@ pub struct ClusterNode {
 }
 
 impl ClusterNode {
-    /// A node with id `id` and the given timing.
-    pub fn new(id: NodeId, timing: RaftTiming) -> Result<ClusterNode, ReplicaError> {
+    /// A node with id `id`, the given timing, and calls to peers secured by `security`.
+    pub fn new(
+        id: NodeId,
+        timing: RaftTiming,
+        security: &PeerSecurity,
+    ) -> Result<ClusterNode, ReplicaError> {
         let config = openraft::Config {
             cluster_name: "eventlog".into(),
             heartbeat_interval: timing.heartbeat_ms,
@@ -93,7 +98,7 @@ impl ClusterNode {
         Ok(ClusterNode {
             id,
             groups: Arc::new(Groups::default()),
-            channels: Arc::new(Channels::default()),
+            channels: Arc::new(Channels::new(security).map_err(ReplicaError::Setup)?),
             config: Arc::new(config),
         })
     }
@@ -118,16 +123,50 @@ impl ClusterNode {
     where
         SM: openraft::storage::RaftStateMachine<super::types::GroupConfig>,
     {
+        let config = Arc::clone(&self.config);
+        self.start_group_with(name, replica, machine, config).await
+    }
+
+    /// Starts the metadata group, which snapshots its state every `snapshot_every`
+    /// entries and then purges the entries older than one more such interval (a
+    /// follower further behind is sent the snapshot).
+    pub async fn start_metadata_group<SM>(
+        &self,
+        replica: Arc<ReplicaLog>,
+        machine: SM,
+        snapshot_every: u64,
+    ) -> Result<GroupRaft, ReplicaError>
+    where
+        SM: openraft::storage::RaftStateMachine<super::types::GroupConfig>,
+    {
+        let every = snapshot_every.max(1);
+        let config = openraft::Config {
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(every),
+            max_in_snapshot_log_to_keep: every,
+            ..(*self.config).clone()
+        };
+        let config = config
+            .validate()
+            .map_err(|e| ReplicaError::Setup(format!("invalid metadata group settings: {e}")))?;
+        let name = super::groups::METADATA_GROUP;
+        self.start_group_with(name, replica, machine, Arc::new(config))
+            .await
+    }
+
+    async fn start_group_with<SM>(
+        &self,
+        name: &str,
+        replica: Arc<ReplicaLog>,
+        machine: SM,
+        config: Arc<openraft::Config>,
+    ) -> Result<GroupRaft, ReplicaError>
+    where
+        SM: openraft::storage::RaftStateMachine<super::types::GroupConfig>,
+    {
         let network = GroupNetwork::new(Arc::clone(&self.channels), name.to_string());
-        let raft = GroupRaft::new(
-            self.id,
-            Arc::clone(&self.config),
-            network,
-            LogStore::new(replica),
-            machine,
-        )
-        .await
-        .map_err(|e| ReplicaError::Setup(format!("group {name}: {e}")))?;
+        let raft = GroupRaft::new(self.id, config, network, LogStore::new(replica), machine)
+            .await
+            .map_err(|e| ReplicaError::Setup(format!("group {name}: {e}")))?;
         if let Some(old) = self.groups.insert(name.to_string(), raft.clone()) {
             let _ = old.shutdown().await;
         }

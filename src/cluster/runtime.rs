@@ -19,13 +19,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use openraft::error::{ClientWriteError, RaftError};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
+use super::group_offsets::IndexedChange;
 use super::groups::{METADATA_GROUP, partition_group};
 use super::metadata::{ClusterState, Command, CommandResult, TopicPlacement, place};
 use super::metadata_machine::MetadataMachine;
 use super::network::MAX_MESSAGE_BYTES;
 use super::node::{ClusterNode, PartitionReplica, RaftTiming, ReplicaError};
+use super::peer_security::PeerSecurity;
 use super::propose::{ProposeFailure, Proposed};
 use super::replica_log::ReplicaLog;
 use super::types::{Applied, GroupRaft, NodeId, Outcome, Proposal, StoredMembership};
@@ -52,7 +54,15 @@ pub struct ClusterConfig {
     pub timing: RaftTiming,
     /// Durability of the metadata log's appends.
     pub fsync: FsyncPolicy,
+    /// The metadata group snapshots its state (and purges its log) after this many
+    /// entries; group commits are entries, so this bounds the log's growth.
+    pub metadata_snapshot_every: u64,
+    /// How calls to other nodes are secured.
+    pub security: PeerSecurity,
 }
+
+/// Default [`ClusterConfig::metadata_snapshot_every`].
+pub const DEFAULT_METADATA_SNAPSHOT_EVERY: u64 = 10_000;
 
 /// The metadata as last applied here: cluster state and the metadata group's
 /// membership (which names every node and its address).
@@ -68,6 +78,8 @@ pub struct Cluster {
     meta: GroupRaft,
     meta_log: Arc<Log>,
     metadata: watch::Receiver<MetadataView>,
+    /// The metadata group's group changes, until the broker takes them.
+    group_changes: Mutex<Option<mpsc::UnboundedReceiver<IndexedChange>>>,
     replicas: RwLock<HashMap<(String, u32), PartitionReplica>>,
     /// One lock per partition, serializing idempotent producers' proposals.
     idempotence: Mutex<HashMap<(String, u32), PartitionLock>>,
@@ -77,7 +89,7 @@ impl Cluster {
     /// Starts this node's side of the cluster: opens the metadata log, starts the
     /// metadata group, and bootstraps a new cluster when this node should.
     pub async fn start(config: ClusterConfig) -> Result<Arc<Cluster>, ReplicaError> {
-        let node = ClusterNode::new(config.node_id, config.timing)?;
+        let node = ClusterNode::new(config.node_id, config.timing, &config.security)?;
         let dir = config.dir.join("meta");
         let log_config = LogConfig {
             batch_format: BatchFormat::V2,
@@ -106,12 +118,11 @@ impl Cluster {
         let fresh = replica.state().get().vote.is_none() && replica.map().is_empty();
         let committed = replica.state().get().committed;
         let (publish, metadata) = watch::channel(MetadataView::default());
+        let (changes, group_changes) = mpsc::unbounded_channel();
+        let machine = MetadataMachine::open(&dir, publish, changes)
+            .map_err(|e| ReplicaError::Setup(format!("metadata snapshot: {e}")))?;
         let meta = node
-            .start_group(
-                METADATA_GROUP,
-                Arc::new(replica),
-                MetadataMachine::new(publish),
-            )
+            .start_metadata_group(Arc::new(replica), machine, config.metadata_snapshot_every)
             .await?;
         let cluster = Arc::new(Cluster {
             config,
@@ -119,6 +130,7 @@ impl Cluster {
             meta,
             meta_log,
             metadata,
+            group_changes: Mutex::new(Some(group_changes)),
             replicas: RwLock::new(HashMap::new()),
             idempotence: Mutex::new(HashMap::new()),
         });
@@ -235,11 +247,31 @@ impl Cluster {
         .await
     }
 
+    /// The consumer-group changes the metadata group applies here, in order, from
+    /// the first (at start, the whole log is applied again). Only the first call gets
+    /// them: one mirror per node.
+    pub fn take_group_changes(&self) -> Option<mpsc::UnboundedReceiver<IndexedChange>> {
+        self.group_changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
     /// Proposes a metadata command through the metadata group's leader.
     pub async fn propose_metadata(
         &self,
         command: Command,
     ) -> Result<CommandResult, ProposeFailure> {
+        Ok(self.propose_metadata_at(command).await?.0)
+    }
+
+    /// Proposes a metadata command through the metadata group's leader; returns what
+    /// it did and the index of its entry (applied here once the group changes reach
+    /// that index).
+    pub async fn propose_metadata_at(
+        &self,
+        command: Command,
+    ) -> Result<(CommandResult, u64), ProposeFailure> {
         let deadline = Instant::now() + PROPOSE_TIMEOUT;
         loop {
             let result = match self.metadata_leader() {
@@ -270,13 +302,13 @@ impl Cluster {
     pub async fn propose_metadata_local(
         &self,
         command: Command,
-    ) -> Result<CommandResult, ProposeFailure> {
+    ) -> Result<(CommandResult, u64), ProposeFailure> {
         let json =
             serde_json::to_vec(&command).map_err(|e| ProposeFailure::Invalid(e.to_string()))?;
         let batch = single_record_batch(Bytes::from(json))?;
         match self.meta.client_write(Proposal(batch)).await {
             Ok(response) => match response.data {
-                Outcome::Metadata(result) => Ok(result),
+                Outcome::Metadata(result) => Ok((result, response.log_id.index)),
                 other => Err(ProposeFailure::Failed(format!(
                     "unexpected outcome {other:?}"
                 ))),
@@ -289,15 +321,15 @@ impl Cluster {
         &self,
         leader: NodeId,
         command: &Command,
-    ) -> Result<CommandResult, ProposeFailure> {
+    ) -> Result<(CommandResult, u64), ProposeFailure> {
         let mut client = self.control_client(leader)?;
         let body =
             serde_json::to_vec(command).map_err(|e| ProposeFailure::Invalid(e.to_string()))?;
-        let mut request = tonic::Request::new(RaftMessage {
+        let message = RaftMessage {
             group: METADATA_GROUP.into(),
             body: body.into(),
-        });
-        request.set_timeout(PROPOSE_TIMEOUT);
+        };
+        let request = self.node.channels().request(message, PROPOSE_TIMEOUT);
         match client.propose_metadata(request).await {
             Ok(reply) => decode_reply(&reply.into_inner().body),
             Err(status) => {
@@ -460,12 +492,12 @@ impl Cluster {
         batch: Bytes,
     ) -> Result<Proposed, ProposeFailure> {
         let mut client = self.control_client(node)?;
-        let mut request = tonic::Request::new(ProposeMessage {
+        let message = ProposeMessage {
             topic: topic.to_string(),
             partition,
             batch,
-        });
-        request.set_timeout(PROPOSE_TIMEOUT);
+        };
+        let request = self.node.channels().request(message, PROPOSE_TIMEOUT);
         match client.propose(request).await {
             Ok(reply) => decode_reply(&reply.into_inner().body),
             Err(status) => {

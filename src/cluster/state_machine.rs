@@ -104,23 +104,33 @@ pub fn snapshot_of(
     }
 }
 
-/// Builds snapshots from a copy of a machine's state taken when asked.
-pub struct SnapshotBuilder(Snapshot<GroupConfig>);
+/// Builds snapshots from a copy of a machine's state taken when asked (or reports
+/// why that copy could not be taken).
+pub struct SnapshotBuilder(Result<Snapshot<GroupConfig>, Option<StorageError>>);
 
 impl SnapshotBuilder {
     /// A builder that hands out copies of `snapshot`.
     pub fn of(snapshot: Snapshot<GroupConfig>) -> SnapshotBuilder {
-        SnapshotBuilder(snapshot)
+        SnapshotBuilder(Ok(snapshot))
+    }
+
+    /// A builder that fails with `error`.
+    pub fn failed(error: StorageError) -> SnapshotBuilder {
+        SnapshotBuilder(Err(Some(error)))
     }
 }
 
 impl RaftSnapshotBuilder<GroupConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<GroupConfig>, StorageError> {
-        let Snapshot { meta, snapshot } = &self.0;
-        Ok(Snapshot {
-            meta: meta.clone(),
-            snapshot: Box::new(Cursor::new(snapshot.get_ref().clone())),
-        })
+        match &mut self.0 {
+            Ok(Snapshot { meta, snapshot }) => Ok(Snapshot {
+                meta: meta.clone(),
+                snapshot: Box::new(Cursor::new(snapshot.get_ref().clone())),
+            }),
+            Err(error) => Err(error.take().unwrap_or_else(|| {
+                StorageIOError::write_snapshot(None, AnyError::error("the snapshot failed")).into()
+            })),
+        }
     }
 }
 
@@ -184,7 +194,7 @@ impl RaftStateMachine<GroupConfig> for PartitionMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder(self.snapshot())
+        SnapshotBuilder::of(self.snapshot())
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {

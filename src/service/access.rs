@@ -8,8 +8,11 @@
 //! | `Admin/ListTopics`, `DescribeTopic`, `ListGroups`, `DescribeGroup` | any valid token |
 //! | server reflection | any valid token |
 //! | `Admin/CreateTopic`, `DeleteTopic`, `UpdateTopicConfig`, `CompactTopic`, `DeleteGroup`, `ResetGroupOffsets` | admin |
+//! | `eventlog.cluster.v1.RaftTransport/*`, `eventlog.cluster.v1.ClusterControl/*` | node |
 //!
-//! Admin may call everything. Read-only metadata is open to every role because
+//! Admin may call everything but node-to-node traffic: Raft messages from anyone but a
+//! node could rewrite the log, so only the `node` role (held by the token other nodes
+//! send, and by nothing else) opens those services. Read-only metadata is open to every role because
 //! producers and consumers need it to find partitions and lag. An RPC missing from the
 //! table needs admin, so a new RPC is closed until someone decides otherwise.
 //!
@@ -29,15 +32,18 @@ pub enum Role {
     Producer,
     /// Reading records and keeping consumer-group offsets.
     Consumer,
+    /// Another node of the cluster: Raft messages and forwarded proposals only.
+    Node,
 }
 
 impl Role {
-    /// Parses `admin`, `producer` or `consumer`.
+    /// Parses `admin`, `producer`, `consumer` or `node`.
     pub fn parse(text: &str) -> Option<Role> {
         match text {
             "admin" => Some(Role::Admin),
             "producer" => Some(Role::Producer),
             "consumer" => Some(Role::Consumer),
+            "node" => Some(Role::Node),
             _ => None,
         }
     }
@@ -48,6 +54,7 @@ impl Role {
             Role::Admin => 1,
             Role::Producer => 2,
             Role::Consumer => 4,
+            Role::Node => 8,
         }
     }
 }
@@ -58,6 +65,7 @@ impl fmt::Display for Role {
             Role::Admin => "admin",
             Role::Producer => "producer",
             Role::Consumer => "consumer",
+            Role::Node => "node",
         })
     }
 }
@@ -77,9 +85,15 @@ impl Roles {
         self.0 == 0
     }
 
-    /// Whether these roles may do what `role` may (admin may do everything).
+    /// Whether these roles may do what `role` may (admin may do everything but what
+    /// only nodes may).
     pub fn allow(self, role: Role) -> bool {
-        self.0 & (role.bit() | Role::Admin.bit()) != 0
+        let admin = if role == Role::Node {
+            0
+        } else {
+            Role::Admin.bit()
+        };
+        self.0 & (role.bit() | admin) != 0
     }
 
     /// The roles of `grants` together.
@@ -115,7 +129,7 @@ pub fn scope_for<'a>(needed: Access, grants: impl IntoIterator<Item = &'a Grant>
 
 impl fmt::Display for Roles {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<String> = [Role::Admin, Role::Producer, Role::Consumer]
+        let names: Vec<String> = [Role::Admin, Role::Producer, Role::Consumer, Role::Node]
             .into_iter()
             .filter(|role| self.0 & role.bit() != 0)
             .map(|role| role.to_string())
@@ -157,6 +171,9 @@ pub fn required(path: &str) -> Access {
         ("eventlog.v1.Admin", "ListTopics" | "DescribeTopic" | "ListGroups" | "DescribeGroup") => {
             Access::Authenticated
         }
+        ("eventlog.cluster.v1.RaftTransport" | "eventlog.cluster.v1.ClusterControl", _) => {
+            Access::Role(Role::Node)
+        }
         _ => Access::Role(Role::Admin),
     }
 }
@@ -168,13 +185,14 @@ mod tests {
     #[test]
     fn every_method_the_table_opens_exists_in_the_proto_files() {
         // A misspelt name in `required` would silently make that RPC admin-only: the
-        // twelve methods the table opens to other roles must all be real.
+        // twelve methods the table opens to other roles, and the five node-to-node
+        // methods, must all be real.
         let opened = crate::proto::methods::RPC_METHODS
             .iter()
             .flat_map(|(service, methods)| methods.iter().map(move |m| format!("/{service}/{m}")))
             .filter(|path| required(path) != Access::Role(Role::Admin))
             .count();
-        assert_eq!(opened, 12);
+        assert_eq!(opened, 17);
     }
 
     #[test]
@@ -219,6 +237,17 @@ mod tests {
         assert!(admin.allow(Role::Producer) && admin.allow(Role::Consumer));
         assert!(producer.allow(Role::Producer));
         assert!(!producer.allow(Role::Consumer) && !producer.allow(Role::Admin));
+        assert!(!admin.allow(Role::Node), "admin may not speak for a node");
+        assert!(Roles::of(Role::Node).allow(Role::Node));
+        assert!(!Roles::of(Role::Node).allow(Role::Consumer));
+        assert_eq!(
+            required("/eventlog.cluster.v1.RaftTransport/AppendEntries"),
+            Access::Role(Role::Node)
+        );
+        assert_eq!(
+            required("/eventlog.cluster.v1.ClusterControl/Propose"),
+            Access::Role(Role::Node)
+        );
         assert!(!Roles::default().allow(Role::Consumer));
     }
 }

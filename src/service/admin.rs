@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 use super::cleanup_convert::config_update;
 use super::cluster_convert::describe_cluster_reply;
 use super::group_convert::reset_target;
+use super::group_forward::{self, Route, peer_of};
 use super::member_convert::membership_to_wire;
 use super::scope::Scope;
 use crate::broker::{Broker, NewTopic};
@@ -169,7 +170,11 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::DescribeGroupRequest>,
     ) -> Result<Response<pb::DescribeGroupResponse>, Status> {
+        let (metadata, client) = (request.metadata().clone(), peer_of(&request));
         let (scope, request) = group_request(request, |r| &r.group)?;
+        if let Route::Coordinator(channel) = group_forward::route(&self.broker, &metadata)? {
+            return group_forward::describe_group(channel, &metadata, &client, request).await;
+        }
         let (membership, positions) = self.broker.describe_group_members(&request.group).await?;
         let partitions = visible_positions(&scope, positions.into_iter().map(Into::into));
         let (generation, strategy, mut members) = membership_to_wire(membership);
@@ -190,7 +195,11 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::DeleteGroupRequest>,
     ) -> Result<Response<pb::DeleteGroupResponse>, Status> {
+        let (metadata, client) = (request.metadata().clone(), peer_of(&request));
         let (scope, request) = group_request(request, |r| &r.group)?;
+        if let Route::Coordinator(channel) = group_forward::route(&self.broker, &metadata)? {
+            return group_forward::delete_group(channel, &metadata, &client, request).await;
+        }
         let removed = self
             .broker
             .delete_group(&request.group, request.dry_run)
@@ -203,8 +212,12 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::ResetGroupOffsetsRequest>,
     ) -> Result<Response<pb::ResetGroupOffsetsResponse>, Status> {
+        let (metadata, client) = (request.metadata().clone(), peer_of(&request));
         let (scope, request) = group_request(request, |r| &r.group)?;
         scope.check_topic(&request.topic)?;
+        if let Route::Coordinator(channel) = group_forward::route(&self.broker, &metadata)? {
+            return group_forward::reset_group_offsets(channel, &metadata, &client, request).await;
+        }
         let to = reset_target(&request)?;
         let moved = self
             .broker

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::auto_commit::AutoCommit;
 use super::convert::{self, SubscribeFrom, now_ms, record_from_wire};
-use super::counted_connection::ConnectionInfo;
+use super::group_forward::{self, Route, peer_of};
 use super::member_convert;
 use super::member_stream::{self, GroupSubscribeStream};
 use super::scope::Scope;
@@ -174,18 +174,20 @@ impl EventLog for EventLogService {
         request: Request<Streaming<pb::GroupSubscribeRequest>>,
     ) -> Result<Response<GroupSubscribeStream>, Status> {
         let scope = Scope::of(&request)?;
-        // The server's own listener records the peer on each connection.
-        let client = request
-            .extensions()
-            .get::<ConnectionInfo>()
-            .map(|info| info.remote)
-            .or_else(|| request.remote_addr())
-            .map_or_else(String::new, |addr| addr.to_string());
+        let client = peer_of(&request);
+        let metadata = request.metadata().clone();
         let mut inbound = request.into_inner();
         let join = member_stream::read_join(&mut inbound).await?;
         scope.check_group(&join.group)?;
         for topic in &join.topics {
             scope.check_topic(topic)?;
+        }
+        if let Route::Coordinator(channel) = group_forward::route(&self.broker, &metadata)? {
+            let slot = self.subscriptions.take()?;
+            let stream =
+                group_forward::group_subscribe(channel, &metadata, &client, join, inbound, slot)
+                    .await?;
+            return Ok(Response::new(stream));
         }
         let join = member_convert::join_from_wire(join, client)?;
         let slot = self.subscriptions.take()?;
@@ -213,9 +215,14 @@ impl EventLog for EventLogService {
         request: Request<pb::CommitOffsetsRequest>,
     ) -> Result<Response<pb::CommitOffsetsResponse>, Status> {
         let scope = Scope::of(&request)?;
+        let metadata = request.metadata().clone();
+        let client = peer_of(&request);
         let request = request.into_inner();
         scope.check_group(&request.group)?;
         scope.check_topic(&request.topic)?;
+        if let Route::Coordinator(channel) = group_forward::route(&self.broker, &metadata)? {
+            return group_forward::commit_offsets(channel, &metadata, &client, request).await;
+        }
         let entries = request.offsets.into_iter().map(Into::into).collect();
         let fence = request.member_id.map(|id| (id, request.generation));
         let stored = self
@@ -231,9 +238,16 @@ impl EventLog for EventLogService {
         request: Request<pb::GetCommittedOffsetsRequest>,
     ) -> Result<Response<pb::GetCommittedOffsetsResponse>, Status> {
         let scope = Scope::of(&request)?;
+        let metadata = request.metadata().clone();
+        let client = peer_of(&request);
         let request = request.into_inner();
         scope.check_group(&request.group)?;
         scope.check_topic(&request.topic)?;
+        // Read where commits are made, so a client reads its own commit back.
+        if let Route::Coordinator(channel) = group_forward::route(&self.broker, &metadata)? {
+            return group_forward::get_committed_offsets(channel, &metadata, &client, request)
+                .await;
+        }
         let positions = self
             .broker
             .committed_offsets(&request.group, &request.topic)

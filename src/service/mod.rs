@@ -46,6 +46,7 @@ pub mod counted_connection;
 pub mod event_log;
 pub mod exposure;
 pub mod group_convert;
+pub mod group_forward;
 pub mod health_limits;
 pub mod listener;
 pub mod member_convert;

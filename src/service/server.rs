@@ -85,6 +85,10 @@ pub struct ClusterSettings {
     pub bootstrap: std::collections::BTreeMap<crate::cluster::types::NodeId, String>,
     /// Raft timing.
     pub timing: crate::cluster::RaftTiming,
+    /// Entries between the metadata group's snapshots.
+    pub metadata_snapshot_every: u64,
+    /// How calls to other nodes are secured.
+    pub security: crate::cluster::peer_security::PeerSecurity,
 }
 
 impl Default for ServerConfig {
@@ -215,6 +219,8 @@ async fn join(
         dir: config.broker.data_dir.join("cluster"),
         timing: settings.timing,
         fsync: config.broker.fsync,
+        metadata_snapshot_every: settings.metadata_snapshot_every,
+        security: settings.security.clone(),
     })
     .await
     .map_err(|e| ServeError::Cluster(e.to_string()))?;
@@ -280,19 +286,22 @@ async fn run(
         ))
         .add_service(event_log)
         .add_service(admin);
-    // Node-to-node traffic, on the same port, when this node is in a cluster.
+    // Node-to-node traffic, on the same port, when this node is in a cluster; behind
+    // the token check too, where only the `node` role opens it.
     let router = match broker.cluster() {
         Some(cluster) => router
-            .add_service(
+            .add_service(Authorized::new(
                 RaftTransportServer::new(cluster.node().transport())
                     .max_decoding_message_size(CLUSTER_MAX_MESSAGE_BYTES)
                     .max_encoding_message_size(CLUSTER_MAX_MESSAGE_BYTES),
-            )
-            .add_service(
+                tokens.clone(),
+            ))
+            .add_service(Authorized::new(
                 ClusterControlServer::new(ControlService::new(cluster))
                     .max_decoding_message_size(CLUSTER_MAX_MESSAGE_BYTES)
                     .max_encoding_message_size(CLUSTER_MAX_MESSAGE_BYTES),
-            ),
+                tokens.clone(),
+            )),
         None => router,
     };
     let plaintext = config.tls.is_none();

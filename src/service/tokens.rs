@@ -2,7 +2,8 @@
 //! token.
 //!
 //! One token per line: `TOKEN [ROLE] [topic=PREFIX]... [group=PREFIX]...`. The role is
-//! `admin`, `producer` or `consumer` (a bare token is admin); the prefixes limit the
+//! `admin`, `producer`, `consumer` or `node` (a bare token is admin; `node` is the token
+//! other nodes of a cluster send, see `crate::cluster::peer_security`); the prefixes limit the
 //! topics and groups the line grants (see [`scope`](super::scope); none: every one).
 //! Blank lines and lines starting with `#` are ignored. A token listed on several lines
 //! holds every grant it is listed with. Errors name the line, never the token.
@@ -90,7 +91,7 @@ impl TokenTable {
                     (
                         number,
                         format!(
-                            "unknown role {name:?} (expected admin, producer or consumer; \
+                            "unknown role {name:?} (expected admin, producer, consumer or node; \
                              a line is TOKEN [ROLE] [topic=PREFIX]... [group=PREFIX]... [producer=PREFIX]...)"
                         ),
                     )

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use eventlog::client::Client;
+use eventlog::client::{Client, ConnectOptions};
 use eventlog::proto::v1 as pb;
 
 /// One node process.
@@ -18,13 +18,15 @@ pub struct NodeProcess {
     pub port: u16,
     /// Its data directory.
     pub dir: PathBuf,
+    /// `https` when the cluster serves TLS, else `http`.
+    scheme: &'static str,
     child: Option<Child>,
 }
 
 impl NodeProcess {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     /// Whether the process runs.
@@ -39,6 +41,10 @@ pub struct TestCluster {
     pub nodes: Vec<NodeProcess>,
     bootstrap: String,
     root: Option<tempfile::TempDir>,
+    /// Flags added to every node's command line.
+    extra_args: Vec<String>,
+    /// How clients connect (TLS, token).
+    options: ConnectOptions,
 }
 
 fn free_port() -> u16 {
@@ -52,6 +58,22 @@ fn free_port() -> u16 {
 impl TestCluster {
     /// Starts `n` nodes that bootstrap one cluster.
     pub fn start(n: u64) -> TestCluster {
+        TestCluster::start_with(n, &[])
+    }
+
+    /// Starts `n` nodes that bootstrap one cluster, each also given `extra_args`.
+    pub fn start_with(n: u64, extra_args: &[&str]) -> TestCluster {
+        TestCluster::start_secured(n, extra_args, ConnectOptions::default())
+    }
+
+    /// Starts `n` nodes given `extra_args`, which clients reach with `options` (over
+    /// TLS when they carry a CA).
+    pub fn start_secured(n: u64, extra_args: &[&str], options: ConnectOptions) -> TestCluster {
+        let scheme = if options.tls_ca.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let root = tempfile::Builder::new()
             .prefix("cluster-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -61,6 +83,7 @@ impl TestCluster {
                 id,
                 port: free_port(),
                 dir: root.path().join(format!("node-{id}")),
+                scheme,
                 child: None,
             })
             .collect();
@@ -73,6 +96,8 @@ impl TestCluster {
             nodes,
             bootstrap,
             root: Some(root),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+            options,
         };
         for id in 1..=n {
             cluster.restart(id);
@@ -87,6 +112,7 @@ impl TestCluster {
     /// Starts (again) node `id` on its port and directory.
     pub fn restart(&mut self, id: u64) {
         let bootstrap = self.bootstrap.clone();
+        let extra_args = self.extra_args.clone();
         let node = self.node(id);
         assert!(node.child.is_none(), "node {id} runs already");
         let log = std::fs::OpenOptions::new()
@@ -107,6 +133,7 @@ impl TestCluster {
                 "500ms",
             ])
             .args(["--shutdown-grace", "1s", "--scrub-rate", "0"])
+            .args(&extra_args)
             .env("RUST_LOG", "info,openraft=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -150,7 +177,7 @@ impl TestCluster {
         let url = self.nodes[(id - 1) as usize].url();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            match Client::connect(&url).await {
+            match Client::connect_with(&url, &self.options).await {
                 Ok(client) => return client,
                 Err(error) if Instant::now() > deadline => panic!("node {id}: {error}"),
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -158,9 +185,91 @@ impl TestCluster {
         }
     }
 
+    /// Creates `name` through node `via`, retrying while the cluster forms.
+    pub async fn create_topic(
+        &self,
+        via: u64,
+        name: &str,
+        partitions: u32,
+        replication_factor: u32,
+    ) {
+        let mut client = self.client_of(via).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let request = pb::CreateTopicRequest {
+                name: name.into(),
+                partitions,
+                replication_factor,
+                config: None,
+            };
+            match client.admin.create_topic(request).await {
+                Ok(_) => return,
+                Err(status) if Instant::now() < deadline => {
+                    eprintln!("create topic: {status}; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(status) => panic!("create topic: {status}"),
+            }
+        }
+    }
+
+    /// Produces `count` records ("r0", "r1", ...) to each of `partitions` partitions of
+    /// `topic` through node `via`.
+    pub async fn produce_each(&self, via: u64, topic: &str, partitions: u32, count: usize) {
+        let mut client = self.client_of(via).await;
+        for partition in 0..partitions {
+            let records = (0..count)
+                .map(|i| pb::Record {
+                    value: Some(bytes::Bytes::from(format!("r{i}"))),
+                    ..Default::default()
+                })
+                .collect();
+            client
+                .event_log
+                .produce(pb::ProduceRequest {
+                    topic: topic.into(),
+                    partition: Some(partition),
+                    records,
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_else(|status| panic!("produce through node {via}: {status}"));
+        }
+    }
+
+    /// `group`'s positions in `topic` as node `id` answers a client (which asks the
+    /// group's coordinator), or with `local` from the node's own group store (a call
+    /// marked as forwarded is served where it arrives).
+    pub async fn committed(
+        &self,
+        id: u64,
+        group: &str,
+        topic: &str,
+        local: bool,
+    ) -> Vec<pb::GroupPartitionOffset> {
+        let mut client = self.client_of(id).await;
+        let mut request = tonic::Request::new(pb::GetCommittedOffsetsRequest {
+            group: group.into(),
+            topic: topic.into(),
+        });
+        if local {
+            let marker = "test".parse().unwrap();
+            request
+                .metadata_mut()
+                .insert(eventlog::service::group_forward::FORWARDED_FOR, marker);
+        }
+        let reply = client.event_log.get_committed_offsets(request).await;
+        reply
+            .unwrap_or_else(|status| panic!("committed offsets on node {id}: {status}"))
+            .into_inner()
+            .partitions
+    }
+
     /// A client of every node, failing over between them.
     pub async fn client(&self) -> Client {
-        Client::connect(&self.addresses()).await.unwrap()
+        Client::connect_with(&self.addresses(), &self.options)
+            .await
+            .unwrap()
     }
 
     /// The cluster as node `id` describes it.

@@ -201,8 +201,8 @@ impl Broker {
 
     /// Stores a commit fenced by membership: with `fence` (member id and generation)
     /// only the member owning every partition may commit; without, only while the group
-    /// has no members. Checked and stored under the group's lock, so ownership cannot
-    /// move in between.
+    /// has no members. Checked and (on a single node) stored under the group's lock, so
+    /// ownership cannot move in between; see [`Broker::finish_commit`] for a cluster.
     pub async fn commit_fenced(
         self: &Arc<Self>,
         group: &str,
@@ -212,8 +212,12 @@ impl Broker {
     ) -> Result<Vec<CommitResult>, BrokerError> {
         self.accepting()?;
         validate_commit_request(group, &entries)?;
-        let (broker, group, topic) = (Arc::clone(self), group.to_string(), topic.to_string());
-        off_worker(move || {
+        self.await_commit_bounds(topic, &entries).await;
+        let (broker, group_name, topic_name) =
+            (Arc::clone(self), group.to_string(), topic.to_string());
+        let checked_entries = entries.clone();
+        let checked = off_worker(move || {
+            let (group, topic, entries) = (group_name, topic_name, checked_entries);
             let partitions: Vec<u32> = entries.iter().map(|e| e.partition).collect();
             broker.membership.locked(&group, |state| {
                 let fence = fence
@@ -234,7 +238,8 @@ impl Broker {
                 broker.commit_blocking(&group, &topic, &entries)
             })
         })
-        .await
+        .await?;
+        self.finish_commit(checked, group, topic, &entries).await
     }
 
     /// Runs `work` (blocking) unless `group` has members; `what` names it in the refusal.
