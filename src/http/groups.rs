@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::ApiError;
 use super::body::{Reply, json_body};
+use super::coordinator::serves_groups;
 use super::query;
 use crate::broker::membership::{GroupMembership, MemberSummary, TopicPartition};
 use crate::broker::{Broker, OffsetCommit, PartitionLag, ResetResult, ResetTo};
@@ -196,6 +197,7 @@ pub async fn describe(
     Path(group): Path<String>,
 ) -> Result<Reply<GroupDescription>, ApiError> {
     scope.check_group(&group)?;
+    serves_groups(&broker)?;
     let (membership, positions) = broker.describe_group_members(&group).await?;
     let partitions = positions
         .into_iter()
@@ -239,6 +241,7 @@ pub async fn positions(
     Path((group, topic)): Path<(String, String)>,
 ) -> Result<Reply<Vec<Position>>, ApiError> {
     scope.check_group(&group)?;
+    serves_groups(&broker)?;
     scope.check_topic(&topic)?;
     let positions = broker.committed_offsets(&group, &topic).await?;
     Ok(Reply(
@@ -259,6 +262,7 @@ pub async fn commit(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     scope.check_group(&group)?;
+    serves_groups(&broker)?;
     scope.check_topic(&topic)?;
     let request: CommitBody = json_body(&headers, &body)?;
     let entries = request
@@ -286,6 +290,7 @@ pub async fn reset(
     body: Bytes,
 ) -> Result<Reply<Vec<Reset>>, ApiError> {
     scope.check_group(&group)?;
+    serves_groups(&broker)?;
     scope.check_topic(&topic)?;
     let request: ResetBody = json_body(&headers, &body)?;
     let to = reset_to(&request)?;
@@ -321,6 +326,7 @@ pub async fn delete(
     RawQuery(raw): RawQuery,
 ) -> Result<Reply<Vec<Position>>, ApiError> {
     scope.check_group(&group)?;
+    serves_groups(&broker)?;
     let mut dry_run = false;
     for (name, value) in query::pairs(raw.as_deref()) {
         match name.as_str() {
