@@ -20,6 +20,7 @@ pub mod broker;
 pub mod cli;
 pub mod client;
 pub mod cluster;
+pub mod http;
 pub mod kafka;
 pub mod proto;
 pub mod service;

@@ -135,6 +135,11 @@ pub struct ServeArgs {
     /// authentication: refused together with --auth-token-file.
     #[arg(long, env = "EVENTLOG_KAFKA_LISTEN")]
     pub kafka_listen: Option<SocketAddr>,
+    /// Also serve the web console at / and the HTTP/JSON API under /api/v1/ on this
+    /// address (e.g. 127.0.0.1:8080). Off when unset. Uses the same TLS settings and
+    /// tokens (--auth-token-file) as the gRPC port.
+    #[arg(long, env = "EVENTLOG_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
     /// host:port Kafka clients are told to connect to (Metadata, FindCoordinator);
     /// default: the --kafka-listen address.
     #[arg(
@@ -272,6 +277,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_request_bytes: usize::try_from(args.kafka_max_request_bytes).unwrap_or(usize::MAX),
             auto_create_topics: args.kafka_auto_create_topics,
         }),
+        http: args.http_listen,
     };
     serve_addr(config, args.listen, shutdown_signal())
         .await

@@ -30,6 +30,7 @@ use crate::broker::{Broker, BrokerConfig, BrokerError};
 use crate::cluster::control::ControlService;
 use crate::cluster::network::MAX_MESSAGE_BYTES as CLUSTER_MAX_MESSAGE_BYTES;
 use crate::cluster::{Cluster, ClusterConfig};
+use crate::http::HttpListener;
 use crate::kafka::{KafkaConfig, KafkaListener};
 use crate::proto::cluster::cluster_control_server::ClusterControlServer;
 use crate::proto::cluster::raft_transport_server::RaftTransportServer;
@@ -71,6 +72,8 @@ pub struct ServerConfig {
     pub cluster: Option<ClusterSettings>,
     /// The Kafka wire-protocol listener (`None`: off). Default `None`.
     pub kafka: Option<KafkaConfig>,
+    /// Address of the HTTP/JSON API (`None`: off). Default `None`.
+    pub http: Option<SocketAddr>,
 }
 
 /// What makes a server a node of a cluster.
@@ -100,6 +103,7 @@ impl Default for ServerConfig {
             connection_limits: ConnectionLimits::default(),
             cluster: None,
             kafka: None,
+            http: None,
         }
     }
 }
@@ -150,6 +154,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     // Bound before the broker opens, so a taken port fails the start untouched.
     let kafka = bind_kafka(&config).await?;
+    let http = bind_http(&config).await?;
     let broker_config = config.broker.clone();
     let broker = tokio::task::spawn_blocking(move || Broker::open(broker_config))
         .await
@@ -183,7 +188,12 @@ pub async fn serve(
             config.request_budget_bytes,
         )
     });
+    let tokens = config.auth.clone().map(Arc::new);
+    let http = http.map(|listener| listener.start(Arc::clone(&broker), tokens));
     let result = run(&broker, listener, shutdown, &config).await;
+    if let Some(http) = http {
+        http.stop(config.shutdown_grace).await;
+    }
     // Kafka connections first: their requests go through the cluster.
     if let Some(kafka) = kafka {
         kafka.stop(config.shutdown_grace).await;
@@ -344,6 +354,24 @@ async fn bind_kafka(config: &ServerConfig) -> Result<Option<KafkaListener>, Serv
     if let Ok(bound) = listener.local_addr() {
         for warning in exposure_warnings(&bound, false, false) {
             tracing::warn!(addr = %bound, "kafka listener: {warning}");
+        }
+    }
+    Ok(Some(listener))
+}
+
+/// Binds the HTTP API's address, if asked for, with the gRPC port's TLS settings (its
+/// token checks are applied when it starts).
+async fn bind_http(config: &ServerConfig) -> Result<Option<HttpListener>, ServeError> {
+    let Some(addr) = config.http else {
+        return Ok(None);
+    };
+    let listener = HttpListener::bind(addr, config.tls.as_ref())
+        .await
+        .map_err(|source| ServeError::Listen { addr, source })?;
+    if let Ok(bound) = listener.local_addr() {
+        let (tls, auth) = (config.tls.is_some(), config.auth.is_some());
+        for warning in exposure_warnings(&bound, tls, auth) {
+            tracing::warn!(addr = %bound, "http listener: {warning}");
         }
     }
     Ok(Some(listener))

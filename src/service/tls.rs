@@ -131,6 +131,12 @@ impl ServerTls {
         Ok(tls)
     }
 
+    /// The PEM text of the certificate chain, the key and the client CA, for listeners
+    /// other than tonic's (the HTTP API) to build the same configuration.
+    pub fn pem_files(&self) -> (&[u8], &[u8], Option<&[u8]>) {
+        (&self.cert, &self.key, self.client_ca.as_deref())
+    }
+
     /// Whether clients must present a certificate signed by the client CA.
     pub fn requires_client_certificates(&self) -> bool {
         self.client_ca.is_some()

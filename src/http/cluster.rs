@@ -1,0 +1,56 @@
+//! `GET /api/v1/cluster`: the nodes of the cluster as this node sees them, for the
+//! console's overview. A single node reports node id 0 and no nodes.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::ApiError;
+use super::body::Reply;
+use crate::broker::Broker;
+use crate::service::scope::Scope;
+
+/// The cluster's nodes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Cluster {
+    /// This node's id (0 for a single node).
+    node_id: u64,
+    /// Every node, by id.
+    nodes: Vec<Node>,
+    /// The metadata group's leader, when known.
+    metadata_leader: Option<u64>,
+}
+
+/// One node.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Node {
+    id: u64,
+    address: String,
+}
+
+/// Describes the cluster's nodes.
+#[utoipa::path(get, path = "/api/v1/cluster", tag = "cluster",
+    responses((status = 200, body = Cluster), (status = "4XX", body = super::error::ErrorBody)))]
+pub async fn describe(
+    State(broker): State<Arc<Broker>>,
+    Extension(_scope): Extension<Scope>,
+) -> Result<Reply<Cluster>, ApiError> {
+    let description = broker.describe_cluster()?;
+    let nodes = description
+        .nodes
+        .into_iter()
+        .map(|(id, address)| Node { id, address })
+        .collect();
+    Ok(Reply(
+        StatusCode::OK,
+        Cluster {
+            node_id: description.node_id,
+            nodes,
+            metadata_leader: description.metadata_leader,
+        },
+    ))
+}
