@@ -42,11 +42,20 @@ struct TestNode {
 }
 
 async fn start(id: u64, dir: &std::path::Path, listener: TcpListener) -> TestNode {
+    start_with(id, dir, listener, LogConfig::default()).await
+}
+
+async fn start_with(
+    id: u64,
+    dir: &std::path::Path,
+    listener: TcpListener,
+    config: LogConfig,
+) -> TestNode {
     let addr = listener.local_addr().unwrap().to_string();
     let node = Arc::new(ClusterNode::new(id, timing(), &Default::default()).unwrap());
     let config = LogConfig {
         batch_format: BatchFormat::V2,
-        ..LogConfig::default()
+        ..config
     };
     let log = Arc::new(Log::open(dir, LogIdent::new("orders", 0), config).unwrap());
     let (commit, _) = watch::channel(0);
@@ -241,6 +250,154 @@ async fn committed_batches_are_identical_on_every_replica_and_survive_a_leader_c
             applied.base_offset
         );
     }
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+/// Asks `node`'s group to trim its log below its last sealed segment's end until its
+/// log start gets there; returns that log start.
+async fn trim_sealed(node: &TestNode) -> u64 {
+    let point = node
+        .log
+        .segment_infos()
+        .iter()
+        .filter(|s| s.sealed)
+        .map(|s| s.next_offset)
+        .max()
+        .expect("the log has sealed segments");
+    for _ in 0..200 {
+        node.replica.trim_below(point).await.unwrap();
+        if node.log.log_start_offset() >= point {
+            return node.log.log_start_offset();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "node {}: the log start stayed at {} below {point}",
+        node.id,
+        node.log.log_start_offset()
+    );
+}
+
+/// Asserts that `follower` holds exactly the leader's batches from its own log start.
+fn same_tail(leader: &TestNode, follower: &TestNode) {
+    let start = follower.log.log_start_offset();
+    let expected: Vec<(u64, Bytes)> = data_batches(&leader.log)
+        .into_iter()
+        .filter(|(base, _)| *base >= start)
+        .collect();
+    assert!(!expected.is_empty(), "nothing to compare from {start}");
+    assert_eq!(
+        data_batches(&follower.log),
+        expected,
+        "node {} differs from the leader from offset {start}",
+        follower.id
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retention_purges_through_raft_and_a_follower_left_behind_starts_again_at_the_leaders_snapshot()
+ {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let listener = listener().await;
+        nodes.push(start_with(i as u64 + 1, dir.path(), listener, LogConfig::default()).await);
+    }
+    let all: Vec<&TestNode> = nodes.iter().collect();
+    nodes[0].replica.initialize(members(&all)).await.unwrap();
+    let mut end = 0;
+    for round in 0..40 {
+        end = propose(&all, batch(&format!("a{round}"), 20))
+            .await
+            .last_offset
+            + 1;
+    }
+    committed_everywhere(&all, end).await;
+    // Segments roll by size; these few batches would fit one, so roll by hand.
+    for node in &nodes {
+        node.log.roll().unwrap();
+    }
+
+    // A follower stops; the others go on and then apply retention.
+    let at = leader_of(&all).await;
+    let away = if at == 0 { 1 } else { 0 };
+    let stopped = nodes.remove(away);
+    let held_when_stopped = stopped.log.next_offset();
+    let (id, dir, addr) = stopped.stop().await;
+    let rest: Vec<&TestNode> = nodes.iter().collect();
+    for round in 0..40 {
+        end = propose(&rest, batch(&format!("b{round}"), 20))
+            .await
+            .last_offset
+            + 1;
+    }
+    committed_everywhere(&rest, end).await;
+    for node in &nodes {
+        node.log.roll().unwrap();
+    }
+    for node in &nodes {
+        let start = trim_sealed(node).await;
+        assert!(
+            start > held_when_stopped,
+            "node {}: the test needs the log start ({start}) past what the stopped follower holds ({held_when_stopped})",
+            node.id
+        );
+        // Whole segments went: the first one left starts at the log start.
+        assert_eq!(node.log.segment_infos()[0].base_offset, start);
+    }
+
+    // The follower returns: its leader no longer holds what it lacks, so it is sent
+    // the leader's snapshot, starts its log again there and follows from it.
+    let back = start_with(
+        id,
+        &dir,
+        TcpListener::bind(&addr).await.unwrap(),
+        LogConfig::default(),
+    )
+    .await;
+    nodes.push(back);
+    let all: Vec<&TestNode> = nodes.iter().collect();
+    committed_everywhere(&all, end).await;
+    for round in 0..5 {
+        end = propose(&all, batch(&format!("c{round}"), 20))
+            .await
+            .last_offset
+            + 1;
+    }
+    committed_everywhere(&all, end).await;
+    let leader = leader_of(&all).await;
+    let returned = nodes.last().unwrap();
+    assert!(
+        returned.log.log_start_offset() > held_when_stopped,
+        "the returned follower's log starts at {}, so it was caught up from the leader's log, not its snapshot",
+        returned.log.log_start_offset()
+    );
+    assert_eq!(returned.log.next_offset(), nodes[leader].log.next_offset());
+    same_tail(&nodes[leader], returned);
+
+    // Its new numbering survives a restart.
+    let returned = nodes.pop().unwrap();
+    let (id, dir, addr) = returned.stop().await;
+    let back = start_with(
+        id,
+        &dir,
+        TcpListener::bind(&addr).await.unwrap(),
+        LogConfig::default(),
+    )
+    .await;
+    nodes.push(back);
+    let all: Vec<&TestNode> = nodes.iter().collect();
+    for round in 0..5 {
+        end = propose(&all, batch(&format!("d{round}"), 20))
+            .await
+            .last_offset
+            + 1;
+    }
+    committed_everywhere(&all, end).await;
+    let leader = leader_of(&all).await;
+    same_tail(&nodes[leader], nodes.last().unwrap());
     for node in nodes {
         node.stop().await;
     }

@@ -60,12 +60,16 @@ fn clean_all(topics: &TopicMap, stop: &StopSignal) -> bool {
 }
 
 fn clean_one(topic: &Topic, partition: &super::partition::Partition, stopping: Cancel<'_>) {
+    let config = topic.config();
     if partition.is_replicated() {
-        // A replica's log is its group's Raft log: removing its start is a Raft purge,
-        // which this version does not do yet (docs/cluster.md).
+        // A replica's log is its group's Raft log: its start moves by a Raft purge,
+        // which the partition's replication task asks the group for. Compaction of
+        // replicated topics is refused when asked (see `cleanup`) and skipped here.
+        if let Ok(Some(offset)) = retention::replica_point(partition, &config) {
+            partition.request_trim(offset);
+        }
         return;
     }
-    let config = topic.config();
     let outcome = match config.cleanup_policy {
         CleanupPolicy::Delete => retention::apply(partition, &config).map(drop),
         CleanupPolicy::Compact => {

@@ -24,6 +24,8 @@
 //!   its [`clean_mark`], [`dirty_ratio`] and read-only [`compaction_estimate`]);
 //!   [`config_update`] and `cleanup`: runtime config changes and on-demand compaction;
 //!   [`offline`]: compaction of a stopped server's directory.
+//! - `replication` (the broker in a cluster: topics from the metadata group, partitions
+//!   as replicas) and `replica_trim` (retention of a replica as a Raft purge).
 //! - [`membership`]: consumer-group members sharing a group's partitions (the
 //!   coordinator, assignment strategies, fenced commits).
 //! - [`scrub`]: the startup check of every sealed segment, in the background.
@@ -60,6 +62,7 @@ mod produce;
 pub mod producer_ids;
 mod read;
 pub mod registry;
+mod replica_trim;
 mod replication;
 pub mod retention;
 pub mod scrub;

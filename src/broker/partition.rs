@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::clean_mark::CleanMark;
 use super::error::BrokerError;
@@ -47,6 +47,9 @@ pub struct Partition {
     log: RwLock<Option<Arc<Log>>>,
     /// Set once for a partition of a replicated topic (see [`Replication`]).
     replication: OnceLock<Replication>,
+    /// Where retention sends the offset a replica's log may start at (set once its
+    /// replica runs; see [`Partition::request_trim`]).
+    trimmer: OnceLock<mpsc::UnboundedSender<u64>>,
     progress: watch::Sender<Progress>,
     /// Serializes retention and compaction of this partition (two rewrites at once would
     /// write the same `.swap` files) and holds the compaction bookkeeping.
@@ -73,6 +76,7 @@ impl Partition {
             closing: AtomicBool::new(false),
             log: RwLock::new(Some(Arc::new(log))),
             replication: OnceLock::new(),
+            trimmer: OnceLock::new(),
             progress: watch::Sender::new(progress),
             unavailable: None,
         }
@@ -90,6 +94,7 @@ impl Partition {
             maintenance: Mutex::new(CleanMark::load(dir)),
             log: RwLock::new(None),
             replication: OnceLock::new(),
+            trimmer: OnceLock::new(),
             progress: watch::Sender::new(progress),
             unavailable: Some(reason),
             closing: AtomicBool::new(false),
@@ -285,6 +290,19 @@ impl Partition {
     /// set once. Returns false when it was set already.
     pub fn set_replication(&self, replication: Replication) -> bool {
         self.replication.set(replication).is_ok()
+    }
+
+    /// Hands retention requests of this replica to `trimmer` (its replication task).
+    pub fn set_trimmer(&self, trimmer: mpsc::UnboundedSender<u64>) -> bool {
+        self.trimmer.set(trimmer).is_ok()
+    }
+
+    /// Asks this replica's group to move its log start up to `offset`; nothing
+    /// happens for a partition without a running replica.
+    pub fn request_trim(&self, offset: u64) {
+        if let Some(trimmer) = self.trimmer.get() {
+            let _ = trimmer.send(offset);
+        }
     }
 
     /// Why this node serves no reads of the partition, when its replicas are on other

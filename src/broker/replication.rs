@@ -187,6 +187,7 @@ impl Broker {
             .start_replica(&ident.topic, ident.partition, log, commit)
             .await
             .map_err(|e| BrokerError::Replication(format!("partition {ident}: {e}")))?;
+        super::replica_trim::start(cluster, partition, self.shutdown.clone());
         // Readers wait on the partition's own notifier: hand it every commit.
         let target = Arc::downgrade(partition);
         let mut watermark = watermark;

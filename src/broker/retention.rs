@@ -88,20 +88,49 @@ fn warn_if_held_back(
     }
 }
 
+/// Whether `config` asks for retention at all.
+fn retains(config: &TopicConfig) -> bool {
+    config.cleanup_policy == CleanupPolicy::Delete
+        && (config.retention_ms.is_some() || config.retention_bytes.is_some())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The offset below which retention would delete this replica's segments, without
+/// deleting anything: a replica's log start moves by a Raft purge instead (see
+/// [`crate::cluster::log_trim`]). `None` when nothing is due.
+pub fn replica_point(
+    partition: &Partition,
+    config: &TopicConfig,
+) -> Result<Option<u64>, BrokerError> {
+    if !retains(config) {
+        return Ok(None);
+    }
+    let now_ms = now_ms();
+    partition.with_log(|log| {
+        let segments = log.segment_infos();
+        let point = retention_point(&segments, config, now_ms);
+        warn_if_held_back(partition, &segments, config, point, now_ms);
+        point
+            .map(|(offset, _)| offset)
+            .filter(|offset| *offset > log.log_start_offset())
+    })
+}
+
 /// Applies retention to one partition of a DELETE topic; logs what it deleted.
 pub fn apply(
     partition: &Partition,
     config: &TopicConfig,
 ) -> Result<Option<DeletedSegments>, BrokerError> {
-    if config.cleanup_policy != CleanupPolicy::Delete
-        || (config.retention_ms.is_none() && config.retention_bytes.is_none())
-    {
+    if !retains(config) {
         return Ok(None);
     }
     let _maintenance = partition.maintenance();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let now_ms = now_ms();
     partition.with_log(|log| {
         let segments = log.segment_infos();
         let point = retention_point(&segments, config, now_ms);

@@ -67,6 +67,12 @@ impl IndexMap {
         self.slots.get(usize::try_from(at).ok()?).copied()
     }
 
+    /// The index of the last entry held whose batch lies wholly below `offset`.
+    pub fn last_index_below(&self, offset: u64) -> Option<u64> {
+        let below = self.slots.partition_point(|s| s.next_offset <= offset) as u64;
+        below.checked_sub(1).map(|i| self.first + i)
+    }
+
     /// Adds the next entry; `index` must be [`IndexMap::next_index`].
     pub fn push(&mut self, index: u64, slot: Slot) -> Result<(), String> {
         if index != self.next_index() {
@@ -162,6 +168,17 @@ mod tests {
         assert_eq!(map.truncate_from(2), Some(0));
         assert!(map.is_empty());
         assert_eq!(map.next_index(), 2);
+    }
+
+    #[test]
+    fn the_last_entry_below_an_offset_is_found_by_its_batch_end() {
+        let map = filled();
+        assert_eq!(map.last_index_below(2), None, "entry 5 ends at 3");
+        assert_eq!(map.last_index_below(3), Some(5));
+        assert_eq!(map.last_index_below(9), Some(6));
+        assert_eq!(map.last_index_below(10), Some(7));
+        assert_eq!(map.last_index_below(u64::MAX), Some(7));
+        assert_eq!(IndexMap::starting_at(4).last_index_below(100), None);
     }
 
     #[test]

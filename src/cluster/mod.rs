@@ -16,6 +16,8 @@
 //! - [`log_store`] and [`state_machine`]: openraft's storage traits over that core;
 //!   applying an entry moves the partition's commit watermark (the high watermark
 //!   consumers read below).
+//! - [`log_trim`]: retention of a replica's log as a Raft snapshot and purge; a
+//!   follower the leader purged past starts its log again at the leader's snapshot.
 //! - [`network`] and [`transport`]: node-to-node Raft messages over gRPC
 //!   (`eventlog.cluster.v1.RaftTransport`), [`wire`] for what both sides share.
 //! - [`groups`] and [`node`]: the groups a node runs, started over partition logs.
@@ -34,6 +36,7 @@ pub mod group_offsets;
 pub mod groups;
 pub mod index_map;
 pub mod log_store;
+pub mod log_trim;
 pub mod metadata;
 pub mod metadata_machine;
 pub mod metadata_snapshot;

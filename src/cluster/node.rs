@@ -88,8 +88,12 @@ impl ClusterNode {
             heartbeat_interval: timing.heartbeat_ms,
             election_timeout_min: timing.election_min_ms,
             election_timeout_max: timing.election_max_ms,
-            // A partition's snapshot is its position; the log is never purged to one.
+            // A partition's snapshot is its position, not its data, built only when
+            // retention asks for one (see `log_trim`)...
             snapshot_policy: openraft::SnapshotPolicy::Never,
+            // ...and entries go only when retention purges them, never because a
+            // snapshot was built.
+            max_in_snapshot_log_to_keep: u64::MAX,
             ..openraft::Config::default()
         };
         let config = config
@@ -203,11 +207,14 @@ impl ClusterNode {
         let replica = Arc::new(replica);
         let watermark = commit.subscribe();
         let machine = PartitionMachine::new(Arc::clone(&replica), commit);
-        let raft = self.start_group(&name, replica, machine).await?;
+        let raft = self
+            .start_group(&name, Arc::clone(&replica), machine)
+            .await?;
         Ok(PartitionReplica {
             name,
             raft,
             log,
+            replica,
             watermark,
         })
     }
@@ -229,6 +236,7 @@ pub struct PartitionReplica {
     name: String,
     raft: GroupRaft,
     log: Arc<Log>,
+    replica: Arc<ReplicaLog>,
     watermark: watch::Receiver<u64>,
 }
 
@@ -246,6 +254,11 @@ impl PartitionReplica {
     /// The running Raft group.
     pub fn raft(&self) -> &GroupRaft {
         &self.raft
+    }
+
+    /// The replica's log with its Raft numbering.
+    pub(super) fn replica_log(&self) -> &Arc<ReplicaLog> {
+        &self.replica
     }
 
     /// Makes `members` the group's first membership. Only one node of a new group

@@ -10,8 +10,8 @@ use openraft::{AnyError, StorageIOError};
 
 use super::entry_batch;
 use super::index_map::{IndexMap, Slot};
-use super::state_file::{Anchor, StateFile};
-use super::types::{Entry, LogId, StorageError};
+use super::state_file::{Anchor, PendingReset, StateFile};
+use super::types::{Entry, LogId, StorageError, StoredMembership};
 use crate::storage::Log;
 
 /// Most bytes of entries one read hands to replication: a follower far behind is
@@ -32,6 +32,10 @@ impl ReplicaLog {
     /// its batches from the stored anchor.
     pub fn open(log: Arc<Log>, keeps_committed: bool) -> Result<ReplicaLog, StorageError> {
         let state = StateFile::load(log.dir()).map_err(|e| read_err(&e))?;
+        if let Some(pending) = state.get().reset {
+            tracing::info!(log = %log.ident(), next_offset = pending.next_offset, "finishing a reset of the replica's log to a snapshot");
+            finish_reset(&log, &state, &pending)?;
+        }
         let map = rebuild(&log, state.get().anchor)
             .map_err(|e| StorageIOError::read_logs(AnyError::error(e)))?;
         Ok(ReplicaLog {
@@ -213,6 +217,56 @@ impl ReplicaLog {
     }
 }
 
+impl ReplicaLog {
+    /// Starts the log again, empty, after the entry `last` of a snapshot this replica
+    /// does not hold the entries of (its leader purged them), at offset `next_offset`:
+    /// the records before it are gone from the leader too, and the next entry Raft
+    /// sends is `last`'s successor, written at `next_offset`.
+    pub fn reset(
+        &self,
+        last: LogId,
+        membership: StoredMembership,
+        next_offset: u64,
+    ) -> Result<(), StorageError> {
+        let mut map = self.map();
+        let pending = PendingReset {
+            last,
+            membership,
+            next_offset,
+        };
+        self.state
+            .update(|s| s.reset = Some(pending.clone()))
+            .map_err(|e| write_err(&e))?;
+        finish_reset(&self.log, &self.state, &pending)?;
+        *map = IndexMap::starting_at(last.index + 1);
+        Ok(())
+    }
+
+    /// The index of the last entry held whose batch lies wholly below `offset`.
+    pub fn last_index_below(&self, offset: u64) -> Option<u64> {
+        self.map().last_index_below(offset)
+    }
+}
+
+/// Empties the log at the reset's offset and stores the state that numbers it from
+/// there (everything up to the snapshot counts as purged and applied).
+fn finish_reset(log: &Log, state: &StateFile, pending: &PendingReset) -> Result<(), StorageError> {
+    log.reset_to(pending.next_offset)
+        .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+    state
+        .update(|s| {
+            s.anchor = Some(Anchor {
+                index: pending.last.index + 1,
+                base_offset: pending.next_offset,
+            });
+            s.purged = Some(pending.last);
+            s.applied = Some(pending.last);
+            s.membership = pending.membership.clone();
+            s.reset = None;
+        })
+        .map_err(|e| write_err(&e))
+}
+
 /// Walks the log's batch headers from the anchor to number them.
 fn rebuild(log: &Log, anchor: Option<Anchor>) -> Result<IndexMap, String> {
     let Some(anchor) = anchor else {
@@ -258,4 +312,87 @@ fn read_err(e: &std::io::Error) -> StorageError {
 
 fn write_err(e: &std::io::Error) -> StorageError {
     StorageIOError::write_logs(AnyError::new(e)).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::index_map::log_id;
+    use crate::storage::batch::BatchFormat;
+    use crate::storage::{LogConfig, LogIdent};
+
+    fn open_log(dir: &std::path::Path) -> Arc<Log> {
+        let config = LogConfig {
+            batch_format: BatchFormat::V2,
+            ..LogConfig::default()
+        };
+        Arc::new(Log::open(dir, LogIdent::new("t", 0), config).unwrap())
+    }
+
+    fn blank(term: u64, index: u64) -> Entry {
+        Entry {
+            log_id: log_id(term, index),
+            payload: openraft::EntryPayload::Blank,
+        }
+    }
+
+    #[test]
+    fn a_reset_starts_the_numbering_and_the_log_again_at_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let replica = ReplicaLog::open(open_log(dir.path()), false).unwrap();
+        replica
+            .append(&[blank(1, 0), blank(1, 1), blank(1, 2)])
+            .unwrap();
+        replica
+            .reset(log_id(2, 50), StoredMembership::default(), 700)
+            .unwrap();
+        assert_eq!(replica.map().next_index(), 51);
+        assert_eq!(replica.log().log_start_offset(), 700);
+        replica.append(&[blank(2, 51)]).unwrap();
+        assert_eq!(replica.slot(51).map(|s| s.base_offset), Some(700));
+        let state = replica.state().get();
+        assert_eq!(state.purged, Some(log_id(2, 50)));
+        assert_eq!(state.reset, None);
+    }
+
+    #[test]
+    fn a_reset_cut_short_by_a_crash_is_finished_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open_log(dir.path());
+        let replica = ReplicaLog::open(Arc::clone(&log), false).unwrap();
+        replica
+            .append(&[blank(1, 0), blank(1, 1), blank(1, 2)])
+            .unwrap();
+        // The crash came after the reset was recorded and before the log changed.
+        let pending = PendingReset {
+            last: log_id(2, 50),
+            membership: StoredMembership::default(),
+            next_offset: 700,
+        };
+        replica.state().update(|s| s.reset = Some(pending)).unwrap();
+        drop(replica);
+        Arc::try_unwrap(log).ok().unwrap().close().unwrap();
+
+        let replica = ReplicaLog::open(open_log(dir.path()), false).unwrap();
+        let state = replica.state().get();
+        assert_eq!(state.reset, None);
+        assert_eq!(
+            state.anchor,
+            Some(Anchor {
+                index: 51,
+                base_offset: 700
+            })
+        );
+        assert_eq!(state.purged, Some(log_id(2, 50)));
+        assert_eq!(state.applied, Some(log_id(2, 50)));
+        assert!(replica.map().is_empty());
+        assert_eq!(replica.map().next_index(), 51);
+        assert_eq!(
+            (
+                replica.log().log_start_offset(),
+                replica.log().next_offset()
+            ),
+            (700, 700)
+        );
+    }
 }

@@ -43,6 +43,24 @@ pub struct GroupState {
     /// by applying the log again at start (the metadata group).
     #[serde(default)]
     pub committed: Option<LogId>,
+    /// A reset of the log to a leader's snapshot that was begun and must be finished
+    /// before the log is used (see [`PendingReset`]); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<PendingReset>,
+}
+
+/// A replica's log being started again after a snapshot it did not hold the entries
+/// of: stored before the log is emptied, cleared once the state names the new start,
+/// so a crash in between is finished at the next open instead of leaving the numbering
+/// and the log disagreeing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingReset {
+    /// The snapshot's last entry: the log starts again after it.
+    pub last: LogId,
+    /// The snapshot's membership.
+    pub membership: StoredMembership,
+    /// The offset the log starts again at.
+    pub next_offset: u64,
 }
 
 /// The state file of one group, loaded once and rewritten on each change.
@@ -93,5 +111,49 @@ impl StateFile {
 
     fn lock(&self) -> MutexGuard<'_, GroupState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::index_map::log_id;
+
+    /// A version 7 file (no `reset`), as written before resets existed.
+    const VERSION_7: &str = r#"{"vote":null,"anchor":{"index":5,"base_offset":40},"purged":{"leader_id":2,"index":4},"applied":{"leader_id":2,"index":9},"membership":{"log_id":null,"membership":{"configs":[],"nodes":{}}},"committed":null}"#;
+
+    #[test]
+    fn an_older_state_file_opens_without_a_reset() {
+        let state: GroupState = serde_json::from_str(VERSION_7).unwrap();
+        assert_eq!(state.reset, None);
+        assert_eq!(
+            state.anchor,
+            Some(Anchor {
+                index: 5,
+                base_offset: 40
+            })
+        );
+        // Written back unchanged while no reset is under way.
+        assert_eq!(serde_json::to_string(&state).unwrap(), VERSION_7);
+    }
+
+    /// Pins the JSON of a pending reset (`storage-format.md`, "Replica logs").
+    #[test]
+    fn a_pending_reset_is_stored_as_documented() {
+        let state = GroupState {
+            reset: Some(PendingReset {
+                last: log_id(3, 120),
+                membership: StoredMembership::default(),
+                next_offset: 4_000,
+            }),
+            ..GroupState::default()
+        };
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(
+            json,
+            r#"{"vote":null,"anchor":null,"purged":null,"applied":null,"membership":{"log_id":null,"membership":{"configs":[],"nodes":{}}},"committed":null,"reset":{"last":{"leader_id":3,"index":120},"membership":{"log_id":null,"membership":{"configs":[],"nodes":{}}},"next_offset":4000}}"#
+        );
+        let back: GroupState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, state);
     }
 }

@@ -4,8 +4,10 @@
 //! which is the Raft log, so applying writes nothing.
 //!
 //! A snapshot of a partition is its position, not its data: the last applied entry,
-//! the membership, and the offset after it. A follower that needs one holds the log
-//! up to it already (this version never purges entries a follower may lack).
+//! the membership, and the offset after it. A follower is sent one when its leader's
+//! retention purged the entries it lacks; unless it holds the log up to the snapshot
+//! already, it starts its log again, empty, at the snapshot's offset (as a Kafka
+//! follower behind its leader's log start does) and fetches from there.
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -213,16 +215,18 @@ impl RaftStateMachine<GroupConfig> for PartitionMachine {
                 .slot(l.index)
                 .is_some_and(|s| s.term == l.leader_id.term && s.next_offset == data.next_offset)
         });
-        if !holds_it {
-            return Err(StorageIOError::read_snapshot(
-                None,
-                AnyError::error(format!(
-                    "snapshot {} ends at offset {}, which this replica's log does not hold; \
-                     replacing a replica's log from a snapshot is not supported",
-                    meta.snapshot_id, data.next_offset
-                )),
-            )
-            .into());
+        if let (false, Some(last)) = (holds_it, meta.last_log_id) {
+            // The leader no longer holds the entries this replica lacks (retention
+            // purged them): the log starts again where the leader's snapshot ends.
+            let replica = Arc::clone(&self.replica);
+            let membership = meta.last_membership.clone();
+            let next_offset = data.next_offset;
+            blocking(move || replica.reset(last, membership, next_offset)).await?;
+            tracing::info!(
+                snapshot = %meta.snapshot_id,
+                next_offset,
+                "started the replica's log again at its leader's snapshot"
+            );
         }
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();

@@ -247,7 +247,7 @@ impl Log {
     }
 
     /// After a committed swap, reopens the segment at `base` as the active one.
-    fn install_active(
+    pub(super) fn install_active(
         &self,
         w: &mut Writer,
         base: u64,

@@ -66,6 +66,7 @@ mod read;
 mod read_fault_tests;
 pub mod record;
 pub mod recovery;
+mod reset;
 #[cfg(test)]
 mod retire_tests;
 mod rewrite;
