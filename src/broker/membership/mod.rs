@@ -9,6 +9,9 @@
 //!   generation, time to rebalance.
 //! - `ops`: the broker operations built on it (join, subscribe a member's partitions
 //!   from the group's commits, fenced commits).
+//! - [`classic`]: members that speak Kafka's request/response group protocol (JoinGroup,
+//!   SyncGroup, Heartbeat, LeaveGroup) instead of holding a stream, as the same
+//!   coordinator's members.
 //!
 //! Membership lives in memory: a server restart ends every member's stream and the
 //! members rejoin; the commits are durable in the group store, so nothing is re-read
@@ -35,6 +38,7 @@
 //!   [`MembershipError`]); without them on a group with members → `NON_EMPTY_GROUP`
 //!   semantics as here. `DeleteGroups` maps to the same refusal.
 
+pub mod classic;
 pub mod error;
 pub mod group;
 mod metrics;
@@ -90,6 +94,8 @@ pub struct Coordinator {
     /// Start time of this coordinator, in every member id, so ids from before a
     /// restart never name a member after it.
     incarnation: String,
+    /// The members that speak Kafka's request/response protocol, held between requests.
+    classic: classic::ClassicRegistry,
 }
 
 impl Coordinator {
@@ -103,6 +109,16 @@ impl Coordinator {
             retention,
             next_id: AtomicU64::new(1),
             incarnation: format!("{:x}", super::group_store::now_ms()),
+            classic: classic::ClassicRegistry::default(),
+        }
+    }
+
+    /// A member id never given before by this coordinator (nor by an earlier run).
+    pub fn new_member_id(&self, instance_id: Option<&str>) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        match instance_id {
+            Some(instance) => format!("{instance}-{}-{n}", self.incarnation),
+            None => format!("member-{}-{n}", self.incarnation),
         }
     }
 
@@ -114,11 +130,19 @@ impl Coordinator {
         spec: JoinSpec,
         now: Instant,
     ) -> Result<(String, watch::Receiver<MemberView>), MembershipError> {
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let id = match &spec.instance_id {
-            Some(instance) => format!("{instance}-{}-{n}", self.incarnation),
-            None => format!("member-{}-{n}", self.incarnation),
-        };
+        self.join_as(group, None, spec, now)
+    }
+
+    /// [`Coordinator::join`] under a member id handed out before by
+    /// [`Coordinator::new_member_id`] (Kafka's two-step join, KIP-394), or a new one.
+    pub fn join_as(
+        &self,
+        group: &str,
+        id: Option<String>,
+        spec: JoinSpec,
+        now: Instant,
+    ) -> Result<(String, watch::Receiver<MemberView>), MembershipError> {
+        let id = id.unwrap_or_else(|| self.new_member_id(spec.instance_id.as_deref()));
         let state = self.entry(group);
         let mut state = lock(&state);
         let changes = state.expire(now);
