@@ -544,11 +544,17 @@ async fn bad_input_closes_only_its_connection_and_leaves_data_intact() {
             .find(|k| k.api_key == ApiKey::Produce as i16)
             .expect("produce");
         assert_eq!(produce.min_version, 0);
+        let join = response
+            .api_keys
+            .iter()
+            .find(|k| k.api_key == ApiKey::JoinGroup as i16)
+            .expect("join group");
+        assert_eq!((join.min_version, join.max_version), (0, 9));
         assert!(
             !response
                 .api_keys
                 .iter()
-                .any(|k| k.api_key == ApiKey::JoinGroup as i16)
+                .any(|k| k.api_key == ApiKey::DeleteRecords as i16)
         );
 
         // ApiVersions at an unknown version: UNSUPPORTED_VERSION, in version 0.
@@ -567,7 +573,12 @@ async fn bad_input_closes_only_its_connection_and_leaves_data_intact() {
         assert_closed(addr, &unknown, "unknown api key");
         assert_closed(
             addr,
-            &request_frame(ApiKey::JoinGroup, 5, 1, &[0; 8]),
+            &request_frame(ApiKey::JoinGroup, 10, 1, &[0; 8]),
+            "unserved version",
+        );
+        assert_closed(
+            addr,
+            &request_frame(ApiKey::DeleteRecords, 0, 1, &[0; 8]),
             "unserved api",
         );
         let metadata = request_frame(ApiKey::Metadata, 12, 1, &[0x05, 0x01]);

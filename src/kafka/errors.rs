@@ -8,6 +8,7 @@ use kafka_protocol::ResponseError;
 use crate::broker::BrokerError;
 use crate::broker::group_store::GroupStoreError;
 use crate::broker::membership::MembershipError;
+use crate::broker::membership::classic::ClassicError;
 use crate::storage::producer_state::SequenceError;
 use crate::storage::{AppendError, ReadError};
 
@@ -21,6 +22,16 @@ pub fn code_of(err: &BrokerError) -> i16 {
         tracing::error!(error = %err, "kafka request failed");
     }
     error.code()
+}
+
+/// The Kafka error code of a refused classic group request.
+pub fn classic_code(err: &ClassicError) -> i16 {
+    match err {
+        ClassicError::Broker(err) => code_of(err),
+        ClassicError::UnknownMember { .. } => ResponseError::UnknownMemberId.code(),
+        ClassicError::IllegalGeneration { .. } => ResponseError::IllegalGeneration.code(),
+        ClassicError::RebalanceInProgress { .. } => ResponseError::RebalanceInProgress.code(),
+    }
 }
 
 fn error_of(err: &BrokerError) -> ResponseError {
