@@ -751,6 +751,11 @@ async fn confluent_consumers_share_a_group_and_take_over_commits() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_confluent_consumers_share_a_group_and_take_over_commits() {
+    group_takeover("confluent-cooperative").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_python_consumers_share_a_group_and_take_over_commits() {
     group_takeover("kafka-python").await;
 }

@@ -186,9 +186,10 @@ class GroupRun:
 class ConfluentDriver:
     """One confluent-kafka (librdkafka) group consumer."""
 
-    def __init__(self, bootstrap, topic, group):
+    def __init__(self, bootstrap, topic, group, assignor="range,roundrobin"):
         from confluent_kafka import Consumer
         self.consumer = Consumer({
+            "partition.assignment.strategy": assignor,
             "bootstrap.servers": bootstrap,
             "group.id": group,
             "enable.auto.commit": False,
@@ -292,7 +293,12 @@ def group_takeover(library, bootstrap, topic, group):
     processes part of a second round without committing and leaves; the other two
     take over and consume the rest."""
     import threading
-    driver = {"confluent": ConfluentDriver, "kafka-python": KafkaPythonDriver}[library]
+    driver = {
+        "confluent": ConfluentDriver,
+        # librdkafka's incremental rebalancing: only moved partitions are given up.
+        "confluent-cooperative": lambda *a: ConfluentDriver(*a, assignor="cooperative-sticky"),
+        "kafka-python": KafkaPythonDriver,
+    }[library]
     run = GroupRun()
     names = ["c1", "c2", "c3"]
     threads = {}
