@@ -982,6 +982,20 @@ mod groups {
         expected.sort();
         assert_eq!(shown, expected);
 
+        // Listed with its members, though it has no commits yet.
+        let listed: ListGroupsResponse = first
+            .call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())
+            .await;
+        let states: Vec<(&str, &str)> = listed
+            .groups
+            .iter()
+            .map(|g| (g.group_id.as_str(), g.group_state.as_str()))
+            .collect();
+        assert_eq!(states, vec![(GROUP, "Stable")]);
+        let only_empty = ListGroupsRequest::default().with_states_filter(vec![text("Empty")]);
+        let listed: ListGroupsResponse = first.call(ApiKey::ListGroups, 4, &only_empty).await;
+        assert!(listed.groups.is_empty());
+
         // The first member leaves (version 1: one member id); the second is told to
         // rejoin and then reads every partition.
         let leave = LeaveGroupRequest::default()

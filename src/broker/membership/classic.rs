@@ -427,6 +427,11 @@ impl Broker {
         }
     }
 
+    /// The groups with live members (of either protocol), in name order.
+    pub fn groups_with_members(&self) -> Vec<String> {
+        self.membership.live_groups()
+    }
+
     /// The group's classic members, by member id.
     pub fn classic_members(&self, group: &str) -> BTreeMap<String, ClassicMemberInfo> {
         let members = lock(&self.membership.classic.members);

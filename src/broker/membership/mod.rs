@@ -221,6 +221,15 @@ impl Coordinator {
         self.locked(group, |state| state.map_or(Ok(()), |s| s.check_empty(what)))
     }
 
+    /// The groups with live members, in name order.
+    pub fn live_groups(&self) -> Vec<String> {
+        lock(&self.groups)
+            .iter()
+            .filter(|(_, state)| state.try_lock().map_or(true, |s| s.member_count() > 0))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// The group's members and generation; `None` without members.
     pub fn describe(&self, group: &str) -> Option<GroupMembership> {
         self.locked(group, |state| {
