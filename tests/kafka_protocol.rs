@@ -1013,4 +1013,77 @@ mod groups {
         assert_eq!((code, everything), (0, BTreeSet::from([0, 1, 2, 3])));
         server.stop().await;
     }
+
+    #[tokio::test]
+    async fn silent_members_expire_and_a_join_waits_at_most_its_rebalance_timeout() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (server, addr) = start(dir.path(), false).await;
+        let mut client = server.client().await;
+        create_topic(&mut client, TOPIC, 4).await;
+        let mut first = Conn::open(addr).await;
+        let short = join_request("", subscription(&[TOPIC])).with_session_timeout_ms(5_000);
+        let joined = join(&mut first, 3, short).await;
+        let one = joined.member_id.as_str().to_string();
+        let (_, all) = sync(&mut first, &one, joined.generation_id).await;
+        assert_eq!(all.len(), 4);
+
+        // The first member does not rejoin: a second member's join gives up waiting for
+        // its share after its rebalance timeout and syncs with what is free (nothing).
+        let mut second = Conn::open(addr).await;
+        let impatient = join_request("", subscription(&[TOPIC])).with_rebalance_timeout_ms(300);
+        let waited = join(&mut second, 3, impatient).await;
+        assert_eq!(waited.error_code, 0);
+        let two = waited.member_id.as_str().to_string();
+        let (code, nothing) = sync(&mut second, &two, waited.generation_id).await;
+        assert_eq!((code, nothing), (0, BTreeSet::new()));
+        assert_eq!(
+            heartbeat(&mut first, &one, joined.generation_id).await,
+            REBALANCE_IN_PROGRESS
+        );
+        // The first member leaves by going silent instead: a third member, with a short
+        // session, joins the same way and also goes silent; the second member keeps
+        // heartbeating and rejoining until it holds every partition.
+        let mut third = Conn::open(addr).await;
+        let silent = join_request("", subscription(&[TOPIC]))
+            .with_session_timeout_ms(600)
+            .with_rebalance_timeout_ms(300);
+        let three = join(&mut third, 3, silent).await;
+        assert_eq!(three.error_code, 0);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut generation = waited.generation_id;
+        loop {
+            match heartbeat(&mut second, &two, generation).await {
+                0 => {}
+                REBALANCE_IN_PROGRESS => {
+                    let again =
+                        join(&mut second, 3, join_request(&two, subscription(&[TOPIC]))).await;
+                    assert_eq!(again.error_code, 0);
+                    generation = again.generation_id;
+                    let (code, got) = sync(&mut second, &two, generation).await;
+                    assert!(code == 0 || code == REBALANCE_IN_PROGRESS, "sync: {code}");
+                    if got.len() == 4 {
+                        break;
+                    }
+                }
+                other => panic!("heartbeat: {other}"),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the silent members are never removed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Both silent members are gone: the third's session ended, and the first
+        // member's too, nothing having been heard from it for longer than its 5 s.
+        let member = three.member_id.as_str();
+        assert_eq!(
+            heartbeat(&mut third, member, three.generation_id).await,
+            UNKNOWN_MEMBER_ID
+        );
+        assert_eq!(
+            heartbeat(&mut first, &one, joined.generation_id).await,
+            UNKNOWN_MEMBER_ID
+        );
+        server.stop().await;
+    }
 }
