@@ -19,24 +19,21 @@
 //! heartbeats, commits, describe) and on a timer by every member's stream, so a member
 //! that hangs is removed within about a fifth of its session timeout after it ends.
 //!
-//! # Mapping Kafka's group protocol onto this coordinator
-//! The coordinator computes assignments itself (as in Kafka's KIP-848 protocol), so a
-//! Kafka adapter needs no client-side leader:
-//! - `JoinGroup` → [`Coordinator::join`] (an empty member id gets a new one;
-//!   `group.instance.id` is [`JoinSpec::instance_id`]; the protocol's topics and
-//!   `session.timeout.ms` fill the rest; the assignor name picks the [`Strategy`]).
-//!   The response's generation is the view's.
-//! - `SyncGroup` → the member's current [`MemberView::assigned`] (the leader's
-//!   assignment, if sent, is ignored: the coordinator has computed one).
-//! - `Heartbeat` → [`Coordinator::heartbeat`]; answer `REBALANCE_IN_PROGRESS` while the
-//!   member's view has partitions in `revoking` or a newer generation than it last
-//!   synced, so the client revokes, commits and rejoins. Its rejoin with the
-//!   partitions it kept maps to [`Coordinator::release`] of the ones it gave up.
-//! - `LeaveGroup` → [`Coordinator::disconnect`] (which keeps a static member's place).
+//! # Kafka's group protocol on this coordinator
+//! The coordinator computes assignments itself (as in Kafka's KIP-848 protocol), so
+//! Kafka consumers need no client-side leader; [`classic`] holds them between their
+//! requests:
+//! - `JoinGroup` → [`Coordinator::join_as`] (version 4 and later hand out the id first,
+//!   KIP-394); a known member's rejoin releases what it was told to give up and no
+//!   longer claims ([`Coordinator::release`]); the answer waits until the member owns
+//!   its whole share ([`GroupState::waits_for_partitions`]) or its rebalance timeout.
+//! - `SyncGroup` → the member's [`MemberView::assigned`] (a leader's proposal is
+//!   ignored); `Heartbeat` → [`Coordinator::heartbeat`], REBALANCE_IN_PROGRESS once
+//!   the view differs from what SyncGroup handed out; `LeaveGroup` →
+//!   [`Coordinator::disconnect`].
 //! - `OffsetCommit` with member id and generation → the broker's fenced commit
-//!   (`UNKNOWN_MEMBER_ID`, `ILLEGAL_GENERATION`, `FENCED_INSTANCE_ID` from
-//!   [`MembershipError`]); without them on a group with members → `NON_EMPTY_GROUP`
-//!   semantics as here. `DeleteGroups` maps to the same refusal.
+//!   (`UNKNOWN_MEMBER_ID`, `ILLEGAL_GENERATION` from [`MembershipError`]); without them
+//!   on a group with members → `NON_EMPTY_GROUP`, as `DeleteGroups`.
 
 pub mod classic;
 pub mod error;
