@@ -666,6 +666,7 @@ mod groups {
     const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     const ILLEGAL_GENERATION: i16 = 22;
     const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+    const INVALID_GROUP_ID: i16 = 24;
     const UNKNOWN_MEMBER_ID: i16 = 25;
     const INVALID_SESSION_TIMEOUT: i16 = 26;
     const REBALANCE_IN_PROGRESS: i16 = 27;
@@ -799,6 +800,11 @@ mod groups {
         create_topic(&mut client, TOPIC, 4).await;
         let mut conn = Conn::open(addr).await;
 
+        let nameless = join_request("", subscription(&[TOPIC])).with_group_id(GroupId(text("")));
+        assert_eq!(
+            join(&mut conn, 3, nameless).await.error_code,
+            INVALID_GROUP_ID
+        );
         let unknown = join(&mut conn, 5, join_request("bogus", subscription(&[TOPIC]))).await;
         assert_eq!(unknown.error_code, UNKNOWN_MEMBER_ID);
         let connect = join_request("", subscription(&[TOPIC])).with_protocol_type(text("connect"));
