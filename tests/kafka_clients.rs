@@ -861,6 +861,23 @@ async fn a_kafka_consumer_and_a_grpc_member_split_a_group() {
             .unwrap_or_else(|| panic!("partition {p} in {described}"));
         assert_eq!(position["next_offset"], 10, "{described}");
     }
+
+    // confluent-kafka's admin client lists and describes the group alike.
+    let admin = &out["admin"];
+    assert_eq!(
+        admin["listed"],
+        serde_json::json!(["mixed-group"]),
+        "{admin}"
+    );
+    assert_eq!(admin["state"], "STABLE", "{admin}");
+    let members: Vec<(String, BTreeSet<u32>)> =
+        serde_json::from_value(admin["members"].clone()).expect("admin members");
+    let mut expected = vec![
+        ("eventlog-grpc".to_string(), grpc_side.clone()),
+        ("rdkafka".to_string(), kafka_side.clone()),
+    ];
+    expected.sort();
+    assert_eq!(members, expected, "{admin}");
     grpc.task.abort();
     kafka.server.stop().await;
 }

@@ -380,13 +380,30 @@ def group_mixed(bootstrap, topic, group, eventlog, server):
         described = subprocess.run(
             [eventlog, "group", "describe", group, "--format", "json"],
             env={"EVENTLOG_SERVER": server}, capture_output=True, text=True, check=True)
+        admin_view = describe_with_admin(bootstrap, group)
     finally:
         consumer.close()
     print(json.dumps({
         "assigned": mine,
         "processed": processed,
         "described": json.loads(described.stdout),
+        "admin": admin_view,
     }))
+
+
+def describe_with_admin(bootstrap, group):
+    """The group as confluent-kafka's admin client lists and describes it."""
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    listed = admin.list_consumer_groups().result(timeout=10)
+    description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    return {
+        "listed": sorted(g.group_id for g in listed.valid),
+        "state": description.state.name,
+        "members": sorted(
+            [m.client_id, sorted(tp.partition for tp in m.assignment.topic_partitions)]
+            for m in description.members),
+    }
 
 
 def main():
