@@ -742,6 +742,18 @@ async fn group_takeover(library: &str) {
     }
     let uncommitted_by_c3 = processed.iter().filter(|p| p.0 == "c3" && !p.3).count();
     assert!(uncommitted_by_c3 > 0, "c3 left with uncommitted records");
+
+    // Once every consumer left, the library's admin client deleted the group.
+    assert_eq!(out["deleted"], "OK");
+    let gone = kafka
+        .client
+        .admin
+        .describe_group(pb::DescribeGroupRequest {
+            group: "sharers".into(),
+        })
+        .await
+        .expect_err("the group is deleted");
+    assert_eq!(gone.code(), tonic::Code::NotFound, "{gone}");
     kafka.server.stop().await;
 }
 

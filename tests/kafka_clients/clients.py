@@ -350,11 +350,31 @@ def group_takeover(library, bootstrap, topic, group):
             thread.join(30)
     assert not run.errors, run.errors
     print(json.dumps({
+        "deleted": delete_group(library, bootstrap, group),
         "first_shares": first_shares,
         "second_shares": second_shares,
         "first_round": first_round,
         "processed": run.processed,
     }))
+
+
+def delete_group(library, bootstrap, group):
+    """Deletes the (now empty) group with the library's admin client: "OK" or why not."""
+    if library.startswith("confluent"):
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        try:
+            admin.delete_consumer_groups([group])[group].result(timeout=10)
+            return "OK"
+        except KafkaException as err:
+            return str(err)
+    from kafka.admin import KafkaAdminClient
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return admin.delete_groups([group])[group]
+    finally:
+        admin.close()
 
 
 def group_mixed(bootstrap, topic, group, eventlog, server):
