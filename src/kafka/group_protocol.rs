@@ -162,6 +162,34 @@ mod tests {
         assert_eq!(subscription("range", &[0, 0, 0, 9, b'a']), None);
     }
 
+    proptest::proptest! {
+        /// Client-sent metadata is untrusted: any bytes decode or are refused, never
+        /// a panic, and what decodes is no bigger than the bytes.
+        #[test]
+        fn any_metadata_decodes_or_is_refused(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            version in 0i16..6,
+        ) {
+            let mut framed = version.to_be_bytes().to_vec();
+            framed.extend_from_slice(&bytes);
+            // Each topic takes at least its two-byte length: a decoded subscription
+            // never holds more topics or partitions than the bytes could carry.
+            for (assignor, input) in [("cooperative-sticky", &framed), ("range", &bytes)] {
+                if let Some(decoded) = subscription(assignor, input) {
+                    proptest::prop_assert!(decoded.topics.len() * 2 <= input.len());
+                    proptest::prop_assert!(decoded.owned.len() * 4 <= input.len());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_declared_topic_count_is_refused() {
+        let mut framed = vec![0, 0];
+        framed.extend_from_slice(&i32::MAX.to_be_bytes());
+        assert_eq!(subscription("range", &framed), None);
+    }
+
     #[test]
     fn an_assignment_round_trips_through_the_codec() {
         let partitions: BTreeSet<TopicPartition> = [("a", 2), ("a", 0), ("b", 5)]
