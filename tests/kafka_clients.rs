@@ -7,6 +7,7 @@
 //! did through gRPC (and the other way round), byte for byte.
 
 mod common;
+mod membership_support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -544,11 +545,17 @@ async fn bad_input_closes_only_its_connection_and_leaves_data_intact() {
             .find(|k| k.api_key == ApiKey::Produce as i16)
             .expect("produce");
         assert_eq!(produce.min_version, 0);
+        let join = response
+            .api_keys
+            .iter()
+            .find(|k| k.api_key == ApiKey::JoinGroup as i16)
+            .expect("join group");
+        assert_eq!((join.min_version, join.max_version), (0, 9));
         assert!(
             !response
                 .api_keys
                 .iter()
-                .any(|k| k.api_key == ApiKey::JoinGroup as i16)
+                .any(|k| k.api_key == ApiKey::DeleteRecords as i16)
         );
 
         // ApiVersions at an unknown version: UNSUPPORTED_VERSION, in version 0.
@@ -567,7 +574,12 @@ async fn bad_input_closes_only_its_connection_and_leaves_data_intact() {
         assert_closed(addr, &unknown, "unknown api key");
         assert_closed(
             addr,
-            &request_frame(ApiKey::JoinGroup, 5, 1, &[0; 8]),
+            &request_frame(ApiKey::JoinGroup, 10, 1, &[0; 8]),
+            "unserved version",
+        );
+        assert_closed(
+            addr,
+            &request_frame(ApiKey::DeleteRecords, 0, 1, &[0; 8]),
             "unserved api",
         );
         let metadata = request_frame(ApiKey::Metadata, 12, 1, &[0x05, 0x01]);
@@ -650,4 +662,234 @@ async fn serve_flags_set_the_listener_its_advertised_address_and_frame_limit() {
         log.contains("closing kafka connection") && log.contains("exceeds the limit of 1024 bytes"),
         "the reason is logged: {log}"
     );
+}
+
+/// One processing of a record by a group consumer: (consumer, partition, offset,
+/// whether the commit after its batch went through).
+type Processing = (String, u32, u64, bool);
+
+fn processings(value: &serde_json::Value) -> Vec<Processing> {
+    serde_json::from_value(value.clone()).expect("processed records")
+}
+
+fn shares(value: &serde_json::Value) -> std::collections::BTreeMap<String, Vec<u32>> {
+    serde_json::from_value(value.clone()).expect("shares")
+}
+
+/// Three consumers of `library` share six partitions, two each, and consume a round
+/// once each; the third leaves after processing records it did not commit, and the
+/// other two, three partitions each, take over from its commits: every record is
+/// consumed, and only uncommitted ones are processed again.
+async fn group_takeover(library: &str) {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    let mut kafka = Kafka::start().await;
+    let topic = format!("shared-{library}");
+    create_topic(&mut kafka.client, &topic, 6).await;
+    let out = clients_py(
+        &[
+            "group-takeover",
+            library,
+            &kafka.bootstrap,
+            &topic,
+            "sharers",
+        ],
+        Vec::new(),
+    )
+    .await;
+
+    let first = shares(&out["first_shares"]);
+    assert_eq!(first.len(), 3);
+    assert!(first.values().all(|p| p.len() == 2), "{first:?}");
+    let all: BTreeSet<u32> = first.values().flatten().copied().collect();
+    assert_eq!(all, (0..6).collect());
+    let second = shares(&out["second_shares"]);
+    assert!(second.values().all(|p| p.len() == 3), "{second:?}");
+    let all: BTreeSet<u32> = second.values().flatten().copied().collect();
+    assert_eq!(all, (0..6).collect());
+
+    // The first round: every record once, by the consumer holding its partition.
+    let first_round = processings(&out["first_round"]);
+    assert_eq!(
+        first_round.len(),
+        120,
+        "each record of the first round once"
+    );
+    for (consumer, partition, _, _) in &first_round {
+        assert!(
+            first[consumer].contains(partition),
+            "{consumer} read {partition}"
+        );
+    }
+
+    // Overall: nothing lost, and a record processed again only after a processing
+    // whose commit did not go through.
+    let processed = processings(&out["processed"]);
+    let mut by_record: BTreeMap<(u32, u64), Vec<&Processing>> = BTreeMap::new();
+    for p in &processed {
+        by_record.entry((p.1, p.2)).or_default().push(p);
+    }
+    let expected: BTreeSet<(u32, u64)> =
+        (0..6).flat_map(|p| (0..40).map(move |o| (p, o))).collect();
+    assert_eq!(by_record.keys().copied().collect::<BTreeSet<_>>(), expected);
+    for (record, list) in &by_record {
+        for earlier in &list[..list.len() - 1] {
+            assert!(
+                !earlier.3,
+                "{record:?} was processed again after a committed processing: {list:?}"
+            );
+        }
+    }
+    let uncommitted_by_c3 = processed.iter().filter(|p| p.0 == "c3" && !p.3).count();
+    assert!(uncommitted_by_c3 > 0, "c3 left with uncommitted records");
+
+    // Once every consumer left, the library's admin client deleted the group.
+    assert_eq!(out["deleted"], "OK");
+    let gone = kafka
+        .client
+        .admin
+        .describe_group(pb::DescribeGroupRequest {
+            group: "sharers".into(),
+        })
+        .await
+        .expect_err("the group is deleted");
+    assert_eq!(gone.code(), tonic::Code::NotFound, "{gone}");
+    kafka.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confluent_consumers_share_a_group_and_take_over_commits() {
+    group_takeover("confluent").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_confluent_consumers_share_a_group_and_take_over_commits() {
+    group_takeover("confluent-cooperative").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_python_consumers_share_a_group_and_take_over_commits() {
+    group_takeover("kafka-python").await;
+}
+
+/// A confluent-kafka consumer joins the group of a gRPC member: they split the six
+/// partitions, each reads its own, and `eventlog group describe` shows both members
+/// and the Kafka consumer's commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_consumer_and_a_grpc_member_split_a_group() {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use eventlog::client::group_member::MemberOptions;
+    use membership_support::{Ledger, spawn_member, wait_until};
+
+    let mut kafka = Kafka::start().await;
+    create_topic(&mut kafka.client, "mixed", 6).await;
+    let ledger = Arc::new(Ledger::default());
+    let options = MemberOptions {
+        group: "mixed-group".into(),
+        topics: vec!["mixed".into()],
+        session_timeout: Some(Duration::from_secs(6)),
+        ..MemberOptions::default()
+    };
+    let url = kafka.server.url();
+    let grpc = spawn_member(&url, "grpc", options, Arc::clone(&ledger)).await;
+    let held = Arc::clone(&grpc.assigned);
+    wait_until("the gRPC member holds every partition", || {
+        let held = Arc::clone(&held);
+        async move { held.lock().unwrap().len() == 6 }
+    })
+    .await;
+
+    let out = clients_py(
+        &[
+            "group-mixed",
+            &kafka.bootstrap,
+            "mixed",
+            "mixed-group",
+            env!("CARGO_BIN_EXE_eventlog"),
+            &url,
+        ],
+        Vec::new(),
+    )
+    .await;
+    let kafka_side: BTreeSet<u32> =
+        serde_json::from_value(out["assigned"].clone()).expect("assigned");
+    assert_eq!(kafka_side.len(), 3);
+    // `eventlog group describe`, while the Kafka consumer was in the group.
+    let described = &out["described"];
+    let members = described["members"].as_array().expect("members");
+    assert_eq!(members.len(), 2, "{described}");
+    let clients: Vec<&str> = members
+        .iter()
+        .map(|m| m["client_address"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        clients
+            .iter()
+            .any(|c| c.starts_with("kafka client rdkafka")),
+        "{clients:?}"
+    );
+    // The gRPC member held the other three then (the Kafka consumer has left since,
+    // so its partitions are back with the gRPC member now).
+    let grpc_member = members
+        .iter()
+        .find(|m| {
+            !m["client_address"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("kafka")
+        })
+        .expect("the gRPC member");
+    let grpc_side: BTreeSet<u32> = grpc_member["assigned"]
+        .as_array()
+        .expect("assigned")
+        .iter()
+        .filter_map(|n| n.as_str()?.strip_prefix("mixed/")?.parse().ok())
+        .collect();
+    assert_eq!(grpc_side.len(), 3, "{described}");
+    assert!(kafka_side.is_disjoint(&grpc_side));
+
+    // Each side read exactly its partitions' records ("{partition}-{i}").
+    let read: Vec<(u32, u64)> = serde_json::from_value(out["processed"].clone()).expect("read");
+    assert_eq!(read.len(), 30);
+    assert!(read.iter().all(|(p, _)| kafka_side.contains(p)));
+    let theirs: BTreeSet<String> = grpc_side
+        .iter()
+        .flat_map(|p| (0..10).map(move |i| format!("{p}-{i}")))
+        .collect();
+    let seen = Arc::clone(&ledger);
+    wait_until("the gRPC member reads its partitions", || {
+        let (seen, theirs) = (Arc::clone(&seen), theirs.clone());
+        async move { seen.processed().keys().cloned().collect::<BTreeSet<_>>() == theirs }
+    })
+    .await;
+
+    let partitions = described["partitions"].as_array().expect("partitions");
+    for p in &kafka_side {
+        let position = partitions
+            .iter()
+            .find(|x| x["partition"] == *p)
+            .unwrap_or_else(|| panic!("partition {p} in {described}"));
+        assert_eq!(position["next_offset"], 10, "{described}");
+    }
+
+    // confluent-kafka's admin client lists and describes the group alike.
+    let admin = &out["admin"];
+    assert_eq!(
+        admin["listed"],
+        serde_json::json!(["mixed-group"]),
+        "{admin}"
+    );
+    assert_eq!(admin["state"], "STABLE", "{admin}");
+    let members: Vec<(String, BTreeSet<u32>)> =
+        serde_json::from_value(admin["members"].clone()).expect("admin members");
+    let mut expected = vec![
+        ("eventlog-grpc".to_string(), grpc_side.clone()),
+        ("rdkafka".to_string(), kafka_side.clone()),
+    ];
+    expected.sort();
+    assert_eq!(members, expected, "{admin}");
+    grpc.task.abort();
+    kafka.server.stop().await;
 }

@@ -637,3 +637,459 @@ async fn offsets_committed_over_grpc_are_fetched_over_kafka_at_every_version() {
     assert_eq!(answer.groups.len(), 2);
     server.stop().await;
 }
+
+/// The group-membership APIs at the protocol level: KIP-394's two-step join, the
+/// coordinator's assignment handed out in SyncGroup, a rebalance when a second member
+/// joins, fenced commits, describe, leave and delete, and every refusal's error code.
+mod groups {
+    use std::collections::BTreeSet;
+    use std::time::Instant;
+
+    use bytes::BufMut;
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::leave_group_request::MemberIdentity;
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{
+        ConsumerProtocolAssignment, ConsumerProtocolSubscription, DeleteGroupsRequest,
+        DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse, GroupId,
+        HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
+        LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse,
+        SyncGroupRequest, SyncGroupResponse,
+    };
+
+    use super::*;
+
+    const GROUP: &str = "kgroup";
+    const TOPIC: &str = "kgroup-topic";
+    const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    const ILLEGAL_GENERATION: i16 = 22;
+    const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+    const INVALID_GROUP_ID: i16 = 24;
+    const UNKNOWN_MEMBER_ID: i16 = 25;
+    const INVALID_SESSION_TIMEOUT: i16 = 26;
+    const REBALANCE_IN_PROGRESS: i16 = 27;
+    const INVALID_REQUEST: i16 = 42;
+    const NON_EMPTY_GROUP: i16 = 68;
+    const GROUP_ID_NOT_FOUND: i16 = 69;
+    const MEMBER_ID_REQUIRED: i16 = 79;
+
+    fn text(value: &str) -> StrBytes {
+        StrBytes::from_string(value.to_string())
+    }
+
+    fn group() -> GroupId {
+        GroupId(text(GROUP))
+    }
+
+    fn subscription(topics: &[&str]) -> Bytes {
+        let mut out = BytesMut::new();
+        out.put_i16(1);
+        ConsumerProtocolSubscription::default()
+            .with_topics(topics.iter().map(|t| text(t)).collect())
+            .encode(&mut out, 1)
+            .expect("subscription");
+        out.freeze()
+    }
+
+    fn join_request(member: &str, metadata: Bytes) -> JoinGroupRequest {
+        JoinGroupRequest::default()
+            .with_group_id(group())
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(20_000)
+            .with_member_id(text(member))
+            .with_protocol_type(text("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default()
+                    .with_name(text("range"))
+                    .with_metadata(metadata),
+            ])
+    }
+
+    async fn join(conn: &mut Conn, version: i16, request: JoinGroupRequest) -> JoinGroupResponse {
+        conn.call(ApiKey::JoinGroup, version, &request).await
+    }
+
+    /// Joins in two steps (KIP-394); returns the member id and generation.
+    async fn join_member(conn: &mut Conn) -> (String, i32) {
+        let first = join(conn, 5, join_request("", subscription(&[TOPIC]))).await;
+        assert_eq!(first.error_code, MEMBER_ID_REQUIRED);
+        let id = first.member_id.as_str().to_string();
+        assert!(!id.is_empty());
+        let joined = join(conn, 5, join_request(&id, subscription(&[TOPIC]))).await;
+        assert_eq!(joined.error_code, 0);
+        assert_eq!(joined.member_id.as_str(), id);
+        assert_eq!(
+            joined.protocol_name.as_ref().map(|p| p.as_str()),
+            Some("range")
+        );
+        // No member leads: the coordinator assigns.
+        assert_ne!(joined.leader.as_str(), id);
+        (id, joined.generation_id)
+    }
+
+    async fn sync(conn: &mut Conn, member: &str, generation: i32) -> (i16, BTreeSet<i32>) {
+        let request = SyncGroupRequest::default()
+            .with_group_id(group())
+            .with_generation_id(generation)
+            .with_member_id(text(member))
+            .with_protocol_type(Some(text("consumer")))
+            .with_protocol_name(Some(text("range")));
+        let answer: SyncGroupResponse = conn.call(ApiKey::SyncGroup, 5, &request).await;
+        (answer.error_code, partitions_of(answer.assignment))
+    }
+
+    fn partitions_of(mut assignment: Bytes) -> BTreeSet<i32> {
+        if assignment.is_empty() {
+            return BTreeSet::new();
+        }
+        let version = assignment.get_i16();
+        let decoded = ConsumerProtocolAssignment::decode(&mut assignment, version).expect("decode");
+        decoded
+            .assigned_partitions
+            .iter()
+            .inspect(|t| assert_eq!(t.topic.as_str(), TOPIC))
+            .flat_map(|t| t.partitions.clone())
+            .collect()
+    }
+
+    async fn heartbeat(conn: &mut Conn, member: &str, generation: i32) -> i16 {
+        let request = HeartbeatRequest::default()
+            .with_group_id(group())
+            .with_generation_id(generation)
+            .with_member_id(text(member));
+        let answer: HeartbeatResponse = conn.call(ApiKey::Heartbeat, 4, &request).await;
+        answer.error_code
+    }
+
+    async fn commit(conn: &mut Conn, member: &str, generation: i32, partition: i32) -> i16 {
+        let request = OffsetCommitRequest::default()
+            .with_group_id(group())
+            .with_generation_id_or_member_epoch(generation)
+            .with_member_id(text(member))
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(name(TOPIC))
+                    .with_partitions(vec![
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(partition)
+                            .with_committed_offset(2),
+                    ]),
+            ]);
+        let answer: OffsetCommitResponse = conn.call(ApiKey::OffsetCommit, 8, &request).await;
+        answer.topics[0].partitions[0].error_code
+    }
+
+    async fn describe(conn: &mut Conn, version: i16, group_name: &str) -> DescribeGroupsResponse {
+        let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(text(group_name))]);
+        conn.call(ApiKey::DescribeGroups, version, &request).await
+    }
+
+    async fn delete(conn: &mut Conn) -> i16 {
+        let request = DeleteGroupsRequest::default().with_groups_names(vec![group()]);
+        let answer: DeleteGroupsResponse = conn.call(ApiKey::DeleteGroups, 2, &request).await;
+        answer.results[0].error_code
+    }
+
+    #[tokio::test]
+    async fn bad_group_requests_get_their_error_codes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (server, addr) = start(dir.path(), false).await;
+        let mut client = server.client().await;
+        create_topic(&mut client, TOPIC, 4).await;
+        let mut conn = Conn::open(addr).await;
+
+        let nameless = join_request("", subscription(&[TOPIC])).with_group_id(GroupId(text("")));
+        assert_eq!(
+            join(&mut conn, 3, nameless).await.error_code,
+            INVALID_GROUP_ID
+        );
+        let unknown = join(&mut conn, 5, join_request("bogus", subscription(&[TOPIC]))).await;
+        assert_eq!(unknown.error_code, UNKNOWN_MEMBER_ID);
+        let connect = join_request("", subscription(&[TOPIC])).with_protocol_type(text("connect"));
+        assert_eq!(
+            join(&mut conn, 3, connect).await.error_code,
+            INCONSISTENT_GROUP_PROTOCOL
+        );
+        let garbage = join_request("", Bytes::from_static(&[0xff, 0xff, 1]));
+        assert_eq!(
+            join(&mut conn, 3, garbage).await.error_code,
+            INCONSISTENT_GROUP_PROTOCOL
+        );
+        let none = join_request("", subscription(&[TOPIC])).with_protocols(vec![]);
+        assert_eq!(
+            join(&mut conn, 3, none).await.error_code,
+            INCONSISTENT_GROUP_PROTOCOL
+        );
+        let fast = join_request("", subscription(&[TOPIC])).with_session_timeout_ms(10);
+        assert_eq!(
+            join(&mut conn, 3, fast).await.error_code,
+            INVALID_SESSION_TIMEOUT
+        );
+        let missing = join_request("", subscription(&["no-such-topic"]));
+        assert_eq!(
+            join(&mut conn, 3, missing).await.error_code,
+            UNKNOWN_TOPIC_OR_PARTITION
+        );
+        let static_member =
+            join_request("", subscription(&[TOPIC])).with_group_instance_id(Some(text("i-1")));
+        assert_eq!(
+            join(&mut conn, 5, static_member).await.error_code,
+            INVALID_REQUEST
+        );
+
+        let (sync_code, _) = sync(&mut conn, "bogus", 1).await;
+        assert_eq!(sync_code, UNKNOWN_MEMBER_ID);
+        assert_eq!(heartbeat(&mut conn, "bogus", 1).await, UNKNOWN_MEMBER_ID);
+        assert_eq!(commit(&mut conn, "bogus", 1, 0).await, UNKNOWN_MEMBER_ID);
+        // A generation without a member id, and a member id without a generation.
+        assert_eq!(commit(&mut conn, "", 3, 0).await, UNKNOWN_MEMBER_ID);
+        assert_eq!(commit(&mut conn, "bogus", -1, 0).await, ILLEGAL_GENERATION);
+
+        let (member, generation) = join_member(&mut conn).await;
+        assert_eq!(
+            sync(&mut conn, &member, generation + 1).await.0,
+            ILLEGAL_GENERATION
+        );
+        let (code, assigned) = sync(&mut conn, &member, generation).await;
+        assert_eq!((code, assigned), (0, BTreeSet::from([0, 1, 2, 3])));
+        assert_eq!(heartbeat(&mut conn, &member, generation).await, 0);
+        assert_eq!(
+            heartbeat(&mut conn, &member, generation + 7).await,
+            ILLEGAL_GENERATION
+        );
+        // Another member's subscription must match the group's topics.
+        create_topic(&mut client, "other-topic", 1).await;
+        let mut other = Conn::open(addr).await;
+        let differs = join_request("", subscription(&["other-topic"]));
+        assert_eq!(
+            join(&mut other, 3, differs).await.error_code,
+            INCONSISTENT_GROUP_PROTOCOL
+        );
+
+        produce(&mut client, TOPIC, Some(0), values(0..3)).await;
+        assert_eq!(
+            commit(&mut conn, &member, generation + 9, 0).await,
+            ILLEGAL_GENERATION
+        );
+        assert_eq!(commit(&mut conn, &member, generation, 0).await, 0);
+        // A simple consumer's commit, and deleting the group, wait for it to be empty.
+        assert_eq!(commit(&mut conn, "", -1, 0).await, NON_EMPTY_GROUP);
+        assert_eq!(delete(&mut conn).await, NON_EMPTY_GROUP);
+
+        let leave = LeaveGroupRequest::default()
+            .with_group_id(group())
+            .with_members(vec![
+                MemberIdentity::default().with_member_id(text(&member)),
+                MemberIdentity::default().with_member_id(text("bogus")),
+            ]);
+        let left: LeaveGroupResponse = conn.call(ApiKey::LeaveGroup, 3, &leave).await;
+        let codes: Vec<i16> = left.members.iter().map(|m| m.error_code).collect();
+        assert_eq!(codes, vec![0, UNKNOWN_MEMBER_ID]);
+        assert_eq!(
+            heartbeat(&mut conn, &member, generation).await,
+            UNKNOWN_MEMBER_ID
+        );
+
+        let empty = describe(&mut conn, 5, GROUP).await;
+        assert_eq!(empty.groups[0].group_state.as_str(), "Empty");
+        assert_eq!(delete(&mut conn).await, 0);
+        assert_eq!(delete(&mut conn).await, GROUP_ID_NOT_FOUND);
+        let gone = describe(&mut conn, 6, GROUP).await;
+        assert_eq!(gone.groups[0].error_code, GROUP_ID_NOT_FOUND);
+        let dead = describe(&mut conn, 5, GROUP).await;
+        assert_eq!(
+            (
+                dead.groups[0].error_code,
+                dead.groups[0].group_state.as_str()
+            ),
+            (0, "Dead")
+        );
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_second_member_gets_its_share_after_the_first_rejoins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (server, addr) = start(dir.path(), false).await;
+        let mut client = server.client().await;
+        create_topic(&mut client, TOPIC, 4).await;
+        let mut first = Conn::open(addr).await;
+        let (one, generation) = join_member(&mut first).await;
+        let (_, all) = sync(&mut first, &one, generation).await;
+        assert_eq!(all.len(), 4);
+
+        // The second member joins at version 3 (no member id needed); its JoinGroup
+        // waits until the first member gives up its share.
+        let mut second = Conn::open(addr).await;
+        let joining = tokio::spawn(async move {
+            let joined = join(&mut second, 3, join_request("", subscription(&[TOPIC]))).await;
+            (second, joined)
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let code = heartbeat(&mut first, &one, generation).await;
+            if code == REBALANCE_IN_PROGRESS {
+                break;
+            }
+            assert_eq!(code, 0);
+            assert!(
+                Instant::now() < deadline,
+                "the first member is never told to rejoin"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The first member (eager "range") gave up everything and rejoins.
+        let rejoined = join(&mut first, 5, join_request(&one, subscription(&[TOPIC]))).await;
+        assert_eq!(rejoined.error_code, 0);
+        let (mut second, joined) = joining.await.expect("join task");
+        assert_eq!(joined.error_code, 0);
+        let two = joined.member_id.as_str().to_string();
+        assert_eq!(joined.generation_id, rejoined.generation_id);
+        let (code_one, mine) = sync(&mut first, &one, rejoined.generation_id).await;
+        let (code_two, theirs) = sync(&mut second, &two, joined.generation_id).await;
+        assert_eq!((code_one, code_two), (0, 0));
+        assert_eq!((mine.len(), theirs.len()), (2, 2));
+        assert!(mine.is_disjoint(&theirs));
+        assert_eq!(heartbeat(&mut first, &one, rejoined.generation_id).await, 0);
+        // The generation the first member had before is no longer its.
+        assert_eq!(
+            heartbeat(&mut first, &one, generation).await,
+            ILLEGAL_GENERATION
+        );
+        // Only a partition's owner commits it.
+        let owned = *theirs.first().expect("a partition");
+        assert_eq!(
+            commit(&mut first, &one, rejoined.generation_id, owned).await,
+            ILLEGAL_GENERATION
+        );
+
+        let described = describe(&mut first, 5, GROUP).await;
+        let group = &described.groups[0];
+        assert_eq!(group.group_state.as_str(), "Stable");
+        assert_eq!(group.protocol_data.as_str(), "range");
+        let mut shown: Vec<(String, String, BTreeSet<i32>)> = group
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.as_str().to_string(),
+                    m.client_id.as_str().to_string(),
+                    partitions_of(m.member_assignment.clone()),
+                )
+            })
+            .collect();
+        shown.sort();
+        let mut expected = vec![
+            (one.clone(), "protocol-test".to_string(), mine),
+            (two.clone(), "protocol-test".to_string(), theirs),
+        ];
+        expected.sort();
+        assert_eq!(shown, expected);
+
+        // Listed with its members, though it has no commits yet.
+        let listed: ListGroupsResponse = first
+            .call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())
+            .await;
+        let states: Vec<(&str, &str)> = listed
+            .groups
+            .iter()
+            .map(|g| (g.group_id.as_str(), g.group_state.as_str()))
+            .collect();
+        assert_eq!(states, vec![(GROUP, "Stable")]);
+        let only_empty = ListGroupsRequest::default().with_states_filter(vec![text("Empty")]);
+        let listed: ListGroupsResponse = first.call(ApiKey::ListGroups, 4, &only_empty).await;
+        assert!(listed.groups.is_empty());
+
+        // The first member leaves (version 1: one member id); the second is told to
+        // rejoin and then reads every partition.
+        let leave = LeaveGroupRequest::default()
+            .with_group_id(GroupId(text(GROUP)))
+            .with_member_id(text(&one));
+        let left: LeaveGroupResponse = first.call(ApiKey::LeaveGroup, 1, &leave).await;
+        assert_eq!(left.error_code, 0);
+        assert_eq!(
+            heartbeat(&mut second, &two, joined.generation_id).await,
+            REBALANCE_IN_PROGRESS
+        );
+        let again = join(&mut second, 3, join_request(&two, subscription(&[TOPIC]))).await;
+        assert_eq!(again.error_code, 0);
+        let (code, everything) = sync(&mut second, &two, again.generation_id).await;
+        assert_eq!((code, everything), (0, BTreeSet::from([0, 1, 2, 3])));
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn silent_members_expire_and_a_join_waits_at_most_its_rebalance_timeout() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (server, addr) = start(dir.path(), false).await;
+        let mut client = server.client().await;
+        create_topic(&mut client, TOPIC, 4).await;
+        let mut first = Conn::open(addr).await;
+        let short = join_request("", subscription(&[TOPIC])).with_session_timeout_ms(5_000);
+        let joined = join(&mut first, 3, short).await;
+        let one = joined.member_id.as_str().to_string();
+        let (_, all) = sync(&mut first, &one, joined.generation_id).await;
+        assert_eq!(all.len(), 4);
+
+        // The first member does not rejoin: a second member's join gives up waiting for
+        // its share after its rebalance timeout and syncs with what is free (nothing).
+        let mut second = Conn::open(addr).await;
+        let impatient = join_request("", subscription(&[TOPIC])).with_rebalance_timeout_ms(300);
+        let waited = join(&mut second, 3, impatient).await;
+        assert_eq!(waited.error_code, 0);
+        let two = waited.member_id.as_str().to_string();
+        let (code, nothing) = sync(&mut second, &two, waited.generation_id).await;
+        assert_eq!((code, nothing), (0, BTreeSet::new()));
+        assert_eq!(
+            heartbeat(&mut first, &one, joined.generation_id).await,
+            REBALANCE_IN_PROGRESS
+        );
+        // The first member leaves by going silent instead: a third member, with a short
+        // session, joins the same way and also goes silent; the second member keeps
+        // heartbeating and rejoining until it holds every partition.
+        let mut third = Conn::open(addr).await;
+        let silent = join_request("", subscription(&[TOPIC]))
+            .with_session_timeout_ms(600)
+            .with_rebalance_timeout_ms(300);
+        let three = join(&mut third, 3, silent).await;
+        assert_eq!(three.error_code, 0);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut generation = waited.generation_id;
+        loop {
+            match heartbeat(&mut second, &two, generation).await {
+                0 => {}
+                REBALANCE_IN_PROGRESS => {
+                    let again =
+                        join(&mut second, 3, join_request(&two, subscription(&[TOPIC]))).await;
+                    assert_eq!(again.error_code, 0);
+                    generation = again.generation_id;
+                    let (code, got) = sync(&mut second, &two, generation).await;
+                    assert!(code == 0 || code == REBALANCE_IN_PROGRESS, "sync: {code}");
+                    if got.len() == 4 {
+                        break;
+                    }
+                }
+                other => panic!("heartbeat: {other}"),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the silent members are never removed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Both silent members are gone: the third's session ended, and the first
+        // member's too, nothing having been heard from it for longer than its 5 s.
+        let member = three.member_id.as_str();
+        assert_eq!(
+            heartbeat(&mut third, member, three.generation_id).await,
+            UNKNOWN_MEMBER_ID
+        );
+        assert_eq!(
+            heartbeat(&mut first, &one, joined.generation_id).await,
+            UNKNOWN_MEMBER_ID
+        );
+        server.stop().await;
+    }
+}

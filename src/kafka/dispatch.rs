@@ -47,16 +47,20 @@ pub async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
         return Outcome::Close(format!("unsupported version {version} of {key:?}"));
     }
     let mut body = frame;
-    if let Err(err) = RequestHeader::decode(&mut body, key.request_header_version(version)) {
-        return Outcome::Close(format!(
-            "malformed {key:?} v{version} request header: {err}"
-        ));
-    }
+    let header = match RequestHeader::decode(&mut body, key.request_header_version(version)) {
+        Ok(header) => header,
+        Err(err) => {
+            return Outcome::Close(format!(
+                "malformed {key:?} v{version} request header: {err}"
+            ));
+        }
+    };
+    let client_id = header.client_id.as_ref().map_or("", |c| c.as_str());
     let request = match RequestKind::decode(key, &mut body, version) {
         Ok(request) => request,
         Err(err) => return Outcome::Close(format!("malformed {key:?} v{version} request: {err}")),
     };
-    match route(ctx, request, version).await {
+    match route(ctx, request, version, client_id).await {
         Ok(Some(response)) => encode(key, version, correlation_id, &response),
         Ok(None) => Outcome::NoReply,
         Err(reason) => Outcome::Close(reason),
@@ -69,6 +73,7 @@ async fn route(
     ctx: &Context,
     request: RequestKind,
     version: i16,
+    client_id: &str,
 ) -> Result<Option<ResponseKind>, String> {
     use RequestKind as Rq;
     use ResponseKind as Rs;
@@ -90,6 +95,16 @@ async fn route(
         Rq::OffsetCommit(r) => Rs::OffsetCommit(api::offset_commit::handle(ctx, r).await),
         Rq::OffsetFetch(r) => Rs::OffsetFetch(api::offset_fetch::handle(ctx, r, version).await),
         Rq::ListGroups(r) => Rs::ListGroups(api::list_groups::handle(ctx, r)),
+        Rq::JoinGroup(r) => {
+            Rs::JoinGroup(api::join_group::handle(ctx, r, version, client_id).await)
+        }
+        Rq::SyncGroup(r) => Rs::SyncGroup(api::sync_group::handle(ctx, r)),
+        Rq::Heartbeat(r) => Rs::Heartbeat(api::heartbeat::handle(ctx, r)),
+        Rq::LeaveGroup(r) => Rs::LeaveGroup(api::leave_group::handle(ctx, r, version)),
+        Rq::DescribeGroups(r) => {
+            Rs::DescribeGroups(api::describe_groups::handle(ctx, r, version).await)
+        }
+        Rq::DeleteGroups(r) => Rs::DeleteGroups(api::delete_groups::handle(ctx, r).await),
         // `versions::serves` admits only the APIs above.
         other => unreachable!("no handler for {other:?}"),
     }))

@@ -8,6 +8,7 @@ use kafka_protocol::ResponseError;
 use crate::broker::BrokerError;
 use crate::broker::group_store::GroupStoreError;
 use crate::broker::membership::MembershipError;
+use crate::broker::membership::classic::ClassicError;
 use crate::storage::producer_state::SequenceError;
 use crate::storage::{AppendError, ReadError};
 
@@ -21,6 +22,21 @@ pub fn code_of(err: &BrokerError) -> i16 {
         tracing::error!(error = %err, "kafka request failed");
     }
     error.code()
+}
+
+/// The Kafka error code of a refused classic group request.
+pub fn classic_code(err: &ClassicError) -> i16 {
+    match err {
+        // A JoinGroup waiting for its share when the server stops: find the
+        // coordinator again, as clients do after a coordinator moved.
+        ClassicError::Broker(BrokerError::ShuttingDown) => {
+            ResponseError::CoordinatorNotAvailable.code()
+        }
+        ClassicError::Broker(err) => code_of(err),
+        ClassicError::UnknownMember { .. } => ResponseError::UnknownMemberId.code(),
+        ClassicError::IllegalGeneration { .. } => ResponseError::IllegalGeneration.code(),
+        ClassicError::RebalanceInProgress { .. } => ResponseError::RebalanceInProgress.code(),
+    }
 }
 
 fn error_of(err: &BrokerError) -> ResponseError {
@@ -117,6 +133,21 @@ mod tests {
     fn missing_topics_and_partitions_are_unknown_topic_or_partition() {
         let missing = BrokerError::TopicNotFound { topic: "t".into() };
         assert_eq!(code_of(&missing), 3);
+    }
+
+    #[test]
+    fn classic_group_refusals_have_their_codes() {
+        let unknown = ClassicError::UnknownMember {
+            group: "g".into(),
+            member: "m".into(),
+        };
+        assert_eq!(classic_code(&unknown), 25);
+        let rebalance = ClassicError::RebalanceInProgress {
+            group: "g".into(),
+            generation: 3,
+        };
+        assert_eq!(classic_code(&rebalance), 27);
+        assert_eq!(classic_code(&BrokerError::ShuttingDown.into()), 15);
     }
 
     #[test]

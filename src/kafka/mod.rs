@@ -15,7 +15,9 @@
 //!   [`versions`]: the APIs and versions this listener implements.
 //! - [`api`]: one file per API handler; [`records`]: record batches to broker records
 //!   and back; [`errors`]: broker errors to Kafka error codes; [`context`]: what every
-//!   handler needs (the broker, this node's advertised address, settings).
+//!   handler needs (the broker, this node's advertised address, settings);
+//!   [`group_protocol`]: what the consumer-group APIs share (the consumer protocol's
+//!   subscriptions and assignments, where group calls are served).
 
 pub mod api;
 pub mod connection;
@@ -23,6 +25,7 @@ pub mod context;
 pub mod dispatch;
 pub mod errors;
 pub mod frame;
+pub mod group_protocol;
 pub mod listener;
 pub mod records;
 pub mod versions;

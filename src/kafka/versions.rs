@@ -23,9 +23,7 @@ pub struct Supported {
 /// range does not start at 0.
 pub const MIN_SERVED_PRODUCE: i16 = 3;
 
-/// Every implemented API. Group membership (JoinGroup, SyncGroup, Heartbeat,
-/// LeaveGroup) is not among them: consumers assign partitions themselves and commit
-/// as simple consumers (generation -1).
+/// Every implemented API.
 pub const SUPPORTED: &[Supported] = &[
     api(ApiKey::Produce, 0, 11),
     api(ApiKey::Fetch, 4, 12),
@@ -39,6 +37,12 @@ pub const SUPPORTED: &[Supported] = &[
     api(ApiKey::CreateTopics, 2, 7),
     api(ApiKey::DeleteTopics, 1, 6),
     api(ApiKey::InitProducerId, 0, 5),
+    api(ApiKey::JoinGroup, 0, 9),
+    api(ApiKey::SyncGroup, 0, 5),
+    api(ApiKey::Heartbeat, 0, 4),
+    api(ApiKey::LeaveGroup, 0, 5),
+    api(ApiKey::DescribeGroups, 0, 6),
+    api(ApiKey::DeleteGroups, 0, 2),
 ];
 
 const fn api(key: ApiKey, min: i16, max: i16) -> Supported {
@@ -88,6 +92,7 @@ mod tests {
         assert_eq!(range_of(ApiKey::Produce).map(|s| s.min), Some(0));
         assert!(!serves(ApiKey::Produce, 2));
         assert!(serves(ApiKey::Produce, 3));
-        assert!(!serves(ApiKey::JoinGroup, 0));
+        assert!(!serves(ApiKey::JoinGroup, 10));
+        assert!(!serves(ApiKey::DeleteRecords, 0));
     }
 }

@@ -436,6 +436,17 @@ impl GroupState {
         Ok(())
     }
 
+    /// True when `member` gives up nothing and still waits for partitions of its target
+    /// that other members own: what a Kafka member's JoinGroup waits out, so that its
+    /// SyncGroup hands it its whole share rather than part of it.
+    pub fn waits_for_partitions(&self, member: &str) -> bool {
+        let (Some(m), Some(target)) = (self.members.get(member), self.target.get(member)) else {
+            return false;
+        };
+        let gives_up = m.owned.keys().any(|tp| !target.contains(tp));
+        !gives_up && target.iter().any(|tp| !m.owned.contains_key(tp))
+    }
+
     /// Refuses `what` while the group has members.
     pub fn check_empty(&self, what: &'static str) -> Result<(), MembershipError> {
         if self.members.is_empty() {

@@ -248,3 +248,19 @@ fn joins_beyond_the_cap_or_with_other_topics_are_refused() {
         Err(MembershipError::StrategyDiffers { .. })
     ));
 }
+
+#[test]
+fn a_member_waits_for_partitions_only_while_it_gives_nothing_up() {
+    let now = Instant::now();
+    let mut g = GroupState::new("g");
+    let a = join(&mut g, "a", now);
+    assert!(!g.waits_for_partitions("a"), "a owns its whole share");
+    let _b = join(&mut g, "b", now);
+    // a must give three up: it waits for nothing (it is to be told at once); b waits.
+    assert!(!g.waits_for_partitions("a"));
+    assert!(g.waits_for_partitions("b"));
+    assert!(!g.waits_for_partitions("nobody"));
+    let revoking: Vec<_> = a.borrow().revoking.iter().cloned().collect();
+    g.release("a", &revoking, now).unwrap();
+    assert!(!g.waits_for_partitions("b"), "b owns its share now");
+}

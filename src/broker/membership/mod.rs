@@ -9,6 +9,9 @@
 //!   generation, time to rebalance.
 //! - `ops`: the broker operations built on it (join, subscribe a member's partitions
 //!   from the group's commits, fenced commits).
+//! - [`classic`]: members that speak Kafka's request/response group protocol (JoinGroup,
+//!   SyncGroup, Heartbeat, LeaveGroup) instead of holding a stream, as the same
+//!   coordinator's members.
 //!
 //! Membership lives in memory: a server restart ends every member's stream and the
 //! members rejoin; the commits are durable in the group store, so nothing is re-read
@@ -16,25 +19,23 @@
 //! heartbeats, commits, describe) and on a timer by every member's stream, so a member
 //! that hangs is removed within about a fifth of its session timeout after it ends.
 //!
-//! # Mapping Kafka's group protocol onto this coordinator
-//! The coordinator computes assignments itself (as in Kafka's KIP-848 protocol), so a
-//! Kafka adapter needs no client-side leader:
-//! - `JoinGroup` → [`Coordinator::join`] (an empty member id gets a new one;
-//!   `group.instance.id` is [`JoinSpec::instance_id`]; the protocol's topics and
-//!   `session.timeout.ms` fill the rest; the assignor name picks the [`Strategy`]).
-//!   The response's generation is the view's.
-//! - `SyncGroup` → the member's current [`MemberView::assigned`] (the leader's
-//!   assignment, if sent, is ignored: the coordinator has computed one).
-//! - `Heartbeat` → [`Coordinator::heartbeat`]; answer `REBALANCE_IN_PROGRESS` while the
-//!   member's view has partitions in `revoking` or a newer generation than it last
-//!   synced, so the client revokes, commits and rejoins. Its rejoin with the
-//!   partitions it kept maps to [`Coordinator::release`] of the ones it gave up.
-//! - `LeaveGroup` → [`Coordinator::disconnect`] (which keeps a static member's place).
+//! # Kafka's group protocol on this coordinator
+//! The coordinator computes assignments itself (as in Kafka's KIP-848 protocol), so
+//! Kafka consumers need no client-side leader; [`classic`] holds them between their
+//! requests:
+//! - `JoinGroup` → [`Coordinator::join_as`] (version 4 and later hand out the id first,
+//!   KIP-394); a known member's rejoin releases what it was told to give up and no
+//!   longer claims ([`Coordinator::release`]); the answer waits until the member owns
+//!   its whole share ([`GroupState::waits_for_partitions`]) or its rebalance timeout.
+//! - `SyncGroup` → the member's [`MemberView::assigned`] (a leader's proposal is
+//!   ignored); `Heartbeat` → [`Coordinator::heartbeat`], REBALANCE_IN_PROGRESS once
+//!   the view differs from what SyncGroup handed out; `LeaveGroup` →
+//!   [`Coordinator::disconnect`].
 //! - `OffsetCommit` with member id and generation → the broker's fenced commit
-//!   (`UNKNOWN_MEMBER_ID`, `ILLEGAL_GENERATION`, `FENCED_INSTANCE_ID` from
-//!   [`MembershipError`]); without them on a group with members → `NON_EMPTY_GROUP`
-//!   semantics as here. `DeleteGroups` maps to the same refusal.
+//!   (`UNKNOWN_MEMBER_ID`, `ILLEGAL_GENERATION` from [`MembershipError`]); without them
+//!   on a group with members → `NON_EMPTY_GROUP`, as `DeleteGroups`.
 
+pub mod classic;
 pub mod error;
 pub mod group;
 mod metrics;
@@ -90,6 +91,8 @@ pub struct Coordinator {
     /// Start time of this coordinator, in every member id, so ids from before a
     /// restart never name a member after it.
     incarnation: String,
+    /// The members that speak Kafka's request/response protocol, held between requests.
+    classic: classic::ClassicRegistry,
 }
 
 impl Coordinator {
@@ -103,6 +106,16 @@ impl Coordinator {
             retention,
             next_id: AtomicU64::new(1),
             incarnation: format!("{:x}", super::group_store::now_ms()),
+            classic: classic::ClassicRegistry::default(),
+        }
+    }
+
+    /// A member id never given before by this coordinator (nor by an earlier run).
+    pub fn new_member_id(&self, instance_id: Option<&str>) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        match instance_id {
+            Some(instance) => format!("{instance}-{}-{n}", self.incarnation),
+            None => format!("member-{}-{n}", self.incarnation),
         }
     }
 
@@ -114,11 +127,19 @@ impl Coordinator {
         spec: JoinSpec,
         now: Instant,
     ) -> Result<(String, watch::Receiver<MemberView>), MembershipError> {
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let id = match &spec.instance_id {
-            Some(instance) => format!("{instance}-{}-{n}", self.incarnation),
-            None => format!("member-{}-{n}", self.incarnation),
-        };
+        self.join_as(group, None, spec, now)
+    }
+
+    /// [`Coordinator::join`] under a member id handed out before by
+    /// [`Coordinator::new_member_id`] (Kafka's two-step join, KIP-394), or a new one.
+    pub fn join_as(
+        &self,
+        group: &str,
+        id: Option<String>,
+        spec: JoinSpec,
+        now: Instant,
+    ) -> Result<(String, watch::Receiver<MemberView>), MembershipError> {
+        let id = id.unwrap_or_else(|| self.new_member_id(spec.instance_id.as_deref()));
         let state = self.entry(group);
         let mut state = lock(&state);
         let changes = state.expire(now);
@@ -195,6 +216,15 @@ impl Coordinator {
     /// Refuses `what` while `group` has members.
     pub fn check_empty(&self, group: &str, what: &'static str) -> Result<(), MembershipError> {
         self.locked(group, |state| state.map_or(Ok(()), |s| s.check_empty(what)))
+    }
+
+    /// The groups with live members, in name order.
+    pub fn live_groups(&self) -> Vec<String> {
+        lock(&self.groups)
+            .iter()
+            .filter(|(_, state)| state.try_lock().map_or(true, |s| s.member_count() > 0))
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     /// The group's members and generation; `None` without members.

@@ -66,6 +66,11 @@ impl GroupMember {
         self.view.borrow().clone()
     }
 
+    /// A receiver of its views of its own, for a waiter that cannot borrow the member.
+    pub fn watch(&self) -> watch::Receiver<MemberView> {
+        self.view.clone()
+    }
+
     /// Its views: the current one, and a wake-up whenever it changes.
     pub fn view(&mut self) -> &mut watch::Receiver<MemberView> {
         &mut self.view
@@ -103,6 +108,16 @@ impl Broker {
     /// group name, no or unknown topics, a session timeout out of range, a full group,
     /// or topics or a strategy other than the group's live members use.
     pub fn join_group(&self, join: JoinGroup) -> Result<GroupMember, BrokerError> {
+        self.join_group_as(join, None)
+    }
+
+    /// [`Broker::join_group`] under `id` when given (one handed out by
+    /// [`Coordinator::new_member_id`]).
+    pub(crate) fn join_group_as(
+        &self,
+        join: JoinGroup,
+        id: Option<String>,
+    ) -> Result<GroupMember, BrokerError> {
         self.accepting()?;
         validate_group_name(&join.group)?;
         if let Some(instance) = &join.instance_id {
@@ -113,14 +128,7 @@ impl Broker {
             return Err(MembershipError::NoTopics { group: join.group }.into());
         }
         let session_timeout = join.session_timeout.unwrap_or(DEFAULT_SESSION_TIMEOUT);
-        if !(MIN_SESSION_TIMEOUT..=MAX_SESSION_TIMEOUT).contains(&session_timeout) {
-            return Err(MembershipError::SessionTimeout {
-                asked_ms: session_timeout.as_millis() as u64,
-                min_ms: MIN_SESSION_TIMEOUT.as_millis() as u64,
-                max_ms: MAX_SESSION_TIMEOUT.as_millis() as u64,
-            }
-            .into());
-        }
+        check_session_timeout(session_timeout)?;
         let mut partitions = Vec::new();
         for topic in &topics {
             let open = self.topic(topic)?;
@@ -135,7 +143,9 @@ impl Broker {
             session_timeout,
             strategy: join.strategy,
         };
-        let (id, view) = self.membership.join(&join.group, spec, Instant::now())?;
+        let (id, view) = self
+            .membership
+            .join_as(&join.group, id, spec, Instant::now())?;
         Ok(GroupMember {
             coordinator: Arc::clone(&self.membership),
             group: join.group,
@@ -265,6 +275,18 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         Ok(self.membership.check_empty(group, what)?)
     }
+}
+
+/// Refuses a session timeout outside the accepted range.
+pub(super) fn check_session_timeout(session_timeout: Duration) -> Result<(), MembershipError> {
+    if (MIN_SESSION_TIMEOUT..=MAX_SESSION_TIMEOUT).contains(&session_timeout) {
+        return Ok(());
+    }
+    Err(MembershipError::SessionTimeout {
+        asked_ms: session_timeout.as_millis() as u64,
+        min_ms: MIN_SESSION_TIMEOUT.as_millis() as u64,
+        max_ms: MAX_SESSION_TIMEOUT.as_millis() as u64,
+    })
 }
 
 /// A member_instance_id follows the rules of group names (it is shown in the same

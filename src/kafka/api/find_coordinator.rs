@@ -1,5 +1,8 @@
-//! FindCoordinator: this node coordinates every consumer group. Transaction
-//! coordinators are not available (transactions are not supported).
+//! FindCoordinator: this node coordinates every consumer group. In a cluster only the
+//! metadata group's leader does, and the Kafka addresses of other nodes are not known
+//! here, so another node answers COORDINATOR_NOT_AVAILABLE (clients retry) rather than
+//! name itself. Transaction coordinators are not available (transactions are not
+//! supported).
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -18,7 +21,9 @@ pub fn handle(
     request: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
-    let error = (request.key_type != GROUP_KEY).then_some(ResponseError::CoordinatorNotAvailable);
+    let elsewhere = crate::kafka::group_protocol::not_coordinator(ctx).is_some();
+    let error = (request.key_type != GROUP_KEY || elsewhere)
+        .then_some(ResponseError::CoordinatorNotAvailable);
     let code = error.map_or(0, |e| e.code());
     let node = if error.is_some() { -1 } else { NODE_ID };
     if version >= 4 {

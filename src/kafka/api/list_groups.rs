@@ -1,5 +1,8 @@
-//! ListGroups: every group with committed offsets. Without membership they are all
-//! "Empty" classic consumer groups (what Kafka reports for a group of simple consumers).
+//! ListGroups: every group with committed offsets or live members, as classic consumer
+//! groups: `Stable` while it has members (Kafka or gRPC), `Empty` otherwise (what Kafka
+//! reports for a group of simple consumers).
+
+use std::collections::BTreeMap;
 
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
@@ -7,29 +10,45 @@ use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use super::text;
 use crate::kafka::context::Context;
 use crate::kafka::errors::code_of;
+use crate::kafka::group_protocol::{CONSUMER, not_coordinator};
 
-/// The state every listed group is in.
-const STATE: &str = "Empty";
+/// The state of a group with live members.
+const WITH_MEMBERS: &str = "Stable";
+/// The state of a group with commits only.
+const WITHOUT_MEMBERS: &str = "Empty";
 
 /// Answers a ListGroups request.
 pub fn handle(ctx: &Context, request: ListGroupsRequest) -> ListGroupsResponse {
-    let groups = match ctx.broker.list_groups() {
+    let committed = match ctx.broker.list_groups() {
         Ok(groups) => groups,
         Err(err) => return ListGroupsResponse::default().with_error_code(code_of(&err)),
     };
-    let wanted = request.states_filter.is_empty()
-        || request
-            .states_filter
-            .iter()
-            .any(|s| s.as_str().eq_ignore_ascii_case(STATE));
-    let listed = groups
+    let mut states: BTreeMap<String, &str> = committed
         .into_iter()
-        .filter(|_| wanted)
-        .map(|g| {
+        .map(|g| (g.group, WITHOUT_MEMBERS))
+        .collect();
+    // Members live only on the coordinator; elsewhere the groups are listed from the
+    // commits alone.
+    if not_coordinator(ctx).is_none() {
+        for group in ctx.broker.groups_with_members() {
+            states.insert(group, WITH_MEMBERS);
+        }
+    }
+    let wanted = |state: &str| {
+        request.states_filter.is_empty()
+            || request
+                .states_filter
+                .iter()
+                .any(|s| s.as_str().eq_ignore_ascii_case(state))
+    };
+    let listed = states
+        .into_iter()
+        .filter(|(_, state)| wanted(state))
+        .map(|(group, state)| {
             ListedGroup::default()
-                .with_group_id(GroupId(text(&g.group)))
-                .with_protocol_type(text("consumer"))
-                .with_group_state(text(STATE))
+                .with_group_id(GroupId(text(&group)))
+                .with_protocol_type(text(CONSUMER))
+                .with_group_state(text(state))
         })
         .collect();
     ListGroupsResponse::default().with_groups(listed)

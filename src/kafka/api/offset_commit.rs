@@ -1,7 +1,9 @@
-//! OffsetCommit: a simple consumer's commit (generation -1, no member id), stored as
-//! the group's offsets through the broker, so `eventlog group describe` shows it. Group
-//! membership is not served yet, so a commit naming a member or generation is refused
-//! as Kafka refuses one from a member it does not know.
+//! OffsetCommit, stored as the group's offsets through the broker, so `eventlog group
+//! describe` shows them. A simple consumer's commit (generation -1, no member id) is
+//! taken while the group has no live members; a member's commit (its member id and
+//! generation) is fenced by the coordinator: only the member owning a partition may
+//! commit it, with a generation no older than its ownership (UNKNOWN_MEMBER_ID,
+//! ILLEGAL_GENERATION otherwise).
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic;
@@ -16,19 +18,13 @@ use crate::kafka::errors::code_of;
 
 /// Answers an OffsetCommit request.
 pub async fn handle(ctx: &Context, request: OffsetCommitRequest) -> OffsetCommitResponse {
-    let refusal = if !request.member_id.is_empty() {
-        Some(ResponseError::UnknownMemberId.code())
-    } else if request.generation_id_or_member_epoch != -1 {
-        Some(ResponseError::IllegalGeneration.code())
-    } else {
-        None
-    };
+    let (refusal, fence) = fence_of(&request);
     let group = request.group_id.as_str();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let codes = match refusal {
             Some(code) => vec![Some(code); topic.partitions.len()],
-            None => commit(ctx, group, &topic).await,
+            None => commit(ctx, group, &topic, fence.clone()).await,
         };
         let partitions = topic
             .partitions
@@ -49,9 +45,27 @@ pub async fn handle(ctx: &Context, request: OffsetCommitRequest) -> OffsetCommit
     OffsetCommitResponse::default().with_topics(topics)
 }
 
+/// The membership fence of a commit (member id and generation), or the error code
+/// refusing it: a member id needs a generation, a generation a member id.
+fn fence_of(request: &OffsetCommitRequest) -> (Option<i16>, Option<(String, u64)>) {
+    let member = request.member_id.as_str();
+    let generation = request.generation_id_or_member_epoch;
+    match (member.is_empty(), u64::try_from(generation)) {
+        (true, _) if generation == -1 => (None, None),
+        (true, _) => (Some(ResponseError::UnknownMemberId.code()), None),
+        (false, Ok(generation)) => (None, Some((member.to_string(), generation))),
+        (false, Err(_)) => (Some(ResponseError::IllegalGeneration.code()), None),
+    }
+}
+
 /// Commits one topic's partitions (all or nothing, as the broker stores them); the
 /// error code of each partition, in request order.
-async fn commit(ctx: &Context, group: &str, topic: &OffsetCommitRequestTopic) -> Vec<Option<i16>> {
+async fn commit(
+    ctx: &Context,
+    group: &str,
+    topic: &OffsetCommitRequestTopic,
+    fence: Option<(String, u64)>,
+) -> Vec<Option<i16>> {
     let mut codes = vec![None; topic.partitions.len()];
     let mut entries = Vec::with_capacity(topic.partitions.len());
     for (code, p) in codes.iter_mut().zip(&topic.partitions) {
@@ -77,7 +91,7 @@ async fn commit(ctx: &Context, group: &str, topic: &OffsetCommitRequestTopic) ->
     }
     if let Err(err) = ctx
         .broker
-        .commit_offsets(group, topic.name.as_str(), entries)
+        .commit_fenced(group, topic.name.as_str(), entries, fence)
         .await
     {
         let failed = code_of(&err);
