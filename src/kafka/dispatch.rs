@@ -90,6 +90,9 @@ async fn route(
         Rq::OffsetCommit(r) => Rs::OffsetCommit(api::offset_commit::handle(ctx, r).await),
         Rq::OffsetFetch(r) => Rs::OffsetFetch(api::offset_fetch::handle(ctx, r, version).await),
         Rq::ListGroups(r) => Rs::ListGroups(api::list_groups::handle(ctx, r)),
+        Rq::CreatePartitions(r) => {
+            Rs::CreatePartitions(api::create_partitions::handle(ctx, r).await)
+        }
         // `versions::serves` admits only the APIs above.
         other => unreachable!("no handler for {other:?}"),
     }))

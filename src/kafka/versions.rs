@@ -39,6 +39,7 @@ pub const SUPPORTED: &[Supported] = &[
     api(ApiKey::CreateTopics, 2, 7),
     api(ApiKey::DeleteTopics, 1, 6),
     api(ApiKey::InitProducerId, 0, 5),
+    api(ApiKey::CreatePartitions, 0, 3),
 ];
 
 const fn api(key: ApiKey, min: i16, max: i16) -> Supported {

@@ -3,6 +3,7 @@
 //! [`errors`](super::errors)) into the response; none holds broker logic.
 
 pub mod api_versions;
+pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_topics;
 pub mod fetch;
