@@ -2,11 +2,17 @@
 //! request at a time (Kafka answers a connection's requests in the order they came,
 //! and clients rely on it). Anything that cannot be answered closes only this
 //! connection, with the reason logged.
+//!
+//! With tokens, the connection carries its SASL state (see [`sasl`](super::sasl)):
+//! after a version 0 handshake the next frame is the bare PLAIN message rather than a
+//! request, and a failed authentication closes the connection once its answer is
+//! written.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use tokio::io::BufReader;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -15,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::context::Context;
 use super::dispatch::{self, Outcome};
 use super::frame::{FrameError, read_frame, write_frame};
+use super::sasl::AuthState;
 
 /// Limits of one connection.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +53,7 @@ pub async fn serve(
     stop: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
+    let ctx = Arc::new(ctx.for_connection());
     let (reader, mut writer) = stream.into_split();
     let mut reader = BufReader::new(reader);
     loop {
@@ -65,6 +73,18 @@ pub async fn serve(
                 return;
             }
         };
+        if matches!(ctx.session.state(), AuthState::AwaitingBareToken) {
+            // Version 0 SASL: the frame is the PLAIN message; success is an empty
+            // frame, failure closes the connection.
+            if let Err(reason) = ctx.session.authenticate(&frame.body) {
+                tracing::warn!(%peer, %reason, "closing kafka connection");
+                return;
+            }
+            if write_frame(&mut writer, &BytesMut::new()).await.is_err() {
+                return;
+            }
+            continue;
+        }
         // The frame keeps its memory reserved until its answer is written.
         match dispatch::handle(&ctx, frame.body.clone()).await {
             Outcome::Reply(body) => {
@@ -78,6 +98,10 @@ pub async fn serve(
                 tracing::warn!(%peer, %reason, "closing kafka connection");
                 return;
             }
+        }
+        if matches!(ctx.session.state(), AuthState::Failed) {
+            tracing::warn!(%peer, "closing kafka connection after a failed SASL authentication");
+            return;
         }
     }
 }

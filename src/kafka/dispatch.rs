@@ -11,6 +11,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeade
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use super::api;
+use super::authorize::{self, Admission};
 use super::context::Context;
 use super::versions;
 
@@ -56,6 +57,12 @@ pub async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
         Ok(request) => request,
         Err(err) => return Outcome::Close(format!("malformed {key:?} v{version} request: {err}")),
     };
+    // With tokens: authenticated first, then only what the token's grants allow.
+    let request = match authorize::admit(ctx, request, version).await {
+        Admission::Admit(request) => request,
+        Admission::Answer(response) => return encode(key, version, correlation_id, &response),
+        Admission::Close(reason) => return Outcome::Close(reason),
+    };
     match route(ctx, request, version).await {
         Ok(Some(response)) => encode(key, version, correlation_id, &response),
         Ok(None) => Outcome::NoReply,
@@ -90,6 +97,8 @@ async fn route(
         Rq::OffsetCommit(r) => Rs::OffsetCommit(api::offset_commit::handle(ctx, r).await),
         Rq::OffsetFetch(r) => Rs::OffsetFetch(api::offset_fetch::handle(ctx, r, version).await),
         Rq::ListGroups(r) => Rs::ListGroups(api::list_groups::handle(ctx, r)),
+        Rq::SaslHandshake(r) => Rs::SaslHandshake(api::sasl_handshake::handle(ctx, r, version)),
+        Rq::SaslAuthenticate(r) => Rs::SaslAuthenticate(api::sasl_authenticate::handle(ctx, r)),
         Rq::CreatePartitions(r) => {
             Rs::CreatePartitions(api::create_partitions::handle(ctx, r).await)
         }

@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::KafkaConfig;
 use super::connection::{self, ConnectionLimits, Shared};
 use super::context::Context;
+use super::sasl::Session;
 use crate::broker::Broker;
+use crate::service::tokens::TokenTable;
 
 /// A bound, not yet serving Kafka port (bound before the broker opens, so a taken port
 /// fails the start before any data is touched).
@@ -46,12 +48,14 @@ impl KafkaListener {
 
     /// Serves until the broker begins shutting down or [`KafkaServer::stop`], with at
     /// most `max_connections` connections and `request_memory` bytes of requests (never
-    /// less than one largest request) held at once.
+    /// less than one largest request) held at once; with `tokens`, every connection
+    /// authenticates with SASL/PLAIN first.
     pub fn start(
         self,
         broker: Arc<Broker>,
         max_connections: u32,
         request_memory: u64,
+        tokens: Option<Arc<TokenTable>>,
     ) -> KafkaServer {
         let stop = broker.shutdown_token().child_token();
         let limits = ConnectionLimits {
@@ -68,6 +72,8 @@ impl KafkaListener {
             host: self.host,
             port: self.port,
             auto_create_topics: self.config.auto_create_topics,
+            session: Arc::new(Session::new(tokens.clone())),
+            tokens,
         });
         let slots = Arc::new(Semaphore::new(max_connections as usize));
         let memory = usize::try_from(request_memory)

@@ -15,9 +15,14 @@
 //!   [`versions`]: the APIs and versions this listener implements.
 //! - [`api`]: one file per API handler; [`records`]: record batches to broker records
 //!   and back; [`errors`]: broker errors to Kafka error codes; [`context`]: what every
-//!   handler needs (the broker, this node's advertised address, settings).
+//!   handler needs (the broker, this node's advertised address, settings, and the
+//!   connection's authentication).
+//! - [`sasl`]: SASL/PLAIN with the server's tokens; [`authorize`]: the role and name
+//!   scope each request needs; [`refusals`]: the answers to requests a token may not
+//!   make.
 
 pub mod api;
+pub mod authorize;
 pub mod connection;
 pub mod context;
 pub mod dispatch;
@@ -25,6 +30,8 @@ pub mod errors;
 pub mod frame;
 pub mod listener;
 pub mod records;
+pub mod refusals;
+pub mod sasl;
 pub mod versions;
 
 use std::net::SocketAddr;

@@ -40,6 +40,8 @@ pub const SUPPORTED: &[Supported] = &[
     api(ApiKey::DeleteTopics, 1, 6),
     api(ApiKey::InitProducerId, 0, 5),
     api(ApiKey::CreatePartitions, 0, 3),
+    api(ApiKey::SaslHandshake, 0, 1),
+    api(ApiKey::SaslAuthenticate, 0, 2),
 ];
 
 const fn api(key: ApiKey, min: i16, max: i16) -> Supported {

@@ -186,6 +186,7 @@ pub async fn serve(
             Arc::clone(&broker),
             config.connection_limits.max_connections,
             config.request_budget_bytes,
+            config.auth.clone().map(Arc::new),
         )
     });
     let tokens = config.auth.clone().map(Arc::new);
@@ -333,16 +334,16 @@ async fn run(
     }
 }
 
-/// Binds the Kafka listener if one is configured. Refused next to token
-/// authentication: Kafka clients can present a token only over SASL, which this
-/// listener does not speak yet, so it would let anyone past the tokens.
+/// Binds the Kafka listener if one is configured. With token authentication, Kafka
+/// clients present their token over SASL/PLAIN, which sends it in the clear: refused
+/// on a listener beyond loopback, which has no TLS.
 async fn bind_kafka(config: &ServerConfig) -> Result<Option<KafkaListener>, ServeError> {
     let Some(kafka) = &config.kafka else {
         return Ok(None);
     };
     let addr = kafka.listen;
-    if config.auth.is_some() {
-        let why = "the Kafka listener has no authentication yet (SASL is not supported), so it cannot run with --auth-token-file";
+    if config.auth.is_some() && !addr.ip().is_loopback() {
+        let why = "with --auth-token-file the Kafka listener takes tokens over SASL/PLAIN, which it has no TLS for: listen on a loopback address (e.g. 127.0.0.1:9092)";
         return Err(ServeError::Listen {
             addr,
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
@@ -352,7 +353,7 @@ async fn bind_kafka(config: &ServerConfig) -> Result<Option<KafkaListener>, Serv
         .await
         .map_err(|source| ServeError::Listen { addr, source })?;
     if let Ok(bound) = listener.local_addr() {
-        for warning in exposure_warnings(&bound, false, false) {
+        for warning in exposure_warnings(&bound, false, config.auth.is_some()) {
             tracing::warn!(addr = %bound, "kafka listener: {warning}");
         }
     }

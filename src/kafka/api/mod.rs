@@ -15,6 +15,8 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 
 use kafka_protocol::protocol::StrBytes;
 
