@@ -17,6 +17,8 @@ use tokio::net::TcpStream;
 
 use super::common::TestServer;
 
+pub mod clients;
+
 /// A free loopback address for a Kafka listener.
 pub fn free_addr() -> SocketAddr {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");

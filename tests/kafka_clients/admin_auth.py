@@ -1,0 +1,108 @@
+"""Kafka client drivers for tests/kafka_auth_clients.rs: SASL/PLAIN with the server's
+tokens and topic administration through each library's admin client. Each
+subcommand prints one JSON document; an unexpected failure raises, so the exit
+status is non-zero and the traceback lands in the test output.
+"""
+
+import json
+import sys
+import time
+
+
+def sasl_config(token):
+    return {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": "any-user",
+        "sasl.password": token,
+    }
+
+
+def confluent_produce(bootstrap, topic, token, count):
+    """Produces `count` records with `token`; returns the delivery and client errors."""
+    from confluent_kafka import Producer
+
+    errors = []
+    config = {
+        "bootstrap.servers": bootstrap,
+        "message.timeout.ms": 8000,
+        "error_cb": lambda err: errors.append(err.name()),
+    }
+    config.update(sasl_config(token))
+    producer = Producer(config)
+
+    def report(err, _msg):
+        if err is not None:
+            errors.append(err.name())
+
+    for i in range(count):
+        producer.produce(topic, key=f"k{i}", value=f"v{i}", partition=0, on_delivery=report)
+    producer.flush(20)
+    return errors
+
+
+def sasl_confluent(bootstrap, topic, writer, reader, wrong):
+    """Right token writes and reads; a wrong token and a read-only token cannot."""
+    from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+
+    result = {"writer_errors": confluent_produce(bootstrap, topic, writer, 10)}
+    result["wrong_token_errors"] = sorted(set(confluent_produce(bootstrap, topic, wrong, 1)))
+    result["reader_produce_errors"] = sorted(set(confluent_produce(bootstrap, topic, reader, 1)))
+    config = {
+        "bootstrap.servers": bootstrap,
+        "group.id": "sasl-readers",
+        "enable.auto.commit": False,
+    }
+    config.update(sasl_config(reader))
+    consumer = Consumer(config)
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    values = []
+    deadline = time.time() + 30
+    while len(values) < 10 and time.time() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is None or msg.error():
+            continue
+        values.append(msg.value().decode())
+    consumer.close()
+    result["read"] = values
+    print(json.dumps(result))
+
+
+def sasl_kafka_python(bootstrap, topic, writer, wrong):
+    """kafka-python: the right token produces; a wrong one fails to connect."""
+    from kafka import KafkaProducer
+
+    def producer(token):
+        return KafkaProducer(
+            bootstrap_servers=bootstrap,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_plain_username="any-user",
+            sasl_plain_password=token,
+            request_timeout_ms=5000,
+            max_block_ms=5000,
+        )
+
+    sent = producer(writer)
+    offsets = [sent.send(topic, value=f"py{i}".encode(), partition=0).get(10).offset
+               for i in range(3)]
+    sent.close()
+    try:
+        wrong_producer = producer(wrong)
+        wrong_producer.send(topic, value=b"never", partition=0).get(10)
+        wrong_error = None
+    except Exception as err:  # the library's error type differs between versions
+        wrong_error = type(err).__name__
+    print(json.dumps({"offsets": offsets, "wrong_token_error": wrong_error}))
+
+
+def main():
+    command, *args = sys.argv[1:]
+    {
+        "sasl_confluent": sasl_confluent,
+        "sasl_kafka_python": sasl_kafka_python,
+    }[command](*args)
+
+
+if __name__ == "__main__":
+    main()
