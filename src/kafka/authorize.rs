@@ -178,6 +178,36 @@ async fn authorize(
                 ))),
             }
         }
+        Rq::DescribeConfigs(r) => {
+            let any = grants.any();
+            match refusals::config_resources_allowed(
+                r.resources
+                    .iter()
+                    .map(|c| (c.resource_type, c.resource_name.as_str())),
+                &any,
+            ) {
+                true => Admission::Admit(Rq::DescribeConfigs(r)),
+                false => refuse(ResponseKind::DescribeConfigs(refusals::describe_configs(
+                    &r,
+                ))),
+            }
+        }
+        Rq::IncrementalAlterConfigs(r) => {
+            let admin = grants.scope(Role::Admin);
+            let allowed = grants.has(Role::Admin)
+                && refusals::config_resources_allowed(
+                    r.resources
+                        .iter()
+                        .map(|c| (c.resource_type, c.resource_name.as_str())),
+                    &admin,
+                );
+            match allowed {
+                true => Admission::Admit(Rq::IncrementalAlterConfigs(r)),
+                false => refuse(ResponseKind::IncrementalAlterConfigs(
+                    refusals::alter_configs(&r),
+                )),
+            }
+        }
         other => group_or_admin(other, &grants),
     }
 }

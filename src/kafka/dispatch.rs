@@ -99,6 +99,12 @@ async fn route(
         Rq::ListGroups(r) => Rs::ListGroups(api::list_groups::handle(ctx, r)),
         Rq::SaslHandshake(r) => Rs::SaslHandshake(api::sasl_handshake::handle(ctx, r, version)),
         Rq::SaslAuthenticate(r) => Rs::SaslAuthenticate(api::sasl_authenticate::handle(ctx, r)),
+        Rq::DescribeConfigs(r) => {
+            Rs::DescribeConfigs(api::describe_configs::handle(ctx, r, version))
+        }
+        Rq::IncrementalAlterConfigs(r) => {
+            Rs::IncrementalAlterConfigs(api::alter_configs::handle(ctx, r).await)
+        }
         Rq::CreatePartitions(r) => {
             Rs::CreatePartitions(api::create_partitions::handle(ctx, r).await)
         }

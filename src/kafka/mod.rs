@@ -20,6 +20,8 @@
 //! - [`sasl`]: SASL/PLAIN with the server's tokens; [`authorize`]: the role and name
 //!   scope each request needs; [`refusals`]: the answers to requests a token may not
 //!   make.
+//! - [`topic_configs`]: topic configuration under Kafka's config names
+//!   (DescribeConfigs, IncrementalAlterConfigs).
 
 pub mod api;
 pub mod authorize;
@@ -32,6 +34,7 @@ pub mod listener;
 pub mod records;
 pub mod refusals;
 pub mod sasl;
+pub mod topic_configs;
 pub mod versions;
 
 use std::net::SocketAddr;

@@ -255,6 +255,48 @@ pub fn create_partitions(request: &CreatePartitionsRequest) -> CreatePartitionsR
     CreatePartitionsResponse::default().with_results(results.collect())
 }
 
+/// Whether `scope` may name every topic among config resources (type, name); other
+/// resources (the broker's) carry no name to scope.
+pub fn config_resources_allowed<'a>(
+    mut resources: impl Iterator<Item = (i8, &'a str)>,
+    scope: &Scope,
+) -> bool {
+    resources.all(|(kind, name)| kind != TOPIC_RESOURCE || scope.allows_topic(name))
+}
+
+/// Kafka's resource type of a topic.
+const TOPIC_RESOURCE: i8 = 2;
+
+/// The authorization error of a config resource of type `kind`.
+fn resource_code(kind: i8) -> i16 {
+    match kind {
+        TOPIC_RESOURCE => TOPIC,
+        _ => CLUSTER,
+    }
+}
+
+/// DescribeConfigs: every resource refused.
+pub fn describe_configs(request: &DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let results = request.resources.iter().map(|r| {
+        describe_configs_response::DescribeConfigsResult::default()
+            .with_resource_type(r.resource_type)
+            .with_resource_name(r.resource_name.clone())
+            .with_error_code(resource_code(r.resource_type))
+    });
+    DescribeConfigsResponse::default().with_results(results.collect())
+}
+
+/// IncrementalAlterConfigs: every resource refused.
+pub fn alter_configs(request: &IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+    let responses = request.resources.iter().map(|r| {
+        incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+            .with_resource_type(r.resource_type)
+            .with_resource_name(r.resource_name.clone())
+            .with_error_code(resource_code(r.resource_type))
+    });
+    IncrementalAlterConfigsResponse::default().with_responses(responses.collect())
+}
+
 /// JoinGroup to a group outside the scope.
 pub fn join_group() -> JoinGroupResponse {
     JoinGroupResponse::default()
@@ -385,6 +427,16 @@ mod tests {
             (
                 ApiKey::CreatePartitions,
                 Rs::CreatePartitions(create_partitions(&CreatePartitionsRequest::default())),
+            ),
+            (
+                ApiKey::DescribeConfigs,
+                Rs::DescribeConfigs(describe_configs(&DescribeConfigsRequest::default())),
+            ),
+            (
+                ApiKey::IncrementalAlterConfigs,
+                Rs::IncrementalAlterConfigs(alter_configs(
+                    &IncrementalAlterConfigsRequest::default(),
+                )),
             ),
             (ApiKey::JoinGroup, Rs::JoinGroup(join_group())),
             (ApiKey::SyncGroup, Rs::SyncGroup(sync_group())),

@@ -42,6 +42,8 @@ pub const SUPPORTED: &[Supported] = &[
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::SaslHandshake, 0, 1),
     api(ApiKey::SaslAuthenticate, 0, 2),
+    api(ApiKey::DescribeConfigs, 1, 4),
+    api(ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
 
 const fn api(key: ApiKey, min: i16, max: i16) -> Supported {

@@ -2,10 +2,12 @@
 //! and converts the result (or the broker's error, through
 //! [`errors`](super::errors)) into the response; none holds broker logic.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_topics;
+pub mod describe_configs;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod init_producer_id;
