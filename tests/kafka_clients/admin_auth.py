@@ -96,11 +96,93 @@ def sasl_kafka_python(bootstrap, topic, writer, wrong):
     print(json.dumps({"offsets": offsets, "wrong_token_error": wrong_error}))
 
 
+def admin_confluent(bootstrap, topic):
+    """confluent-kafka's AdminClient: grow a topic, describe and alter its configs."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry,
+                                       ConfigResource, NewPartitions, ResourceType)
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+
+    def error_of(future):
+        try:
+            future.result()
+            return None
+        except KafkaException as err:
+            return err.args[0].name()
+
+    result = {
+        "validate_only": error_of(admin.create_partitions(
+            [NewPartitions(topic, 3)], validate_only=True)[topic]),
+        "partitions_after_validate": len(admin.list_topics(topic).topics[topic].partitions),
+        "grow": error_of(admin.create_partitions([NewPartitions(topic, 3)])[topic]),
+        "shrink": error_of(admin.create_partitions([NewPartitions(topic, 2)])[topic]),
+        "missing": error_of(admin.create_partitions(
+            [NewPartitions(topic + "-missing", 2)])[topic + "-missing"]),
+    }
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        result["partitions"] = len(admin.list_topics(topic).topics[topic].partitions)
+        if result["partitions"] == 3:
+            break
+        time.sleep(0.2)
+
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+
+    def described():
+        configs = admin.describe_configs([resource])[resource].result()
+        return {name: entry.value for name, entry in configs.items()}
+
+    result["before"] = described()
+    change = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("retention.ms", "3600000", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.SET),
+    ])
+    result["alter"] = error_of(admin.incremental_alter_configs([change])[change])
+    unknown = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("no.such.config", "1", incremental_operation=AlterConfigOpType.SET),
+    ])
+    result["unknown"] = error_of(admin.incremental_alter_configs([unknown])[unknown])
+    result["after"] = described()
+    broker = ConfigResource(ResourceType.BROKER, "0")
+    configs = admin.describe_configs([broker])[broker].result()
+    result["broker"] = {name: entry.value for name, entry in configs.items()}
+    print(json.dumps(result))
+
+
+def admin_kafka_python(bootstrap, topic):
+    """kafka-python's KafkaAdminClient: grow a topic, describe and alter its configs."""
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin.create_partitions({topic: 4})
+    try:
+        admin.create_partitions({topic: 2})
+        shrink = None
+    except Exception as err:  # the library's error class for INVALID_PARTITIONS
+        shrink = type(err).__name__
+    resource = ConfigResource(ConfigResourceType.TOPIC, topic)
+
+    def described():
+        found = admin.describe_configs([resource], config_filter="all")
+        configs = found["topic"][topic]
+        return {name: data["value"] for name, data in configs.items()}
+
+    before = described()
+    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
+                                        configs={"retention.ms": "7200000"})])
+    after = described()
+    admin.close()
+    print(json.dumps({"shrink": shrink, "before": before, "after": after}))
+
+
 def main():
     command, *args = sys.argv[1:]
     {
         "sasl_confluent": sasl_confluent,
         "sasl_kafka_python": sasl_kafka_python,
+        "admin_confluent": admin_confluent,
+        "admin_kafka_python": admin_kafka_python,
     }[command](*args)
 
 
