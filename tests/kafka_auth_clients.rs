@@ -1,11 +1,13 @@
 //! SASL/PLAIN with real clients: confluent-kafka (librdkafka), kafka-python and kcat
 //! authenticate with the server's tokens over `SASL_PLAINTEXT` on loopback. The
 //! right token produces and consumes, a wrong one is refused, a read-only token
-//! cannot produce, and a client without SASL gets nothing. Protocol-level checks are
-//! in `kafka_sasl.rs`.
+//! cannot produce, and a client without SASL gets nothing. With the server's TLS
+//! certificate the listener speaks TLS (`SASL_SSL`), and may then listen beyond
+//! loopback. Protocol-level checks are in `kafka_sasl.rs`.
 
 mod common;
 mod kafka_support;
+mod security_support;
 
 use common::{create_topic, fetch_all};
 use eventlog::client::{Client, ConnectOptions};
@@ -143,5 +145,52 @@ async fn kcat_produces_and_consumes_with_a_token_and_is_refused_without_one() {
     assert!(!output.status.success(), "{output:?}");
 
     assert_eq!(fetch_all(&mut client, "kcat-secured", 0, 0).await.len(), 3);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_ssl_carries_the_token_over_tls_beyond_loopback() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = security_support::pki();
+    let tls = eventlog::service::tls::ServerTls::load(&pki.server_cert, &pki.server_key, None)
+        .expect("tls");
+    let tokens = TokenTable::parse(&format!(
+        "{ADMIN} admin\n{WRITER} producer\n{WRITER} consumer\n"
+    ))
+    .expect("tokens");
+    let port = kafka_support::free_addr().port();
+    let bootstrap = format!("127.0.0.1:{port}");
+    let (server, _) = start_with(dir.path(), |config| {
+        config.auth = Some(tokens);
+        config.tls = Some(tls);
+        // Every interface: allowed, since the token travels over TLS.
+        let mut kafka = eventlog::kafka::KafkaConfig::new(([0, 0, 0, 0], port).into());
+        kafka.advertised = Some(bootstrap.clone());
+        config.kafka = Some(kafka);
+    })
+    .await;
+    let options = ConnectOptions {
+        token: Some(ADMIN.into()),
+        tls_ca: Some(std::fs::read(&pki.ca).expect("ca")),
+        ..Default::default()
+    };
+    let mut client = Client::connect_with(&server.url(), &options)
+        .await
+        .expect("client");
+    create_topic(&mut client, "over-tls", 1).await;
+
+    let mut command = python_script("admin_auth.py");
+    let ca = pki.ca.to_str().expect("path");
+    command.args(["sasl_ssl_confluent", &bootstrap, "over-tls", WRITER, ca]);
+    let result = run_json(command).await;
+    assert_eq!(result["errors"], serde_json::json!([]), "{result}");
+    let read: Vec<String> = (0..5).map(|i| format!("tls{i}")).collect();
+    assert_eq!(result["read"], serde_json::json!(read), "{result}");
+
+    // A client speaking plaintext SASL to the TLS port gets nowhere.
+    let plain = sasl_kcat(&bootstrap, WRITER, &["-L", "-m", "5"]);
+    let output = run(plain, Vec::new()).await;
+    assert!(!output.status.success(), "{output:?}");
+    assert_eq!(fetch_all(&mut client, "over-tls", 0, 0).await.len(), 5);
     server.stop().await;
 }

@@ -334,26 +334,34 @@ async fn run(
     }
 }
 
-/// Binds the Kafka listener if one is configured. With token authentication, Kafka
-/// clients present their token over SASL/PLAIN, which sends it in the clear: refused
-/// on a listener beyond loopback, which has no TLS.
+/// Binds the Kafka listener if one is configured, with the gRPC port's TLS settings.
+/// With token authentication, Kafka clients present their token over SASL/PLAIN,
+/// which sends it in the clear: without TLS that is refused beyond loopback.
 async fn bind_kafka(config: &ServerConfig) -> Result<Option<KafkaListener>, ServeError> {
     let Some(kafka) = &config.kafka else {
         return Ok(None);
     };
     let addr = kafka.listen;
-    if config.auth.is_some() && !addr.ip().is_loopback() {
-        let why = "with --auth-token-file the Kafka listener takes tokens over SASL/PLAIN, which it has no TLS for: listen on a loopback address (e.g. 127.0.0.1:9092)";
+    let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+    if config.auth.is_some() && config.tls.is_none() && !addr.ip().is_loopback() {
+        let why = "with --auth-token-file and no TLS the Kafka listener would take tokens in the clear (SASL/PLAIN): listen on a loopback address (e.g. 127.0.0.1:9092) or give --tls-cert and --tls-key";
         return Err(ServeError::Listen {
             addr,
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+            source: invalid(why.into()),
         });
     }
-    let listener = KafkaListener::bind(kafka.clone())
+    let mut listener = KafkaListener::bind(kafka.clone())
         .await
         .map_err(|source| ServeError::Listen { addr, source })?;
+    if let Some(tls) = &config.tls {
+        let config = tls.rustls_config().map_err(|why| ServeError::Listen {
+            addr,
+            source: invalid(why),
+        })?;
+        listener = listener.with_tls(tokio_rustls::TlsAcceptor::from(Arc::new(config)));
+    }
     if let Ok(bound) = listener.local_addr() {
-        for warning in exposure_warnings(&bound, false, config.auth.is_some()) {
+        for warning in exposure_warnings(&bound, config.tls.is_some(), config.auth.is_some()) {
             tracing::warn!(addr = %bound, "kafka listener: {warning}");
         }
     }

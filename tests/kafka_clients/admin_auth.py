@@ -68,6 +68,33 @@ def sasl_confluent(bootstrap, topic, writer, reader, wrong):
     print(json.dumps(result))
 
 
+def sasl_ssl_confluent(bootstrap, topic, token, ca):
+    """SASL_SSL: the token over TLS, the server's certificate checked against `ca`."""
+    from confluent_kafka import Consumer, Producer, TopicPartition, OFFSET_BEGINNING
+
+    tls = {"security.protocol": "SASL_SSL", "ssl.ca.location": ca,
+           "sasl.mechanism": "PLAIN", "sasl.username": "any-user", "sasl.password": token}
+    errors = []
+    producer = Producer(dict(tls, **{"bootstrap.servers": bootstrap,
+                                     "message.timeout.ms": 8000,
+                                     "error_cb": lambda err: errors.append(err.name())}))
+    for i in range(5):
+        producer.produce(topic, value=f"tls{i}", partition=0,
+                         on_delivery=lambda err, _m: err and errors.append(err.name()))
+    producer.flush(20)
+    consumer = Consumer(dict(tls, **{"bootstrap.servers": bootstrap,
+                                     "group.id": "tls-readers", "enable.auto.commit": False}))
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    values = []
+    deadline = time.time() + 30
+    while len(values) < 5 and time.time() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and not msg.error():
+            values.append(msg.value().decode())
+    consumer.close()
+    print(json.dumps({"errors": errors, "read": values}))
+
+
 def sasl_kafka_python(bootstrap, topic, writer, wrong):
     """kafka-python: the right token produces; a wrong one fails to connect."""
     from kafka import KafkaProducer
@@ -181,6 +208,7 @@ def main():
     {
         "sasl_confluent": sasl_confluent,
         "sasl_kafka_python": sasl_kafka_python,
+        "sasl_ssl_confluent": sasl_ssl_confluent,
         "admin_confluent": admin_confluent,
         "admin_kafka_python": admin_kafka_python,
     }[command](*args)
