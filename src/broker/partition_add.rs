@@ -104,6 +104,9 @@ impl Broker {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(name.to_string(), Arc::new(grown));
+        // Groups reading the topic share the new partitions from now on.
+        self.membership
+            .partitions_added(name.as_str(), count, std::time::Instant::now());
         tracing::info!(topic = %name, from = topic.partitions().len(), to = count, "partitions added");
         Ok(summary)
     }

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::broker::membership::{JoinGroup, Strategy, TopicPartition};
 use crate::broker::partitioner::Partitioner;
 use crate::broker::topic_config::MAX_PARTITIONS;
 use crate::broker::{Broker, BrokerConfig, BrokerError, NewTopic};
@@ -140,5 +141,39 @@ async fn a_leftover_directory_of_an_interrupted_addition_is_replaced() {
     assert_eq!(broker.list_topics().unwrap()[1].partitions, 1);
     broker.add_partitions("t", 2, false).await.unwrap();
     assert_eq!(watermarks(&broker, "t").await, [0, 0]);
+    broker.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_with_members_takes_the_new_partitions_into_its_assignment() {
+    let data = tempfile::tempdir().unwrap();
+    let broker = open(data.path());
+    create(&broker, "orders", 2).await;
+    create(&broker, "other", 1).await;
+    let join = |topic: &str| JoinGroup {
+        group: format!("readers-of-{topic}"),
+        topics: vec![topic.to_string()],
+        instance_id: None,
+        client: "test".into(),
+        session_timeout: None,
+        strategy: Strategy::default(),
+    };
+    let mut member = broker.join_group(join("orders")).unwrap();
+    let mut bystander = broker.join_group(join("other")).unwrap();
+    let before = member.view_now();
+    assert_eq!(before.assigned.len(), 2);
+    let other_generation = bystander.view_now().generation;
+
+    broker.add_partitions("orders", 4, false).await.unwrap();
+    let after = member.view().borrow_and_update().clone();
+    let expected: std::collections::BTreeSet<TopicPartition> =
+        (0..4).map(|p| TopicPartition::new("orders", p)).collect();
+    assert_eq!(after.assigned, expected);
+    assert!(
+        after.generation > before.generation,
+        "a rebalance gave them out"
+    );
+    // A group reading another topic is not disturbed.
+    assert_eq!(bystander.view().borrow().generation, other_generation);
     broker.close();
 }
