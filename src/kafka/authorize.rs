@@ -27,7 +27,7 @@ use std::sync::Arc;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
-use kafka_protocol::messages::{MetadataRequest, RequestKind, ResponseKind, TopicName};
+use kafka_protocol::messages::{ApiKey, MetadataRequest, RequestKind, ResponseKind, TopicName};
 
 use super::api;
 use super::context::Context;
@@ -47,8 +47,8 @@ pub enum Admission {
     Close(String),
 }
 
-/// Decides what happens to `request` on this connection.
-pub async fn admit(ctx: &Context, request: RequestKind, version: i16) -> Admission {
+/// Decides what happens to `request` (of API `key`) on this connection.
+pub async fn admit(ctx: &Context, key: ApiKey, request: RequestKind, version: i16) -> Admission {
     let sasl_time = matches!(
         request,
         RequestKind::ApiVersions(_)
@@ -58,13 +58,10 @@ pub async fn admit(ctx: &Context, request: RequestKind, version: i16) -> Admissi
     match ctx.session.state() {
         AuthState::Open => Admission::Admit(request),
         _ if sasl_time => Admission::Admit(request),
-        AuthState::Authenticated(grants) => authorize(ctx, request, version, &grants).await,
+        AuthState::Authenticated(grants) => authorize(ctx, key, request, version, &grants).await,
         AuthState::Failed => Admission::Close("request after a failed SASL authentication".into()),
         AuthState::Start | AuthState::Handshaken | AuthState::AwaitingBareToken => {
-            Admission::Close(format!(
-                "{} request before SASL authentication",
-                kind_name(&request)
-            ))
+            Admission::Close(format!("{key:?} request before SASL authentication"))
         }
     }
 }
@@ -88,6 +85,7 @@ impl Grants<'_> {
 
 async fn authorize(
     ctx: &Context,
+    key: ApiKey,
     request: RequestKind,
     version: i16,
     grants: &Arc<[Grant]>,
@@ -208,12 +206,12 @@ async fn authorize(
                 )),
             }
         }
-        other => group_or_admin(other, &grants),
+        other => group_or_admin(key, other, &grants),
     }
 }
 
 /// The group APIs, the config APIs, and everything else (admin only).
-fn group_or_admin(request: RequestKind, grants: &Grants<'_>) -> Admission {
+fn group_or_admin(key: ApiKey, request: RequestKind, grants: &Grants<'_>) -> Admission {
     use RequestKind as Rq;
     let refuse = |response: ResponseKind| Admission::Answer(response);
     let consumer = grants.scope(Role::Consumer);
@@ -253,10 +251,7 @@ fn group_or_admin(request: RequestKind, grants: &Grants<'_>) -> Admission {
             }
         }
         other if grants.has(Role::Admin) => Admission::Admit(other),
-        other => Admission::Close(format!(
-            "{} request needs the admin role",
-            kind_name(&other)
-        )),
+        _ => Admission::Close(format!("{key:?} request needs the admin role")),
     }
 }
 
@@ -317,14 +312,4 @@ async fn metadata(
 /// Whether `scope` may name every topic in `names`.
 fn all_topics<'a>(scope: &Scope, mut names: impl Iterator<Item = &'a str>) -> bool {
     names.all(|n| scope.allows_topic(n))
-}
-
-/// The API's name for a log line.
-fn kind_name(request: &RequestKind) -> String {
-    let debug = format!("{request:?}");
-    debug
-        .split(['(', ' '])
-        .next()
-        .unwrap_or("unknown")
-        .to_string()
 }

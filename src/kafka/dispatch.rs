@@ -58,7 +58,7 @@ pub async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
         Err(err) => return Outcome::Close(format!("malformed {key:?} v{version} request: {err}")),
     };
     // With tokens: authenticated first, then only what the token's grants allow.
-    let request = match authorize::admit(ctx, request, version).await {
+    let request = match authorize::admit(ctx, key, request, version).await {
         Admission::Admit(request) => request,
         Admission::Answer(response) => return encode(key, version, correlation_id, &response),
         Admission::Close(reason) => return Outcome::Close(reason),
