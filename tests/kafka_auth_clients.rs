@@ -117,7 +117,7 @@ async fn kcat_produces_and_consumes_with_a_token_and_is_refused_without_one() {
     assert_eq!(String::from_utf8_lossy(&output.stdout), "one\ntwo\nthree\n");
 
     // A wrong token, a read-only token producing, and no SASL at all: refused.
-    let wrong = sasl_kcat(&bootstrap, WRONG, &["-L", "-m", "5"]);
+    let wrong = sasl_kcat(&bootstrap, WRONG, &["-L", "-m", "3"]);
     let output = run(wrong, Vec::new()).await;
     assert!(!output.status.success(), "{output:?}");
     let reader = sasl_kcat(
@@ -188,7 +188,7 @@ async fn sasl_ssl_carries_the_token_over_tls_beyond_loopback() {
     assert_eq!(result["read"], serde_json::json!(read), "{result}");
 
     // A client speaking plaintext SASL to the TLS port gets nowhere.
-    let plain = sasl_kcat(&bootstrap, WRITER, &["-L", "-m", "5"]);
+    let plain = sasl_kcat(&bootstrap, WRITER, &["-L", "-m", "3"]);
     let output = run(plain, Vec::new()).await;
     assert!(!output.status.success(), "{output:?}");
     assert_eq!(fetch_all(&mut client, "over-tls", 0, 0).await.len(), 5);

@@ -25,7 +25,7 @@ def confluent_produce(bootstrap, topic, token, count):
     errors = []
     config = {
         "bootstrap.servers": bootstrap,
-        "message.timeout.ms": 8000,
+        "message.timeout.ms": 4000,
         "error_cb": lambda err: errors.append(err.name()),
     }
     config.update(sasl_config(token))
@@ -76,7 +76,7 @@ def sasl_ssl_confluent(bootstrap, topic, token, ca):
            "sasl.mechanism": "PLAIN", "sasl.username": "any-user", "sasl.password": token}
     errors = []
     producer = Producer(dict(tls, **{"bootstrap.servers": bootstrap,
-                                     "message.timeout.ms": 8000,
+                                     "message.timeout.ms": 4000,
                                      "error_cb": lambda err: errors.append(err.name())}))
     for i in range(5):
         producer.produce(topic, value=f"tls{i}", partition=0,
@@ -107,7 +107,7 @@ def sasl_kafka_python(bootstrap, topic, writer, wrong):
             sasl_plain_username="any-user",
             sasl_plain_password=token,
             request_timeout_ms=5000,
-            max_block_ms=5000,
+            max_block_ms=3000,
         )
 
     sent = producer(writer)
