@@ -133,12 +133,6 @@ impl ServerTls {
         Ok(tls)
     }
 
-    /// The PEM text of the certificate chain, the key and the client CA, for listeners
-    /// other than tonic's (the HTTP API) to build the same configuration.
-    pub fn pem_files(&self) -> (&[u8], &[u8], Option<&[u8]>) {
-        (&self.cert, &self.key, self.client_ca.as_deref())
-    }
-
     /// The same configuration for a rustls listener (the HTTP API, the Kafka
     /// listener): the certificate chain and key, and with a client CA, the demand for
     /// client certificates. The files were checked at [`ServerTls::load`], so an error
