@@ -8,8 +8,9 @@
 //! answer back; broker errors become Kafka error codes in [`errors`] and nowhere else.
 //!
 //! # Layout
-//! - [`listener`]: binding, the accept loop and shutdown; [`connection`]: one client's
-//!   request loop (requests are answered one at a time, in order, as Kafka does);
+//! - [`listener`]: binding, the accept loop (with the server's TLS certificate, the TLS
+//!   handshake) and shutdown; [`connection`]: one client's request loop (requests are
+//!   answered one at a time, in order, as Kafka does);
 //!   [`frame`]: length-prefixed frames bounded by `--kafka-max-request-bytes`.
 //! - [`dispatch`]: the request header, the version check, and the handler call;
 //!   [`versions`]: the APIs and versions this listener implements.
