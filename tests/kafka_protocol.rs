@@ -1,7 +1,7 @@
 //! The Kafka listener at the protocol level, with requests built by the
 //! `kafka-protocol` crate: long-poll and byte limits of Fetch, acks=0, ListOffsets,
 //! topic auto-creation behind its flag, topic admin and ListGroups, and the refusal
-//! to run beside token authentication. Real clients are in `kafka_clients.rs`.
+//! to run beside token authentication beyond loopback. Real clients are in `kafka_clients.rs`.
 
 mod common;
 
@@ -467,10 +467,12 @@ async fn topics_are_created_and_deleted_and_groups_listed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_kafka_listener_is_refused_beside_token_authentication() {
+async fn the_kafka_listener_is_refused_beside_token_authentication_beyond_loopback() {
     let dir = tempfile::tempdir().expect("tempdir");
     let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
-    let kafka = KafkaConfig::new(probe.local_addr().expect("addr"));
+    // Beyond loopback: PLAIN would carry tokens in the clear, and there is no TLS.
+    let port = probe.local_addr().expect("addr").port();
+    let kafka = KafkaConfig::new(([0, 0, 0, 0], port).into());
     drop(probe);
     let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -56,7 +56,9 @@ async fn two_teams(admin: &mut Client) {
 fn names_taken(method: &str) -> (bool, bool) {
     match method {
         "Produce" | "Fetch" | "ListOffsets" | "CreateTopic" | "DeleteTopic"
-        | "UpdateTopicConfig" | "CompactTopic" | "DescribeTopic" => (true, false),
+        | "UpdateTopicConfig" | "CompactTopic" | "DescribeTopic" | "CreatePartitions" => {
+            (true, false)
+        }
         "Subscribe"
         | "CommitOffsets"
         | "GetCommittedOffsets"
@@ -143,6 +145,16 @@ async fn call(
                     ..Default::default()
                 }),
                 reset: Vec::new(),
+            })
+            .await
+            .map(none),
+        // Validation only: a call inside the scope leaves the topic as it is.
+        "CreatePartitions" => client
+            .admin
+            .create_partitions(pb::CreatePartitionsRequest {
+                name: t,
+                partitions: 2,
+                validate_only: true,
             })
             .await
             .map(none),

@@ -34,6 +34,21 @@ impl Broker {
         blocking(move || broker.update_topic_config_blocking(&name, update)).await
     }
 
+    /// The config `update` would give topic `name`, validated, without changing
+    /// anything (Kafka's `validate_only`).
+    pub fn check_topic_config_update(
+        &self,
+        name: &str,
+        update: TopicConfigUpdate,
+    ) -> Result<TopicSummary, BrokerError> {
+        let topic = self.topic(name)?;
+        let parsed = TopicName::parse(name)?;
+        let mut summary = topic.summary();
+        summary.config =
+            update.apply(&parsed, &summary.config, self.config.default_segment_bytes)?;
+        Ok(summary)
+    }
+
     fn update_topic_config_blocking(
         &self,
         name: &TopicName,

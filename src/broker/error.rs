@@ -27,6 +27,17 @@ pub enum BrokerError {
         /// What is wrong.
         reason: String,
     },
+    /// A partition count asked of an existing topic is not more than it has, or is
+    /// beyond the server's limit; nothing changed.
+    #[error("cannot give topic {topic} {requested} partitions: {reason}")]
+    InvalidPartitionCount {
+        /// The topic.
+        topic: String,
+        /// The count asked for.
+        requested: u32,
+        /// Why it is refused (naming the current count or the limit).
+        reason: String,
+    },
     /// A produced record's timestamp lies outside the window its topic accepts; nothing
     /// of the request was appended.
     #[error(

@@ -13,7 +13,7 @@
 //! - [`partitioner`]: key hash (Kafka's murmur2) and round-robin placement.
 //! - [`partition`]: one partition log plus its high-watermark notifier (or why it is
 //!   unavailable); `partition_open`: opening all of them in parallel at start-up.
-//! - [`topic`]: an open topic.
+//! - [`topic`]: an open topic; `partition_add`: growing its partition count.
 //! - [`ticker`]: the housekeeping thread; [`gauges`]: a snapshot for metrics.
 //! - `admin`, `produce`, `read`: the operations, as `impl Broker` blocks.
 //! - [`subscription`]: a cursor that goes from history into the live tail.
@@ -55,6 +55,7 @@ pub mod membership;
 pub mod metadata;
 pub mod offline;
 pub mod partition;
+mod partition_add;
 mod partition_open;
 pub mod partitioner;
 pub mod periodic;

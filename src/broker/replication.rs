@@ -6,6 +6,9 @@
 //!   starts its replica of each partition placed on it, and marks the others as held
 //!   elsewhere. A node keeps a local directory for every partition of a topic, so the
 //!   placement can later move a replica onto it.
+//! - **Partitions are added** by a metadata command too: every node grows its open
+//!   topic to the placement's count when it applies it, and starts its replicas of the
+//!   new partitions as for a new topic.
 //! - **Writes** are encoded into one batch per partition here and proposed to the
 //!   partition's group through [`Cluster::propose`], which hands them to the leader
 //!   wherever it is; they are acknowledged once a majority of replicas holds them.
@@ -157,6 +160,16 @@ impl Broker {
             }
             Err(error) => return Err(error),
         };
+        // Partitions added through the metadata group since this node opened the topic.
+        let topic = if topic.partitions().len() < replicas.len() {
+            let parsed = TopicName::parse(name)?;
+            let count = replicas.len() as u32;
+            let broker = Arc::clone(self);
+            blocking(move || broker.grow_topic_blocking(&parsed, count)).await?;
+            self.topic(name)?
+        } else {
+            topic
+        };
         let nodes = cluster.nodes();
         for (number, partition) in topic.partitions().iter().enumerate() {
             let number = number as u32;
@@ -278,6 +291,89 @@ impl Broker {
         self.wait_for_topic(name.as_str(), true, APPLY_TIMEOUT + creating)
             .await?;
         Ok(summary)
+    }
+
+    /// Adds partitions to a replicated topic through the cluster's metadata, and waits
+    /// until this node serves them. A proposal that raced another addition is made
+    /// again from the new count (and refused if that count is already reached).
+    pub(crate) async fn add_partitions_replicated(
+        self: &Arc<Self>,
+        cluster: &Arc<Cluster>,
+        name: &TopicName,
+        count: u32,
+        validate_only: bool,
+    ) -> Result<TopicSummary, BrokerError> {
+        for _ in 0..3 {
+            let summary = self.topic_synced(name.as_str()).await?.summary();
+            let placed = cluster
+                .metadata()
+                .borrow()
+                .0
+                .topics
+                .get(name.as_str())
+                .map(|p| p.replicas.len() as u32);
+            // The metadata may be ahead of the topic opened here.
+            let current = placed.unwrap_or(summary.partitions).max(summary.partitions);
+            super::partition_add::check_growth(name, current, count)?;
+            if validate_only {
+                return Ok(TopicSummary {
+                    partitions: count,
+                    ..summary
+                });
+            }
+            let result = cluster
+                .add_partitions(name.as_str(), count)
+                .await
+                .map_err(|failure| match failure {
+                    ProposeFailure::Invalid(reason) => BrokerError::InvalidConfig {
+                        topic: name.to_string(),
+                        reason,
+                    },
+                    other => BrokerError::Replication(other.to_string()),
+                })?;
+            match result {
+                CommandResult::NotFound => {
+                    return Err(BrokerError::TopicNotFound {
+                        topic: name.to_string(),
+                    });
+                }
+                CommandResult::PartitionsChanged => {
+                    // Let this node's view catch up with the other addition first.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                _ => {}
+            }
+            let opening = Duration::from_millis(50) * (count - current);
+            self.wait_for_partitions(name.as_str(), count, APPLY_TIMEOUT + opening)
+                .await?;
+            return Ok(self.topic(name.as_str())?.summary());
+        }
+        Err(BrokerError::Replication(format!(
+            "the partition count of topic {name:?} kept changing while partitions were added; retry"
+        )))
+    }
+
+    /// Waits until this node serves `count` partitions of `name`.
+    async fn wait_for_partitions(
+        &self,
+        name: &str,
+        count: u32,
+        limit: Duration,
+    ) -> Result<(), BrokerError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let partitions = self.topic(name)?.partitions().len() as u32;
+            if partitions >= count {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BrokerError::Replication(format!(
+                    "the cluster accepted the new partitions of topic {name:?}, but this node has not opened them yet"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Deletes a replicated topic through the cluster's metadata, and waits until this

@@ -1,6 +1,8 @@
 //! An open topic: its summary (name, partition count, config), its partitions and its
-//! partitioner. The config can change at runtime (`UpdateTopicConfig`); name and
-//! partition count never do.
+//! partitioner. The config can change at runtime (`UpdateTopicConfig`); the name never
+//! does, and a `Topic` keeps its partition count: adding partitions
+//! (`partition_add`) replaces the topic in the broker's map with a grown one sharing
+//! the same partitions.
 
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};

@@ -15,6 +15,7 @@
 //! - [`logging`]: tracing setup.
 //! - [`compact`], [`verify`], [`dump`]: offline tools on a data directory or a segment
 //!   file (`compact` also backs `topic compact`); [`topic_alter`]: `topic alter`;
+//!   [`topic_partitions`]: `topic add-partitions`;
 //!   [`progress`]: their progress bars.
 
 pub mod bench;
@@ -36,6 +37,7 @@ pub mod serve;
 pub mod serve_peers;
 pub mod topic;
 pub mod topic_alter;
+pub mod topic_partitions;
 pub mod verify;
 
 use std::process::ExitCode;

@@ -131,8 +131,9 @@ pub struct ServeArgs {
     #[arg(long, env = "EVENTLOG_CLUSTER_TOKEN_FILE", requires = "node_id")]
     pub cluster_token_file: Option<PathBuf>,
     /// Also serve the Kafka wire protocol on this address (e.g. 127.0.0.1:9092), over
-    /// the same topics and groups. Off when unset. Plaintext and without
-    /// authentication: refused together with --auth-token-file.
+    /// the same topics and groups. Off when unset. TLS with --tls-cert, as the gRPC
+    /// port; with --auth-token-file, clients authenticate with SASL/PLAIN (a token as
+    /// the password), and without TLS the address must be a loopback one.
     #[arg(long, env = "EVENTLOG_KAFKA_LISTEN")]
     pub kafka_listen: Option<SocketAddr>,
     /// Also serve the web console at / and the HTTP/JSON API under /api/v1/ on this

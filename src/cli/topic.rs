@@ -1,4 +1,5 @@
-//! `eventlog topic create|list|describe|delete`.
+//! `eventlog topic create|list|describe|delete` (and, in their own files, `alter`,
+//! `add-partitions`, `compact`).
 
 use std::io::{self, Write};
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub enum TopicCommand {
     Delete(NamedArgs),
     /// Change a topic's config (retention, cleanup, segments) on the running server.
     Alter(super::topic_alter::AlterArgs),
+    /// Give a topic more partitions (existing records stay; new keys spread over all).
+    AddPartitions(super::topic_partitions::AddPartitionsArgs),
     /// Compact topics with cleanup policy compact now, through the running server.
     Compact(super::compact::OnlineArgs),
 }
@@ -122,6 +125,7 @@ pub async fn run(command: TopicCommand) -> anyhow::Result<()> {
         TopicCommand::Describe(args) => describe(args, &mut out).await,
         TopicCommand::Delete(args) => delete(args, &mut out).await,
         TopicCommand::Alter(args) => super::topic_alter::run(args, &mut out).await,
+        TopicCommand::AddPartitions(args) => super::topic_partitions::run(args, &mut out).await,
         TopicCommand::Compact(args) => {
             drop(out);
             super::compact::run_online(args).await

@@ -46,6 +46,18 @@ pub enum Command {
         /// Its configuration and placement.
         placement: TopicPlacement,
     },
+    /// Adds partitions to a topic (since storage format version 9): applied only if
+    /// the topic exists and still has `from` partitions, so two additions racing from
+    /// the same count cannot both apply.
+    AddPartitions {
+        /// The topic's name.
+        name: String,
+        /// The partition count the proposer saw.
+        from: u32,
+        /// The replicas of each new partition, numbered from `from` on; the first is
+        /// the preferred leader.
+        replicas: Vec<Vec<NodeId>>,
+    },
     /// Deletes a topic, if it exists.
     DeleteTopic {
         /// The topic's name.
@@ -85,6 +97,11 @@ pub enum CommandResult {
     Committed,
     /// The group's positions were removed.
     GroupDeleted,
+    /// The topic's partitions were added.
+    PartitionsAdded,
+    /// The topic's partition count was no longer the one the command grew from;
+    /// nothing changed.
+    PartitionsChanged,
 }
 
 impl ClusterState {
@@ -99,6 +116,11 @@ impl ClusterState {
                 self.topics.insert(name, placement);
                 (CommandResult::Created, None)
             }
+            Command::AddPartitions {
+                name,
+                from,
+                replicas,
+            } => self.add_partitions(&name, from, replicas),
             Command::DeleteTopic { name } => {
                 if self.topics.remove(&name).is_none() {
                     return (CommandResult::NotFound, None);
@@ -124,6 +146,29 @@ impl ClusterState {
                 None => (CommandResult::NotFound, None),
             },
         }
+    }
+
+    fn add_partitions(
+        &mut self,
+        name: &str,
+        from: u32,
+        replicas: Vec<Vec<NodeId>>,
+    ) -> (CommandResult, Option<GroupChange>) {
+        let Some(placement) = self.topics.get_mut(name) else {
+            return (CommandResult::NotFound, None);
+        };
+        if placement.replicas.len() != from as usize {
+            return (CommandResult::PartitionsChanged, None);
+        }
+        placement.replicas.extend(replicas);
+        // The config is the broker's topic summary, opaque here but for its partition
+        // count, kept equal to the placement's so a node creating the topic from it
+        // (one that joins later, say) opens every partition.
+        let count = placement.replicas.len();
+        if let Some(fields) = placement.config.as_object_mut() {
+            fields.insert("partitions".into(), serde_json::Value::from(count));
+        }
+        (CommandResult::PartitionsAdded, None)
     }
 
     fn commit(
@@ -195,6 +240,30 @@ pub fn place(
                 .collect()
         })
         .collect())
+}
+
+/// Replicas for partitions `existing.len()..partitions` of a topic placed as
+/// `existing`: as many replicas as its partition 0 has (at most the node count), and
+/// the rotation [`place`] gave it continued, so leaders stay spread.
+pub fn place_more(
+    nodes: &[NodeId],
+    existing: &[Vec<NodeId>],
+    partitions: u32,
+) -> Result<Vec<Vec<NodeId>>, String> {
+    let mut sorted = nodes.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let first = existing.first();
+    let replication_factor = first
+        .map_or(sorted.len().min(3), Vec::len)
+        .min(sorted.len());
+    // Partition 0's preferred leader sits at position `shift`.
+    let shift = first
+        .and_then(|set| set.first())
+        .and_then(|leader| sorted.iter().position(|n| n == leader))
+        .unwrap_or(0);
+    let mut placed = place(&sorted, partitions, replication_factor, shift)?;
+    Ok(placed.split_off(existing.len().min(placed.len())))
 }
 
 #[cfg(test)]
@@ -313,6 +382,59 @@ mod tests {
             serde_json::to_string(&delete).unwrap(),
             r#"{"DeleteGroup":{"group":"g"}}"#
         );
+    }
+
+    #[test]
+    fn partitions_are_added_once_from_the_count_the_proposer_saw() {
+        let mut state = ClusterState::default();
+        state.apply(Command::CreateTopic {
+            name: "t".into(),
+            placement: TopicPlacement {
+                config: serde_json::json!({"name": "t", "partitions": 1}),
+                replicas: vec![vec![1, 2]],
+            },
+        });
+        let add = Command::AddPartitions {
+            name: "t".into(),
+            from: 1,
+            replicas: vec![vec![2, 3], vec![3, 1]],
+        };
+        assert_eq!(state.apply(add.clone()).0, CommandResult::PartitionsAdded);
+        assert_eq!(state.topics["t"].replicas.len(), 3);
+        assert_eq!(state.topics["t"].replicas[2], vec![3, 1]);
+        assert_eq!(state.topics["t"].config["partitions"], 3);
+        // The same command again (a racing proposer's) no longer matches the count.
+        assert_eq!(state.apply(add).0, CommandResult::PartitionsChanged);
+        assert_eq!(state.topics["t"].replicas.len(), 3);
+        let missing = Command::AddPartitions {
+            name: "missing".into(),
+            from: 0,
+            replicas: vec![vec![1]],
+        };
+        assert_eq!(state.apply(missing).0, CommandResult::NotFound);
+    }
+
+    #[test]
+    fn add_partitions_is_these_json_golden_bytes() {
+        let golden = r#"{"AddPartitions":{"name":"t","from":2,"replicas":[[3,1],[1,2]]}}"#;
+        let command = Command::AddPartitions {
+            name: "t".into(),
+            from: 2,
+            replicas: vec![vec![3, 1], vec![1, 2]],
+        };
+        assert_eq!(serde_json::to_string(&command).unwrap(), golden);
+        assert_eq!(serde_json::from_str::<Command>(golden).unwrap(), command);
+    }
+
+    #[test]
+    fn more_partitions_continue_the_topic_rotation() {
+        let existing = place(&[1, 2, 3], 2, 2, 1).unwrap();
+        let more = place_more(&[3, 2, 1], &existing, 5).unwrap();
+        assert_eq!(more.len(), 3);
+        let all = place(&[1, 2, 3], 5, 2, 1).unwrap();
+        assert_eq!(more, all[2..]);
+        // A single replica stays a single replica.
+        assert_eq!(place_more(&[1, 2, 3], &[vec![2]], 2).unwrap(), [vec![3]]);
     }
 
     #[test]

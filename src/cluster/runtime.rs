@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::group_offsets::IndexedChange;
 use super::groups::{METADATA_GROUP, partition_group};
-use super::metadata::{ClusterState, Command, CommandResult, TopicPlacement, place};
+use super::metadata::{ClusterState, Command, CommandResult, TopicPlacement, place, place_more};
 use super::metadata_machine::MetadataMachine;
 use super::network::MAX_MESSAGE_BYTES;
 use super::node::{ClusterNode, PartitionReplica, RaftTiming, ReplicaError};
@@ -235,6 +235,30 @@ impl Cluster {
         let command = Command::CreateTopic {
             name: name.to_string(),
             placement: TopicPlacement { config, replicas },
+        };
+        self.propose_metadata(command).await
+    }
+
+    /// Adds partitions to a topic through the metadata group, so that it has
+    /// `partitions` in all, placing the new ones like its first ones. `NotFound` when
+    /// the metadata here does not list the topic; `PartitionsChanged` when its count
+    /// changed between this node's view and the proposal.
+    pub async fn add_partitions(
+        &self,
+        name: &str,
+        partitions: u32,
+    ) -> Result<CommandResult, ProposeFailure> {
+        let existing = match self.metadata.borrow().0.topics.get(name) {
+            Some(placement) => placement.replicas.clone(),
+            None => return Ok(CommandResult::NotFound),
+        };
+        let nodes: Vec<NodeId> = self.nodes().into_keys().collect();
+        let replicas =
+            place_more(&nodes, &existing, partitions).map_err(ProposeFailure::Invalid)?;
+        let command = Command::AddPartitions {
+            name: name.to_string(),
+            from: existing.len() as u32,
+            replicas,
         };
         self.propose_metadata(command).await
     }

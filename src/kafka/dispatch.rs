@@ -11,6 +11,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeade
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use super::api;
+use super::authorize::{self, Admission};
 use super::context::Context;
 use super::versions;
 
@@ -60,6 +61,12 @@ pub async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
         Ok(request) => request,
         Err(err) => return Outcome::Close(format!("malformed {key:?} v{version} request: {err}")),
     };
+    // With tokens: authenticated first, then only what the token's grants allow.
+    let request = match authorize::admit(ctx, key, request, version).await {
+        Admission::Admit(request) => request,
+        Admission::Answer(response) => return encode(key, version, correlation_id, &response),
+        Admission::Close(reason) => return Outcome::Close(reason),
+    };
     match route(ctx, request, version, client_id).await {
         Ok(Some(response)) => encode(key, version, correlation_id, &response),
         Ok(None) => Outcome::NoReply,
@@ -105,6 +112,17 @@ async fn route(
             Rs::DescribeGroups(api::describe_groups::handle(ctx, r, version).await)
         }
         Rq::DeleteGroups(r) => Rs::DeleteGroups(api::delete_groups::handle(ctx, r).await),
+        Rq::SaslHandshake(r) => Rs::SaslHandshake(api::sasl_handshake::handle(ctx, r, version)),
+        Rq::SaslAuthenticate(r) => Rs::SaslAuthenticate(api::sasl_authenticate::handle(ctx, r)),
+        Rq::DescribeConfigs(r) => {
+            Rs::DescribeConfigs(api::describe_configs::handle(ctx, r, version))
+        }
+        Rq::IncrementalAlterConfigs(r) => {
+            Rs::IncrementalAlterConfigs(api::alter_configs::handle(ctx, r).await)
+        }
+        Rq::CreatePartitions(r) => {
+            Rs::CreatePartitions(api::create_partitions::handle(ctx, r).await)
+        }
         // `versions::serves` admits only the APIs above.
         other => unreachable!("no handler for {other:?}"),
     }))

@@ -50,6 +50,7 @@ fn error_of(err: &BrokerError) -> ResponseError {
         }
         BrokerError::InvalidTopicName { .. } => K::InvalidTopicException,
         BrokerError::InvalidConfig { .. } => K::InvalidConfig,
+        BrokerError::InvalidPartitionCount { .. } => K::InvalidPartitions,
         BrokerError::InvalidRequest(_) => K::InvalidRequest,
         BrokerError::TimestampOutOfRange { .. } => K::InvalidTimestamp,
         BrokerError::TopicExists { .. } => K::TopicAlreadyExists,

@@ -6,15 +6,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::KafkaConfig;
-use super::connection::{self, ConnectionLimits, Shared};
+use super::connection::{self, ConnectionLimits, Shared, Stream};
 use super::context::Context;
+use super::sasl::Session;
 use crate::broker::Broker;
+use crate::service::tokens::TokenTable;
 
 /// A bound, not yet serving Kafka port (bound before the broker opens, so a taken port
 /// fails the start before any data is touched).
@@ -23,6 +26,7 @@ pub struct KafkaListener {
     config: KafkaConfig,
     host: String,
     port: i32,
+    tls: Option<TlsAcceptor>,
 }
 
 impl KafkaListener {
@@ -36,7 +40,14 @@ impl KafkaListener {
             config,
             host,
             port,
+            tls: None,
         })
+    }
+
+    /// Serves TLS with `acceptor` (clients use `security.protocol` SSL or SASL_SSL).
+    pub fn with_tls(mut self, acceptor: TlsAcceptor) -> KafkaListener {
+        self.tls = Some(acceptor);
+        self
     }
 
     /// The bound address.
@@ -46,12 +57,14 @@ impl KafkaListener {
 
     /// Serves until the broker begins shutting down or [`KafkaServer::stop`], with at
     /// most `max_connections` connections and `request_memory` bytes of requests (never
-    /// less than one largest request) held at once.
+    /// less than one largest request) held at once; with `tokens`, every connection
+    /// authenticates with SASL/PLAIN first.
     pub fn start(
         self,
         broker: Arc<Broker>,
         max_connections: u32,
         request_memory: u64,
+        tokens: Option<Arc<TokenTable>>,
     ) -> KafkaServer {
         let stop = broker.shutdown_token().child_token();
         let limits = ConnectionLimits {
@@ -61,13 +74,15 @@ impl KafkaListener {
         };
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, advertised = %format!("{}:{}", self.host, self.port),
-                "serving kafka protocol");
+                tls = self.tls.is_some(), auth = tokens.is_some(), "serving kafka protocol");
         }
         let ctx = Arc::new(Context {
             broker,
             host: self.host,
             port: self.port,
             auto_create_topics: self.config.auto_create_topics,
+            session: Arc::new(Session::new(tokens.clone())),
+            tokens,
         });
         let slots = Arc::new(Semaphore::new(max_connections as usize));
         let memory = usize::try_from(request_memory)
@@ -78,6 +93,7 @@ impl KafkaListener {
         };
         let task = tokio::spawn(accept_loop(
             self.listener,
+            self.tls,
             ctx,
             limits,
             shared,
@@ -108,6 +124,7 @@ impl KafkaServer {
 
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     ctx: Arc<Context>,
     limits: ConnectionLimits,
     shared: Shared,
@@ -135,8 +152,19 @@ async fn accept_loop(
             tracing::warn!(%peer, "refusing a kafka connection: too many open");
             continue;
         };
+        let _ = stream.set_nodelay(true);
         let (ctx, shared, stop) = (Arc::clone(&ctx), shared.clone(), stop.clone());
+        let tls = tls.clone();
         connections.spawn(async move {
+            let stream = match tls {
+                None => Stream::Plain(stream),
+                Some(acceptor) => match handshake(&acceptor, stream).await {
+                    Ok(tls) => Stream::Tls(Box::new(tls)),
+                    Err(reason) => {
+                        return tracing::debug!(%peer, %reason, "kafka TLS handshake failed");
+                    }
+                },
+            };
             connection::serve(ctx, stream, peer, limits, shared, stop).await;
             drop(slot);
         });
@@ -145,6 +173,21 @@ async fn accept_loop(
     // Connections end between requests once `stop` is cancelled; a request in flight
     // finishes first (the caller bounds the wait).
     while connections.join_next().await.is_some() {}
+}
+
+/// Longest a TLS handshake may take: a peer that connects and stays silent must not
+/// hold a connection slot.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+) -> Result<tokio_rustls::server::TlsStream<TcpStream>, String> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Ok(tls),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("timed out".into()),
+    }
 }
 
 /// The advertised host and port: `advertised` if given (`host:port`), else `local`,

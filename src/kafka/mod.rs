@@ -8,18 +8,26 @@
 //! answer back; broker errors become Kafka error codes in [`errors`] and nowhere else.
 //!
 //! # Layout
-//! - [`listener`]: binding, the accept loop and shutdown; [`connection`]: one client's
-//!   request loop (requests are answered one at a time, in order, as Kafka does);
+//! - [`listener`]: binding, the accept loop (with the server's TLS certificate, the TLS
+//!   handshake) and shutdown; [`connection`]: one client's request loop (requests are
+//!   answered one at a time, in order, as Kafka does);
 //!   [`frame`]: length-prefixed frames bounded by `--kafka-max-request-bytes`.
 //! - [`dispatch`]: the request header, the version check, and the handler call;
 //!   [`versions`]: the APIs and versions this listener implements.
 //! - [`api`]: one file per API handler; [`records`]: record batches to broker records
 //!   and back; [`errors`]: broker errors to Kafka error codes; [`context`]: what every
-//!   handler needs (the broker, this node's advertised address, settings);
-//!   [`group_protocol`]: what the consumer-group APIs share (the consumer protocol's
-//!   subscriptions and assignments, where group calls are served).
+//!   handler needs (the broker, this node's advertised address, settings, and the
+//!   connection's authentication); [`group_protocol`]: what the consumer-group APIs
+//!   share (the consumer protocol's subscriptions and assignments, where group calls
+//!   are served).
+//! - [`sasl`]: SASL/PLAIN with the server's tokens; [`authorize`]: the role and name
+//!   scope each request needs; [`refusals`]: the answers to requests a token may not
+//!   make.
+//! - [`topic_configs`]: topic configuration under Kafka's config names
+//!   (DescribeConfigs, IncrementalAlterConfigs).
 
 pub mod api;
+pub mod authorize;
 pub mod connection;
 pub mod context;
 pub mod dispatch;
@@ -28,6 +36,9 @@ pub mod frame;
 pub mod group_protocol;
 pub mod listener;
 pub mod records;
+pub mod refusals;
+pub mod sasl;
+pub mod topic_configs;
 pub mod versions;
 
 use std::net::SocketAddr;

@@ -43,6 +43,11 @@ pub const SUPPORTED: &[Supported] = &[
     api(ApiKey::LeaveGroup, 0, 5),
     api(ApiKey::DescribeGroups, 0, 6),
     api(ApiKey::DeleteGroups, 0, 2),
+    api(ApiKey::CreatePartitions, 0, 3),
+    api(ApiKey::SaslHandshake, 0, 1),
+    api(ApiKey::SaslAuthenticate, 0, 2),
+    api(ApiKey::DescribeConfigs, 1, 4),
+    api(ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
 
 const fn api(key: ApiKey, min: i16, max: i16) -> Supported {

@@ -7,7 +7,7 @@
 //! | `EventLog/Fetch`, `Subscribe`, `ListOffsets`, `CommitOffsets`, `GetCommittedOffsets`, `GroupSubscribe` | consumer |
 //! | `Admin/ListTopics`, `DescribeTopic`, `ListGroups`, `DescribeGroup` | any valid token |
 //! | server reflection | any valid token |
-//! | `Admin/CreateTopic`, `DeleteTopic`, `UpdateTopicConfig`, `CompactTopic`, `DeleteGroup`, `ResetGroupOffsets` | admin |
+//! | `Admin/CreateTopic`, `CreatePartitions`, `DeleteTopic`, `UpdateTopicConfig`, `CompactTopic`, `DeleteGroup`, `ResetGroupOffsets` | admin |
 //! | `eventlog.cluster.v1.RaftTransport/*`, `eventlog.cluster.v1.ClusterControl/*` | node |
 //!
 //! Admin may call everything but node-to-node traffic: Raft messages from anyone but a

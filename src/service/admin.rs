@@ -1,5 +1,5 @@
-//! The `eventlog.v1.Admin` service: create, delete, list and describe topics; list,
-//! describe, delete and reset consumer groups.
+//! The `eventlog.v1.Admin` service: create, delete, list and describe topics, and add
+//! partitions to them; list, describe, delete and reset consumer groups.
 //!
 //! Every RPC checks the topics and groups it names against the caller's
 //! [`Scope`] before the broker call; listings show only what the scope may name.
@@ -79,6 +79,20 @@ impl Admin for AdminService {
         let (_, request) = topic_request(request, |r| &r.name)?;
         self.broker.delete_topic(&request.name).await?;
         Ok(Response::new(pb::DeleteTopicResponse {}))
+    }
+
+    async fn create_partitions(
+        &self,
+        request: Request<pb::CreatePartitionsRequest>,
+    ) -> Result<Response<pb::CreatePartitionsResponse>, Status> {
+        let (_, request) = topic_request(request, |r| &r.name)?;
+        let topic = self
+            .broker
+            .add_partitions(&request.name, request.partitions, request.validate_only)
+            .await?;
+        Ok(Response::new(pb::CreatePartitionsResponse {
+            topic: Some(topic.into()),
+        }))
     }
 
     async fn list_topics(

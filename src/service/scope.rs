@@ -116,6 +116,16 @@ impl Scope {
         self.topics.allows(name)
     }
 
+    /// Whether the scope may name every topic (a listing needs no filtering).
+    pub fn allows_every_topic(&self) -> bool {
+        self.topics == Prefixes::All
+    }
+
+    /// Whether the scope may name every group.
+    pub fn allows_every_group(&self) -> bool {
+        self.groups == Prefixes::All
+    }
+
     /// Whether the scope may name group `name`.
     pub fn allows_group(&self, name: &str) -> bool {
         self.groups.allows(name)

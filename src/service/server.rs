@@ -186,6 +186,7 @@ pub async fn serve(
             Arc::clone(&broker),
             config.connection_limits.max_connections,
             config.request_budget_bytes,
+            config.auth.clone().map(Arc::new),
         )
     });
     let tokens = config.auth.clone().map(Arc::new);
@@ -333,26 +334,34 @@ async fn run(
     }
 }
 
-/// Binds the Kafka listener if one is configured. Refused next to token
-/// authentication: Kafka clients can present a token only over SASL, which this
-/// listener does not speak yet, so it would let anyone past the tokens.
+/// Binds the Kafka listener if one is configured, with the gRPC port's TLS settings.
+/// With token authentication, Kafka clients present their token over SASL/PLAIN,
+/// which sends it in the clear: without TLS that is refused beyond loopback.
 async fn bind_kafka(config: &ServerConfig) -> Result<Option<KafkaListener>, ServeError> {
     let Some(kafka) = &config.kafka else {
         return Ok(None);
     };
     let addr = kafka.listen;
-    if config.auth.is_some() {
-        let why = "the Kafka listener has no authentication yet (SASL is not supported), so it cannot run with --auth-token-file";
+    let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+    if config.auth.is_some() && config.tls.is_none() && !addr.ip().is_loopback() {
+        let why = "with --auth-token-file and no TLS the Kafka listener would take tokens in the clear (SASL/PLAIN): listen on a loopback address (e.g. 127.0.0.1:9092) or give --tls-cert and --tls-key";
         return Err(ServeError::Listen {
             addr,
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+            source: invalid(why.into()),
         });
     }
-    let listener = KafkaListener::bind(kafka.clone())
+    let mut listener = KafkaListener::bind(kafka.clone())
         .await
         .map_err(|source| ServeError::Listen { addr, source })?;
+    if let Some(tls) = &config.tls {
+        let config = tls.rustls_config().map_err(|why| ServeError::Listen {
+            addr,
+            source: invalid(why),
+        })?;
+        listener = listener.with_tls(tokio_rustls::TlsAcceptor::from(Arc::new(config)));
+    }
     if let Ok(bound) = listener.local_addr() {
-        for warning in exposure_warnings(&bound, false, false) {
+        for warning in exposure_warnings(&bound, config.tls.is_some(), config.auth.is_some()) {
             tracing::warn!(addr = %bound, "kafka listener: {warning}");
         }
     }

@@ -115,6 +115,7 @@ fn code_for(err: &BrokerError) -> Code {
     match err {
         BrokerError::InvalidTopicName { .. }
         | BrokerError::InvalidConfig { .. }
+        | BrokerError::InvalidPartitionCount { .. }
         | BrokerError::InvalidRequest(_)
         | BrokerError::TimestampOutOfRange { .. } => Code::InvalidArgument,
         BrokerError::TopicNotFound { .. } | BrokerError::PartitionNotFound { .. } => Code::NotFound,

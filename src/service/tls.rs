@@ -7,10 +7,12 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 /// Longest a TLS handshake may take: a peer that connects and stays silent must not
@@ -131,10 +133,40 @@ impl ServerTls {
         Ok(tls)
     }
 
-    /// The PEM text of the certificate chain, the key and the client CA, for listeners
-    /// other than tonic's (the HTTP API) to build the same configuration.
-    pub fn pem_files(&self) -> (&[u8], &[u8], Option<&[u8]>) {
-        (&self.cert, &self.key, self.client_ca.as_deref())
+    /// The same configuration for a rustls listener (the HTTP API, the Kafka
+    /// listener): the certificate chain and key, and with a client CA, the demand for
+    /// client certificates. The files were checked at [`ServerTls::load`], so an error
+    /// here is one the gRPC port would have refused too.
+    pub fn rustls_config(&self) -> Result<rustls::ServerConfig, String> {
+        use rustls::server::WebPkiClientVerifier;
+        use rustls::{RootCertStore, ServerConfig, crypto};
+        let chain = CertificateDer::pem_slice_iter(&self.cert)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("TLS certificate: {e}"))?;
+        let key = PrivateKeyDer::from_pem_slice(&self.key)
+            .map_err(|_| "TLS key: not a PEM private key")?;
+        let provider = Arc::new(crypto::ring::default_provider());
+        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?;
+        let builder = match &self.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(ca) {
+                    let cert = cert.map_err(|e| format!("TLS client CA: {e}"))?;
+                    roots.add(cert).map_err(|e| format!("TLS client CA: {e}"))?;
+                }
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .build()
+                        .map_err(|e| format!("TLS client CA: {e}"))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        builder
+            .with_single_cert(chain, key)
+            .map_err(|e| format!("TLS certificate and key: {e}"))
     }
 
     /// Whether clients must present a certificate signed by the client CA.

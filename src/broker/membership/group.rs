@@ -213,6 +213,27 @@ impl GroupState {
         Ok((receiver, changes))
     }
 
+    /// Takes partitions of `topic` up to `count` into the group's partitions, and
+    /// rebalances if that added any; a group not reading `topic`, or without members
+    /// (whose next member brings the count), is left as it is.
+    pub fn grow_topic(&mut self, topic: &str, count: u32, now: Instant) -> Changes {
+        if self.members.is_empty() || !self.topics.contains(topic) {
+            return Changes::default();
+        }
+        let before = self.partitions.len();
+        for partition in 0..count {
+            let tp = TopicPartition::new(topic, partition);
+            if !self.partitions.contains(&tp) {
+                self.partitions.push(tp);
+            }
+        }
+        if self.partitions.len() == before {
+            return Changes::default();
+        }
+        self.partitions.sort();
+        self.rebalance(now)
+    }
+
     /// Refuses a join whose topics or strategy differ from the live members'.
     fn check_compatible(&self, spec: &JoinSpec) -> Result<(), MembershipError> {
         if spec.topics != self.topics {

@@ -193,6 +193,21 @@ impl Coordinator {
         let _ = self.step(group, now, |state| Ok(state.disconnect(member, now)));
     }
 
+    /// Topic `topic` now has `count` partitions: every group whose members read it
+    /// takes the new ones into its assignment (a rebalance), as Kafka's consumers
+    /// rejoin when the metadata shows more partitions.
+    pub fn partitions_added(&self, topic: &str, count: u32, now: Instant) {
+        let groups: Vec<(String, Arc<Mutex<GroupState>>)> = lock(&self.groups)
+            .iter()
+            .map(|(name, state)| (name.clone(), Arc::clone(state)))
+            .collect();
+        for (name, state) in groups {
+            let mut guard = lock(&state);
+            let changes = guard.grow_topic(topic, count, now);
+            self.after(&name, &guard, &changes);
+        }
+    }
+
     /// Removes `group`'s members whose session timed out.
     pub fn expire(&self, group: &str, now: Instant) {
         let _ = self.step(group, now, |_| Ok(Changes::default()));
