@@ -288,3 +288,33 @@ async fn an_idempotent_producer_built_batch_is_appended_once() {
     assert_eq!(fetch_all(&mut client, "t", 0, 0).await.len(), 4);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_member_reads_raw_batches_from_a_commit_inside_a_batch() {
+    use eventlog::client::group_member::{GroupMember, MemberEvent, MemberOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut client = server.client().await;
+    create_topic(&mut client, "g", 1).await;
+    produce(&mut client, "g", Some(0), records(5, "a")).await;
+    produce(&mut client, "g", Some(0), records(5, "b")).await;
+    let per_record = fetch_all(&mut client, "g", 0, 0).await;
+    common::commit(&mut client, "members", "g", &[(0, 3)])
+        .await
+        .unwrap();
+    let options = MemberOptions {
+        group: "members".into(),
+        topics: vec!["g".into()],
+        ..Default::default()
+    };
+    let mut member = GroupMember::join(&client, options).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < per_record.len() - 3 {
+        match member.next().await.unwrap() {
+            MemberEvent::Records { records, .. } => got.extend(records),
+            MemberEvent::Assignment { .. } => {}
+        }
+    }
+    assert_eq!(got, per_record[3..]);
+    server.stop().await;
+}

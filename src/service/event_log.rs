@@ -210,9 +210,10 @@ impl EventLog for EventLogService {
                     .await?;
             return Ok(Response::new(stream));
         }
+        let raw = raw_delivery::wants_raw(join.delivery, &join.batch_versions)?;
         let join = member_convert::join_from_wire(join, client)?;
         let slot = self.subscriptions.take()?;
-        let stream = member_stream::start(Arc::clone(&self.broker), join, inbound, slot)?;
+        let stream = member_stream::start(Arc::clone(&self.broker), join, inbound, slot, raw)?;
         Ok(Response::new(stream))
     }
 
