@@ -75,7 +75,10 @@ pub struct ProducerOptions {
     /// Retries of requests that failed for a lost connection or an unavailable server.
     pub retry: RetryPolicy,
     /// Encode each request's records into a version 2 batch here (producer-built
-    /// batches), so the server writes it as sent instead of encoding it.
+    /// batches), so the server writes it as sent instead of encoding it. Off by
+    /// default: records without a timestamp then take this machine's clock instead of
+    /// the server's, which a topic's timestamp window would judge across clock skew.
+    /// `eventlog bench produce --producer-batches` measures it.
     pub build_batches: bool,
 }
 
