@@ -182,3 +182,45 @@ fn records_that_do_not_parse_or_are_misnumbered_are_refused() {
         refused(&broken)
     );
 }
+
+mod fuzzed {
+    use proptest::prelude::*;
+
+    use super::built;
+    use crate::storage::batch::v2::BatchMeta;
+    use crate::storage::batch::{self, BatchFormat};
+    use crate::storage::client_batch::check_client_batch;
+
+    proptest! {
+        /// Any damage to a good batch (flipped bytes anywhere, header fields
+        /// included, with or without a matching CRC, or a cut) is refused or leaves a
+        /// batch that decodes: the check never panics and never lets through a batch
+        /// that readers could not read.
+        #[test]
+        fn a_mangled_batch_is_refused_or_decodes(
+            records in 1usize..6,
+            flips in proptest::collection::vec((any::<usize>(), 1u8..=255), 1..4),
+            fix_crc in any::<bool>(),
+            cut in proptest::option::of(any::<usize>()),
+        ) {
+            let mut bytes = built(records, &BatchMeta::default());
+            for (at, mask) in flips {
+                let at = at % bytes.len();
+                bytes[at] ^= mask;
+            }
+            if fix_crc {
+                let crc = crate::storage::batch::v2::crc32c(&bytes[crate::storage::batch::v2::ATTRIBUTES..]);
+                let at = crate::storage::batch::v2::CRC;
+                bytes[at..at + 4].copy_from_slice(&crc.to_be_bytes());
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut % (bytes.len() + 1));
+            }
+            if let Ok(checked) = check_client_batch(&bytes) {
+                let header = batch::check(BatchFormat::V2, &bytes, u32::MAX);
+                prop_assert!(header.is_ok(), "accepted but does not decode: {header:?}");
+                prop_assert_eq!(checked.header.length as usize, bytes.len());
+            }
+        }
+    }
+}
