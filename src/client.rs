@@ -4,8 +4,10 @@
 //! producer that places records itself and retries them idempotently; and
 //! [`group_member`], a consumer-group member sharing a group's partitions.
 
+pub mod batch_builder;
 pub mod group_member;
 pub mod producer;
+pub mod raw_batches;
 pub mod subscriber;
 
 use std::fmt;

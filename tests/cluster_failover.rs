@@ -98,6 +98,7 @@ async fn records_on(cluster: &TestCluster, id: u64) -> BTreeMap<(u32, u64), Byte
                 max_records: 1000,
                 max_bytes: 1 << 20,
                 max_wait_ms: 0,
+                ..Default::default()
             };
             let reply = client.event_log.fetch(request).await.unwrap().into_inner();
             for record in &reply.records {

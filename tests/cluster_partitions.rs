@@ -85,6 +85,7 @@ async fn expect_values(
             max_records: 0,
             max_bytes: 0,
             max_wait_ms: 0,
+            ..Default::default()
         };
         let values: Vec<String> = match client.event_log.fetch(request).await {
             Ok(reply) => reply

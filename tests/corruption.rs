@@ -307,6 +307,7 @@ async fn subscribe_ends_with_data_loss_naming_where_to_resume() {
             max_records_per_message: 0,
             reset: pb::StartPosition::Unspecified.into(),
             auto_commit_interval_ms: None,
+            ..Default::default()
         })
         .await
         .expect("subscribe")

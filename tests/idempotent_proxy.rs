@@ -57,6 +57,7 @@ async fn run(idempotent: bool, topic: &str, seed: u64) -> Outcome {
                     first_backoff: Duration::from_millis(5),
                     max_backoff: Duration::from_millis(100),
                 },
+                ..Default::default()
             };
             let mut sender = Producer::new(client, &topic, options)
                 .await

@@ -46,6 +46,7 @@ async fn scraped_metrics_match_what_clients_did() {
             max_records: 0,
             max_bytes: 0,
             max_wait_ms: 0,
+            ..Default::default()
         })
         .await
         .expect_err("a fetch past the end fails");
@@ -180,6 +181,7 @@ async fn open_streams_are_counted(client: &mut eventlog::client::Client, metrics
         max_records_per_message: 0,
         reset: pb::StartPosition::Unspecified.into(),
         auto_commit_interval_ms: None,
+        ..Default::default()
     };
     let mut stream = client
         .event_log

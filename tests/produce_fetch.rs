@@ -117,6 +117,7 @@ async fn fetch_respects_max_records_and_max_bytes() {
         max_records,
         max_bytes,
         max_wait_ms: 0,
+        ..Default::default()
     };
     let reply = client
         .event_log

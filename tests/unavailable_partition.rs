@@ -104,6 +104,7 @@ async fn a_damaged_partition_is_unavailable_while_the_others_serve() {
             max_records: 0,
             max_bytes: 0,
             max_wait_ms: 0,
+            ..Default::default()
         })
         .await
         .expect_err("partition 1 is unavailable");

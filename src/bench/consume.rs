@@ -1,6 +1,7 @@
 //! `bench consume`: consumers replay the topic from its earliest offsets with `Fetch`,
 //! up to the end the topic had when the run started (or `--records`); the latency is
-//! each fetch's round trip.
+//! each fetch's round trip. Raw batches by default (every record decoded and every
+//! batch's CRC checked here), or one message per record with `--per-record`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +10,7 @@ use std::time::Instant;
 use super::report::{new_histogram, record};
 use super::{BenchError, Measured, Workload, progress_bar};
 use crate::client::Client;
+use crate::client::raw_batches::{DECODED_BATCH_VERSIONS, for_each_record};
 use crate::proto::v1 as pb;
 
 /// Runs the consume workload.
@@ -65,6 +67,8 @@ pub async fn run(client: &Client, w: &Workload) -> Result<Measured, BenchError> 
                         max_records: w.batch as u32,
                         max_bytes: (w.batch * (w.record_size + 64)).max(1 << 20) as u32,
                         max_wait_ms: 0,
+                        delivery: delivery(&w).into(),
+                        batch_versions: DECODED_BATCH_VERSIONS.to_vec(),
                     };
                     let t0 = Instant::now();
                     let response = client
@@ -74,12 +78,8 @@ pub async fn run(client: &Client, w: &Workload) -> Result<Measured, BenchError> 
                         .map_err(BenchError::rpc("fetch"))?
                         .into_inner();
                     record(&mut hist, t0.elapsed());
-                    let n = response.records.len() as u64;
-                    bytes += response
-                        .records
-                        .iter()
-                        .map(|r| r.value.as_ref().map_or(0, |v| v.len() as u64))
-                        .sum::<u64>();
+                    let (n, b) = count(&response, offset)?;
+                    bytes += b;
                     records += n;
                     consumed.fetch_add(n, Ordering::Relaxed);
                     bar.inc(n);
@@ -113,4 +113,30 @@ pub async fn run(client: &Client, w: &Workload) -> Result<Measured, BenchError> 
         latency,
         latency_kind: "fetch round trip",
     })
+}
+
+fn delivery(w: &Workload) -> pb::Delivery {
+    match w.per_record {
+        true => pb::Delivery::Records,
+        false => pb::Delivery::RawBatches,
+    }
+}
+
+/// Records (at or after `from`) and value bytes of a fetch reply; raw batches are
+/// decoded record by record with their CRCs checked.
+fn count(response: &pb::FetchResponse, from: u64) -> Result<(u64, u64), BenchError> {
+    if response.batches.is_empty() {
+        let values = response
+            .records
+            .iter()
+            .map(|r| r.value.as_ref().map_or(0, |v| v.len() as u64))
+            .sum();
+        return Ok((response.records.len() as u64, values));
+    }
+    let mut values = 0u64;
+    let records = for_each_record(&response.batches, from, |_, record| {
+        values += record.value.map_or(0, |v| v.len() as u64);
+    })
+    .map_err(|e| BenchError::Invalid(e.to_string()))?;
+    Ok((records, values))
 }

@@ -49,6 +49,10 @@ pub struct Workload {
     pub progress: bool,
     /// Produce idempotently (producer id and sequence numbers on every request).
     pub idempotent: bool,
+    /// Consume with one protobuf message per record instead of raw batches.
+    pub per_record: bool,
+    /// Produce producer-built batches (encoded here, written as sent).
+    pub build_batches: bool,
 }
 
 /// A benchmark failed.

@@ -21,6 +21,7 @@ pub async fn run(client: &Client, w: &Workload) -> Result<Measured, BenchError> 
     for _ in 0..w.producers {
         let options = ProducerOptions {
             idempotent: w.idempotent,
+            build_batches: w.build_batches,
             ..ProducerOptions::default()
         };
         let producer = Producer::new(client.clone(), &w.topic, options)

@@ -60,6 +60,7 @@ mod partition_open;
 pub mod partitioner;
 pub mod periodic;
 mod produce;
+mod produce_batch;
 pub mod producer_ids;
 mod read;
 pub mod registry;

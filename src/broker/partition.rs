@@ -18,9 +18,10 @@ use tokio::sync::{mpsc, watch};
 
 use super::clean_mark::CleanMark;
 use super::error::BrokerError;
+use crate::storage::client_batch::CheckedBatch;
 use crate::storage::producer_state::ProducerBatch;
 use crate::storage::{
-    AppendInfo, Log, LogIdent, LogStats, ReadError, ReadLimits, ReadOutcome, Record,
+    AppendInfo, Log, LogIdent, LogStats, RawRead, ReadError, ReadLimits, ReadOutcome, Record,
 };
 
 /// What readers waiting on a partition observe.
@@ -186,6 +187,41 @@ impl Partition {
             None => log.read(offset, limits),
         }
         .map_err(|source| self.read_error(source))
+    }
+
+    /// Reads whole stored batches from `offset` within `limits` (see
+    /// [`Log::read_raw`]), below the commit watermark on a replica.
+    pub fn read_raw(&self, offset: u64, limits: ReadLimits) -> Result<RawRead, BrokerError> {
+        let guard = self.guard();
+        let log = self.log_in(&guard)?;
+        log.read_raw(offset, limits, self.commit_bound()?)
+            .map_err(|source| self.read_error(source))
+    }
+
+    /// Appends a producer-built batch that passed its checks and wakes waiters.
+    pub fn append_client_batch(
+        &self,
+        batch: &mut [u8],
+        checked: &CheckedBatch,
+        expected: Option<u64>,
+    ) -> Result<AppendInfo, BrokerError> {
+        if self.is_replicated() {
+            return Err(BrokerError::Internal(format!(
+                "partition {} is replicated: its writes go through its replication group",
+                self.ident
+            )));
+        }
+        let guard = self.guard();
+        let log = self.log_in(&guard)?;
+        let info = log
+            .append_client_batch(batch, checked, expected)
+            .map_err(|source| BrokerError::Append {
+                topic: self.ident.topic.clone(),
+                partition: self.ident.partition,
+                source: Box::new(source),
+            })?;
+        self.publish(log.high_watermark());
+        Ok(info)
     }
 
     /// The first offset with a timestamp at or after `timestamp_ms`, if any.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::partition::Partition;
 use super::{Broker, BrokerError, blocking};
-use crate::storage::{ReadLimits, ReadOutcome};
+use crate::storage::{RawRead, ReadLimits, ReadOutcome};
 
 /// Most records one fetch returns, whatever the client asks.
 pub const MAX_FETCH_RECORDS: usize = 10_000;
@@ -60,6 +60,24 @@ impl Broker {
             max_bytes: request.limits.max_bytes.clamp(1, MAX_FETCH_BYTES),
         };
         blocking(move || partition.read(request.offset, limits)).await
+    }
+
+    /// [`Broker::fetch`], answered with the stored batches as bytes (see
+    /// [`Log::read_raw`](crate::storage::Log::read_raw)): the limits count whole
+    /// batches.
+    pub async fn fetch_raw(&self, request: FetchRequest) -> Result<RawRead, BrokerError> {
+        let topic = self.topic_synced(&request.topic).await?;
+        let partition = Arc::clone(topic.partition(request.partition)?);
+        let max_wait = request.max_wait.min(MAX_FETCH_WAIT);
+        if !max_wait.is_zero() {
+            self.wait_for_data(&partition, request.offset, max_wait)
+                .await?;
+        }
+        let limits = ReadLimits {
+            max_records: request.limits.max_records.clamp(1, MAX_FETCH_RECORDS),
+            max_bytes: request.limits.max_bytes.clamp(1, MAX_FETCH_BYTES),
+        };
+        blocking(move || partition.read_raw(request.offset, limits)).await
     }
 
     /// Returns once the high watermark is no longer `offset` (data arrived, or the offset

@@ -431,12 +431,24 @@ impl Broker {
         records: &[Record],
         producer: Option<ProducerBatch>,
     ) -> Result<PartitionAppend, BrokerError> {
-        let ident = LogIdent::new(topic, partition);
         let batch = encode(records, producer).map_err(|source| BrokerError::Append {
             topic: topic.to_string(),
             partition,
             source: Box::new(source),
         })?;
+        self.propose_batch(cluster, topic, partition, batch).await
+    }
+
+    /// Proposes one encoded version 2 batch to the partition's group; returns once a
+    /// majority holds it.
+    pub(crate) async fn propose_batch(
+        &self,
+        cluster: &Arc<Cluster>,
+        topic: &str,
+        partition: u32,
+        batch: Bytes,
+    ) -> Result<PartitionAppend, BrokerError> {
+        let ident = LogIdent::new(topic, partition);
         let proposed = cluster
             .propose(topic, partition, batch)
             .await

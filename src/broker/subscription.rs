@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::partition::{Partition, Progress};
 use super::{Broker, BrokerError, blocking};
-use crate::storage::{ReadError, ReadLimits, StoredRecord};
+use crate::storage::{RawRead, ReadError, ReadLimits, StoredRecord};
 
 /// Where a subscription starts in each partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +39,17 @@ pub enum SubscriptionEvent {
         /// At least one record.
         records: Vec<StoredRecord>,
     },
+    /// The next stored batches of one partition, as bytes (a subscription switched
+    /// to [`Subscription::deliver_raw`]).
+    Batches {
+        /// The partition.
+        partition: u32,
+        /// Where the read started: records below it (in the first batch) are not
+        /// part of the stream.
+        from: u64,
+        /// At least one batch.
+        read: RawRead,
+    },
     /// Every partition has been read up to the high watermark it had; sent once.
     CaughtUp,
 }
@@ -56,6 +67,8 @@ pub struct Subscription {
     turn: usize,
     caught_up_sent: bool,
     chunk: ReadLimits,
+    /// Whether events carry stored batches instead of records.
+    raw: bool,
     shutdown: CancellationToken,
 }
 
@@ -111,6 +124,7 @@ impl Broker {
             turn: 0,
             caught_up_sent: false,
             chunk,
+            raw: false,
             shutdown: self.shutdown.clone(),
         })
     }
@@ -154,6 +168,13 @@ impl Subscription {
         }
     }
 
+    /// From now on, events carry the stored batches as bytes
+    /// ([`SubscriptionEvent::Batches`]) instead of records; `chunk` bounds them in
+    /// whole batches.
+    pub fn deliver_raw(&mut self) {
+        self.raw = true;
+    }
+
     /// The subscribed topic (`None` only for a subscription to no partition).
     pub fn topic(&self) -> Option<&str> {
         self.cursors
@@ -187,6 +208,20 @@ impl Subscription {
                 cursor.next_offset,
                 self.chunk,
             );
+            if self.raw {
+                let read = blocking(move || partition.read_raw(offset, limits)).await?;
+                cursor.next_offset = read.next_offset;
+                self.turn = index + 1;
+                if read.batches > 0 {
+                    let partition = cursor.partition.number();
+                    return Ok(Some(SubscriptionEvent::Batches {
+                        partition,
+                        from: offset,
+                        read,
+                    }));
+                }
+                continue;
+            }
             let outcome = blocking(move || partition.read(offset, limits)).await?;
             cursor.next_offset = outcome.next_offset;
             self.turn = index + 1;

@@ -92,6 +92,14 @@ pub struct BenchArgs {
     /// idempotence, or against a server without it).
     #[arg(long)]
     pub no_idempotence: bool,
+    /// Consume with per-record delivery (one protobuf message per record) instead of
+    /// raw batches, the default.
+    #[arg(long)]
+    pub per_record: bool,
+    /// Produce producer-built batches: records are encoded into a batch here and the
+    /// server writes it as sent.
+    #[arg(long)]
+    pub producer_batches: bool,
 }
 
 /// Runs the benchmark and prints its report.
@@ -108,6 +116,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         rate: args.rate,
         progress: std::io::stderr().is_terminal(),
         idempotent: !args.no_idempotence,
+        per_record: args.per_record,
+        build_batches: args.producer_batches,
     };
     workload.validate()?;
     let embedded = match args.embedded {

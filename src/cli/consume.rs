@@ -18,6 +18,7 @@ use super::output::{Format, RECORD_HEADERS, record_json, record_row, write_json}
 use super::parse::{StartFrom, parse_from};
 use super::{ClientArgs, rpc_error};
 use crate::client::Client;
+use crate::client::raw_batches::DECODED_BATCH_VERSIONS;
 use crate::client::subscriber::Subscriber;
 use crate::proto::v1 as pb;
 use crate::proto::v1::subscribe_request::Start;
@@ -129,6 +130,10 @@ fn subscribe_request(args: &ConsumeArgs) -> anyhow::Result<pb::SubscribeRequest>
         max_records_per_message: 0,
         reset: reset.into(),
         auto_commit_interval_ms: None,
+        // Stored batches as bytes: no per-record work on the server; the client
+        // checks each batch's CRC as it decodes it.
+        delivery: pb::Delivery::RawBatches.into(),
+        batch_versions: DECODED_BATCH_VERSIONS.to_vec(),
     })
 }
 

@@ -25,6 +25,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 
 use super::Client;
+use super::raw_batches::{DECODED_BATCH_VERSIONS, decode_records};
 use crate::proto::v1 as pb;
 use crate::proto::v1::group_subscribe_request::Action;
 use crate::proto::v1::group_subscribe_response::Event;
@@ -122,6 +123,9 @@ impl GroupMember {
             strategy: options.strategy.into(),
             reset: options.reset.into(),
             max_records_per_message: 0,
+            // Stored batches as bytes, decoded (CRCs checked) in `next`.
+            delivery: pb::Delivery::RawBatches.into(),
+            batch_versions: DECODED_BATCH_VERSIONS.to_vec(),
         };
         send(&requests, Action::Join(join)).await?;
         let mut client = client.clone();
@@ -181,9 +185,17 @@ impl GroupMember {
                     }
                 }
                 Some(Event::Records(r)) => {
+                    let records = match r.batches {
+                        Some(raw) => decode_records(raw.partition, &raw.batches, raw.from_offset)
+                            .map_err(tonic::Status::from)?,
+                        None => r.records,
+                    };
+                    if records.is_empty() {
+                        continue;
+                    }
                     return Ok(MemberEvent::Records {
                         topic: r.topic,
-                        records: r.records,
+                        records,
                     });
                 }
                 Some(Event::Assignment(a)) => {

@@ -17,6 +17,7 @@ use tokio_stream::{Stream, StreamExt, StreamMap};
 use tonic::{Code, Status};
 
 use super::Client;
+use super::raw_batches::decode_records;
 use crate::proto::v1 as pb;
 use crate::proto::v1::subscribe_request::Start;
 
@@ -93,7 +94,7 @@ impl Subscriber {
             let failure = match item {
                 Some((key, Ok(message))) => {
                     failing_since = None;
-                    if let Some(message) = self.accept(key, message) {
+                    if let Some(message) = self.accept(key, message)? {
                         return Ok(message);
                     }
                     continue;
@@ -115,32 +116,40 @@ impl Subscriber {
         }
     }
 
-    /// Keeps what `message` holds past each partition's position.
+    /// Keeps what `message` holds past each partition's position, decoding raw
+    /// batches (and checking their CRCs) into records.
     fn accept(
         &mut self,
         key: u32,
         message: pb::SubscribeResponse,
-    ) -> Option<pb::SubscribeResponse> {
+    ) -> Result<Option<pb::SubscribeResponse>, Status> {
         if message.caught_up {
             self.caught_up.insert(key, true);
             if !self.caught_up_sent && self.caught_up.values().all(|c| *c) {
                 self.caught_up_sent = true;
-                return Some(message);
+                return Ok(Some(message));
             }
-            return None;
+            return Ok(None);
         }
-        let records: Vec<pb::StoredRecord> = message
-            .records
+        let received = match message.batches {
+            Some(raw) => {
+                let next = self.next.get(&raw.partition).copied().unwrap_or(0);
+                decode_records(raw.partition, &raw.batches, next.max(raw.from_offset))?
+            }
+            None => message.records,
+        };
+        let records: Vec<pb::StoredRecord> = received
             .into_iter()
             .filter(|r| r.offset >= self.next.get(&r.partition).copied().unwrap_or(0))
             .collect();
         for record in &records {
             self.next.insert(record.partition, record.offset + 1);
         }
-        (!records.is_empty()).then_some(pb::SubscribeResponse {
+        Ok((!records.is_empty()).then_some(pb::SubscribeResponse {
             records,
             caught_up: false,
-        })
+            batches: None,
+        }))
     }
 
     /// One stream per partition, each from where it left off.

@@ -158,7 +158,8 @@ fn to_sse(
         loop {
             let (partition, event) = merged.next().await?;
             let records = match event {
-                Ok(SubscriptionEvent::CaughtUp) => continue,
+                // HTTP subscriptions never switch to raw batches.
+                Ok(SubscriptionEvent::CaughtUp | SubscriptionEvent::Batches { .. }) => continue,
                 Ok(SubscriptionEvent::Records { records, .. }) => records,
                 Err(err) => return Some((Ok(error_event(err.into())), None)),
             };

@@ -120,6 +120,7 @@ pub fn fetch_to_wire(partition: u32, outcome: ReadOutcome) -> pb::FetchResponse 
         next_offset: outcome.next_offset,
         high_watermark: outcome.high_watermark,
         log_start_offset: outcome.log_start_offset,
+        batches: Vec::new(),
     }
 }
 

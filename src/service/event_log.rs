@@ -10,6 +10,7 @@ use super::convert::{self, SubscribeFrom, now_ms, record_from_wire};
 use super::group_forward::{self, Route, peer_of};
 use super::member_convert;
 use super::member_stream::{self, GroupSubscribeStream};
+use super::raw_delivery;
 use super::scope::Scope;
 use super::subscribe::{SubscribeStream, stream_subscription};
 use super::subscription_slots::SubscriptionSlots;
@@ -46,6 +47,16 @@ impl EventLog for EventLogService {
         let scope = Scope::of(&request)?;
         let request = request.into_inner();
         scope.check_topic(&request.topic)?;
+        if !request.batch.is_empty() {
+            let (partition, expected) = batch_target(&request)?;
+            let appended = self
+                .broker
+                .produce_batch(&request.topic, partition, request.batch, expected)
+                .await?;
+            return Ok(Response::new(pb::ProduceResponse {
+                partitions: vec![appended.into()],
+            }));
+        }
         let producer = producer_of(&request)?;
         let now = now_ms();
         let records: Vec<_> = request
@@ -109,6 +120,11 @@ impl EventLog for EventLogService {
         let request = request.into_inner();
         scope.check_topic(&request.topic)?;
         let (topic, partition) = (request.topic.clone(), request.partition);
+        if raw_delivery::wants_raw(request.delivery, &request.batch_versions)? {
+            let read = self.broker.fetch_raw(request.into()).await?;
+            traffic::delivered_batches(&topic, Via::Fetch, &read);
+            return Ok(Response::new(raw_delivery::fetch_batches_to_wire(read)));
+        }
         let outcome = self.broker.fetch(request.into()).await?;
         traffic::delivered(&topic, Via::Fetch, &outcome.records);
         Ok(Response::new(convert::fetch_to_wire(partition, outcome)))
@@ -124,6 +140,7 @@ impl EventLog for EventLogService {
         let request = request.into_inner();
         scope.check_topic(&request.topic)?;
         let (start, chunk) = convert::subscribe_start(&request)?;
+        let raw = raw_delivery::wants_raw(request.delivery, &request.batch_versions)?;
         if let SubscribeFrom::Group(group) = &start {
             scope.check_group(&group.group)?;
         }
@@ -160,6 +177,10 @@ impl EventLog for EventLogService {
                 (subscription, auto_commit)
             }
         };
+        let mut subscription = subscription;
+        if raw {
+            subscription.deliver_raw();
+        }
         Ok(Response::new(stream_subscription(
             subscription,
             auto_commit,
@@ -189,9 +210,10 @@ impl EventLog for EventLogService {
                     .await?;
             return Ok(Response::new(stream));
         }
+        let raw = raw_delivery::wants_raw(join.delivery, &join.batch_versions)?;
         let join = member_convert::join_from_wire(join, client)?;
         let slot = self.subscriptions.take()?;
-        let stream = member_stream::start(Arc::clone(&self.broker), join, inbound, slot)?;
+        let stream = member_stream::start(Arc::clone(&self.broker), join, inbound, slot, raw)?;
         Ok(Response::new(stream))
     }
 
@@ -295,4 +317,25 @@ fn producer_of(request: &pb::ProduceRequest) -> Result<Option<(u32, ProducerBatc
             base_sequence,
         },
     )))
+}
+
+/// The partition and expected next offset of a produce carrying a producer-built batch,
+/// refusing fields that do not go with one.
+fn batch_target(request: &pb::ProduceRequest) -> Result<(u32, Option<u64>), Status> {
+    let Some(partition) = request.partition else {
+        return Err(Status::invalid_argument(
+            "a produce with a batch needs a partition: the client placed its records",
+        ));
+    };
+    if !request.records.is_empty() {
+        return Err(Status::invalid_argument(
+            "a produce carries either records or a batch, not both",
+        ));
+    }
+    if request.producer_id.is_some() {
+        return Err(Status::invalid_argument(
+            "with a batch, the producer id, epoch and base sequence go in the batch header, not in producer_id",
+        ));
+    }
+    Ok((partition, request.expected_next_offset))
 }

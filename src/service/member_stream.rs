@@ -26,6 +26,7 @@ use tonic::{Status, Streaming};
 
 use super::convert::stored_to_wire;
 use super::member_convert::{MemberJoin, assignment_to_wire, release_from_wire};
+use super::raw_delivery::subscribe_batches_to_wire;
 use super::rpc_metrics::stream_ended;
 use super::subscribe::STREAM_BUFFER;
 use super::subscription_slots::SubscriptionSlot;
@@ -69,6 +70,7 @@ pub fn start(
     join: MemberJoin,
     inbound: Streaming<pb::GroupSubscribeRequest>,
     slot: SubscriptionSlot,
+    raw: bool,
 ) -> Result<GroupSubscribeStream, Status> {
     let member = broker.join_group(join.join)?;
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
@@ -86,6 +88,7 @@ pub fn start(
         member,
         no_commit: join.no_commit,
         chunk: join.chunk,
+        raw,
         subscriptions: BTreeMap::new(),
         delivering: BTreeSet::new(),
         revoking: BTreeSet::new(),
@@ -110,6 +113,8 @@ struct MemberTask {
     member: GroupMember,
     no_commit: NoCommitStart,
     chunk: ReadLimits,
+    /// Whether records go out as raw batches.
+    raw: bool,
     /// A subscription per topic with delivered partitions.
     subscriptions: BTreeMap<String, Subscription>,
     /// Partitions whose records this stream sends.
@@ -167,15 +172,10 @@ impl MemberTask {
                 () = sender.closed(), if permit.is_some() => return Ok(()),
                 event = next_event(&mut self.subscriptions), if permit.is_some() => {
                     let (topic, event) = event;
-                    if let SubscriptionEvent::Records { partition, records } = event? {
-                        traffic::delivered(&topic, Via::Subscribe, &records);
-                        let records = records.into_iter().map(|r| stored_to_wire(partition, r)).collect();
-                        let message = pb::GroupSubscribeResponse {
-                            event: Some(Event::Records(pb::GroupRecords { topic, records })),
-                        };
-                        if let Some(p) = permit.take() {
-                            p.send(Ok(message));
-                        }
+                    if let Some(message) = records_message(topic, event?)
+                        && let Some(p) = permit.take()
+                    {
+                        p.send(Ok(message));
                     }
                 }
             }
@@ -272,7 +272,7 @@ impl MemberTask {
         if partitions.is_empty() {
             return Ok(());
         }
-        let subscription = self
+        let mut subscription = self
             .broker
             .subscribe_member(
                 self.member.group(),
@@ -282,6 +282,9 @@ impl MemberTask {
                 self.chunk,
             )
             .await?;
+        if self.raw {
+            subscription.deliver_raw();
+        }
         self.subscriptions.insert(topic.to_string(), subscription);
         Ok(())
     }
@@ -299,4 +302,39 @@ async fn next_event(
         .iter_mut()
         .map(|(topic, s)| Box::pin(async move { (topic.clone(), s.next().await) }));
     futures_util::future::select_all(nexts).await.0
+}
+
+/// The member's message for a subscription event: records, or raw batches.
+fn records_message(topic: String, event: SubscriptionEvent) -> Option<pb::GroupSubscribeResponse> {
+    let records = match event {
+        SubscriptionEvent::Records { partition, records } => {
+            traffic::delivered(&topic, Via::Subscribe, &records);
+            let records = records
+                .into_iter()
+                .map(|r| stored_to_wire(partition, r))
+                .collect();
+            pb::GroupRecords {
+                topic,
+                records,
+                batches: None,
+            }
+        }
+        SubscriptionEvent::Batches {
+            partition,
+            from,
+            read,
+        } => {
+            traffic::delivered_batches(&topic, Via::Subscribe, &read);
+            let raw = subscribe_batches_to_wire(partition, from, read).batches;
+            pb::GroupRecords {
+                topic,
+                records: Vec::new(),
+                batches: raw,
+            }
+        }
+        SubscriptionEvent::CaughtUp => return None,
+    };
+    Some(pb::GroupSubscribeResponse {
+        event: Some(Event::Records(records)),
+    })
 }

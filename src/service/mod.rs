@@ -53,6 +53,7 @@ pub mod member_convert;
 pub mod member_stream;
 pub mod message_framing;
 pub mod message_limit;
+pub mod raw_delivery;
 pub mod request_budget;
 pub mod rpc_metrics;
 pub mod scope;

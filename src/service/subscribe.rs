@@ -15,6 +15,7 @@ use tonic::Status;
 
 use super::auto_commit::{AutoCommit, next_commit};
 use super::convert::stored_to_wire;
+use super::raw_delivery::subscribe_batches_to_wire;
 use super::rpc_metrics::stream_ended;
 use super::subscription_slots::SubscriptionSlot;
 use crate::broker::{Subscription, SubscriptionEvent};
@@ -63,8 +64,14 @@ async fn pump(
         };
         let message = match event {
             Ok(event) => {
-                if let SubscriptionEvent::Records { records, .. } = &event {
-                    traffic::delivered(&topic, Via::Subscribe, records);
+                match &event {
+                    SubscriptionEvent::Records { records, .. } => {
+                        traffic::delivered(&topic, Via::Subscribe, records);
+                    }
+                    SubscriptionEvent::Batches { read, .. } => {
+                        traffic::delivered_batches(&topic, Via::Subscribe, read);
+                    }
+                    SubscriptionEvent::CaughtUp => {}
                 }
                 Ok(to_wire(event))
             }
@@ -94,10 +101,17 @@ fn to_wire(event: SubscriptionEvent) -> pb::SubscribeResponse {
                 .map(|r| stored_to_wire(partition, r))
                 .collect(),
             caught_up: false,
+            batches: None,
         },
+        SubscriptionEvent::Batches {
+            partition,
+            from,
+            read,
+        } => subscribe_batches_to_wire(partition, from, read),
         SubscriptionEvent::CaughtUp => pb::SubscribeResponse {
             records: Vec::new(),
             caught_up: true,
+            batches: None,
         },
     }
 }

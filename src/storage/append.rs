@@ -12,6 +12,7 @@ use std::time::{Instant, SystemTime};
 use super::api_types::AppendInfo;
 use super::batch::{self, BatchFormat};
 use super::checkpoint::{self, SealedEntry};
+use super::client_batch::CheckedBatch;
 use super::config::FsyncPolicy;
 use super::error::AppendError;
 use super::fsutil::{self, AtomicWriteError, is_no_space};
@@ -106,7 +107,56 @@ impl Log {
             .map(|r| r.timestamp_ms)
             .max()
             .unwrap_or(i64::MIN);
-        let count = records.len() as u32;
+        let batch = Encoded {
+            format,
+            count: records.len() as u32,
+            max_timestamp,
+        };
+        self.append_encoded(&mut buf, batch, expected, producer)
+    }
+
+    /// Appends a producer-built batch that passed
+    /// [`check_client_batch`](super::client_batch::check_client_batch), as sent: only
+    /// its base offset and leader term are stamped (outside its CRC). Idempotent when
+    /// its header names a producer, as [`Log::append_idempotent`].
+    pub fn append_client_batch(
+        &self,
+        batch: &mut [u8],
+        checked: &CheckedBatch,
+        expected_next_offset: Option<u64>,
+    ) -> Result<AppendInfo, AppendError> {
+        let config = self.config();
+        if batch.len() > config.max_batch_bytes as usize {
+            return Err(AppendError::BatchTooLarge {
+                size: batch.len() as u64,
+                max: config.max_batch_bytes,
+            });
+        }
+        // A single node writes term 0, as its own appends do.
+        batch::v2::stamp_leader_epoch(batch, 0);
+        let encoded = Encoded {
+            format: BatchFormat::V2,
+            count: checked.header.record_count,
+            max_timestamp: checked.header.max_timestamp,
+        };
+        self.append_encoded(batch, encoded, expected_next_offset, checked.producer())
+    }
+
+    /// Writes an encoded, unsealed batch under the writer lock (after the producer and
+    /// expected-offset checks) and waits until it is durable under the policy.
+    fn append_encoded(
+        &self,
+        buf: &mut [u8],
+        batch: Encoded,
+        expected: Option<u64>,
+        producer: Option<ProducerBatch>,
+    ) -> Result<AppendInfo, AppendError> {
+        let config = self.config();
+        let Encoded {
+            format,
+            count,
+            max_timestamp,
+        } = batch;
         let (base_offset, next, truncations) = {
             let mut w = self.lock_writer();
             self.check_writable(&w)?;
@@ -133,7 +183,7 @@ impl Log {
             if w.active.is_sealed() || w.format != format || self.roll_due(&w, buf.len() as u64) {
                 self.roll_locked(&mut w)?;
             }
-            let (base, next) = self.write_locked(&mut w, &mut buf, max_timestamp, config.fsync)?;
+            let (base, next) = self.write_locked(&mut w, buf, max_timestamp, config.fsync)?;
             if let Some(p) = &producer {
                 w.producers
                     .record(p, count, base, next - 1, producers::now_ms());
@@ -148,7 +198,16 @@ impl Log {
             duplicate: false,
         })
     }
+}
 
+/// What [`Log::append_encoded`] needs to know of an encoded batch.
+struct Encoded {
+    format: BatchFormat,
+    count: u32,
+    max_timestamp: i64,
+}
+
+impl Log {
     /// The producer state's verdict on a batch: `Some` with the original batch for a
     /// duplicate, `None` to append, or the refusal.
     pub(super) fn check_sequence(

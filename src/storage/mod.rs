@@ -26,6 +26,7 @@ pub mod batch_v1;
 pub mod batch_v2;
 pub mod checkpoint;
 pub mod clean_shutdown;
+pub mod client_batch;
 pub mod compaction;
 #[cfg(test)]
 mod compressed_batch_tests;
@@ -61,6 +62,7 @@ mod producers;
 pub mod raw_batches;
 #[cfg(test)]
 mod raw_batches_tests;
+pub mod raw_read;
 mod read;
 #[cfg(test)]
 mod read_fault_tests;
@@ -96,5 +98,6 @@ pub use lock::DirLock;
 pub use log::Log;
 pub use open_segments::OpenSegments;
 pub use raw_batches::RawBatch;
+pub use raw_read::RawRead;
 pub use record::{Header, Record, StoredRecord};
 pub use rewrite::{Cancel, RewriteStats};

@@ -75,6 +75,17 @@ pub fn delivered(topic: &str, via: Via, records: &[StoredRecord]) {
     counter!(names::DELIVERED_BYTES, &labels).increment(size.bytes);
 }
 
+/// Counts stored batches delivered as bytes: their records (by the headers' counts)
+/// and bytes.
+pub fn delivered_batches(topic: &str, via: Via, read: &crate::storage::RawRead) {
+    if read.batches == 0 {
+        return;
+    }
+    let labels = [("topic", topic.to_owned()), ("via", via.label().to_owned())];
+    counter!(names::DELIVERED_RECORDS, &labels).increment(read.records);
+    counter!(names::DELIVERED_BYTES, &labels).increment(read.bytes as u64);
+}
+
 /// An open `Subscribe` stream, counted in `eventlog_open_streams` while it lives.
 #[derive(Debug)]
 pub struct OpenStream(());

@@ -319,6 +319,7 @@ pub async fn fetch_all(
                 max_records: 0,
                 max_bytes: 0,
                 max_wait_ms: 0,
+                ..Default::default()
             })
             .await
             .expect("fetch")
@@ -382,6 +383,7 @@ pub fn group_subscribe_request(topic: &str, group: &str) -> pb::SubscribeRequest
         max_records_per_message: 0,
         reset: pb::StartPosition::Unspecified.into(),
         auto_commit_interval_ms: None,
+        ..Default::default()
     }
 }
 

@@ -36,6 +36,7 @@ pub async fn read_back(client: &mut Client, partition: u32) -> ReadBack {
                 max_records: 0,
                 max_bytes: 4 << 20,
                 max_wait_ms: 0,
+                ..Default::default()
             })
             .await;
         match reply {

@@ -171,6 +171,7 @@ pub async fn consumer(url: String, ledger: Shared, killed: Arc<AtomicBool>) {
                         max_records: 200,
                         max_bytes: 0,
                         max_wait_ms: 20,
+                        ..Default::default()
                     })
                     .await?
                     .into_inner();

@@ -231,6 +231,7 @@ pub async fn read_partition(
                 max_records: 10_000,
                 max_bytes: 8 << 20,
                 max_wait_ms: 0,
+                ..Default::default()
             })
             .await
             .unwrap_or_else(|status| panic!("fetch {topic}/{partition}@{offset}: {status}"))
