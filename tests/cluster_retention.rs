@@ -80,34 +80,6 @@ async fn values_on(cluster: &TestCluster, id: u64, partition: u32, from: u64) ->
         .collect()
 }
 
-/// Produces "r0".."r2" to each partition through node `via`, stamped 30 minutes ahead.
-async fn produce_later(cluster: &TestCluster, via: u64) {
-    let mut client = cluster.client_of(via).await;
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    for partition in 0..PARTITIONS {
-        let records = (0..3)
-            .map(|i| pb::Record {
-                value: Some(bytes::Bytes::from(format!("r{i}"))),
-                timestamp_ms: Some(now_ms + 30 * 60 * 1000),
-                ..Default::default()
-            })
-            .collect();
-        client
-            .event_log
-            .produce(pb::ProduceRequest {
-                topic: TOPIC.into(),
-                partition: Some(partition),
-                records,
-                ..Default::default()
-            })
-            .await
-            .unwrap_or_else(|status| panic!("produce through node {via}: {status}"));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_moves_every_replicas_log_start_and_the_partition_keeps_serving() {
     let cluster = TestCluster::start(3);
@@ -146,7 +118,14 @@ async fn retention_moves_every_replicas_log_start_and_the_partition_keeps_servin
 
     // New records are taken and served from the new log start through every node
     // (stamped half an hour ahead, so that retention leaves them alone meanwhile).
-    produce_later(&cluster, 2).await;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let later = Some(now_ms + 30 * 60 * 1000);
+    cluster
+        .produce_each_stamped(2, TOPIC, PARTITIONS, 3, later)
+        .await;
     for id in 1..=3 {
         let bounds = bounds_on(&cluster, id).await;
         for partition in 0..PARTITIONS {

@@ -216,11 +216,26 @@ impl TestCluster {
     /// Produces `count` records ("r0", "r1", ...) to each of `partitions` partitions of
     /// `topic` through node `via`.
     pub async fn produce_each(&self, via: u64, topic: &str, partitions: u32, count: usize) {
+        self.produce_each_stamped(via, topic, partitions, count, None)
+            .await;
+    }
+
+    /// [`TestCluster::produce_each`] with every record stamped `timestamp_ms` (the
+    /// server's clock when `None`).
+    pub async fn produce_each_stamped(
+        &self,
+        via: u64,
+        topic: &str,
+        partitions: u32,
+        count: usize,
+        timestamp_ms: Option<i64>,
+    ) {
         let mut client = self.client_of(via).await;
         for partition in 0..partitions {
             let records = (0..count)
                 .map(|i| pb::Record {
                     value: Some(bytes::Bytes::from(format!("r{i}"))),
+                    timestamp_ms,
                     ..Default::default()
                 })
                 .collect();
