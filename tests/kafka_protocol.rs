@@ -4,6 +4,7 @@
 //! to run beside token authentication beyond loopback. Real clients are in `kafka_clients.rs`.
 
 mod common;
+mod kafka_support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -24,98 +25,25 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
     DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest, FetchResponse, ListGroupsRequest,
     ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
-    ProduceRequest, RequestHeader, ResponseHeader, TopicName,
+    ProduceRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use kafka_support::{Conn, name};
+use tokio::io::AsyncReadExt;
 
 /// A server with a Kafka listener.
 async fn start(dir: &std::path::Path, auto_create: bool) -> (TestServer, SocketAddr) {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
-    let addr = probe.local_addr().expect("addr");
-    drop(probe);
-    let mut kafka = KafkaConfig::new(addr);
-    kafka.auto_create_topics = auto_create;
-    let config = ServerConfig {
-        kafka: Some(kafka),
-        ..ServerConfig::default()
-    };
-    let server = TestServer::start_with(dir, config).await;
+    let (server, addr) = kafka_support::start_with(dir, |config| {
+        if let Some(kafka) = config.kafka.as_mut() {
+            kafka.auto_create_topics = auto_create;
+        }
+    })
+    .await;
     let _ = server.client().await;
     (server, addr)
-}
-
-/// One connection, sending requests and reading their answers in order.
-struct Conn {
-    stream: TcpStream,
-    next_id: i32,
-}
-
-impl Conn {
-    async fn open(addr: SocketAddr) -> Conn {
-        for _ in 0..100 {
-            if let Ok(stream) = TcpStream::connect(addr).await {
-                return Conn { stream, next_id: 1 };
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("cannot connect to the kafka listener at {addr}");
-    }
-
-    /// Sends a request; returns its correlation id.
-    async fn send<R: Encodable>(&mut self, key: ApiKey, version: i16, request: &R) -> i32 {
-        let id = self.next_id;
-        self.next_id += 1;
-        let mut body = BytesMut::new();
-        RequestHeader::default()
-            .with_request_api_key(key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(id)
-            .with_client_id(Some(StrBytes::from_static_str("protocol-test")))
-            .encode(&mut body, key.request_header_version(version))
-            .expect("header");
-        request.encode(&mut body, version).expect("request");
-        self.stream
-            .write_all(&(body.len() as u32).to_be_bytes())
-            .await
-            .expect("send");
-        self.stream.write_all(&body).await.expect("send");
-        id
-    }
-
-    /// Reads the next answer, checks its correlation id, and decodes it.
-    async fn receive<R: Decodable>(&mut self, key: ApiKey, version: i16, id: i32) -> R {
-        let length = self.stream.read_u32().await.expect("answer length");
-        let mut body = vec![0; length as usize];
-        self.stream.read_exact(&mut body).await.expect("answer");
-        let mut body = Bytes::from(body);
-        let header_version = if key == ApiKey::ApiVersions {
-            0
-        } else {
-            key.response_header_version(version)
-        };
-        let header = ResponseHeader::decode(&mut body, header_version).expect("header");
-        assert_eq!(header.correlation_id, id, "answers come in request order");
-        R::decode(&mut body, version).expect("answer body")
-    }
-
-    async fn call<Q: Encodable, R: Decodable>(
-        &mut self,
-        key: ApiKey,
-        version: i16,
-        request: &Q,
-    ) -> R {
-        let id = self.send(key, version, request).await;
-        self.receive(key, version, id).await
-    }
-}
-
-fn name(text: &str) -> TopicName {
-    TopicName(StrBytes::from_string(text.to_string()))
 }
 
 fn fetch_request(
@@ -339,7 +267,7 @@ async fn acks_zero_appends_without_an_answer_and_offsets_list_by_time() {
     doomed
         .send(ApiKey::Produce, 9, &produce_request("missing", 0, "lost"))
         .await;
-    let closed = doomed.stream.read_u32().await;
+    let closed = doomed.stream().read_u32().await;
     assert_eq!(
         closed.map_err(|e| e.kind()),
         Err(std::io::ErrorKind::UnexpectedEof)
@@ -984,8 +912,8 @@ mod groups {
             .collect();
         shown.sort();
         let mut expected = vec![
-            (one.clone(), "protocol-test".to_string(), mine),
-            (two.clone(), "protocol-test".to_string(), theirs),
+            (one.clone(), kafka_support::CLIENT_ID.to_string(), mine),
+            (two.clone(), kafka_support::CLIENT_ID.to_string(), theirs),
         ];
         expected.sort();
         assert_eq!(shown, expected);

@@ -19,6 +19,9 @@ use super::common::TestServer;
 
 pub mod clients;
 
+/// The client id every request of a [`Conn`] carries.
+pub const CLIENT_ID: &str = "kafka-test";
+
 /// A free loopback address for a Kafka listener.
 pub fn free_addr() -> SocketAddr {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
@@ -82,7 +85,7 @@ impl Conn {
             .with_request_api_key(key as i16)
             .with_request_api_version(version)
             .with_correlation_id(id)
-            .with_client_id(Some(StrBytes::from_static_str("admin-test")))
+            .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)))
             .encode(&mut body, key.request_header_version(version))
             .expect("header");
         request.encode(&mut body, version).expect("request");
@@ -116,6 +119,14 @@ impl Conn {
         Some(R::decode(&mut body, version).expect("answer body"))
     }
 
+    /// Reads the next answer, checks its correlation id, and decodes it; the server
+    /// must answer rather than close the connection.
+    pub async fn receive<R: Decodable>(&mut self, key: ApiKey, version: i16, id: i32) -> R {
+        self.try_receive(key, version, id).await.unwrap_or_else(|| {
+            panic!("the server closed the connection instead of answering {key:?}")
+        })
+    }
+
     /// Sends a request and decodes its answer.
     pub async fn call<Q: Encodable, R: Decodable>(
         &mut self,
@@ -124,9 +135,7 @@ impl Conn {
         request: &Q,
     ) -> R {
         let id = self.send(key, version, request).await;
-        self.try_receive(key, version, id).await.unwrap_or_else(|| {
-            panic!("the server closed the connection instead of answering {key:?}")
-        })
+        self.receive(key, version, id).await
     }
 
     /// Sends a request and expects the connection to close without an answer (the
