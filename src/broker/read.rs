@@ -48,24 +48,24 @@ impl Broker {
     /// Reads records; when none exist at the offset yet, waits up to `max_wait` and
     /// returns as soon as some arrive.
     pub async fn fetch(&self, request: FetchRequest) -> Result<ReadOutcome, BrokerError> {
-        let topic = self.topic_synced(&request.topic).await?;
-        let partition = Arc::clone(topic.partition(request.partition)?);
-        let max_wait = request.max_wait.min(MAX_FETCH_WAIT);
-        if !max_wait.is_zero() {
-            self.wait_for_data(&partition, request.offset, max_wait)
-                .await?;
-        }
-        let limits = ReadLimits {
-            max_records: request.limits.max_records.clamp(1, MAX_FETCH_RECORDS),
-            max_bytes: request.limits.max_bytes.clamp(1, MAX_FETCH_BYTES),
-        };
-        blocking(move || partition.read(request.offset, limits)).await
+        let (partition, offset, limits) = self.ready_to_read(&request).await?;
+        blocking(move || partition.read(offset, limits)).await
     }
 
     /// [`Broker::fetch`], answered with the stored batches as bytes (see
     /// [`Log::read_raw`](crate::storage::Log::read_raw)): the limits count whole
     /// batches.
     pub async fn fetch_raw(&self, request: FetchRequest) -> Result<RawRead, BrokerError> {
+        let (partition, offset, limits) = self.ready_to_read(&request).await?;
+        blocking(move || partition.read_raw(offset, limits)).await
+    }
+
+    /// What both fetches share: the partition, after waiting (at most the request's
+    /// wait, capped) for data at the offset, and the request's limits, bounded.
+    async fn ready_to_read(
+        &self,
+        request: &FetchRequest,
+    ) -> Result<(Arc<Partition>, u64, ReadLimits), BrokerError> {
         let topic = self.topic_synced(&request.topic).await?;
         let partition = Arc::clone(topic.partition(request.partition)?);
         let max_wait = request.max_wait.min(MAX_FETCH_WAIT);
@@ -77,7 +77,7 @@ impl Broker {
             max_records: request.limits.max_records.clamp(1, MAX_FETCH_RECORDS),
             max_bytes: request.limits.max_bytes.clamp(1, MAX_FETCH_BYTES),
         };
-        blocking(move || partition.read_raw(request.offset, limits)).await
+        Ok((partition, request.offset, limits))
     }
 
     /// Returns once the high watermark is no longer `offset` (data arrived, or the offset
