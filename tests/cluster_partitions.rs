@@ -39,16 +39,7 @@ async fn add(
 
 /// The partition count node `id` reports for the topic.
 async fn partitions_on(cluster: &TestCluster, id: u64) -> u32 {
-    let mut client = cluster.client_of(id).await;
-    client
-        .admin
-        .describe_topic(pb::DescribeTopicRequest { name: TOPIC.into() })
-        .await
-        .unwrap_or_else(|status| panic!("describe on node {id}: {status}"))
-        .into_inner()
-        .topic
-        .expect("topic")
-        .partitions
+    cluster.describe_topic(id, TOPIC).await.partitions
 }
 
 /// Waits until node `id` reports `count` partitions.

@@ -5,7 +5,7 @@ use std::sync::{Arc, PoisonError};
 use super::config_update::TopicConfigUpdate;
 use super::error::BrokerError;
 use super::topic::Topic;
-use super::topic_config::{CleanupPolicy, TopicSummary};
+use super::topic_config::{CleanupPolicy, TopicConfig, TopicSummary};
 use super::topic_name::TopicName;
 use super::{Broker, blocking, compaction, metadata};
 use crate::storage::CompactionStats;
@@ -22,7 +22,9 @@ pub struct PartitionCompaction {
 impl Broker {
     /// Changes a topic's config: validated, stored in `topic.json` (atomically), then
     /// applied to every partition log. Retention and compaction use it from their next
-    /// round; segment size and age from the next roll.
+    /// round; segment size and age from the next roll. In a cluster the change goes
+    /// through the metadata group, so every node applies it (see
+    /// `config_replicated`).
     pub async fn update_topic_config(
         self: &Arc<Self>,
         name: &str,
@@ -30,6 +32,12 @@ impl Broker {
     ) -> Result<TopicSummary, BrokerError> {
         self.accepting()?;
         let name = TopicName::parse(name)?;
+        if let Some(cluster) = self.cluster() {
+            let cluster = Arc::clone(cluster);
+            return self
+                .update_topic_config_replicated(&cluster, &name, update)
+                .await;
+        }
         let broker = Arc::clone(self);
         blocking(move || broker.update_topic_config_blocking(&name, update)).await
     }
@@ -60,6 +68,34 @@ impl Broker {
         let topic = self.topic(name.as_str())?;
         let mut summary = topic.summary();
         summary.config = update.apply(name, &summary.config, self.config.default_segment_bytes)?;
+        self.store_topic_config_locked(name, &topic, summary)
+    }
+
+    /// Gives the open topic `name` the config `config` (already validated, as a node
+    /// of a cluster applies a replicated change), unless it has it already.
+    pub(super) fn set_topic_config_blocking(
+        &self,
+        name: &TopicName,
+        config: TopicConfig,
+    ) -> Result<TopicSummary, BrokerError> {
+        let _admin = self.admin.lock().unwrap_or_else(PoisonError::into_inner);
+        let topic = self.topic(name.as_str())?;
+        let mut summary = topic.summary();
+        if summary.config == config {
+            return Ok(summary);
+        }
+        summary.config = config;
+        self.store_topic_config_locked(name, &topic, summary)
+    }
+
+    /// Stores `summary` in `topic.json` and applies its config to every partition log
+    /// of `topic`. The caller holds the admin lock.
+    fn store_topic_config_locked(
+        &self,
+        name: &TopicName,
+        topic: &Topic,
+        summary: TopicSummary,
+    ) -> Result<TopicSummary, BrokerError> {
         // Stored first: if applying fails midway, the next start applies it in full.
         metadata::write(&self.dirs.topic_dir(name), &summary)?;
         let log_config = summary.config.log_config(self.config.fsync);

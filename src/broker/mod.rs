@@ -22,7 +22,8 @@
 //! - [`cleaner`]: the thread applying [`retention`] (held back by a
 //!   [`future_segment`]) and background [`compaction`] (with
 //!   its [`clean_mark`], [`dirty_ratio`] and read-only [`compaction_estimate`]);
-//!   [`config_update`] and `cleanup`: runtime config changes and on-demand compaction;
+//!   [`config_update`] and `cleanup`: runtime config changes and on-demand compaction
+//!   (`config_replicated`: a config change through the cluster's metadata);
 //!   [`offline`]: compaction of a stopped server's directory.
 //! - `replication` (the broker in a cluster: topics from the metadata group, partitions
 //!   as replicas) and `replica_trim` (retention of a replica as a Raft purge).
@@ -40,6 +41,7 @@ mod compaction_cancel_tests;
 pub mod compaction_estimate;
 #[cfg(test)]
 mod compaction_hold;
+mod config_replicated;
 pub mod config_update;
 pub mod dirty_ratio;
 pub mod error;

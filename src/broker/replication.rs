@@ -6,6 +6,8 @@
 //!   starts its replica of each partition placed on it, and marks the others as held
 //!   elsewhere. A node keeps a local directory for every partition of a topic, so the
 //!   placement can later move a replica onto it.
+//! - **Configs change** by a metadata command too: every node stores and applies the
+//!   topic's new config when it reconciles (`config_replicated`).
 //! - **Partitions are added** by a metadata command too: every node grows its open
 //!   topic to the placement's count when it applies it, and starts its replicas of the
 //!   new partitions as for a new topic.
@@ -160,6 +162,12 @@ impl Broker {
             }
             Err(error) => return Err(error),
         };
+        // A config changed through the metadata group since this node stored its own.
+        // Failing to store it must not keep the replicas from starting: the next
+        // metadata change (or start) tries again.
+        if let Err(error) = self.sync_topic_config(name, config).await {
+            tracing::error!(topic = %name, %error, "could not apply the cluster's config of a topic");
+        }
         // Partitions added through the metadata group since this node opened the topic.
         let topic = if topic.partitions().len() < replicas.len() {
             let parsed = TopicName::parse(name)?;
@@ -274,13 +282,7 @@ impl Broker {
                 replication_factor,
             )
             .await
-            .map_err(|failure| match failure {
-                ProposeFailure::Invalid(reason) => BrokerError::InvalidConfig {
-                    topic: name.to_string(),
-                    reason,
-                },
-                other => BrokerError::Replication(other.to_string()),
-            })?;
+            .map_err(|failure| metadata_failure(name.as_str(), failure))?;
         if result == CommandResult::AlreadyExists {
             return Err(BrokerError::TopicExists {
                 topic: name.to_string(),
@@ -324,25 +326,9 @@ impl Broker {
             let result = cluster
                 .add_partitions(name.as_str(), count)
                 .await
-                .map_err(|failure| match failure {
-                    ProposeFailure::Invalid(reason) => BrokerError::InvalidConfig {
-                        topic: name.to_string(),
-                        reason,
-                    },
-                    other => BrokerError::Replication(other.to_string()),
-                })?;
-            match result {
-                CommandResult::NotFound => {
-                    return Err(BrokerError::TopicNotFound {
-                        topic: name.to_string(),
-                    });
-                }
-                CommandResult::PartitionsChanged => {
-                    // Let this node's view catch up with the other addition first.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-                _ => {}
+                .map_err(|failure| metadata_failure(name.as_str(), failure))?;
+            if !applied(name.as_str(), result, CommandResult::PartitionsChanged).await? {
+                continue;
             }
             let opening = Duration::from_millis(50) * (count - current);
             self.wait_for_partitions(name.as_str(), count, APPLY_TIMEOUT + opening)
@@ -350,7 +336,8 @@ impl Broker {
             return Ok(self.topic(name.as_str())?.summary());
         }
         Err(BrokerError::Replication(format!(
-            "the partition count of topic {name:?} kept changing while partitions were added; retry"
+            "the partition count of topic {:?} kept changing while partitions were added; retry",
+            name.as_str()
         )))
     }
 
@@ -506,6 +493,38 @@ fn info_of(proposed: Proposed) -> AppendInfo {
         last_offset: proposed.applied.last_offset,
         max_timestamp_ms: proposed.applied.max_timestamp_ms,
         duplicate: proposed.duplicate,
+    }
+}
+
+/// Whether a metadata command about topic `topic`, made conditional on the state its
+/// proposer saw, applied: `false` when it raced another change (its `result` is
+/// `raced`), after a pause that lets this node's view catch up with that change, so
+/// the caller computes the command again; an error when the topic is gone.
+pub(super) async fn applied(
+    topic: &str,
+    result: CommandResult,
+    raced: CommandResult,
+) -> Result<bool, BrokerError> {
+    if result == CommandResult::NotFound {
+        return Err(BrokerError::TopicNotFound {
+            topic: topic.to_string(),
+        });
+    }
+    if result == raced {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// What a refused or failed metadata proposal about topic `topic` means to a client.
+pub(super) fn metadata_failure(topic: &str, failure: ProposeFailure) -> BrokerError {
+    match failure {
+        ProposeFailure::Invalid(reason) => BrokerError::InvalidConfig {
+            topic: topic.to_string(),
+            reason,
+        },
+        other => BrokerError::Replication(other.to_string()),
     }
 }
 

@@ -58,6 +58,17 @@ pub enum Command {
         /// the preferred leader.
         replicas: Vec<Vec<NodeId>>,
     },
+    /// Replaces a topic's configuration (since storage format version 10): applied
+    /// only if the topic exists and its configuration is still `from`, so two changes
+    /// racing from the same configuration cannot both apply (nor undo each other).
+    AlterTopicConfig {
+        /// The topic's name.
+        name: String,
+        /// The configuration the proposer changed.
+        from: serde_json::Value,
+        /// The new configuration, as the broker stores it.
+        config: serde_json::Value,
+    },
     /// Deletes a topic, if it exists.
     DeleteTopic {
         /// The topic's name.
@@ -102,6 +113,11 @@ pub enum CommandResult {
     /// The topic's partition count was no longer the one the command grew from;
     /// nothing changed.
     PartitionsChanged,
+    /// The topic's configuration was replaced.
+    ConfigAltered,
+    /// The topic's configuration was no longer the one the command changed; nothing
+    /// changed.
+    ConfigChanged,
 }
 
 impl ClusterState {
@@ -121,6 +137,9 @@ impl ClusterState {
                 from,
                 replicas,
             } => self.add_partitions(&name, from, replicas),
+            Command::AlterTopicConfig { name, from, config } => {
+                (self.alter_config(&name, &from, config), None)
+            }
             Command::DeleteTopic { name } => {
                 if self.topics.remove(&name).is_none() {
                     return (CommandResult::NotFound, None);
@@ -169,6 +188,27 @@ impl ClusterState {
             fields.insert("partitions".into(), serde_json::Value::from(count));
         }
         (CommandResult::PartitionsAdded, None)
+    }
+
+    fn alter_config(
+        &mut self,
+        name: &str,
+        from: &serde_json::Value,
+        mut config: serde_json::Value,
+    ) -> CommandResult {
+        let Some(placement) = self.topics.get_mut(name) else {
+            return CommandResult::NotFound;
+        };
+        if placement.config != *from {
+            return CommandResult::ConfigChanged;
+        }
+        // The partition count is the placement's, whatever the proposer wrote.
+        if let Some(fields) = config.as_object_mut() {
+            let count = placement.replicas.len();
+            fields.insert("partitions".into(), serde_json::Value::from(count));
+        }
+        placement.config = config;
+        CommandResult::ConfigAltered
     }
 
     fn commit(
@@ -424,6 +464,58 @@ mod tests {
         };
         assert_eq!(serde_json::to_string(&command).unwrap(), golden);
         assert_eq!(serde_json::from_str::<Command>(golden).unwrap(), command);
+    }
+
+    #[test]
+    fn a_config_is_replaced_only_from_the_config_the_proposer_saw() {
+        let mut state = ClusterState::default();
+        let old =
+            serde_json::json!({"name": "t", "partitions": 2, "config": {"retention_ms": null}});
+        state.apply(Command::CreateTopic {
+            name: "t".into(),
+            placement: TopicPlacement {
+                config: old.clone(),
+                replicas: vec![vec![1, 2], vec![2, 1]],
+            },
+        });
+        // A proposer that wrote a stale count does not change it.
+        let new = serde_json::json!({"name": "t", "partitions": 1, "config": {"retention_ms": 5}});
+        let alter = Command::AlterTopicConfig {
+            name: "t".into(),
+            from: old,
+            config: new,
+        };
+        assert_eq!(state.apply(alter.clone()).0, CommandResult::ConfigAltered);
+        let stored = &state.topics["t"].config;
+        assert_eq!(stored["config"]["retention_ms"], 5);
+        assert_eq!(stored["partitions"], 2);
+        // The same change again no longer starts from the stored config.
+        assert_eq!(state.apply(alter).0, CommandResult::ConfigChanged);
+        let missing = Command::AlterTopicConfig {
+            name: "missing".into(),
+            from: serde_json::json!({}),
+            config: serde_json::json!({}),
+        };
+        assert_eq!(state.apply(missing).0, CommandResult::NotFound);
+    }
+
+    #[test]
+    fn alter_topic_config_is_these_json_golden_bytes() {
+        let golden = r#"{"AlterTopicConfig":{"name":"t","from":{"partitions":1},"config":{"partitions":1,"retention_ms":5}}}"#;
+        let command = Command::AlterTopicConfig {
+            name: "t".into(),
+            from: serde_json::json!({"partitions": 1}),
+            config: serde_json::json!({"partitions": 1, "retention_ms": 5}),
+        };
+        assert_eq!(serde_json::to_string(&command).unwrap(), golden);
+        assert_eq!(serde_json::from_str::<Command>(golden).unwrap(), command);
+    }
+
+    #[test]
+    fn version_9_commands_still_decode() {
+        let add = r#"{"AddPartitions":{"name":"t","from":2,"replicas":[[3,1],[1,2]]}}"#;
+        let decoded: Command = serde_json::from_str(add).unwrap();
+        assert!(matches!(decoded, Command::AddPartitions { from: 2, .. }));
     }
 
     #[test]

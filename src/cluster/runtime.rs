@@ -263,6 +263,23 @@ impl Cluster {
         self.propose_metadata(command).await
     }
 
+    /// Replaces a topic's configuration through the metadata group, if it is still
+    /// `from` when the command applies (`ConfigChanged` otherwise; `NotFound` when the
+    /// topic is gone).
+    pub async fn alter_topic_config(
+        &self,
+        name: &str,
+        from: serde_json::Value,
+        config: serde_json::Value,
+    ) -> Result<CommandResult, ProposeFailure> {
+        let command = Command::AlterTopicConfig {
+            name: name.to_string(),
+            from,
+            config,
+        };
+        self.propose_metadata(command).await
+    }
+
     /// Deletes a topic through the metadata group.
     pub async fn delete_topic(&self, name: &str) -> Result<CommandResult, ProposeFailure> {
         self.propose_metadata(Command::DeleteTopic {

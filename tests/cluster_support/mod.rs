@@ -287,6 +287,19 @@ impl TestCluster {
             .unwrap()
     }
 
+    /// Topic `topic` as node `id` describes it.
+    pub async fn describe_topic(&self, id: u64, topic: &str) -> pb::TopicSummary {
+        let mut client = self.client_of(id).await;
+        client
+            .admin
+            .describe_topic(pb::DescribeTopicRequest { name: topic.into() })
+            .await
+            .unwrap_or_else(|status| panic!("describe {topic} on node {id}: {status}"))
+            .into_inner()
+            .topic
+            .expect("topic")
+    }
+
     /// The cluster as node `id` describes it.
     pub async fn describe(&self, id: u64) -> pb::DescribeClusterResponse {
         let mut client = self.client_of(id).await;
