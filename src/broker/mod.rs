@@ -26,7 +26,8 @@
 //!   (`config_replicated`: a config change through the cluster's metadata);
 //!   [`offline`]: compaction of a stopped server's directory.
 //! - `replication` (the broker in a cluster: topics from the metadata group, partitions
-//!   as replicas) and `replica_trim` (retention of a replica as a Raft purge).
+//!   as replicas), `replica_trim` (retention of a replica as a Raft purge) and
+//!   `listeners` (announcing this node's Kafka address to the cluster).
 //! - [`membership`]: consumer-group members sharing a group's partitions (the
 //!   coordinator, assignment strategies, fenced commits).
 //! - [`scrub`]: the startup check of every sealed segment, in the background.
@@ -53,6 +54,7 @@ pub mod group_store;
 mod group_subscribe;
 pub mod group_types;
 mod groups;
+mod listeners;
 pub mod membership;
 pub mod metadata;
 pub mod offline;

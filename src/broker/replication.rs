@@ -550,6 +550,8 @@ pub struct ClusterDescription {
     pub node_id: u64,
     /// Every node and its address.
     pub nodes: BTreeMap<u64, String>,
+    /// The Kafka address of every node that runs a Kafka listener and announced it.
+    pub kafka: BTreeMap<u64, String>,
     /// Every partition of every topic, with its replication.
     pub partitions: Vec<crate::cluster::runtime::PartitionStatus>,
     /// The metadata group's leader, when known.
@@ -567,6 +569,11 @@ impl Broker {
         Ok(ClusterDescription {
             node_id: cluster.node_id(),
             nodes: cluster.nodes(),
+            kafka: cluster
+                .listeners()
+                .into_iter()
+                .filter_map(|(id, listeners)| Some((id, listeners.kafka?)))
+                .collect(),
             partitions: cluster.status(),
             metadata_leader: cluster.metadata_leader(),
         })

@@ -60,10 +60,11 @@ fn write_text(reply: &pb::DescribeClusterResponse, out: &mut impl Write) -> io::
             if reply.metadata_leader == Some(n.id) {
                 role.push("metadata leader");
             }
-            vec![n.id.to_string(), n.address.clone(), role.join(", ")]
+            let kafka = n.kafka_address.clone().unwrap_or_else(|| "-".into());
+            vec![n.id.to_string(), n.address.clone(), kafka, role.join(", ")]
         })
         .collect();
-    write_table(out, &["NODE", "ADDRESS", "ROLE"], &nodes)?;
+    write_table(out, &["NODE", "ADDRESS", "KAFKA", "ROLE"], &nodes)?;
     writeln!(out)?;
     let partitions: Vec<Vec<String>> = reply
         .partitions
@@ -108,7 +109,7 @@ fn as_json(reply: &pb::DescribeClusterResponse) -> Value {
     let nodes: Vec<Value> = reply
         .nodes
         .iter()
-        .map(|n| json!({ "id": n.id, "address": n.address }))
+        .map(|n| json!({ "id": n.id, "address": n.address, "kafka_address": n.kafka_address }))
         .collect();
     let partitions: Vec<Value> = reply
         .partitions

@@ -25,6 +25,16 @@ pub struct TopicPlacement {
     pub replicas: Vec<Vec<NodeId>>,
 }
 
+/// The client listeners a node announced, other than its gRPC address (which is its
+/// address in the cluster's membership).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeListeners {
+    /// Where Kafka clients reach the node's Kafka listener (`host:port`, as advertised),
+    /// if it runs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<String>,
+}
+
 /// The cluster's metadata.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterState {
@@ -34,6 +44,10 @@ pub struct ClusterState {
     /// groups were replicated).
     #[serde(default)]
     pub groups: GroupOffsets,
+    /// The listeners each node announced (since storage format version 10; absent
+    /// when none did, as in metadata written before).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub listeners: BTreeMap<NodeId, NodeListeners>,
 }
 
 /// A change to the metadata.
@@ -68,6 +82,14 @@ pub enum Command {
         from: serde_json::Value,
         /// The new configuration, as the broker stores it.
         config: serde_json::Value,
+    },
+    /// Records the listeners node `node` runs (since storage format version 10); each
+    /// node announces its own at start when the cluster's record differs.
+    SetListeners {
+        /// The node.
+        node: NodeId,
+        /// Its listeners; none removes its record.
+        listeners: NodeListeners,
     },
     /// Deletes a topic, if it exists.
     DeleteTopic {
@@ -118,6 +140,8 @@ pub enum CommandResult {
     /// The topic's configuration was no longer the one the command changed; nothing
     /// changed.
     ConfigChanged,
+    /// A node's listeners were recorded.
+    ListenersSet,
 }
 
 impl ClusterState {
@@ -139,6 +163,14 @@ impl ClusterState {
             } => self.add_partitions(&name, from, replicas),
             Command::AlterTopicConfig { name, from, config } => {
                 (self.alter_config(&name, &from, config), None)
+            }
+            Command::SetListeners { node, listeners } => {
+                if listeners == NodeListeners::default() {
+                    self.listeners.remove(&node);
+                } else {
+                    self.listeners.insert(node, listeners);
+                }
+                (CommandResult::ListenersSet, None)
             }
             Command::DeleteTopic { name } => {
                 if self.topics.remove(&name).is_none() {
@@ -506,6 +538,49 @@ mod tests {
             name: "t".into(),
             from: serde_json::json!({"partitions": 1}),
             config: serde_json::json!({"partitions": 1, "retention_ms": 5}),
+        };
+        assert_eq!(serde_json::to_string(&command).unwrap(), golden);
+        assert_eq!(serde_json::from_str::<Command>(golden).unwrap(), command);
+    }
+
+    #[test]
+    fn a_node_records_its_listeners_and_removes_them() {
+        let mut state = ClusterState::default();
+        let kafka = NodeListeners {
+            kafka: Some("127.0.0.1:9092".into()),
+        };
+        let set = Command::SetListeners {
+            node: 2,
+            listeners: kafka.clone(),
+        };
+        assert_eq!(state.apply(set).0, CommandResult::ListenersSet);
+        assert_eq!(state.listeners[&2], kafka);
+        let json = serde_json::to_string(&state).unwrap();
+        assert!(
+            json.ends_with(r#""listeners":{"2":{"kafka":"127.0.0.1:9092"}}}"#),
+            "{json}"
+        );
+        let none = Command::SetListeners {
+            node: 2,
+            listeners: NodeListeners::default(),
+        };
+        assert_eq!(state.apply(none).0, CommandResult::ListenersSet);
+        assert!(state.listeners.is_empty());
+        // Without listeners the state has the shape of version 9.
+        assert_eq!(
+            serde_json::to_string(&state).unwrap(),
+            r#"{"topics":{},"groups":{}}"#
+        );
+    }
+
+    #[test]
+    fn set_listeners_is_these_json_golden_bytes() {
+        let golden = r#"{"SetListeners":{"node":3,"listeners":{"kafka":"10.0.0.3:9092"}}}"#;
+        let command = Command::SetListeners {
+            node: 3,
+            listeners: NodeListeners {
+                kafka: Some("10.0.0.3:9092".into()),
+            },
         };
         assert_eq!(serde_json::to_string(&command).unwrap(), golden);
         assert_eq!(serde_json::from_str::<Command>(golden).unwrap(), command);

@@ -23,7 +23,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::group_offsets::IndexedChange;
 use super::groups::{METADATA_GROUP, partition_group};
-use super::metadata::{ClusterState, Command, CommandResult, TopicPlacement, place, place_more};
+use super::metadata::{
+    ClusterState, Command, CommandResult, NodeListeners, TopicPlacement, place, place_more,
+};
 use super::metadata_machine::MetadataMachine;
 use super::network::MAX_MESSAGE_BYTES;
 use super::node::{ClusterNode, PartitionReplica, RaftTiming, ReplicaError};
@@ -278,6 +280,23 @@ impl Cluster {
             config,
         };
         self.propose_metadata(command).await
+    }
+
+    /// Records this node's client listeners in the cluster's metadata.
+    pub async fn set_listeners(
+        &self,
+        listeners: NodeListeners,
+    ) -> Result<CommandResult, ProposeFailure> {
+        let command = Command::SetListeners {
+            node: self.node_id(),
+            listeners,
+        };
+        self.propose_metadata(command).await
+    }
+
+    /// The client listeners every node announced, from the metadata applied here.
+    pub fn listeners(&self) -> BTreeMap<NodeId, NodeListeners> {
+        self.metadata.borrow().0.listeners.clone()
     }
 
     /// Deletes a topic through the metadata group.

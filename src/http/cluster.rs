@@ -30,6 +30,9 @@ pub struct Cluster {
 pub struct Node {
     id: u64,
     address: String,
+    /// Where Kafka clients reach the node, when it runs a Kafka listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kafka_address: Option<String>,
 }
 
 /// Describes the cluster's nodes.
@@ -40,10 +43,15 @@ pub async fn describe(
     Extension(_scope): Extension<Scope>,
 ) -> Result<Reply<Cluster>, ApiError> {
     let description = broker.describe_cluster()?;
+    let kafka = description.kafka;
     let nodes = description
         .nodes
         .into_iter()
-        .map(|(id, address)| Node { id, address })
+        .map(|(id, address)| Node {
+            id,
+            kafka_address: kafka.get(&id).cloned(),
+            address,
+        })
         .collect();
     Ok(Reply(
         StatusCode::OK,

@@ -50,6 +50,15 @@ impl KafkaListener {
         self
     }
 
+    /// The address clients are told to connect to, as `host:port` (`[host]:port` for an
+    /// IPv6 host).
+    pub fn advertised_address(&self) -> String {
+        match self.host.contains(':') {
+            true => format!("[{}]:{}", self.host, self.port),
+            false => format!("{}:{}", self.host, self.port),
+        }
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()

@@ -19,7 +19,9 @@
 //!   handler needs (the broker, this node's advertised address, settings, and the
 //!   connection's authentication); [`group_protocol`]: what the consumer-group APIs
 //!   share (the consumer protocol's subscriptions and assignments, where group calls
-//!   are served).
+//!   are served); [`cluster_view`]: the brokers, partition leaders and coordinator
+//!   that Metadata and FindCoordinator name (in a cluster, every node with a Kafka
+//!   listener).
 //! - [`sasl`]: SASL/PLAIN with the server's tokens; [`authorize`]: the role and name
 //!   scope each request needs; [`refusals`]: the answers to requests a token may not
 //!   make.
@@ -28,6 +30,7 @@
 
 pub mod api;
 pub mod authorize;
+pub mod cluster_view;
 pub mod connection;
 pub mod context;
 pub mod dispatch;

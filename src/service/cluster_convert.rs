@@ -9,12 +9,17 @@ pub fn describe_cluster_reply(
     description: ClusterDescription,
     visible: impl Fn(&str) -> bool,
 ) -> pb::DescribeClusterResponse {
+    let kafka = description.kafka;
     pb::DescribeClusterResponse {
         node_id: description.node_id,
         nodes: description
             .nodes
             .into_iter()
-            .map(|(id, address)| pb::ClusterNode { id, address })
+            .map(|(id, address)| pb::ClusterNode {
+                id,
+                address,
+                kafka_address: kafka.get(&id).cloned(),
+            })
             .collect(),
         partitions: description
             .partitions

@@ -178,6 +178,9 @@ pub async fn serve(
         },
         None => None,
     };
+    // Other nodes' Kafka listeners name this one in their Metadata answers (none
+    // recorded when it runs no Kafka listener).
+    broker.announce_listeners(kafka.as_ref().map(KafkaListener::advertised_address));
     // Started once the broker serves its cluster role, so no Kafka request reaches a
     // replicated partition as if it were a single node's.
     let kafka = kafka.map(|listener| {

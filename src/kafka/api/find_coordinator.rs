@@ -1,8 +1,8 @@
-//! FindCoordinator: this node coordinates every consumer group. In a cluster only the
-//! metadata group's leader does, and the Kafka addresses of other nodes are not known
-//! here, so another node answers COORDINATOR_NOT_AVAILABLE (clients retry) rather than
-//! name itself. Transaction coordinators are not available (transactions are not
-//! supported).
+//! FindCoordinator: a single node coordinates every consumer group; in a cluster the
+//! metadata group's leader does, and every node names it (by the Kafka address it
+//! announced to the cluster). While that leader is unknown, or runs no Kafka listener,
+//! the answer is COORDINATOR_NOT_AVAILABLE, which clients retry. Transaction
+//! coordinators are not available (transactions are not supported).
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -10,7 +10,8 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use super::text;
-use crate::kafka::context::{Context, NODE_ID};
+use crate::kafka::cluster_view::{ClusterView, KafkaNode};
+use crate::kafka::context::Context;
 
 /// Kafka's key type of a consumer group.
 const GROUP_KEY: i8 = 0;
@@ -21,11 +22,17 @@ pub fn handle(
     request: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
-    let elsewhere = crate::kafka::group_protocol::not_coordinator(ctx).is_some();
-    let error = (request.key_type != GROUP_KEY || elsewhere)
-        .then_some(ResponseError::CoordinatorNotAvailable);
-    let code = error.map_or(0, |e| e.code());
-    let node = if error.is_some() { -1 } else { NODE_ID };
+    let coordinator = ClusterView::of(ctx).ok().and_then(|view| view.coordinator);
+    let found = coordinator.filter(|_| request.key_type == GROUP_KEY);
+    let code = match found {
+        Some(_) => 0,
+        None => ResponseError::CoordinatorNotAvailable.code(),
+    };
+    let node = found.unwrap_or(KafkaNode {
+        id: -1,
+        host: String::new(),
+        port: -1,
+    });
     if version >= 4 {
         let coordinators = request
             .coordinator_keys
@@ -33,9 +40,9 @@ pub fn handle(
             .map(|key: StrBytes| {
                 Coordinator::default()
                     .with_key(key)
-                    .with_node_id(BrokerId(node))
-                    .with_host(text(&ctx.host))
-                    .with_port(ctx.port)
+                    .with_node_id(BrokerId(node.id))
+                    .with_host(text(&node.host))
+                    .with_port(node.port)
                     .with_error_code(code)
             })
             .collect();
@@ -43,7 +50,7 @@ pub fn handle(
     }
     FindCoordinatorResponse::default()
         .with_error_code(code)
-        .with_node_id(BrokerId(node))
-        .with_host(text(&ctx.host))
-        .with_port(ctx.port)
+        .with_node_id(BrokerId(node.id))
+        .with_host(text(&node.host))
+        .with_port(node.port)
 }

@@ -1,6 +1,7 @@
-//! Metadata: this node as the only broker, leader of every partition, and the topics
-//! asked for (all when none are named). A missing topic is created when both the
-//! listener (`--kafka-auto-create-topics`) and the client allow it.
+//! Metadata: the brokers (this node alone, or in a cluster every node with a Kafka
+//! listener), each partition's leader and replicas (see [`ClusterView`]), and the
+//! topics asked for (all when none are named). A missing topic is created when both
+//! the listener (`--kafka-auto-create-topics`) and the client allow it.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -10,19 +11,13 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 
 use super::text;
 use crate::broker::{BrokerError, NewTopic, TopicSummary};
-use crate::kafka::context::{CLUSTER_ID, Context, NODE_ID};
+use crate::kafka::cluster_view::ClusterView;
+use crate::kafka::context::{CLUSTER_ID, Context};
 use crate::kafka::errors::code_of;
 
 /// Answers a Metadata request.
 pub async fn handle(ctx: &Context, request: MetadataRequest, version: i16) -> MetadataResponse {
-    let broker = MetadataResponseBroker::default()
-        .with_node_id(BrokerId(NODE_ID))
-        .with_host(text(&ctx.host))
-        .with_port(ctx.port);
-    let response = MetadataResponse::default()
-        .with_brokers(vec![broker])
-        .with_cluster_id(Some(text(CLUSTER_ID)))
-        .with_controller_id(BrokerId(NODE_ID));
+    let response = MetadataResponse::default().with_cluster_id(Some(text(CLUSTER_ID)));
     let existing = match ctx.broker.list_topics() {
         Ok(topics) => topics,
         Err(err) => return response.with_error_code(code_of(&err)),
@@ -39,7 +34,7 @@ pub async fn handle(ctx: &Context, request: MetadataRequest, version: i16) -> Me
         ),
     };
     let create = ctx.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
-    let topics = match asked {
+    let topics: Vec<_> = match asked {
         None => existing.iter().map(|t| Ok(t.clone())).collect(),
         Some(names) => {
             let mut found = Vec::with_capacity(names.len());
@@ -49,7 +44,26 @@ pub async fn handle(ctx: &Context, request: MetadataRequest, version: i16) -> Me
             found
         }
     };
-    response.with_topics(topics.into_iter().map(describe).collect())
+    // Read after the lookups, so the partitions of a topic just created are placed.
+    let view = match ClusterView::of(ctx) {
+        Ok(view) => view,
+        Err(err) => return response.with_error_code(code_of(&err)),
+    };
+    let brokers = view
+        .brokers
+        .iter()
+        .map(|node| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(node.id))
+                .with_host(text(&node.host))
+                .with_port(node.port)
+        })
+        .collect();
+    let described = topics.into_iter().map(|t| describe(&view, t)).collect();
+    response
+        .with_brokers(brokers)
+        .with_controller_id(BrokerId(view.controller))
+        .with_topics(described)
 }
 
 /// `name` among `existing`, created if allowed and missing.
@@ -83,18 +97,14 @@ async fn lookup(
     }
 }
 
-fn describe(topic: Result<TopicSummary, (String, i16)>) -> MetadataResponseTopic {
+fn describe(
+    view: &ClusterView,
+    topic: Result<TopicSummary, (String, i16)>,
+) -> MetadataResponseTopic {
     match topic {
         Ok(summary) => {
             let partitions = (0..summary.partitions)
-                .map(|index| {
-                    MetadataResponsePartition::default()
-                        .with_partition_index(index as i32)
-                        .with_leader_id(BrokerId(NODE_ID))
-                        .with_leader_epoch(0)
-                        .with_replica_nodes(vec![BrokerId(NODE_ID)])
-                        .with_isr_nodes(vec![BrokerId(NODE_ID)])
-                })
+                .map(|index| describe_partition(view, &summary.name, index))
                 .collect();
             MetadataResponseTopic::default()
                 .with_name(Some(TopicName(text(&summary.name))))
@@ -103,5 +113,25 @@ fn describe(topic: Result<TopicSummary, (String, i16)>) -> MetadataResponseTopic
         Err((name, code)) => MetadataResponseTopic::default()
             .with_name(Some(TopicName(text(&name))))
             .with_error_code(code),
+    }
+}
+
+/// One partition's leader and replicas. Every replica is reported in sync: a replica
+/// that is behind is caught up by Raft, and acknowledged records are on a majority
+/// whatever clients are told. The leader epoch is always 0, so clients never discard
+/// an answer as older than one they had.
+fn describe_partition(view: &ClusterView, topic: &str, index: u32) -> MetadataResponsePartition {
+    let nodes = view.partition(topic, index);
+    let replicas: Vec<BrokerId> = nodes.replicas.iter().map(|id| BrokerId(*id)).collect();
+    let partition = MetadataResponsePartition::default()
+        .with_partition_index(index as i32)
+        .with_leader_epoch(0)
+        .with_isr_nodes(replicas.clone())
+        .with_replica_nodes(replicas);
+    match nodes.leader {
+        Some(leader) => partition.with_leader_id(BrokerId(leader)),
+        None => partition
+            .with_leader_id(BrokerId(-1))
+            .with_error_code(ResponseError::LeaderNotAvailable.code()),
     }
 }
