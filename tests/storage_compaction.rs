@@ -70,7 +70,7 @@ proptest! {
         }
         log.roll().unwrap();
         // "key-NN" is 6 bytes; the map then holds about `key_map_keys` keys per pass.
-        let config = CompactionConfig { key_map_max_bytes: key_map_keys * 38, delete_retention: Duration::ZERO };
+        let config = CompactionConfig { key_map_max_bytes: key_map_keys * 38, delete_retention: Duration::ZERO, end_offset: None };
         let stats = log.compact(config).unwrap();
         let expected = expected_offsets(&records);
         let check = |log: &eventlog::storage::Log| -> Result<(), TestCaseError> {
@@ -120,4 +120,59 @@ fn recent_tombstones_stay_and_old_values_under_them_go() {
     assert_eq!(stats.tombstones_removed, 0);
     let kept: Vec<u64> = read_all(&log, 0).iter().map(|r| r.offset).collect();
     assert_eq!(kept, vec![2, 3]);
+}
+
+#[test]
+fn compaction_stops_at_its_end_offset_and_keeps_control_batches_whole() {
+    use eventlog::storage::batch_v2::{self, ATTR_CONTROL, BatchMeta};
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_config(FsyncPolicy::Never));
+    let value = |v: &str| Record {
+        key: Some(Bytes::from_static(b"k")),
+        value: Some(Bytes::from(v.to_string())),
+        headers: vec![],
+        timestamp_ms: 1,
+    };
+    // A control batch whose record's key is the same bytes as the user's key.
+    let mut control = Vec::new();
+    let meta = BatchMeta {
+        attributes: ATTR_CONTROL,
+        ..BatchMeta::default()
+    };
+    batch_v2::encode(&mut control, [(0, &value("control"))].into_iter(), &meta).unwrap();
+    log.write_batch(&mut control).unwrap(); // offset 0
+    log.append(&[value("1")]).unwrap(); // offset 1
+    log.roll().unwrap();
+    log.append(&[value("2")]).unwrap(); // offset 2
+    log.roll().unwrap();
+    log.append(&[value("3")]).unwrap(); // offset 3
+    log.roll().unwrap();
+
+    // Only the segments ending at or below offset 3 are compacted: "3" does not
+    // supersede "2", which is the newest record of its key below the limit.
+    let bounded = CompactionConfig {
+        end_offset: Some(3),
+        ..CompactionConfig::default()
+    };
+    let stats = log.compact(bounded).unwrap();
+    assert_eq!(stats.records_removed, 1);
+    let kept: Vec<u64> = read_all(&log, 0).iter().map(|r| r.offset).collect();
+    assert_eq!(kept, vec![2, 3]);
+    let batches = log.read_batches(0, 1 << 20, 1).unwrap();
+    assert!(batches[0].header.is_control());
+    assert_eq!(
+        batches[0].header.record_count, 1,
+        "the control record stays"
+    );
+
+    // Without a limit, the newest record supersedes every older one.
+    log.compact(CompactionConfig::default()).unwrap();
+    let kept: Vec<u64> = read_all(&log, 0).iter().map(|r| r.offset).collect();
+    assert_eq!(kept, vec![3]);
+    let batches = log.read_batches(0, 1 << 20, 1).unwrap();
+    assert_eq!(
+        batches[0].header.record_count, 1,
+        "the control record stays"
+    );
 }

@@ -61,16 +61,18 @@ fn clean_all(topics: &TopicMap, stop: &StopSignal) -> bool {
 
 fn clean_one(topic: &Topic, partition: &super::partition::Partition, stopping: Cancel<'_>) {
     let config = topic.config();
-    if partition.is_replicated() {
-        // A replica's log is its group's Raft log: its start moves by a Raft purge,
-        // which the partition's replication task asks the group for. Compaction of
-        // replicated topics is refused when asked (see `cleanup`) and skipped here.
-        if let Ok(Some(offset)) = retention::replica_point(partition, &config) {
-            partition.request_trim(offset);
-        }
+    if partition.held_elsewhere().is_some() {
         return;
     }
     let outcome = match config.cleanup_policy {
+        // A replica's log is its group's Raft log: its start moves by a Raft purge,
+        // which the partition's replication task asks the group for.
+        CleanupPolicy::Delete if partition.is_replicated() => {
+            if let Ok(Some(offset)) = retention::replica_point(partition, &config) {
+                partition.request_trim(offset);
+            }
+            return;
+        }
         CleanupPolicy::Delete => retention::apply(partition, &config).map(drop),
         CleanupPolicy::Compact => {
             compaction::compact_if_dirty(partition, &config, stopping).map(drop)

@@ -114,6 +114,8 @@ impl Broker {
 
     /// Compacts every partition of a COMPACT topic now, or with `dry_run` estimates what
     /// that would remove. Runs on the blocking pool; appends and reads go on meanwhile.
+    /// In a cluster it compacts the replicas this node holds (below their commit
+    /// watermark); every node compacts its own in the background.
     pub async fn compact_topic(
         &self,
         name: &str,
@@ -137,15 +139,11 @@ pub fn compact_topic_blocking(
             topic: topic.name().to_string(),
         });
     }
-    if topic.partitions().iter().any(|p| p.is_replicated()) {
-        return Err(BrokerError::InvalidRequest(format!(
-            "topic {:?} is replicated; this version compacts only unreplicated topics",
-            topic.name()
-        )));
-    }
+    // In a cluster, this node's replicas: each node compacts its own copies.
     topic
         .partitions()
         .iter()
+        .filter(|partition| partition.held_elsewhere().is_none())
         .map(|partition| {
             let stats = if dry_run {
                 compaction::estimate(partition, &config)?

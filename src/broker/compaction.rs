@@ -4,6 +4,12 @@
 //! decides when, keeps the clean mark (see [`super::clean_mark`]) and serializes it with
 //! retention through the partition's maintenance lock.
 //!
+//! A replica compacts its own copy of its group's log, as Kafka's replicas do, and
+//! only below its commit watermark: entries above it may still be truncated by a new
+//! leader, and a record must not be removed for a newer one that may never commit.
+//! Compaction keeps every batch (emptied ones too) at its offsets, so the Raft
+//! numbering of the log's batches is unchanged; control batches stay whole.
+//!
 //! Compaction runs on the cleaner thread or the blocking pool, never on an async worker;
 //! appends and reads go on meanwhile (the storage engine takes its writer lock only for
 //! the final swap). It stops early, leaving the log as before its pass under way, once
@@ -25,10 +31,12 @@ use crate::storage::{
 /// damaged segment is reported once a while rather than on every check.
 const RETRY_BACKOFF: Duration = Duration::from_secs(60);
 
-/// The storage settings of a compaction of a topic with `config`.
-pub fn compaction_config(config: &TopicConfig) -> CompactionConfig {
+/// The storage settings of a compaction of a topic with `config`, of the sealed
+/// segments that end at or below `end_offset` (all with `None`).
+pub fn compaction_config(config: &TopicConfig, end_offset: Option<u64>) -> CompactionConfig {
     CompactionConfig {
         delete_retention: config.delete_retention(),
+        end_offset,
         ..CompactionConfig::default()
     }
 }
@@ -94,8 +102,9 @@ pub fn estimate(
     partition: &Partition,
     config: &TopicConfig,
 ) -> Result<CompactionStats, BrokerError> {
+    let end = partition.commit_bound()?;
     partition
-        .with_log(|log| compaction_estimate::estimate(log, compaction_config(config)))?
+        .with_log(|log| compaction_estimate::estimate(log, compaction_config(config, end)))?
         .map_err(|source| maintenance_error(partition, MaintenanceError::Read(source)))
 }
 
@@ -110,14 +119,15 @@ fn run(
         super::compaction_hold::check(partition);
         partition.closing() || stop()
     };
+    let end = partition.commit_bound()?;
     partition.with_log(|log| {
         // Measured before compacting: segments sealed meanwhile are rewritten but their
         // keys were not mapped, so they stay dirty.
-        let Some(sealed_end) = sealed_end(log) else {
+        let Some(sealed_end) = sealed_end(log, end) else {
             return Ok(CompactionStats::default());
         };
         let stats = log
-            .compact_cancellable(compaction_config(config), &cancel)
+            .compact_cancellable(compaction_config(config, end), &cancel)
             .map_err(|source| match source {
                 MaintenanceError::Cancelled { .. } => partition.closed_error(),
                 source => maintenance_error(partition, source),
@@ -141,12 +151,14 @@ fn run(
     })?
 }
 
-fn sealed_end(log: &Log) -> Option<u64> {
+/// Where the sealed segments that compaction bounded by `end_offset` covers end.
+fn sealed_end(log: &Log, end_offset: Option<u64>) -> Option<u64> {
+    let limit = end_offset.unwrap_or(u64::MAX);
     log.segment_infos()
         .iter()
-        .filter(|s| s.sealed)
+        .take_while(|s| s.sealed && s.next_offset <= limit)
         .map(|s| s.next_offset)
-        .max()
+        .last()
 }
 
 fn maintenance_error(partition: &Partition, source: MaintenanceError) -> BrokerError {

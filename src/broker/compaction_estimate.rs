@@ -48,10 +48,11 @@ impl KeyTally {
 /// Estimates a compaction of `log`'s sealed segments with `config`.
 pub fn estimate(log: &Log, config: CompactionConfig) -> Result<CompactionStats, ReadError> {
     let started = Instant::now();
+    let limit = config.end_offset.unwrap_or(u64::MAX);
     let sealed: Vec<_> = log
         .segment_infos()
         .into_iter()
-        .filter(|s| s.sealed)
+        .take_while(|s| s.sealed && s.next_offset <= limit)
         .collect();
     let mut stats = CompactionStats {
         segments_before: sealed.len(),
@@ -191,6 +192,7 @@ mod tests {
             let config = CompactionConfig {
                 key_map_max_bytes,
                 delete_retention: Duration::from_secs(3600),
+                end_offset: None,
             };
             let estimated = estimate(&log, config).unwrap();
             let done = log.compact(config).unwrap();

@@ -380,7 +380,9 @@ impl Partition {
         }
     }
 
-    fn commit_bound(&self) -> Result<Option<u64>, BrokerError> {
+    /// The bound of what is committed: the commit watermark of a replica, nothing for
+    /// a plain partition, or an error where this node holds no replica.
+    pub(super) fn commit_bound(&self) -> Result<Option<u64>, BrokerError> {
         match self.replication.get() {
             None => Ok(None),
             Some(Replication::Replica(commit)) => Ok(Some(*commit.borrow())),

@@ -27,6 +27,10 @@ pub struct CompactionConfig {
     /// How long a tombstone that is the newest record of its key is kept, measured from
     /// its timestamp. Default 24 h.
     pub delete_retention: Duration,
+    /// Compact only the sealed segments that end at or below this offset; `None`: every
+    /// sealed segment. A replica passes the offset after its last committed entry, so
+    /// that entries a new leader may still truncate are never rewritten.
+    pub end_offset: Option<u64>,
 }
 
 impl Default for CompactionConfig {
@@ -34,6 +38,7 @@ impl Default for CompactionConfig {
         CompactionConfig {
             key_map_max_bytes: 64 << 20,
             delete_retention: Duration::from_secs(24 * 3600),
+            end_offset: None,
         }
     }
 }
@@ -78,7 +83,8 @@ impl Log {
         cancel: Cancel<'_>,
     ) -> Result<CompactionStats, MaintenanceError> {
         let started = Instant::now();
-        let sealed_end = self.sealed_end();
+        let limit = config.end_offset.unwrap_or(u64::MAX);
+        let sealed_end = self.sealed_end_below(limit);
         let mut stats = CompactionStats::default();
         let mut from = self.log_start_offset();
         let now_ms = SystemTime::now()
@@ -113,7 +119,7 @@ impl Log {
                     _ => true,
                 }
             };
-            let rewrite = self.rewrite_sealed_cancellable(keep, cancel)?;
+            let rewrite = self.rewrite_sealed_below(limit, keep, cancel)?;
             if stats.passes == 0 {
                 stats.segments_before = rewrite.segments_before;
                 stats.bytes_before = rewrite.bytes_before;
@@ -141,14 +147,11 @@ impl Log {
         Ok(stats)
     }
 
-    /// One past the last offset of the sealed segments.
-    fn sealed_end(&self) -> u64 {
-        self.segment_list()
-            .iter()
-            .filter(|s| s.is_sealed())
-            .map(|s| s.next_offset())
-            .max()
-            .unwrap_or(0)
+    /// One past the last offset of the sealed segments that end at or below `limit`.
+    fn sealed_end_below(&self, limit: u64) -> u64 {
+        self.sealed_below(limit)
+            .last()
+            .map_or(0, |segment| segment.next_offset())
     }
 
     /// Maps each key in `[from, end)` to its newest offset, stopping early when the map

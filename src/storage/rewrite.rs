@@ -58,15 +58,31 @@ impl Log {
     /// `.swap` files written so far are removed and the log is left exactly as it was.
     pub fn rewrite_sealed_cancellable(
         &self,
+        keep: impl FnMut(u64, &RecordView<'_>) -> bool,
+        cancel: Cancel<'_>,
+    ) -> Result<RewriteStats, MaintenanceError> {
+        self.rewrite_sealed_below(u64::MAX, keep, cancel)
+    }
+
+    /// The sealed segments, oldest first, up to the last one that ends at or below
+    /// `limit`: always a prefix of the log's segments.
+    pub(crate) fn sealed_below(&self, limit: u64) -> Vec<Arc<Segment>> {
+        self.segment_list()
+            .iter()
+            .take_while(|s| s.is_sealed() && s.next_offset() <= limit)
+            .cloned()
+            .collect()
+    }
+
+    /// [`Log::rewrite_sealed_cancellable`] of the sealed segments that end at or below
+    /// `limit` only.
+    pub(crate) fn rewrite_sealed_below(
+        &self,
+        limit: u64,
         mut keep: impl FnMut(u64, &RecordView<'_>) -> bool,
         cancel: Cancel<'_>,
     ) -> Result<RewriteStats, MaintenanceError> {
-        let segments: Vec<Arc<Segment>> = self
-            .segment_list()
-            .iter()
-            .filter(|s| s.is_sealed())
-            .cloned()
-            .collect();
+        let segments = self.sealed_below(limit);
         let Some(last) = segments.last() else {
             return Ok(RewriteStats::default());
         };
@@ -134,11 +150,15 @@ impl Log {
                 let raw = &data[pos..pos + header.length as usize];
                 let records = batch::records(format, raw, &header).map_err(invalid)?;
                 pos += header.length as usize;
+                // A control batch (a replica's Raft membership or blank entry) is kept
+                // whole: its record's key is a control key, not a user's key, even
+                // when the bytes happen to match one.
+                let control = header.is_control();
                 let kept: Vec<(u64, RecordView)> = records
                     .iter()
                     .filter_map(Result::ok)
                     .map(|r| (header.base_offset + u64::from(r.offset_delta), r))
-                    .filter(|(offset, r)| keep(*offset, r))
+                    .filter(|(offset, r)| control || keep(*offset, r))
                     .collect();
                 stats.records_removed += u64::from(header.record_count) - kept.len() as u64;
                 outputs.push(format, raw, &header, &kept)?;

@@ -193,6 +193,19 @@ impl TestCluster {
         partitions: u32,
         replication_factor: u32,
     ) {
+        self.create_topic_with(via, name, partitions, replication_factor, None)
+            .await;
+    }
+
+    /// [`TestCluster::create_topic`] with `config`.
+    pub async fn create_topic_with(
+        &self,
+        via: u64,
+        name: &str,
+        partitions: u32,
+        replication_factor: u32,
+        config: Option<pb::TopicConfig>,
+    ) {
         let mut client = self.client_of(via).await;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -200,7 +213,7 @@ impl TestCluster {
                 name: name.into(),
                 partitions,
                 replication_factor,
-                config: None,
+                config,
             };
             match client.admin.create_topic(request).await {
                 Ok(_) => return,
