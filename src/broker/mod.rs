@@ -27,7 +27,8 @@
 //!   [`offline`]: compaction of a stopped server's directory.
 //! - `replication` (the broker in a cluster: topics from the metadata group, partitions
 //!   as replicas), `replica_trim` (retention of a replica as a Raft purge) and
-//!   `listeners` (announcing this node's Kafka address to the cluster).
+//!   `listeners` (announcing this node's Kafka address to the cluster),
+//!   `producer_names` (named idempotent producers registered in the cluster).
 //! - [`membership`]: consumer-group members sharing a group's partitions (the
 //!   coordinator, assignment strategies, fenced commits).
 //! - [`scrub`]: the startup check of every sealed segment, in the background.
@@ -66,6 +67,7 @@ pub mod periodic;
 mod produce;
 mod produce_batch;
 pub mod producer_ids;
+mod producer_names;
 mod read;
 pub mod registry;
 mod replica_trim;

@@ -112,6 +112,10 @@ impl Broker {
     ///
     /// [`ProducerIds::init`]: super::producer_ids::ProducerIds::init
     pub async fn init_producer(&self, name: Option<&str>) -> Result<ProducerIdentity, BrokerError> {
+        if let (Some(cluster), Some(name)) = (self.cluster(), name) {
+            let cluster = Arc::clone(cluster);
+            return Box::pin(self.init_named_producer_replicated(&cluster, name)).await;
+        }
         let ids = &self.producer_ids;
         let name = name.map(str::to_string);
         // Storing a new block of ids or a name's epoch syncs a file.
@@ -137,8 +141,7 @@ impl Broker {
                 "a produce request needs at least one record".into(),
             ));
         }
-        self.producer_ids
-            .check(producer.producer_id, producer.epoch)?;
+        self.check_producer(producer.producer_id, producer.epoch)?;
         TimestampWindow::of(&topic.config(), now_ms()).check(topic.name(), &records)?;
         let target = Arc::clone(topic.partition(partition)?);
         if let Some(cluster) = self.cluster() {

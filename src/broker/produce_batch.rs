@@ -28,8 +28,7 @@ impl Broker {
         let checked =
             check_client_batch(&batch).map_err(|e| BrokerError::InvalidRequest(e.to_string()))?;
         if let Some(producer) = checked.producer() {
-            self.producer_ids
-                .check(producer.producer_id, producer.epoch)?;
+            self.check_producer(producer.producer_id, producer.epoch)?;
         }
         check_timestamps(
             &TimestampWindow::of(&topic.config(), now_ms()),

@@ -14,8 +14,8 @@
 //! In a cluster every node issues ids, so each node's ids carry its node id in bits
 //! 52 to 61 ([`NODE_SHIFT`]; the per-node part stays below 2^52 until the year 2109),
 //! and no two nodes can hand out the same id. A node accepts ids issued by other nodes
-//! without checking them; names and their epochs are kept by the node that issued
-//! them (a cluster-wide registry is future work, see docs/cluster.md).
+//! without checking them. Names and their epochs are kept by the cluster's metadata
+//! group instead of this file (`producer_names`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -142,11 +142,7 @@ impl ProducerIds {
                 epoch: 0,
             });
         };
-        if name.is_empty() || name.len() > MAX_NAME_BYTES {
-            return Err(BrokerError::InvalidRequest(format!(
-                "a producer name must be 1 to {MAX_NAME_BYTES} bytes long"
-            )));
-        }
+        check_name(name)?;
         let known = state.registry.names.get(name).copied();
         if known.is_none() && state.registry.names.len() >= self.max_names {
             return Err(BrokerError::TooManyProducerNames {
@@ -171,6 +167,11 @@ impl ProducerIds {
         }
         state.epochs.insert(producer_id, epoch);
         Ok(ProducerIdentity { producer_id, epoch })
+    }
+
+    /// Most named producers kept.
+    pub fn max_names(&self) -> usize {
+        self.max_names
     }
 
     /// Hands out the next id, storing a new reserved block first when needed.
@@ -221,6 +222,16 @@ impl ProducerIds {
             None => Err(BrokerError::UnknownProducer { producer_id }),
         }
     }
+}
+
+/// Refuses a producer name that is empty or longer than [`MAX_NAME_BYTES`].
+pub fn check_name(name: &str) -> Result<(), BrokerError> {
+    if name.is_empty() || name.len() > MAX_NAME_BYTES {
+        return Err(BrokerError::InvalidRequest(format!(
+            "a producer name must be 1 to {MAX_NAME_BYTES} bytes long"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

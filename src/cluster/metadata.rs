@@ -35,6 +35,15 @@ pub struct NodeListeners {
     pub kafka: Option<String>,
 }
 
+/// A named idempotent producer: its name and newest epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedProducer {
+    /// The name it asked for.
+    pub name: String,
+    /// The newest epoch handed out; older ones are fenced.
+    pub epoch: i16,
+}
+
 /// The cluster's metadata.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterState {
@@ -48,6 +57,11 @@ pub struct ClusterState {
     /// when none did, as in metadata written before).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub listeners: BTreeMap<NodeId, NodeListeners>,
+    /// Named idempotent producers by producer id (since storage format version 10;
+    /// absent when there are none): every node hands out and fences their epochs from
+    /// this one registry.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub named_producers: BTreeMap<i64, NamedProducer>,
 }
 
 /// A change to the metadata.
@@ -90,6 +104,18 @@ pub enum Command {
         node: NodeId,
         /// Its listeners; none removes its record.
         listeners: NodeListeners,
+    },
+    /// Gives the producer named `name` its identity (since storage format version 10):
+    /// its id with the epoch bumped, or `fresh_id` (issued by the proposer, unique in
+    /// the cluster) at epoch 0 for a new name or one whose epoch ran out. Refused
+    /// when a new name would make more than `max_names`.
+    InitProducer {
+        /// The producer's name.
+        name: String,
+        /// The id a new name gets.
+        fresh_id: i64,
+        /// Most names the registry holds.
+        max_names: usize,
     },
     /// Deletes a topic, if it exists.
     DeleteTopic {
@@ -142,6 +168,15 @@ pub enum CommandResult {
     ConfigChanged,
     /// A node's listeners were recorded.
     ListenersSet,
+    /// A named producer's identity.
+    ProducerInitialized {
+        /// Its id.
+        producer_id: i64,
+        /// Its new epoch.
+        epoch: i16,
+    },
+    /// A new producer name was refused: the registry holds as many as it may.
+    TooManyProducerNames,
 }
 
 impl ClusterState {
@@ -172,6 +207,11 @@ impl ClusterState {
                 }
                 (CommandResult::ListenersSet, None)
             }
+            Command::InitProducer {
+                name,
+                fresh_id,
+                max_names,
+            } => (self.init_producer(name, fresh_id, max_names), None),
             Command::DeleteTopic { name } => {
                 if self.topics.remove(&name).is_none() {
                     return (CommandResult::NotFound, None);
@@ -220,6 +260,29 @@ impl ClusterState {
             fields.insert("partitions".into(), serde_json::Value::from(count));
         }
         (CommandResult::PartitionsAdded, None)
+    }
+
+    fn init_producer(&mut self, name: String, fresh_id: i64, max_names: usize) -> CommandResult {
+        let known = self
+            .named_producers
+            .iter()
+            .find(|(_, producer)| producer.name == name)
+            .map(|(id, producer)| (*id, producer.epoch));
+        let (producer_id, epoch) = match known {
+            Some((id, epoch)) if epoch < i16::MAX => (id, epoch + 1),
+            Some((id, _)) => {
+                // Its epochs ran out: the name starts again under the new id.
+                self.named_producers.remove(&id);
+                (fresh_id, 0)
+            }
+            None if self.named_producers.len() >= max_names => {
+                return CommandResult::TooManyProducerNames;
+            }
+            None => (fresh_id, 0),
+        };
+        self.named_producers
+            .insert(producer_id, NamedProducer { name, epoch });
+        CommandResult::ProducerInitialized { producer_id, epoch }
     }
 
     fn alter_config(
@@ -581,6 +644,55 @@ mod tests {
             listeners: NodeListeners {
                 kafka: Some("10.0.0.3:9092".into()),
             },
+        };
+        assert_eq!(serde_json::to_string(&command).unwrap(), golden);
+        assert_eq!(serde_json::from_str::<Command>(golden).unwrap(), command);
+    }
+
+    #[test]
+    fn a_named_producer_keeps_its_id_and_bumps_its_epoch_within_the_limit() {
+        let mut state = ClusterState::default();
+        let init = |name: &str, fresh_id| Command::InitProducer {
+            name: name.into(),
+            fresh_id,
+            max_names: 2,
+        };
+        let first = CommandResult::ProducerInitialized {
+            producer_id: 7,
+            epoch: 0,
+        };
+        assert_eq!(state.apply(init("a", 7)).0, first);
+        let again = CommandResult::ProducerInitialized {
+            producer_id: 7,
+            epoch: 1,
+        };
+        assert_eq!(state.apply(init("a", 8)).0, again);
+        state.apply(init("b", 9));
+        assert_eq!(
+            state.apply(init("c", 10)).0,
+            CommandResult::TooManyProducerNames
+        );
+        // A name whose epochs ran out starts again under the new id.
+        state.named_producers.get_mut(&7).unwrap().epoch = i16::MAX;
+        let restarted = CommandResult::ProducerInitialized {
+            producer_id: 11,
+            epoch: 0,
+        };
+        assert_eq!(state.apply(init("a", 11)).0, restarted);
+        assert!(!state.named_producers.contains_key(&7));
+        assert_eq!(
+            serde_json::to_string(&state.named_producers).unwrap(),
+            r#"{"9":{"name":"b","epoch":0},"11":{"name":"a","epoch":0}}"#
+        );
+    }
+
+    #[test]
+    fn init_producer_is_these_json_golden_bytes() {
+        let golden = r#"{"InitProducer":{"name":"orders","fresh_id":42,"max_names":10000}}"#;
+        let command = Command::InitProducer {
+            name: "orders".into(),
+            fresh_id: 42,
+            max_names: 10_000,
         };
         assert_eq!(serde_json::to_string(&command).unwrap(), golden);
         assert_eq!(serde_json::from_str::<Command>(golden).unwrap(), command);

@@ -299,6 +299,28 @@ impl Cluster {
         self.metadata.borrow().0.listeners.clone()
     }
 
+    /// Hands the producer named `name` its identity through the metadata group (see
+    /// [`Command::InitProducer`]).
+    pub async fn init_named_producer(
+        &self,
+        name: &str,
+        fresh_id: i64,
+        max_names: usize,
+    ) -> Result<CommandResult, ProposeFailure> {
+        let command = Command::InitProducer {
+            name: name.to_string(),
+            fresh_id,
+            max_names,
+        };
+        self.propose_metadata(command).await
+    }
+
+    /// The newest epoch of the named producer `producer_id`, if it is one.
+    pub fn named_producer_epoch(&self, producer_id: i64) -> Option<i16> {
+        let view = self.metadata.borrow();
+        view.0.named_producers.get(&producer_id).map(|p| p.epoch)
+    }
+
     /// Deletes a topic through the metadata group.
     pub async fn delete_topic(&self, name: &str) -> Result<CommandResult, ProposeFailure> {
         self.propose_metadata(Command::DeleteTopic {
