@@ -1,7 +1,8 @@
 //! The receiving side of `ClusterControl`: proposals other nodes hand to this one
 //! because it leads (or led, when they last looked) the group. Never handed on again:
 //! a node that does not lead answers "not the leader", naming the leader it knows,
-//! and the sender follows that.
+//! and the sender follows that. Also the probe a node starting on an empty data
+//! directory sends (see `rejoin_guard`).
 
 use std::sync::{Arc, Weak};
 
@@ -11,7 +12,7 @@ use super::metadata::Command;
 use super::propose::ProposeFailure;
 use super::runtime::Cluster;
 use crate::proto::cluster::cluster_control_server::ClusterControl;
-use crate::proto::cluster::{ProposeMessage, RaftMessage, RaftReply};
+use crate::proto::cluster::{ProbeReply, ProbeRequest, ProposeMessage, RaftMessage, RaftReply};
 
 /// The `ClusterControl` service of one node.
 pub struct ControlService {
@@ -63,5 +64,17 @@ impl ClusterControl for ControlService {
         let command: Command = serde_json::from_slice(&message.body)
             .map_err(|e| Status::invalid_argument(format!("undecodable command: {e}")))?;
         reply(&cluster.propose_metadata_local(command).await)
+    }
+
+    async fn probe(&self, request: Request<ProbeRequest>) -> Result<Response<ProbeReply>, Status> {
+        let cluster = self.cluster()?;
+        tracing::debug!(
+            from = request.into_inner().node_id,
+            "probed by a starting node"
+        );
+        Ok(Response::new(ProbeReply {
+            node_id: cluster.node_id(),
+            members: cluster.nodes().into_keys().collect(),
+        }))
     }
 }

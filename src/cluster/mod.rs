@@ -24,6 +24,8 @@
 //! - [`metadata`] and [`metadata_machine`]: topics, placement and consumer-group
 //!   positions, replicated by the metadata group; [`group_offsets`]: the group
 //!   positions and the changes each node's group store mirrors.
+//! - [`control`]: proposals handed to a group's leader, and the probe with which
+//!   [`rejoin_guard`] keeps a node that lost its data from rejoining as itself.
 
 // openraft's trait signatures fix its error types, which are large; boxing them here
 // would only add conversions at every call.
@@ -44,6 +46,7 @@ pub mod network;
 pub mod node;
 pub mod peer_security;
 pub mod propose;
+pub mod rejoin_guard;
 pub mod replica_log;
 pub mod runtime;
 pub mod state_file;

@@ -118,6 +118,9 @@ impl Cluster {
             .map_err(|e| ReplicaError::Setup(e.to_string()))?
             .map_err(|e| ReplicaError::Setup(e.to_string()))?;
         let fresh = replica.state().get().vote.is_none() && replica.map().is_empty();
+        if fresh && !config.bootstrap.is_empty() {
+            super::rejoin_guard::check(node.channels(), config.node_id, &config.bootstrap).await?;
+        }
         let committed = replica.state().get().committed;
         let (publish, metadata) = watch::channel(MetadataView::default());
         let (changes, group_changes) = mpsc::unbounded_channel();

@@ -151,6 +151,24 @@ impl TestCluster {
         }
     }
 
+    /// Waits up to `limit` for node `id`'s process to exit by itself; its exit status,
+    /// or `None` while it still runs.
+    pub fn wait_exit(&mut self, id: u64, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        let node = self.node(id);
+        loop {
+            let child = node.child.as_mut()?;
+            if let Some(status) = child.try_wait().unwrap() {
+                node.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sends `signal` (for example `STOP` or `CONT`) to node `id`'s process.
     pub fn signal(&mut self, id: u64, signal: &str) {
         let pid = self.node(id).child.as_ref().map(Child::id);

@@ -1,0 +1,75 @@
+//! A node whose data directory was wiped must not rejoin its cluster under its old id:
+//! it forgot the votes it cast and the entries it acknowledged, so as the same voter
+//! it could vote twice in one term, or count toward a majority for entries it no
+//! longer holds, and acknowledged records could be lost.
+//!
+//! A node that starts on an empty data directory with `--cluster` therefore first asks
+//! the other nodes listed there what they know (`ClusterControl.Probe`). If one of them
+//! already counts this node's id as a member of a cluster, the node refuses to start.
+//! A first bootstrap passes: its peers either do not answer yet (a node serves only
+//! once its own start is done) or belong to no cluster yet. A wiped node whose peers
+//! are all unreachable cannot be told from a first start; it is let through, and the
+//! warning says so.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::network::Channels;
+use super::node::ReplicaError;
+use super::types::NodeId;
+use crate::proto::cluster::ProbeRequest;
+use crate::proto::cluster::cluster_control_client::ClusterControlClient;
+
+/// How long a peer has to answer the probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Refuses to start node `node_id` on an empty data directory when a node of
+/// `bootstrap` already counts it as a member of a cluster.
+pub async fn check(
+    channels: &Channels,
+    node_id: NodeId,
+    bootstrap: &BTreeMap<NodeId, String>,
+) -> Result<(), ReplicaError> {
+    let mut answered = 0;
+    for (&peer, addr) in bootstrap.iter().filter(|(id, _)| **id != node_id) {
+        let Some(members) = probe(channels, node_id, peer, addr).await else {
+            continue;
+        };
+        answered += 1;
+        if members.contains(&node_id) {
+            return Err(ReplicaError::Setup(format!(
+                "this node's data directory holds no cluster state, but node {peer} already \
+                 counts node {node_id} as a member of its cluster: a node whose data was lost \
+                 must not rejoin under its old id, since it forgot its votes (restore its data \
+                 directory, or see \"A node that lost its data\" in docs/cluster.md)"
+            )));
+        }
+    }
+    if answered == 0 && bootstrap.len() > 1 {
+        tracing::warn!(
+            "no other node answered: starting as a new node of the cluster; if this node's data \
+             directory was wiped, stop it (see docs/cluster.md)"
+        );
+    }
+    Ok(())
+}
+
+/// The members node `peer` at `addr` reports, or `None` when it does not answer.
+async fn probe(
+    channels: &Channels,
+    node_id: NodeId,
+    peer: NodeId,
+    addr: &str,
+) -> Option<Vec<NodeId>> {
+    let channel = channels.get(peer, addr).ok()?;
+    let mut client = ClusterControlClient::new(channel);
+    let request = ProbeRequest { node_id };
+    match tokio::time::timeout(PROBE_TIMEOUT, client.probe(request)).await {
+        Ok(Ok(reply)) => Some(reply.into_inner().members),
+        Ok(Err(status)) => {
+            tracing::debug!(peer, %status, "probe refused");
+            None
+        }
+        Err(_) => None,
+    }
+}
