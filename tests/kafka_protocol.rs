@@ -107,11 +107,14 @@ async fn fetch_waits_for_data_and_keeps_to_its_byte_limits() {
     let (server, addr) = start(dir.path(), false).await;
     let mut client = server.client().await;
     create_topic(&mut client, "f", 2).await;
-    produce(&mut client, "f", Some(0), values(0..10)).await;
-    produce(&mut client, "f", Some(1), values(0..10)).await;
+    // One batch per record, so that byte limits cut between records.
+    for i in 0..10 {
+        produce(&mut client, "f", Some(0), values(i..i + 1)).await;
+        produce(&mut client, "f", Some(1), values(i..i + 1)).await;
+    }
     let mut conn = Conn::open(addr).await;
 
-    // Per-partition limit: one byte still returns the first record, and only it.
+    // Per-partition limit: one byte still returns the first batch, and only it.
     let one = fetch_request("f", &[(0, 3, 1)], 0, 1 << 20);
     let answer: FetchResponse = conn.call(ApiKey::Fetch, 12, &one).await;
     let got = fetched(&answer);
@@ -156,6 +159,14 @@ async fn fetch_waits_for_data_and_keeps_to_its_byte_limits() {
     let answer: FetchResponse = conn.call(ApiKey::Fetch, 12, &past).await;
     let partition = &answer.responses[0].partitions[0];
     assert_eq!((partition.error_code, partition.high_watermark), (1, 10));
+
+    // Batches go out whole, as Kafka sends them: a fetch from inside one returns it
+    // all (the client skips the records before its offset).
+    produce(&mut client, "f", Some(0), values(10..13)).await;
+    let inside = fetch_request("f", &[(0, 11, 1)], 0, 1 << 20);
+    let got = fetched(&conn.call(ApiKey::Fetch, 12, &inside).await);
+    let offsets: Vec<i64> = got[0].iter().map(|r| r.0).collect();
+    assert_eq!(offsets, vec![10, 11, 12]);
     server.stop().await;
 }
 

@@ -14,8 +14,8 @@
 //!   [`frame`]: length-prefixed frames bounded by `--kafka-max-request-bytes`.
 //! - [`dispatch`]: the request header, the version check, and the handler call;
 //!   [`versions`]: the APIs and versions this listener implements.
-//! - [`api`]: one file per API handler; [`records`]: record batches to broker records
-//!   and back; [`errors`]: broker errors to Kafka error codes; [`context`]: what every
+//! - [`api`]: one file per API handler; [`records`]: produced record batches to broker
+//!   records; [`fetched_batches`]: stored batches as a fetch answer's records; [`errors`]: broker errors to Kafka error codes; [`context`]: what every
 //!   handler needs (the broker, this node's advertised address, settings, and the
 //!   connection's authentication); [`group_protocol`]: what the consumer-group APIs
 //!   share (the consumer protocol's subscriptions and assignments, where group calls
@@ -35,6 +35,7 @@ pub mod connection;
 pub mod context;
 pub mod dispatch;
 pub mod errors;
+pub mod fetched_batches;
 pub mod frame;
 pub mod group_protocol;
 pub mod listener;

@@ -3,8 +3,8 @@
 //!
 //! A produced partition must carry exactly one version-2 batch, as Kafka requires since
 //! Produce v3; transactional and control batches are refused (transactions are not
-//! supported). Fetched records go back as one uncompressed batch per answer, with their
-//! stored offsets, timestamps, keys, values and headers.
+//! supported). Fetches answer with the stored batches themselves (`fetched_batches`);
+//! [`encode_fetched`] builds a batch from stored records, for tests and tools.
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
@@ -109,8 +109,8 @@ fn to_broker_record(record: KafkaRecord, now_ms: i64) -> Record {
     }
 }
 
-/// Encodes fetched records as one uncompressed version-2 batch (empty input: empty
-/// output).
+/// Encodes stored records as one uncompressed version-2 batch (empty input: empty
+/// output), as a Kafka client would receive them.
 pub fn encode_fetched(records: &[StoredRecord]) -> anyhow::Result<Bytes> {
     let Some(first) = records.first() else {
         return Ok(Bytes::new());

@@ -1,6 +1,8 @@
 //! Fetch: reads every asked partition within the request's and each partition's byte
-//! limits; when fewer than `min_bytes` came back, waits (up to `max_wait_ms`) for any
-//! of them to grow and reads again. Fetch sessions are not kept: every answer says
+//! limits (the stored batches as they are, see `fetched_batches`: whole batches, the
+//! first one even when it is larger than the limit, as Kafka does); when fewer than
+//! `min_bytes` came back, waits (up to `max_wait_ms`) for any of them to grow and
+//! reads again. Fetch sessions are not kept: every answer says
 //! session 0, so clients send full requests.
 
 use std::time::{Duration, Instant};
@@ -13,7 +15,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use crate::broker::{BrokerError, FetchRequest as BrokerFetch};
 use crate::kafka::context::Context;
 use crate::kafka::errors::code_of;
-use crate::kafka::records::encode_fetched;
+use crate::kafka::fetched_batches::record_set;
 use crate::storage::{ReadError, ReadLimits};
 
 /// Most record bytes one answer carries, whatever the client asks: the gRPC
@@ -112,22 +114,14 @@ async fn read_one(
         },
         max_wait: Duration::ZERO,
     };
-    let outcome = match ctx.broker.fetch(fetch).await {
+    let outcome = match ctx.broker.fetch_raw(fetch).await {
         Ok(outcome) => outcome,
         Err(err) => {
             pass.failed = true;
             return failed(empty, &err);
         }
     };
-    let records = match encode_fetched(&outcome.records) {
-        Ok(records) => records,
-        Err(err) => {
-            pass.failed = true;
-            tracing::error!(error = %err, topic, partition, "cannot encode fetched records");
-            let error = kafka_protocol::ResponseError::UnknownServerError;
-            return empty.with_error_code(error.code());
-        }
-    };
+    let records = record_set(&outcome.chunks, outcome.bytes);
     pass.bytes += records.len();
     pass.tails
         .push((topic.to_string(), partition, outcome.high_watermark));
