@@ -6,7 +6,9 @@
 //!
 //! A background task keeps the record equal to what this node runs: it proposes the
 //! record when the metadata differs (at start, or after a restart with other flags),
-//! and again after a failure (no metadata leader yet), until it holds.
+//! and again after a failure (no metadata leader yet), until it holds. Every node
+//! records itself so, with a Kafka listener or without: the record also tells that
+//! the node has started before (see `cluster::rejoin_guard`).
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -38,12 +40,11 @@ impl Broker {
                     .0
                     .listeners
                     .get(&cluster.node_id())
-                    .cloned()
-                    .unwrap_or_default();
+                    .cloned();
                 if broker.strong_count() == 0 {
                     return;
                 }
-                if recorded == wanted {
+                if recorded.as_ref() == Some(&wanted) {
                     tokio::select! {
                         changed = metadata.changed() => if changed.is_err() { return },
                         () = shutdown.cancelled() => return,

@@ -74,7 +74,7 @@ impl ClusterControl for ControlService {
         );
         Ok(Response::new(ProbeReply {
             node_id: cluster.node_id(),
-            members: cluster.nodes().into_keys().collect(),
+            started: cluster.listeners().into_keys().collect(),
         }))
     }
 }

@@ -54,7 +54,8 @@ pub struct ClusterState {
     #[serde(default)]
     pub groups: GroupOffsets,
     /// The listeners each node announced (since storage format version 10; absent
-    /// when none did, as in metadata written before).
+    /// in metadata written before). Every node that has started since has a record,
+    /// which tells a node that lost its data from one that never started.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub listeners: BTreeMap<NodeId, NodeListeners>,
     /// Named idempotent producers by producer id (since storage format version 10;
@@ -98,11 +99,12 @@ pub enum Command {
         config: serde_json::Value,
     },
     /// Records the listeners node `node` runs (since storage format version 10); each
-    /// node announces its own at start when the cluster's record differs.
+    /// node announces its own at start when the cluster's record differs, so every
+    /// node that has ever started has a record (an empty one without listeners).
     SetListeners {
         /// The node.
         node: NodeId,
-        /// Its listeners; none removes its record.
+        /// Its listeners.
         listeners: NodeListeners,
     },
     /// Gives the producer named `name` its identity (since storage format version 10):
@@ -200,11 +202,7 @@ impl ClusterState {
                 (self.alter_config(&name, &from, config), None)
             }
             Command::SetListeners { node, listeners } => {
-                if listeners == NodeListeners::default() {
-                    self.listeners.remove(&node);
-                } else {
-                    self.listeners.insert(node, listeners);
-                }
+                self.listeners.insert(node, listeners);
                 (CommandResult::ListenersSet, None)
             }
             Command::InitProducer {
@@ -607,7 +605,7 @@ mod tests {
     }
 
     #[test]
-    fn a_node_records_its_listeners_and_removes_them() {
+    fn a_node_records_its_listeners_even_when_it_has_none() {
         let mut state = ClusterState::default();
         let kafka = NodeListeners {
             kafka: Some("127.0.0.1:9092".into()),
@@ -628,10 +626,13 @@ mod tests {
             listeners: NodeListeners::default(),
         };
         assert_eq!(state.apply(none).0, CommandResult::ListenersSet);
-        assert!(state.listeners.is_empty());
-        // Without listeners the state has the shape of version 9.
         assert_eq!(
             serde_json::to_string(&state).unwrap(),
+            r#"{"topics":{},"groups":{},"listeners":{"2":{}}}"#
+        );
+        // Without any record the state has the shape of version 9.
+        assert_eq!(
+            serde_json::to_string(&ClusterState::default()).unwrap(),
             r#"{"topics":{},"groups":{}}"#
         );
     }

@@ -4,12 +4,16 @@
 //! longer holds, and acknowledged records could be lost.
 //!
 //! A node that starts on an empty data directory with `--cluster` therefore first asks
-//! the other nodes listed there what they know (`ClusterControl.Probe`). If one of them
-//! already counts this node's id as a member of a cluster, the node refuses to start.
-//! A first bootstrap passes: its peers either do not answer yet (a node serves only
-//! once its own start is done) or belong to no cluster yet. A wiped node whose peers
-//! are all unreachable cannot be told from a first start; it is let through, and the
-//! warning says so.
+//! the other nodes listed there what they know (`ClusterControl.Probe`). Every node
+//! records itself in the cluster's metadata once it runs (`broker::listeners`); if a
+//! peer answers that this node's id has such a record, the node ran before and lost
+//! its data, and it refuses to start. A first start passes: at a first bootstrap the
+//! peers do not answer yet (a node serves only once its own start is done) or belong
+//! to no cluster yet, and a node that starts for the first time after the others
+//! formed the cluster without it has no record. A wiped node whose peers are all
+//! unreachable cannot be told from a first start; it is let through, and the warning
+//! says so. So can a node that lost its data before it ever recorded itself (within
+//! moments of its very first start).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,7 +28,7 @@ use crate::proto::cluster::cluster_control_client::ClusterControlClient;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Refuses to start node `node_id` on an empty data directory when a node of
-/// `bootstrap` already counts it as a member of a cluster.
+/// `bootstrap` knows that it ran in the cluster before.
 pub async fn check(
     channels: &Channels,
     node_id: NodeId,
@@ -32,14 +36,14 @@ pub async fn check(
 ) -> Result<(), ReplicaError> {
     let mut answered = 0;
     for (&peer, addr) in bootstrap.iter().filter(|(id, _)| **id != node_id) {
-        let Some(members) = probe(channels, node_id, peer, addr).await else {
+        let Some(started) = probe(channels, node_id, peer, addr).await else {
             continue;
         };
         answered += 1;
-        if members.contains(&node_id) {
+        if started.contains(&node_id) {
             return Err(ReplicaError::Setup(format!(
-                "this node's data directory holds no cluster state, but node {peer} already \
-                 counts node {node_id} as a member of its cluster: a node whose data was lost \
+                "this node's data directory holds no cluster state, but node {peer} knows that \
+                 node {node_id} ran in its cluster before: a node whose data was lost \
                  must not rejoin under its old id, since it forgot its votes (restore its data \
                  directory, or see \"A node that lost its data\" in docs/cluster.md)"
             )));
@@ -54,7 +58,8 @@ pub async fn check(
     Ok(())
 }
 
-/// The members node `peer` at `addr` reports, or `None` when it does not answer.
+/// The nodes that node `peer` at `addr` knows have started, or `None` when it does
+/// not answer.
 async fn probe(
     channels: &Channels,
     node_id: NodeId,
@@ -65,7 +70,7 @@ async fn probe(
     let mut client = ClusterControlClient::new(channel);
     let request = ProbeRequest { node_id };
     match tokio::time::timeout(PROBE_TIMEOUT, client.probe(request)).await {
-        Ok(Ok(reply)) => Some(reply.into_inner().members),
+        Ok(Ok(reply)) => Some(reply.into_inner().started),
         Ok(Err(status)) => {
             tracing::debug!(peer, %status, "probe refused");
             None

@@ -69,6 +69,25 @@ impl TestCluster {
     /// Starts `n` nodes given `extra_args`, which clients reach with `options` (over
     /// TLS when they carry a CA).
     pub fn start_secured(n: u64, extra_args: &[&str], options: ConnectOptions) -> TestCluster {
+        let mut cluster = TestCluster::assemble(n, extra_args, options);
+        for id in 1..=n {
+            cluster.restart(id);
+        }
+        cluster
+    }
+
+    /// A cluster of `n` nodes of which only those in `started` run yet; the others
+    /// start later with [`TestCluster::restart`], on empty directories.
+    pub fn start_some(n: u64, started: &[u64]) -> TestCluster {
+        let mut cluster = TestCluster::assemble(n, &[], ConnectOptions::default());
+        for id in started {
+            cluster.restart(*id);
+        }
+        cluster
+    }
+
+    /// The nodes' ports, directories and flags, none started.
+    fn assemble(n: u64, extra_args: &[&str], options: ConnectOptions) -> TestCluster {
         let scheme = if options.tls_ca.is_some() {
             "https"
         } else {
@@ -92,17 +111,13 @@ impl TestCluster {
             .map(|n| format!("{}=127.0.0.1:{}", n.id, n.port))
             .collect::<Vec<_>>()
             .join(",");
-        let mut cluster = TestCluster {
+        TestCluster {
             nodes,
             bootstrap,
             root: Some(root),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             options,
-        };
-        for id in 1..=n {
-            cluster.restart(id);
         }
-        cluster
     }
 
     fn node(&mut self, id: u64) -> &mut NodeProcess {
