@@ -12,8 +12,10 @@
 //!   handshake) and shutdown; [`connection`]: one client's request loop (requests are
 //!   answered one at a time, in order, as Kafka does);
 //!   [`frame`]: length-prefixed frames bounded by `--kafka-max-request-bytes`.
-//! - [`dispatch`]: the request header, the version check, and the handler call;
-//!   [`versions`]: the APIs and versions this listener implements.
+//! - [`request`]: a frame's body decoded (header, API and version check, message), the
+//!   one decoding of request bytes, which the fuzz target calls too; [`dispatch`]: the
+//!   handler call and the answer; [`versions`]: the APIs and versions this listener
+//!   implements.
 //! - [`api`]: one file per API handler; [`records`]: record batches to broker records
 //!   and back; [`errors`]: broker errors to Kafka error codes; [`context`]: what every
 //!   handler needs (the broker, this node's advertised address, settings, and the
@@ -37,6 +39,7 @@ pub mod group_protocol;
 pub mod listener;
 pub mod records;
 pub mod refusals;
+pub mod request;
 pub mod sasl;
 pub mod topic_configs;
 pub mod versions;
