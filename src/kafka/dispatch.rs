@@ -1,19 +1,20 @@
-//! One request: read its header, check the API and version, decode it, call its
-//! handler, and encode the answer with the response header the version calls for.
+//! One request: decode it (header, API and version check, message: see
+//! [`request`](super::request)), call its handler, and encode the answer with the
+//! response header the version calls for.
 //!
 //! As Kafka does, an unknown API key, an unserved version or an undecodable request
 //! closes the connection (there is no well-formed way to answer it), with the reason
 //! logged; ApiVersions at an unknown version is the exception, answered in version 0
 //! with UNSUPPORTED_VERSION so that a newer client can retry at a version we serve.
 
-use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::Encodable;
 
 use super::api;
 use super::authorize::{self, Admission};
 use super::context::Context;
-use super::versions;
+use super::request::{DecodedRequest, RequestError, decode_request};
 
 /// What the connection does after a request.
 #[derive(Debug)]
@@ -28,16 +29,18 @@ pub enum Outcome {
 
 /// Handles one request frame.
 pub async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
-    let mut peek = &frame[..];
-    if peek.len() < super::frame::MIN_REQUEST_BYTES {
-        return Outcome::Close(format!("request of {} bytes has no header", peek.len()));
-    }
-    let (raw_key, version, correlation_id) = (peek.get_i16(), peek.get_i16(), peek.get_i32());
-    let Ok(key) = ApiKey::try_from(raw_key) else {
-        return Outcome::Close(format!("unknown API key {raw_key}"));
-    };
-    if !versions::serves(key, version) {
-        if key == ApiKey::ApiVersions {
+    let DecodedRequest {
+        key,
+        version,
+        header,
+        message: request,
+    } = match decode_request(frame) {
+        Ok(decoded) => decoded,
+        Err(RequestError::UnsupportedVersion {
+            key: ApiKey::ApiVersions,
+            correlation_id,
+            ..
+        }) => {
             return encode(
                 ApiKey::ApiVersions,
                 0,
@@ -45,22 +48,10 @@ pub async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
                 &ResponseKind::ApiVersions(api::api_versions::unsupported()),
             );
         }
-        return Outcome::Close(format!("unsupported version {version} of {key:?}"));
-    }
-    let mut body = frame;
-    let header = match RequestHeader::decode(&mut body, key.request_header_version(version)) {
-        Ok(header) => header,
-        Err(err) => {
-            return Outcome::Close(format!(
-                "malformed {key:?} v{version} request header: {err}"
-            ));
-        }
+        Err(err) => return Outcome::Close(err.to_string()),
     };
+    let correlation_id = header.correlation_id;
     let client_id = header.client_id.as_ref().map_or("", |c| c.as_str());
-    let request = match RequestKind::decode(key, &mut body, version) {
-        Ok(request) => request,
-        Err(err) => return Outcome::Close(format!("malformed {key:?} v{version} request: {err}")),
-    };
     // With tokens: authenticated first, then only what the token's grants allow.
     let request = match authorize::admit(ctx, key, request, version).await {
         Admission::Admit(request) => request,
@@ -123,7 +114,7 @@ async fn route(
         Rq::CreatePartitions(r) => {
             Rs::CreatePartitions(api::create_partitions::handle(ctx, r).await)
         }
-        // `versions::serves` admits only the APIs above.
+        // `decode_request` admits only the APIs above (`versions::serves`).
         other => unreachable!("no handler for {other:?}"),
     }))
 }

@@ -12,10 +12,13 @@
 //!   handshake) and shutdown; [`connection`]: one client's request loop (requests are
 //!   answered one at a time, in order, as Kafka does);
 //!   [`frame`]: length-prefixed frames bounded by `--kafka-max-request-bytes`.
-//! - [`dispatch`]: the request header, the version check, and the handler call;
-//!   [`versions`]: the APIs and versions this listener implements.
+//! - [`request`]: a frame's body decoded (header, API and version check, message), the
+//!   one decoding of request bytes, which the fuzz target calls too; [`dispatch`]: the
+//!   handler call and the answer; [`versions`]: the APIs and versions this listener
+//!   implements.
 //! - [`api`]: one file per API handler; [`records`]: produced record batches to broker
-//!   records; [`fetched_batches`]: stored batches as a fetch answer's records; [`errors`]: broker errors to Kafka error codes; [`context`]: what every
+//!   records; [`fetched_batches`]: stored batches as a fetch answer's records;
+//!   [`errors`]: broker errors to Kafka error codes; [`context`]: what every
 //!   handler needs (the broker, this node's advertised address, settings, and the
 //!   connection's authentication); [`group_protocol`]: what the consumer-group APIs
 //!   share (the consumer protocol's subscriptions and assignments, where group calls
@@ -41,6 +44,7 @@ pub mod group_protocol;
 pub mod listener;
 pub mod records;
 pub mod refusals;
+pub mod request;
 pub mod sasl;
 pub mod topic_configs;
 pub mod versions;

@@ -18,6 +18,8 @@ use tokio::net::TcpStream;
 use super::common::TestServer;
 
 pub mod clients;
+pub mod mutate;
+pub mod seeds;
 
 /// The client id every request of a [`Conn`] carries.
 pub const CLIENT_ID: &str = "kafka-test";
