@@ -1,13 +1,15 @@
 //! The receiving side of `ClusterControl`: proposals other nodes hand to this one
 //! because it leads (or led, when they last looked) the group. Never handed on again:
 //! a node that does not lead answers "not the leader", naming the leader it knows,
-//! and the sender follows that.
+//! and the sender follows that. Node changes (`ChangeNodes`) are handled the same way;
+//! `Identify` names this node to a leader about to add it.
 
 use std::sync::{Arc, Weak};
 
 use tonic::{Request, Response, Status};
 
 use super::metadata::Command;
+use super::node_change::NodeChange;
 use super::propose::ProposeFailure;
 use super::runtime::Cluster;
 use crate::proto::cluster::cluster_control_server::ClusterControl;
@@ -63,5 +65,28 @@ impl ClusterControl for ControlService {
         let command: Command = serde_json::from_slice(&message.body)
             .map_err(|e| Status::invalid_argument(format!("undecodable command: {e}")))?;
         reply(&cluster.propose_metadata_local(command).await)
+    }
+
+    async fn change_nodes(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftReply>, Status> {
+        let cluster = self.cluster()?;
+        let message = request.into_inner();
+        let change: NodeChange = serde_json::from_slice(&message.body)
+            .map_err(|e| Status::invalid_argument(format!("undecodable node change: {e}")))?;
+        let result = cluster.change_nodes_local(change).await;
+        let body = serde_json::to_vec(&result).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(RaftReply { body: body.into() }))
+    }
+
+    async fn identify(
+        &self,
+        _request: Request<RaftMessage>,
+    ) -> Result<Response<RaftReply>, Status> {
+        let cluster = self.cluster()?;
+        let body =
+            serde_json::to_vec(&cluster.identity()).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(RaftReply { body: body.into() }))
     }
 }

@@ -24,6 +24,7 @@
 //! - [`metadata`] and [`metadata_machine`]: topics, placement and consumer-group
 //!   positions, replicated by the metadata group; [`group_offsets`]: the group
 //!   positions and the changes each node's group store mirrors.
+//! - [`node_change`]: adding and removing nodes (metadata group membership).
 
 // openraft's trait signatures fix its error types, which are large; boxing them here
 // would only add conversions at every call.
@@ -42,6 +43,7 @@ pub mod metadata_machine;
 pub mod metadata_snapshot;
 pub mod network;
 pub mod node;
+pub mod node_change;
 pub mod peer_security;
 pub mod propose;
 pub mod replica_log;

@@ -12,7 +12,7 @@
 //!   per-partition lock held until it commits, since a proposed batch is written on
 //!   every replica whatever it holds.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -171,6 +171,13 @@ impl Cluster {
             }
             return Ok(());
         }
+        if bootstrap.is_empty() {
+            tracing::info!(
+                node = self.config.node_id,
+                "waiting to be added to a cluster (eventlog cluster add-node)"
+            );
+            return Ok(());
+        }
         if bootstrap.keys().next() != Some(&self.config.node_id) {
             tracing::info!("waiting for the node with the lowest id to initialise the cluster");
             return Ok(());
@@ -214,6 +221,17 @@ impl Cluster {
             .collect()
     }
 
+    /// The nodes that vote in the metadata group: every node but one still being added.
+    pub fn voters(&self) -> BTreeSet<NodeId> {
+        let view = self.metadata.borrow();
+        view.1.membership().voter_ids().collect()
+    }
+
+    /// The metadata group's Raft, for membership changes.
+    pub(super) fn metadata_raft(&self) -> &GroupRaft {
+        &self.meta
+    }
+
     /// The metadata group's leader, as known here.
     pub fn metadata_leader(&self) -> Option<NodeId> {
         self.meta.metrics().borrow().current_leader
@@ -228,7 +246,7 @@ impl Cluster {
         partitions: u32,
         replication_factor: usize,
     ) -> Result<CommandResult, ProposeFailure> {
-        let nodes: Vec<NodeId> = self.nodes().into_keys().collect();
+        let nodes: Vec<NodeId> = self.voters().into_iter().collect();
         let shift = self.metadata.borrow().0.topics.len();
         let replicas = place(&nodes, partitions, replication_factor, shift)
             .map_err(ProposeFailure::Invalid)?;
@@ -252,7 +270,7 @@ impl Cluster {
             Some(placement) => placement.replicas.clone(),
             None => return Ok(CommandResult::NotFound),
         };
-        let nodes: Vec<NodeId> = self.nodes().into_keys().collect();
+        let nodes: Vec<NodeId> = self.voters().into_iter().collect();
         let replicas =
             place_more(&nodes, &existing, partitions).map_err(ProposeFailure::Invalid)?;
         let command = Command::AddPartitions {
@@ -363,7 +381,7 @@ impl Cluster {
         }
     }
 
-    fn control_client(
+    pub(super) fn control_client(
         &self,
         node: NodeId,
     ) -> Result<ClusterControlClient<tonic::transport::Channel>, ProposeFailure> {

@@ -3,6 +3,14 @@
 use crate::broker::ClusterDescription;
 use crate::proto::v1 as pb;
 
+/// The cluster's nodes (id → address) on the wire, in id order.
+pub fn nodes_to_wire(nodes: std::collections::BTreeMap<u64, String>) -> Vec<pb::ClusterNode> {
+    nodes
+        .into_iter()
+        .map(|(id, address)| pb::ClusterNode { id, address })
+        .collect()
+}
+
 /// `description` as a `DescribeCluster` reply, keeping only the partitions of topics
 /// `visible` allows.
 pub fn describe_cluster_reply(
@@ -11,11 +19,7 @@ pub fn describe_cluster_reply(
 ) -> pb::DescribeClusterResponse {
     pb::DescribeClusterResponse {
         node_id: description.node_id,
-        nodes: description
-            .nodes
-            .into_iter()
-            .map(|(id, address)| pb::ClusterNode { id, address })
-            .collect(),
+        nodes: nodes_to_wire(description.nodes),
         partitions: description
             .partitions
             .into_iter()
