@@ -39,6 +39,7 @@ pub mod serve_peers;
 pub mod topic;
 pub mod topic_alter;
 pub mod topic_partitions;
+pub mod topic_reassign;
 pub mod verify;
 
 use std::process::ExitCode;

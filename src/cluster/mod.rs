@@ -24,7 +24,8 @@
 //! - [`metadata`] and [`metadata_machine`]: topics, placement and consumer-group
 //!   positions, replicated by the metadata group; [`group_offsets`]: the group
 //!   positions and the changes each node's group store mirrors.
-//! - [`node_change`]: adding and removing nodes (metadata group membership).
+//! - [`node_change`]: adding and removing nodes (metadata group membership);
+//!   [`replica_move`]: moving a partition's replicas (its group's membership).
 
 // openraft's trait signatures fix its error types, which are large; boxing them here
 // would only add conversions at every call.
@@ -47,6 +48,7 @@ pub mod node_change;
 pub mod peer_security;
 pub mod propose;
 pub mod replica_log;
+pub mod replica_move;
 pub mod runtime;
 pub mod state_file;
 pub mod state_machine;

@@ -66,8 +66,9 @@ pub enum NodeChangeError {
     /// leader could be reached. Retrying later may succeed.
     #[error("{0}")]
     Unavailable(String),
-    /// The node asked does not lead the metadata group.
-    #[error("this node does not lead the metadata group")]
+    /// The node asked does not lead the group (the metadata group, or the
+    /// partition's group for a move).
+    #[error("this node does not lead the group")]
     NotLeader,
 }
 
@@ -321,7 +322,9 @@ fn check(change: &NodeChange) -> Result<(), NodeChangeError> {
     Ok(())
 }
 
-fn write_error(error: RaftError<NodeId, ClientWriteError<NodeId, Node>>) -> NodeChangeError {
+pub(super) fn write_error(
+    error: RaftError<NodeId, ClientWriteError<NodeId, Node>>,
+) -> NodeChangeError {
     match error {
         RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => NodeChangeError::NotLeader,
         // Another membership change is under way, or the change is not allowed.

@@ -252,7 +252,11 @@ impl Cluster {
             .map_err(ProposeFailure::Invalid)?;
         let command = Command::CreateTopic {
             name: name.to_string(),
-            placement: TopicPlacement { config, replicas },
+            placement: TopicPlacement {
+                config,
+                replicas,
+                moves: BTreeMap::new(),
+            },
         };
         self.propose_metadata(command).await
     }
@@ -434,6 +438,13 @@ impl Cluster {
             })
             .collect::<BTreeMap<_, _>>();
         let fresh = replica.raft().metrics().borrow().current_term == 0;
+        // A partition whose replicas were moved has a group already: a node gaining a
+        // replica of it waits for the leader to add it, since a first membership of
+        // its own would contradict the group's.
+        if self.moved(topic, partition) {
+            self.register_replica(topic, partition, &replica);
+            return Ok(replica);
+        }
         replica.initialize(members).await?;
         // A new partition's preferred leader (its first replica) stands at once rather
         // than after an election timeout, so leaders spread as placement spreads them
@@ -445,11 +456,36 @@ impl Cluster {
         {
             tracing::debug!(topic, partition, %error, "could not stand for election");
         }
+        self.register_replica(topic, partition, &replica);
+        Ok(replica)
+    }
+
+    fn register_replica(&self, topic: &str, partition: u32, replica: &PartitionReplica) {
         self.replicas
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert((topic.to_string(), partition), replica.clone());
-        Ok(replica)
+    }
+
+    /// Whether a partition's replicas were ever reassigned.
+    pub fn moved(&self, topic: &str, partition: u32) -> bool {
+        let view = self.metadata.borrow();
+        view.0
+            .topics
+            .get(topic)
+            .is_some_and(|t| t.moves.contains_key(&partition))
+    }
+
+    /// Whether this node must keep running its replica of a partition that no longer
+    /// places one here: a move away from it is not done yet, and the group may still
+    /// count it among its voters.
+    pub fn keeps_replica(&self, topic: &str, partition: u32) -> bool {
+        let view = self.metadata.borrow();
+        view.0
+            .topics
+            .get(topic)
+            .and_then(|t| t.moves.get(&partition))
+            .is_some_and(|m| !m.done && m.from.contains(&self.node_id()))
     }
 
     /// Stops this node's replica of a partition, if it runs one.

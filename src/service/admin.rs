@@ -1,6 +1,6 @@
 //! The `eventlog.v1.Admin` service: create, delete, list and describe topics, and add
 //! partitions to them; list, describe, delete and reset consumer groups; add and remove
-//! cluster nodes.
+//! cluster nodes and move partitions' replicas.
 //!
 //! Every RPC checks the topics and groups it names against the caller's
 //! [`Scope`] before the broker call; listings show only what the scope may name.
@@ -160,6 +160,18 @@ impl Admin for AdminService {
         Ok(Response::new(pb::RemoveNodeResponse {
             nodes: nodes_to_wire(nodes),
         }))
+    }
+
+    async fn reassign_partition(
+        &self,
+        request: Request<pb::ReassignPartitionRequest>,
+    ) -> Result<Response<pb::ReassignPartitionResponse>, Status> {
+        let (_, request) = topic_request(request, |r| &r.topic)?;
+        let replicas = self
+            .broker
+            .reassign_partition(&request.topic, request.partition, request.replicas)
+            .await?;
+        Ok(Response::new(pb::ReassignPartitionResponse { replicas }))
     }
 
     async fn update_topic_config(
