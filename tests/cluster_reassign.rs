@@ -20,6 +20,8 @@ use tokio::sync::Mutex;
 use tonic::Code;
 
 const TOPIC: &str = "moves";
+/// The longest a single call may take (a server bounds its own retries well below).
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Acknowledged records: offset → value.
 type Acked = Arc<Mutex<BTreeMap<u64, Vec<u8>>>>;
@@ -35,8 +37,11 @@ async fn produce(client: &mut Client, value: &[u8]) -> Result<u64, tonic::Status
         }],
         ..Default::default()
     };
-    let reply = client.event_log.produce(request).await?.into_inner();
-    Ok(reply.partitions[0].base_offset)
+    let call = client.event_log.produce(request);
+    let reply = tokio::time::timeout(CALL_TIMEOUT, call)
+        .await
+        .map_err(|_| tonic::Status::deadline_exceeded("no answer to a produce"))??;
+    Ok(reply.into_inner().partitions[0].base_offset)
 }
 
 /// Produces `count` records named after `phase` through `client`, retrying failures
@@ -73,7 +78,11 @@ async fn read_all(cluster: &TestCluster, id: u64, last: u64) -> BTreeMap<u64, Ve
             offset: next,
             ..Default::default()
         };
-        match client.event_log.fetch(request).await {
+        let call = tokio::time::timeout(CALL_TIMEOUT, client.event_log.fetch(request));
+        let reply = call
+            .await
+            .unwrap_or_else(|_| panic!("node {id} did not answer a fetch within {CALL_TIMEOUT:?}"));
+        match reply {
             Ok(reply) => {
                 let reply = reply.into_inner();
                 for record in reply.records {
