@@ -3,7 +3,8 @@
 //! acknowledged record is then read back from each new replica at its acknowledged
 //! offset with its bytes, node 1 no longer serves the partition, and the partition
 //! commits with nodes 1 and 3 down (a majority of {2,3,4}, not of {1,2,3}), so it no
-//! longer needs node 1. Bad requests get typed errors.
+//! longer needs node 1, which leaves the cluster once it holds no replica. Bad
+//! requests get typed errors.
 
 mod cluster_support;
 
@@ -104,6 +105,23 @@ async fn read_all(cluster: &TestCluster, id: u64, last: u64) -> BTreeMap<u64, Ve
             "node {id} serves partition 0 up to offset {next}, expected past {last}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until node `id` lists exactly the nodes `expected`.
+async fn expect_nodes(cluster: &TestCluster, id: u64, expected: &[u64]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = cluster.describe(id).await;
+        let nodes: Vec<u64> = reply.nodes.iter().map(|n| n.id).collect();
+        if nodes == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {id} lists nodes {nodes:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -234,6 +252,16 @@ async fn a_partition_moves_to_a_new_node_without_losing_an_acknowledged_record()
     };
     let elsewhere = on_one.event_log.fetch(fetch).await.expect_err("moved away");
     assert_eq!(elsewhere.code(), Code::Unavailable, "{elsewhere}");
+
+    // Node 1 holds no replica any more, so it can leave the cluster.
+    admin
+        .admin
+        .remove_node(pb::RemoveNodeRequest { node_id: 1 })
+        .await
+        .expect("remove node 1 once its replicas moved off");
+    for id in 2..=four {
+        expect_nodes(&cluster, id, &[2, 3, 4]).await;
+    }
 
     // Without nodes 1 and 3 the partition still commits: {2,4} is a majority of the new
     // replicas, not of the old ones.
