@@ -163,7 +163,11 @@ impl Broker {
             let mut unavailable = std::collections::BTreeMap::new();
             let mut partitions = Vec::with_capacity(topic.partitions().len());
             for p in topic.partitions() {
-                match p.unavailable_reason().or(p.held_elsewhere()) {
+                match p
+                    .unavailable_reason()
+                    .map(str::to_string)
+                    .or_else(|| p.held_elsewhere())
+                {
                     Some(reason) => {
                         unavailable.insert(p.number(), reason.to_string());
                         partitions.push(LogStats {

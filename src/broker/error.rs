@@ -247,6 +247,9 @@ pub enum BrokerError {
     /// reached in time, or the group failed. Retrying later may succeed.
     #[error("{0}")]
     Replication(String),
+    /// Adding or removing a cluster node was refused or failed.
+    #[error(transparent)]
+    NodeChange(#[from] crate::cluster::node_change::NodeChangeError),
 }
 
 impl BrokerError {

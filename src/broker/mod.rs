@@ -37,6 +37,7 @@ mod admin;
 pub mod clean_mark;
 pub mod cleaner;
 mod cleanup;
+mod cluster_nodes;
 pub mod compaction;
 #[cfg(test)]
 mod compaction_cancel_tests;

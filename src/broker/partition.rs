@@ -46,8 +46,9 @@ pub enum Replication {
 pub struct Partition {
     ident: LogIdent,
     log: RwLock<Option<Arc<Log>>>,
-    /// Set once for a partition of a replicated topic (see [`Replication`]).
-    replication: OnceLock<Replication>,
+    /// Set for a partition of a replicated topic (see [`Replication`]); changes when
+    /// the partition's replicas move onto this node or away from it.
+    replication: RwLock<Option<Replication>>,
     /// Where retention sends the offset a replica's log may start at (set once its
     /// replica runs; see [`Partition::request_trim`]).
     trimmer: OnceLock<mpsc::UnboundedSender<u64>>,
@@ -76,7 +77,7 @@ impl Partition {
             maintenance,
             closing: AtomicBool::new(false),
             log: RwLock::new(Some(Arc::new(log))),
-            replication: OnceLock::new(),
+            replication: RwLock::new(None),
             trimmer: OnceLock::new(),
             progress: watch::Sender::new(progress),
             unavailable: None,
@@ -94,7 +95,7 @@ impl Partition {
             ident,
             maintenance: Mutex::new(CleanMark::load(dir)),
             log: RwLock::new(None),
-            replication: OnceLock::new(),
+            replication: RwLock::new(None),
             trimmer: OnceLock::new(),
             progress: watch::Sender::new(progress),
             unavailable: Some(reason),
@@ -251,7 +252,7 @@ impl Partition {
         let guard = self.guard();
         let mut stats = self.log_in(&guard)?.stats();
         // A replica reports what its group committed, as readers see it.
-        if let Some(Replication::Replica(commit)) = self.replication.get() {
+        if let Some(Replication::Replica(commit)) = self.replication() {
             stats.high_watermark = stats.high_watermark.min(*commit.borrow());
         }
         Ok(stats)
@@ -294,7 +295,7 @@ impl Partition {
             }
             // An interval fsync may have made more records durable (a replicated
             // partition publishes its commit watermark instead).
-            if self.replication.get().is_none() {
+            if self.replication().is_none() {
                 self.publish(log.high_watermark());
             }
         }
@@ -322,10 +323,21 @@ impl Partition {
         }
     }
 
-    /// Makes this a partition of a replicated topic, served as `replication` says;
-    /// set once. Returns false when it was set already.
-    pub fn set_replication(&self, replication: Replication) -> bool {
-        self.replication.set(replication).is_ok()
+    /// Makes this a partition of a replicated topic, served as `replication` says
+    /// (replacing how it was served before).
+    pub fn set_replication(&self, replication: Replication) {
+        *self
+            .replication
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(replication);
+    }
+
+    /// How this partition of a replicated topic is served here; `None` for a plain one.
+    fn replication(&self) -> Option<Replication> {
+        self.replication
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Hands retention requests of this replica to `trimmer` (its replication task).
@@ -343,8 +355,8 @@ impl Partition {
 
     /// Why this node serves no reads of the partition, when its replicas are on other
     /// nodes.
-    pub fn held_elsewhere(&self) -> Option<&str> {
-        match self.replication.get() {
+    pub fn held_elsewhere(&self) -> Option<String> {
+        match self.replication() {
             Some(Replication::Elsewhere(reason)) => Some(reason),
             _ => None,
         }
@@ -352,7 +364,7 @@ impl Partition {
 
     /// Whether the partition belongs to a replicated topic.
     pub fn is_replicated(&self) -> bool {
-        self.replication.get().is_some()
+        self.replication().is_some()
     }
 
     /// The shared log, for a replication group to run over.
@@ -374,7 +386,7 @@ impl Partition {
     /// index with the next message from it, so a position a consumer read through the
     /// leader may be a moment ahead of it here.
     pub async fn await_committed(&self, offset: u64, limit: std::time::Duration) {
-        if let Some(Replication::Replica(commit)) = self.replication.get() {
+        if let Some(Replication::Replica(commit)) = self.replication() {
             let mut commit = commit.clone();
             let _ = tokio::time::timeout(limit, commit.wait_for(|c| *c >= offset)).await;
         }
@@ -383,13 +395,13 @@ impl Partition {
     /// The bound of what is committed: the commit watermark of a replica, nothing for
     /// a plain partition, or an error where this node holds no replica.
     pub(super) fn commit_bound(&self) -> Result<Option<u64>, BrokerError> {
-        match self.replication.get() {
+        match self.replication() {
             None => Ok(None),
             Some(Replication::Replica(commit)) => Ok(Some(*commit.borrow())),
             Some(Replication::Elsewhere(reason)) => Err(BrokerError::PartitionUnavailable {
                 topic: self.ident.topic.clone(),
                 partition: self.ident.partition,
-                reason: reason.clone(),
+                reason,
             }),
         }
     }

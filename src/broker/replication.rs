@@ -14,6 +14,9 @@
 //! - **Writes** are encoded into one batch per partition here and proposed to the
 //!   partition's group through [`Cluster::propose`], which hands them to the leader
 //!   wherever it is; they are acknowledged once a majority of replicas holds them.
+//! - **Replicas move** by a metadata command too ([`crate::cluster::replica_move`]): a
+//!   node gaining a replica starts it as for a new partition; a node losing one serves
+//!   no more reads of it at once and stops it when the move is done.
 //! - **Reads** on a replica stop at its commit watermark ([`Replication::Replica`]):
 //!   consumers never see a record a majority has not stored.
 
@@ -185,6 +188,11 @@ impl Broker {
             if !holders.contains(&cluster.node_id()) {
                 let reason = elsewhere(partition.ident(), cluster.node_id(), &holders, &nodes);
                 partition.set_replication(Replication::Elsewhere(reason));
+                // A replica moved away keeps running (a voter until the group's
+                // membership changes) until the move is done.
+                if !cluster.keeps_replica(name, number) {
+                    cluster.stop_replica(name, number).await;
+                }
                 continue;
             }
             if cluster.replica(name, number).is_some() {

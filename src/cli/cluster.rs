@@ -1,5 +1,6 @@
 //! `eventlog cluster status`: the cluster's nodes, and per partition its replicas, its
-//! leader and how far each follower is behind, as the node asked sees them.
+//! leader and how far each follower is behind, as the node asked sees them; and
+//! `add-node` / `remove-node` ([`super::cluster_nodes`]).
 
 use std::io::{self, Write};
 
@@ -16,6 +17,11 @@ use crate::proto::v1 as pb;
 pub enum ClusterCommand {
     /// Show the nodes, and each partition's replicas, leader and follower lag.
     Status(ClientOnly),
+    /// Add a node started with `--node-id ID --join`, given as ID=HOST:PORT: it joins
+    /// the metadata group, catches up, and learns every topic.
+    AddNode(super::cluster_nodes::AddNodeArgs),
+    /// Remove a node that holds no replica any more.
+    RemoveNode(super::cluster_nodes::RemoveNodeArgs),
 }
 
 /// Runs a `cluster` subcommand.
@@ -23,6 +29,8 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     match command {
         ClusterCommand::Status(args) => status(args, &mut out).await,
+        ClusterCommand::AddNode(args) => super::cluster_nodes::add(args, &mut out).await,
+        ClusterCommand::RemoveNode(args) => super::cluster_nodes::remove(args, &mut out).await,
     }
 }
 

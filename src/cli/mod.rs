@@ -20,6 +20,7 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod cluster_nodes;
 pub mod compact;
 pub mod connect;
 pub mod consume;
@@ -38,6 +39,7 @@ pub mod serve_peers;
 pub mod topic;
 pub mod topic_alter;
 pub mod topic_partitions;
+pub mod topic_reassign;
 pub mod verify;
 
 use std::process::ExitCode;

@@ -111,6 +111,15 @@ pub struct ServeArgs {
     /// membership lives in the cluster itself.
     #[arg(long, env = "EVENTLOG_CLUSTER", requires = "node_id", value_parser = parse_cluster)]
     pub cluster: Option<BTreeMap<u64, String>>,
+    /// Start a new node that joins an existing cluster instead of bootstrapping one: it
+    /// waits, with an empty data directory, until `eventlog cluster add-node` adds it.
+    #[arg(
+        long,
+        env = "EVENTLOG_JOIN",
+        requires = "node_id",
+        conflicts_with = "cluster"
+    )]
+    pub join: bool,
     /// How often a partition's leader sends heartbeats to its followers.
     #[arg(long, env = "EVENTLOG_RAFT_HEARTBEAT", default_value = "200ms", value_parser = parse_positive_duration)]
     pub raft_heartbeat: Duration,
@@ -204,9 +213,9 @@ fn cluster_settings(args: &ServeArgs) -> anyhow::Result<Option<ClusterSettings>>
         anyhow::bail!("--cluster does not list this node's id {node_id}");
     }
     let fresh = !args.data_dir.join("cluster").join("meta").exists();
-    if fresh && bootstrap.is_empty() {
+    if fresh && bootstrap.is_empty() && !args.join {
         anyhow::bail!(
-            "{} holds no cluster yet: give --cluster ID=HOST:PORT,... to bootstrap one",
+            "{} holds no cluster yet: give --cluster ID=HOST:PORT,... to bootstrap one, or --join to be added to a running cluster with `eventlog cluster add-node`",
             args.data_dir.display()
         );
     }

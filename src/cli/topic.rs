@@ -28,6 +28,8 @@ pub enum TopicCommand {
     Alter(super::topic_alter::AlterArgs),
     /// Give a topic more partitions (existing records stay; new keys spread over all).
     AddPartitions(super::topic_partitions::AddPartitionsArgs),
+    /// Move a partition's replicas to other nodes of a cluster (no record is lost).
+    Reassign(super::topic_reassign::ReassignArgs),
     /// Compact topics with cleanup policy compact now, through the running server.
     Compact(super::compact::OnlineArgs),
 }
@@ -126,6 +128,7 @@ pub async fn run(command: TopicCommand) -> anyhow::Result<()> {
         TopicCommand::Delete(args) => delete(args, &mut out).await,
         TopicCommand::Alter(args) => super::topic_alter::run(args, &mut out).await,
         TopicCommand::AddPartitions(args) => super::topic_partitions::run(args, &mut out).await,
+        TopicCommand::Reassign(args) => super::topic_reassign::run(args, &mut out).await,
         TopicCommand::Compact(args) => {
             drop(out);
             super::compact::run_online(args).await

@@ -1,15 +1,19 @@
 //! The receiving side of `ClusterControl`: proposals other nodes hand to this one
 //! because it leads (or led, when they last looked) the group. Never handed on again:
 //! a node that does not lead answers "not the leader", naming the leader it knows,
-//! and the sender follows that. Also the probe a node starting on an empty data
-//! directory sends (see `rejoin_guard`).
+//! and the sender follows that. Node changes (`ChangeNodes`) and replica moves
+//! (`MoveReplicas`, to a partition's leader) are handled the same way;
+//! `Identify` names this node to a leader about to add it. Also the probe a node
+//! starting on an empty data directory sends (see `rejoin_guard`).
 
 use std::sync::{Arc, Weak};
 
 use tonic::{Request, Response, Status};
 
 use super::metadata::Command;
+use super::node_change::NodeChange;
 use super::propose::ProposeFailure;
+use super::replica_move::ReplicaMove;
 use super::runtime::Cluster;
 use crate::proto::cluster::cluster_control_server::ClusterControl;
 use crate::proto::cluster::{ProbeReply, ProbeRequest, ProposeMessage, RaftMessage, RaftReply};
@@ -76,5 +80,41 @@ impl ClusterControl for ControlService {
             node_id: cluster.node_id(),
             started: cluster.listeners().into_keys().collect(),
         }))
+    }
+
+    async fn change_nodes(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftReply>, Status> {
+        let cluster = self.cluster()?;
+        let message = request.into_inner();
+        let change: NodeChange = serde_json::from_slice(&message.body)
+            .map_err(|e| Status::invalid_argument(format!("undecodable node change: {e}")))?;
+        let result = cluster.change_nodes_local(change).await;
+        let body = serde_json::to_vec(&result).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(RaftReply { body: body.into() }))
+    }
+
+    async fn move_replicas(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftReply>, Status> {
+        let cluster = self.cluster()?;
+        let message = request.into_inner();
+        let change: ReplicaMove = serde_json::from_slice(&message.body)
+            .map_err(|e| Status::invalid_argument(format!("undecodable replica move: {e}")))?;
+        let result = cluster.move_replicas_local(change).await;
+        let body = serde_json::to_vec(&result).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(RaftReply { body: body.into() }))
+    }
+
+    async fn identify(
+        &self,
+        _request: Request<RaftMessage>,
+    ) -> Result<Response<RaftReply>, Status> {
+        let cluster = self.cluster()?;
+        let body =
+            serde_json::to_vec(&cluster.identity()).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(RaftReply { body: body.into() }))
     }
 }

@@ -23,6 +23,22 @@ pub struct TopicPlacement {
     /// For each partition, the nodes holding its replicas; the first is the
     /// preferred leader.
     pub replicas: Vec<Vec<NodeId>>,
+    /// Partitions whose replicas were ever reassigned (since storage format version
+    /// 11), by number. Their groups exist already: a node gaining a replica of one
+    /// waits to be added to the group instead of initialising it. Absent when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub moves: BTreeMap<u32, Move>,
+}
+
+/// A partition's last reassignment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    /// The replicas before it.
+    pub from: Vec<NodeId>,
+    /// Whether the group's voters are the new replicas: until then the nodes of
+    /// `from` that lost their replica keep running it (as voters of the group) without
+    /// serving reads.
+    pub done: bool,
 }
 
 /// The client listeners a node announced, other than its gRPC address (which is its
@@ -119,6 +135,30 @@ pub enum Command {
         /// Most names the registry holds.
         max_names: usize,
     },
+    /// Records a partition's new replicas (since storage format version 11): applied
+    /// only if its replicas are still `from` (or already `replicas`, when a move is
+    /// run again to finish it). The group's leader then changes the group's voters.
+    ReassignPartition {
+        /// The topic's name.
+        name: String,
+        /// The partition.
+        partition: u32,
+        /// The replicas the proposer saw.
+        from: Vec<NodeId>,
+        /// The new replicas; the first is the preferred leader.
+        replicas: Vec<NodeId>,
+    },
+    /// Marks a partition's reassignment done (since storage format version 11): its
+    /// group's voters are `replicas`, so the nodes that lost a replica stop it.
+    /// Applied only if the partition's replicas are still `replicas`.
+    FinishReassignment {
+        /// The topic's name.
+        name: String,
+        /// The partition.
+        partition: u32,
+        /// The replicas the move made.
+        replicas: Vec<NodeId>,
+    },
     /// Deletes a topic, if it exists.
     DeleteTopic {
         /// The topic's name.
@@ -179,6 +219,11 @@ pub enum CommandResult {
     },
     /// A new producer name was refused: the registry holds as many as it may.
     TooManyProducerNames,
+    /// The partition's new replicas were recorded (or its reassignment marked done).
+    Reassigned,
+    /// The partition's replicas were no longer the ones the command started from;
+    /// nothing changed.
+    PlacementChanged,
 }
 
 impl ClusterState {
@@ -210,6 +255,17 @@ impl ClusterState {
                 fresh_id,
                 max_names,
             } => (self.init_producer(name, fresh_id, max_names), None),
+            Command::ReassignPartition {
+                name,
+                partition,
+                from,
+                replicas,
+            } => (self.reassign(&name, partition, &from, replicas), None),
+            Command::FinishReassignment {
+                name,
+                partition,
+                replicas,
+            } => (self.finish_reassignment(&name, partition, &replicas), None),
             Command::DeleteTopic { name } => {
                 if self.topics.remove(&name).is_none() {
                     return (CommandResult::NotFound, None);
@@ -302,6 +358,57 @@ impl ClusterState {
         }
         placement.config = config;
         CommandResult::ConfigAltered
+    }
+
+    fn reassign(
+        &mut self,
+        name: &str,
+        partition: u32,
+        from: &[NodeId],
+        replicas: Vec<NodeId>,
+    ) -> CommandResult {
+        let Some(placement) = self.topics.get_mut(name) else {
+            return CommandResult::NotFound;
+        };
+        let Some(current) = placement.replicas.get_mut(partition as usize) else {
+            return CommandResult::NotFound;
+        };
+        if *current == replicas {
+            // Run again to finish a move: the move stays pending until marked done.
+            return CommandResult::Reassigned;
+        }
+        if current.as_slice() != from {
+            return CommandResult::PlacementChanged;
+        }
+        *current = replicas;
+        let from = from.to_vec();
+        placement
+            .moves
+            .insert(partition, Move { from, done: false });
+        CommandResult::Reassigned
+    }
+
+    fn finish_reassignment(
+        &mut self,
+        name: &str,
+        partition: u32,
+        replicas: &[NodeId],
+    ) -> CommandResult {
+        let Some(placement) = self.topics.get_mut(name) else {
+            return CommandResult::NotFound;
+        };
+        if placement
+            .replicas
+            .get(partition as usize)
+            .map(Vec::as_slice)
+            != Some(replicas)
+        {
+            return CommandResult::PlacementChanged;
+        }
+        if let Some(pending) = placement.moves.get_mut(&partition) {
+            pending.done = true;
+        }
+        CommandResult::Reassigned
     }
 
     fn commit(
@@ -435,6 +542,7 @@ mod tests {
         let placement = TopicPlacement {
             config: serde_json::json!({}),
             replicas: vec![vec![1]],
+            moves: BTreeMap::new(),
         };
         let create = Command::CreateTopic {
             name: "t".into(),
@@ -468,6 +576,7 @@ mod tests {
             placement: TopicPlacement {
                 config: serde_json::json!({}),
                 replicas: vec![vec![1], vec![2]],
+                moves: BTreeMap::new(),
             },
         };
         state.apply(create.clone());
@@ -525,6 +634,7 @@ mod tests {
             placement: TopicPlacement {
                 config: serde_json::json!({"name": "t", "partitions": 1}),
                 replicas: vec![vec![1, 2]],
+                moves: BTreeMap::new(),
             },
         });
         let add = Command::AddPartitions {
@@ -569,6 +679,7 @@ mod tests {
             placement: TopicPlacement {
                 config: old.clone(),
                 replicas: vec![vec![1, 2], vec![2, 1]],
+                moves: BTreeMap::new(),
             },
         });
         // A proposer that wrote a stale count does not change it.
@@ -715,6 +826,120 @@ mod tests {
         assert_eq!(more, all[2..]);
         // A single replica stays a single replica.
         assert_eq!(place_more(&[1, 2, 3], &[vec![2]], 2).unwrap(), [vec![3]]);
+    }
+
+    fn reassign(from: Vec<NodeId>, replicas: Vec<NodeId>) -> Command {
+        Command::ReassignPartition {
+            name: "t".into(),
+            partition: 0,
+            from,
+            replicas,
+        }
+    }
+
+    #[test]
+    fn a_reassignment_applies_from_the_replicas_the_proposer_saw_and_is_finished_once() {
+        let mut state = ClusterState::default();
+        state.apply(Command::CreateTopic {
+            name: "t".into(),
+            placement: TopicPlacement {
+                config: serde_json::json!({}),
+                replicas: vec![vec![1, 2, 3]],
+                moves: BTreeMap::new(),
+            },
+        });
+        let stale = reassign(vec![3, 2, 1], vec![2, 3, 4]);
+        assert_eq!(state.apply(stale).0, CommandResult::PlacementChanged);
+        assert!(state.topics["t"].moves.is_empty());
+        let command = reassign(vec![1, 2, 3], vec![2, 3, 4]);
+        assert_eq!(state.apply(command.clone()).0, CommandResult::Reassigned);
+        assert_eq!(state.topics["t"].replicas[0], vec![2, 3, 4]);
+        let pending = Move {
+            from: vec![1, 2, 3],
+            done: false,
+        };
+        assert_eq!(state.topics["t"].moves[&0], pending);
+        // Run again (to finish it): nothing changes, the move stays pending.
+        assert_eq!(state.apply(command).0, CommandResult::Reassigned);
+        assert_eq!(state.topics["t"].moves[&0], pending);
+        let finish = |replicas| Command::FinishReassignment {
+            name: "t".into(),
+            partition: 0,
+            replicas,
+        };
+        assert_eq!(
+            state.apply(finish(vec![1, 2, 3])).0,
+            CommandResult::PlacementChanged
+        );
+        assert!(!state.topics["t"].moves[&0].done);
+        assert_eq!(
+            state.apply(finish(vec![2, 3, 4])).0,
+            CommandResult::Reassigned
+        );
+        assert!(state.topics["t"].moves[&0].done);
+        let missing = Command::ReassignPartition {
+            name: "t".into(),
+            partition: 1,
+            from: vec![1],
+            replicas: vec![2],
+        };
+        assert_eq!(state.apply(missing).0, CommandResult::NotFound);
+    }
+
+    #[test]
+    fn reassignment_commands_are_these_json_golden_bytes() {
+        let golden =
+            r#"{"ReassignPartition":{"name":"t","partition":1,"from":[1,2,3],"replicas":[2,3,4]}}"#;
+        let command = Command::ReassignPartition {
+            name: "t".into(),
+            partition: 1,
+            from: vec![1, 2, 3],
+            replicas: vec![2, 3, 4],
+        };
+        assert_eq!(serde_json::to_string(&command).unwrap(), golden);
+        assert_eq!(serde_json::from_str::<Command>(golden).unwrap(), command);
+        let golden = r#"{"FinishReassignment":{"name":"t","partition":1,"replicas":[2,3,4]}}"#;
+        let command = Command::FinishReassignment {
+            name: "t".into(),
+            partition: 1,
+            replicas: vec![2, 3, 4],
+        };
+        assert_eq!(serde_json::to_string(&command).unwrap(), golden);
+        assert_eq!(serde_json::from_str::<Command>(golden).unwrap(), command);
+        // A placement with a move, as metadata snapshots store it.
+        let placement = TopicPlacement {
+            config: serde_json::json!({}),
+            replicas: vec![vec![2, 3, 4]],
+            moves: BTreeMap::from([(
+                0,
+                Move {
+                    from: vec![1, 2, 3],
+                    done: true,
+                },
+            )]),
+        };
+        let golden =
+            r#"{"config":{},"replicas":[[2,3,4]],"moves":{"0":{"from":[1,2,3],"done":true}}}"#;
+        assert_eq!(serde_json::to_string(&placement).unwrap(), golden);
+        assert_eq!(
+            serde_json::from_str::<TopicPlacement>(golden).unwrap(),
+            placement
+        );
+    }
+
+    #[test]
+    fn version_9_commands_still_decode_and_encode_the_same() {
+        let create =
+            r#"{"CreateTopic":{"name":"t","placement":{"config":{},"replicas":[[1,2,3]]}}}"#;
+        let decoded: Command = serde_json::from_str(create).unwrap();
+        assert_eq!(serde_json::to_string(&decoded).unwrap(), create);
+        let add = r#"{"AddPartitions":{"name":"t","from":1,"replicas":[[2,3,1]]}}"#;
+        let decoded: Command = serde_json::from_str(add).unwrap();
+        assert_eq!(serde_json::to_string(&decoded).unwrap(), add);
+        let state = r#"{"topics":{"t":{"config":{},"replicas":[[1,2,3]]}},"groups":{}}"#;
+        let decoded: ClusterState = serde_json::from_str(state).unwrap();
+        assert!(decoded.topics["t"].moves.is_empty());
+        assert_eq!(serde_json::to_string(&decoded).unwrap(), state);
     }
 
     #[test]

@@ -26,6 +26,8 @@
 //!   positions and the changes each node's group store mirrors.
 //! - [`control`]: proposals handed to a group's leader, and the probe with which
 //!   [`rejoin_guard`] keeps a node that lost its data from rejoining as itself.
+//! - [`node_change`]: adding and removing nodes (metadata group membership);
+//!   [`replica_move`]: moving a partition's replicas (its group's membership).
 
 // openraft's trait signatures fix its error types, which are large; boxing them here
 // would only add conversions at every call.
@@ -44,10 +46,12 @@ pub mod metadata_machine;
 pub mod metadata_snapshot;
 pub mod network;
 pub mod node;
+pub mod node_change;
 pub mod peer_security;
 pub mod propose;
 pub mod rejoin_guard;
 pub mod replica_log;
+pub mod replica_move;
 pub mod runtime;
 pub mod state_file;
 pub mod state_machine;

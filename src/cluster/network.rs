@@ -62,6 +62,30 @@ impl Channels {
         request
     }
 
+    /// A channel to `addr`, not kept: for asking a node that is not a member yet.
+    pub fn probe(&self, addr: &str) -> Result<Channel, String> {
+        self.endpoint(addr).map(|e| e.connect_lazy())
+    }
+
+    fn endpoint(&self, addr: &str) -> Result<Endpoint, String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let uri = if addr.contains("://") {
+            addr.to_string()
+        } else {
+            format!("{scheme}://{addr}")
+        };
+        let mut endpoint = Endpoint::from_shared(uri)
+            .map_err(|e| format!("bad address {addr:?}: {e}"))?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true);
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint
+                .tls_config(tls.clone())
+                .map_err(|e| format!("TLS to {addr}: {e}"))?;
+        }
+        Ok(endpoint)
+    }
+
     /// The channel to `node` at `addr` (a new one if the address changed).
     pub fn get(&self, node: NodeId, addr: &str) -> Result<Channel, String> {
         let mut by_node = self.by_node.lock().unwrap_or_else(PoisonError::into_inner);
@@ -70,21 +94,9 @@ impl Channels {
         {
             return Ok(channel.clone());
         }
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let uri = if addr.contains("://") {
-            addr.to_string()
-        } else {
-            format!("{scheme}://{addr}")
-        };
-        let mut endpoint = Endpoint::from_shared(uri)
-            .map_err(|e| format!("bad address {addr:?} for node {node}: {e}"))?
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true);
-        if let Some(tls) = &self.tls {
-            endpoint = endpoint
-                .tls_config(tls.clone())
-                .map_err(|e| format!("TLS to node {node} at {addr}: {e}"))?;
-        }
+        let endpoint = self
+            .endpoint(addr)
+            .map_err(|e| format!("node {node}: {e}"))?;
         let channel = endpoint.connect_lazy();
         by_node.insert(node, (addr.to_string(), channel.clone()));
         Ok(channel)

@@ -12,7 +12,7 @@
 //!   per-partition lock held until it commits, since a proposed batch is written on
 //!   every replica whatever it holds.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -176,6 +176,13 @@ impl Cluster {
             }
             return Ok(());
         }
+        if bootstrap.is_empty() {
+            tracing::info!(
+                node = self.config.node_id,
+                "waiting to be added to a cluster (eventlog cluster add-node)"
+            );
+            return Ok(());
+        }
         if bootstrap.keys().next() != Some(&self.config.node_id) {
             tracing::info!("waiting for the node with the lowest id to initialise the cluster");
             return Ok(());
@@ -219,6 +226,17 @@ impl Cluster {
             .collect()
     }
 
+    /// The nodes that vote in the metadata group: every node but one still being added.
+    pub fn voters(&self) -> BTreeSet<NodeId> {
+        let view = self.metadata.borrow();
+        view.1.membership().voter_ids().collect()
+    }
+
+    /// The metadata group's Raft, for membership changes.
+    pub(super) fn metadata_raft(&self) -> &GroupRaft {
+        &self.meta
+    }
+
     /// The metadata group's leader, as known here.
     pub fn metadata_leader(&self) -> Option<NodeId> {
         self.meta.metrics().borrow().current_leader
@@ -233,13 +251,17 @@ impl Cluster {
         partitions: u32,
         replication_factor: usize,
     ) -> Result<CommandResult, ProposeFailure> {
-        let nodes: Vec<NodeId> = self.nodes().into_keys().collect();
+        let nodes: Vec<NodeId> = self.voters().into_iter().collect();
         let shift = self.metadata.borrow().0.topics.len();
         let replicas = place(&nodes, partitions, replication_factor, shift)
             .map_err(ProposeFailure::Invalid)?;
         let command = Command::CreateTopic {
             name: name.to_string(),
-            placement: TopicPlacement { config, replicas },
+            placement: TopicPlacement {
+                config,
+                replicas,
+                moves: BTreeMap::new(),
+            },
         };
         self.propose_metadata(command).await
     }
@@ -257,7 +279,7 @@ impl Cluster {
             Some(placement) => placement.replicas.clone(),
             None => return Ok(CommandResult::NotFound),
         };
-        let nodes: Vec<NodeId> = self.nodes().into_keys().collect();
+        let nodes: Vec<NodeId> = self.voters().into_iter().collect();
         let replicas =
             place_more(&nodes, &existing, partitions).map_err(ProposeFailure::Invalid)?;
         let command = Command::AddPartitions {
@@ -424,7 +446,7 @@ impl Cluster {
         }
     }
 
-    fn control_client(
+    pub(super) fn control_client(
         &self,
         node: NodeId,
     ) -> Result<ClusterControlClient<tonic::transport::Channel>, ProposeFailure> {
@@ -477,6 +499,13 @@ impl Cluster {
             })
             .collect::<BTreeMap<_, _>>();
         let fresh = replica.raft().metrics().borrow().current_term == 0;
+        // A partition whose replicas were moved has a group already: a node gaining a
+        // replica of it waits for the leader to add it, since a first membership of
+        // its own would contradict the group's.
+        if self.moved(topic, partition) {
+            self.register_replica(topic, partition, &replica);
+            return Ok(replica);
+        }
         replica.initialize(members).await?;
         // A new partition's preferred leader (its first replica) stands at once rather
         // than after an election timeout, so leaders spread as placement spreads them
@@ -488,11 +517,36 @@ impl Cluster {
         {
             tracing::debug!(topic, partition, %error, "could not stand for election");
         }
+        self.register_replica(topic, partition, &replica);
+        Ok(replica)
+    }
+
+    fn register_replica(&self, topic: &str, partition: u32, replica: &PartitionReplica) {
         self.replicas
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert((topic.to_string(), partition), replica.clone());
-        Ok(replica)
+    }
+
+    /// Whether a partition's replicas were ever reassigned.
+    pub fn moved(&self, topic: &str, partition: u32) -> bool {
+        let view = self.metadata.borrow();
+        view.0
+            .topics
+            .get(topic)
+            .is_some_and(|t| t.moves.contains_key(&partition))
+    }
+
+    /// Whether this node must keep running its replica of a partition that no longer
+    /// places one here: a move away from it is not done yet, and the group may still
+    /// count it among its voters.
+    pub fn keeps_replica(&self, topic: &str, partition: u32) -> bool {
+        let view = self.metadata.borrow();
+        view.0
+            .topics
+            .get(topic)
+            .and_then(|t| t.moves.get(&partition))
+            .is_some_and(|m| !m.done && m.from.contains(&self.node_id()))
     }
 
     /// Stops this node's replica of a partition, if it runs one.

@@ -70,7 +70,9 @@ fn error_of(err: &BrokerError) -> ResponseError {
         BrokerError::Groups(GroupStoreError::Read(source)) => read_error(source),
         BrokerError::Append { source, .. } => append_error(source),
         BrokerError::Read { source, .. } => read_error(source),
-        BrokerError::NotCompacted { .. } | BrokerError::Maintenance { .. } => K::InvalidRequest,
+        BrokerError::NotCompacted { .. }
+        | BrokerError::Maintenance { .. }
+        | BrokerError::NodeChange(_) => K::InvalidRequest,
         BrokerError::Exhausted { .. } | BrokerError::Io { .. } | BrokerError::Open { .. } => {
             K::KafkaStorageError
         }

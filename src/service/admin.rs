@@ -1,5 +1,6 @@
 //! The `eventlog.v1.Admin` service: create, delete, list and describe topics, and add
-//! partitions to them; list, describe, delete and reset consumer groups.
+//! partitions to them; list, describe, delete and reset consumer groups; add and remove
+//! cluster nodes and move partitions' replicas.
 //!
 //! Every RPC checks the topics and groups it names against the caller's
 //! [`Scope`] before the broker call; listings show only what the scope may name.
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::cleanup_convert::config_update;
-use super::cluster_convert::describe_cluster_reply;
+use super::cluster_convert::{describe_cluster_reply, nodes_to_wire};
 use super::group_convert::reset_target;
 use super::group_forward::{self, Route, peer_of};
 use super::member_convert::membership_to_wire;
@@ -45,6 +46,18 @@ fn group_request<T>(request: Request<T>, group: impl Fn(&T) -> &str) -> Result<(
     let request = request.into_inner();
     scope.check_group(group(&request))?;
     Ok((scope, request))
+}
+
+/// The request's message, once its scope covers every topic: changing the cluster's
+/// nodes concerns where every topic's replicas live.
+fn cluster_request<T>(request: Request<T>) -> Result<T, Status> {
+    let scope = Scope::of(&request)?;
+    if !scope.allows_every_topic() {
+        return Err(Status::permission_denied(
+            "changing the cluster's nodes needs a token not limited to topic prefixes",
+        ));
+    }
+    Ok(request.into_inner())
 }
 
 /// Keeps the group positions of topics the scope may name.
@@ -120,6 +133,45 @@ impl Admin for AdminService {
             description,
             |topic| scope.allows_topic(topic),
         )))
+    }
+
+    async fn add_node(
+        &self,
+        request: Request<pb::AddNodeRequest>,
+    ) -> Result<Response<pb::AddNodeResponse>, Status> {
+        let request = cluster_request(request)?;
+        let nodes = self
+            .broker
+            .add_node(request.node_id, &request.address)
+            .await?;
+        Ok(Response::new(pb::AddNodeResponse {
+            nodes: nodes_to_wire(nodes, &Default::default()),
+        }))
+    }
+
+    async fn remove_node(
+        &self,
+        request: Request<pb::RemoveNodeRequest>,
+    ) -> Result<Response<pb::RemoveNodeResponse>, Status> {
+        let nodes = self
+            .broker
+            .remove_node(cluster_request(request)?.node_id)
+            .await?;
+        Ok(Response::new(pb::RemoveNodeResponse {
+            nodes: nodes_to_wire(nodes, &Default::default()),
+        }))
+    }
+
+    async fn reassign_partition(
+        &self,
+        request: Request<pb::ReassignPartitionRequest>,
+    ) -> Result<Response<pb::ReassignPartitionResponse>, Status> {
+        let (_, request) = topic_request(request, |r| &r.topic)?;
+        let replicas = self
+            .broker
+            .reassign_partition(&request.topic, request.partition, request.replicas)
+            .await?;
+        Ok(Response::new(pb::ReassignPartitionResponse { replicas }))
     }
 
     async fn update_topic_config(

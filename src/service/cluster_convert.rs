@@ -3,6 +3,22 @@
 use crate::broker::ClusterDescription;
 use crate::proto::v1 as pb;
 
+/// The cluster's nodes (id → address) on the wire, in id order, with the Kafka
+/// addresses of those in `kafka`.
+pub fn nodes_to_wire(
+    nodes: std::collections::BTreeMap<u64, String>,
+    kafka: &std::collections::BTreeMap<u64, String>,
+) -> Vec<pb::ClusterNode> {
+    nodes
+        .into_iter()
+        .map(|(id, address)| pb::ClusterNode {
+            id,
+            address,
+            kafka_address: kafka.get(&id).cloned(),
+        })
+        .collect()
+}
+
 /// `description` as a `DescribeCluster` reply, keeping only the partitions of topics
 /// `visible` allows.
 pub fn describe_cluster_reply(
@@ -12,15 +28,7 @@ pub fn describe_cluster_reply(
     let kafka = description.kafka;
     pb::DescribeClusterResponse {
         node_id: description.node_id,
-        nodes: description
-            .nodes
-            .into_iter()
-            .map(|(id, address)| pb::ClusterNode {
-                id,
-                address,
-                kafka_address: kafka.get(&id).cloned(),
-            })
-            .collect(),
+        nodes: nodes_to_wire(description.nodes, &kafka),
         partitions: description
             .partitions
             .into_iter()

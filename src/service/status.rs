@@ -8,6 +8,7 @@ use super::convert::InvalidField;
 use crate::broker::BrokerError;
 use crate::broker::group_store::GroupStoreError;
 use crate::broker::membership::MembershipError;
+use crate::cluster::node_change::NodeChangeError;
 use crate::storage::fsutil::is_no_space;
 use crate::storage::producer_state::SequenceError;
 use crate::storage::{AppendError, Exhausted, MaintenanceError, OpenError, ReadError};
@@ -128,6 +129,7 @@ fn code_for(err: &BrokerError) -> Code {
         BrokerError::CommitOutOfRange { .. } => Code::OutOfRange,
         BrokerError::Groups(source) => group_store_code(source),
         BrokerError::Membership(source) => membership_code(source),
+        BrokerError::NodeChange(source) => node_change_code(source),
         BrokerError::TopicExists { .. } => Code::AlreadyExists,
         // Retryable: after a shutdown another server may answer; after a deletion the
         // retry gets NOT_FOUND.
@@ -149,6 +151,16 @@ fn code_for(err: &BrokerError) -> Code {
         | BrokerError::Io { .. }
         | BrokerError::BadMetadata { .. }
         | BrokerError::Internal(_) => Code::Internal,
+    }
+}
+
+fn node_change_code(err: &NodeChangeError) -> Code {
+    match err {
+        NodeChangeError::Invalid(_) => Code::InvalidArgument,
+        NodeChangeError::AlreadyExists(_) => Code::AlreadyExists,
+        NodeChangeError::NotFound(_) => Code::NotFound,
+        NodeChangeError::Refused(_) => Code::FailedPrecondition,
+        NodeChangeError::Unavailable(_) | NodeChangeError::NotLeader => Code::Unavailable,
     }
 }
 

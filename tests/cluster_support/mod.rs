@@ -20,6 +20,8 @@ pub struct NodeProcess {
     pub dir: PathBuf,
     /// `https` when the cluster serves TLS, else `http`.
     scheme: &'static str,
+    /// Started with `--join` (added after the bootstrap) rather than `--cluster`.
+    joined: bool,
     child: Option<Child>,
 }
 
@@ -103,6 +105,7 @@ impl TestCluster {
                 port: free_port(),
                 dir: root.path().join(format!("node-{id}")),
                 scheme,
+                joined: false,
                 child: None,
             })
             .collect();
@@ -124,6 +127,24 @@ impl TestCluster {
         &mut self.nodes[(id - 1) as usize]
     }
 
+    /// Starts a new node with the next id and `--join`, which waits to be added with
+    /// `AddNode`; returns its id.
+    pub fn start_joining(&mut self) -> u64 {
+        let id = self.nodes.len() as u64 + 1;
+        let root = self.root.as_ref().expect("the cluster's directory").path();
+        let scheme = self.nodes[0].scheme;
+        self.nodes.push(NodeProcess {
+            id,
+            port: free_port(),
+            dir: root.join(format!("node-{id}")),
+            scheme,
+            joined: true,
+            child: None,
+        });
+        self.restart(id);
+        id
+    }
+
     /// Starts (again) node `id` on its port and directory.
     pub fn restart(&mut self, id: u64) {
         let bootstrap = self.bootstrap.clone();
@@ -140,7 +161,10 @@ impl TestCluster {
             .args(["--data-dir", node.dir.to_str().unwrap()])
             .args(["--listen", &format!("127.0.0.1:{}", node.port)])
             .args(["--node-id", &id.to_string()])
-            .args(["--cluster", &bootstrap])
+            .args(match node.joined {
+                true => vec!["--join".to_string()],
+                false => vec!["--cluster".to_string(), bootstrap],
+            })
             .args([
                 "--raft-heartbeat",
                 "100ms",
