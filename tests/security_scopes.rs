@@ -56,9 +56,8 @@ async fn two_teams(admin: &mut Client) {
 fn names_taken(method: &str) -> (bool, bool) {
     match method {
         "Produce" | "Fetch" | "ListOffsets" | "CreateTopic" | "DeleteTopic"
-        | "UpdateTopicConfig" | "CompactTopic" | "DescribeTopic" | "CreatePartitions" => {
-            (true, false)
-        }
+        | "UpdateTopicConfig" | "CompactTopic" | "DescribeTopic" | "CreatePartitions"
+        | "ReassignPartition" => (true, false),
         "Subscribe"
         | "CommitOffsets"
         | "GetCommittedOffsets"
@@ -67,6 +66,8 @@ fn names_taken(method: &str) -> (bool, bool) {
         "DescribeGroup" | "DeleteGroup" => (false, true),
         // An anonymous producer names nothing; a named one is checked below.
         "ListTopics" | "ListGroups" | "InitProducer" | "DescribeCluster" => (false, false),
+        // Changing the cluster's nodes needs a token without prefixes (checked below).
+        "AddNode" | "RemoveNode" => (false, false),
         other => panic!("{other}: add the new RPC to this table and check its scope"),
     }
 }
@@ -227,6 +228,28 @@ async fn call(
                 reply.partitions.into_iter().map(|p| p.topic).collect()
             }),
         "GroupSubscribe" => group_subscribe(client, topic, group).await,
+        "ReassignPartition" => client
+            .admin
+            .reassign_partition(pb::ReassignPartitionRequest {
+                topic: t,
+                partition: 0,
+                replicas: vec![1],
+            })
+            .await
+            .map(none),
+        "AddNode" => client
+            .admin
+            .add_node(pb::AddNodeRequest {
+                node_id: 2,
+                address: "127.0.0.1:1".into(),
+            })
+            .await
+            .map(none),
+        "RemoveNode" => client
+            .admin
+            .remove_node(pb::RemoveNodeRequest { node_id: 2 })
+            .await
+            .map(none),
         other => panic!("{other}: add the new RPC to `call`"),
     }
 }
@@ -316,6 +339,17 @@ async fn a_scoped_token_cannot_name_another_prefix_through_any_rpc() {
             _ => "team-a.orders",
         };
         match call(&mut scoped, method, topic, "team-a.g").await {
+            Err(status) if matches!(*method, "AddNode" | "RemoveNode") => {
+                assert_eq!(
+                    status.code(),
+                    Code::PermissionDenied,
+                    "{method}: {status:?}"
+                );
+                assert!(
+                    status.message().contains("not limited"),
+                    "{method}: {status:?}"
+                );
+            }
             Ok(names) => assert!(
                 names.iter().all(|n| n.starts_with("team-a.")),
                 "{method}: {names:?}"
