@@ -12,7 +12,6 @@ use tonic::{Request, Response, Status};
 
 use super::metadata::Command;
 use super::node_change::NodeChange;
-use super::propose::ProposeFailure;
 use super::replica_move::ReplicaMove;
 use super::runtime::Cluster;
 use crate::proto::cluster::cluster_control_server::ClusterControl;
@@ -38,11 +37,16 @@ impl ControlService {
     }
 }
 
-fn reply<T: serde::Serialize>(
-    result: &Result<T, ProposeFailure>,
-) -> Result<Response<RaftReply>, Status> {
-    let body = serde_json::to_vec(result).map_err(|e| Status::internal(e.to_string()))?;
+/// `value` (an outcome, or this node's identity) as JSON in a reply.
+fn reply(value: &impl serde::Serialize) -> Result<Response<RaftReply>, Status> {
+    let body = serde_json::to_vec(value).map_err(|e| Status::internal(e.to_string()))?;
     Ok(Response::new(RaftReply { body: body.into() }))
+}
+
+/// The JSON `body` of a message as a `what`.
+fn decode<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Status> {
+    serde_json::from_slice(body)
+        .map_err(|e| Status::invalid_argument(format!("undecodable {what}: {e}")))
 }
 
 #[tonic::async_trait]
@@ -65,8 +69,7 @@ impl ClusterControl for ControlService {
     ) -> Result<Response<RaftReply>, Status> {
         let cluster = self.cluster()?;
         let message = request.into_inner();
-        let command: Command = serde_json::from_slice(&message.body)
-            .map_err(|e| Status::invalid_argument(format!("undecodable command: {e}")))?;
+        let command: Command = decode(&message.body, "command")?;
         reply(&cluster.propose_metadata_local(command).await)
     }
 
@@ -87,12 +90,8 @@ impl ClusterControl for ControlService {
         request: Request<RaftMessage>,
     ) -> Result<Response<RaftReply>, Status> {
         let cluster = self.cluster()?;
-        let message = request.into_inner();
-        let change: NodeChange = serde_json::from_slice(&message.body)
-            .map_err(|e| Status::invalid_argument(format!("undecodable node change: {e}")))?;
-        let result = cluster.change_nodes_local(change).await;
-        let body = serde_json::to_vec(&result).map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(RaftReply { body: body.into() }))
+        let change: NodeChange = decode(&request.into_inner().body, "node change")?;
+        reply(&cluster.change_nodes_local(change).await)
     }
 
     async fn move_replicas(
@@ -100,21 +99,14 @@ impl ClusterControl for ControlService {
         request: Request<RaftMessage>,
     ) -> Result<Response<RaftReply>, Status> {
         let cluster = self.cluster()?;
-        let message = request.into_inner();
-        let change: ReplicaMove = serde_json::from_slice(&message.body)
-            .map_err(|e| Status::invalid_argument(format!("undecodable replica move: {e}")))?;
-        let result = cluster.move_replicas_local(change).await;
-        let body = serde_json::to_vec(&result).map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(RaftReply { body: body.into() }))
+        let change: ReplicaMove = decode(&request.into_inner().body, "replica move")?;
+        reply(&cluster.move_replicas_local(change).await)
     }
 
     async fn identify(
         &self,
         _request: Request<RaftMessage>,
     ) -> Result<Response<RaftReply>, Status> {
-        let cluster = self.cluster()?;
-        let body =
-            serde_json::to_vec(&cluster.identity()).map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(RaftReply { body: body.into() }))
+        reply(&self.cluster()?.identity())
     }
 }
