@@ -86,31 +86,7 @@ async fn produce(
 
 /// Every record of the topic on node `id`, read from that node alone.
 async fn records_on(cluster: &TestCluster, id: u64) -> BTreeMap<(u32, u64), Bytes> {
-    let mut client = cluster.client_of(id).await;
-    let mut out = BTreeMap::new();
-    for partition in 0..PARTITIONS {
-        let mut offset = 0;
-        loop {
-            let request = pb::FetchRequest {
-                topic: TOPIC.into(),
-                partition,
-                offset,
-                max_records: 1000,
-                max_bytes: 1 << 20,
-                max_wait_ms: 0,
-                ..Default::default()
-            };
-            let reply = client.event_log.fetch(request).await.unwrap().into_inner();
-            for record in &reply.records {
-                out.insert((partition, record.offset), record.value.clone().unwrap());
-            }
-            if reply.next_offset >= reply.high_watermark {
-                break;
-            }
-            offset = reply.next_offset;
-        }
-    }
-    out
+    cluster.records_on(id, TOPIC, PARTITIONS).await
 }
 
 /// Waits until every node reports the same high watermark for every partition.

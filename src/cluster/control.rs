@@ -4,7 +4,8 @@
 //! and the sender follows that. Node changes (`ChangeNodes`) and replica moves
 //! (`MoveReplicas`, to a partition's leader) are handled the same way;
 //! `Identify` names this node to a leader about to add it. Also the probe a node
-//! starting on an empty data directory sends (see `rejoin_guard`).
+//! starting on an empty data directory sends (see `rejoin_guard`), and the requests of
+//! a node that lost its data to be taken back into a group (`Rejoin`, see `rejoin`).
 
 use std::sync::{Arc, Weak};
 
@@ -12,6 +13,7 @@ use tonic::{Request, Response, Status};
 
 use super::metadata::Command;
 use super::node_change::NodeChange;
+use super::rejoin::RejoinRequest;
 use super::replica_move::ReplicaMove;
 use super::runtime::Cluster;
 use crate::proto::cluster::cluster_control_server::ClusterControl;
@@ -101,6 +103,12 @@ impl ClusterControl for ControlService {
         let cluster = self.cluster()?;
         let change: ReplicaMove = decode(&request.into_inner().body, "replica move")?;
         reply(&cluster.move_replicas_local(change).await)
+    }
+
+    async fn rejoin(&self, request: Request<RaftMessage>) -> Result<Response<RaftReply>, Status> {
+        let cluster = self.cluster()?;
+        let rejoin: RejoinRequest = decode(&request.into_inner().body, "rejoin request")?;
+        reply(&cluster.rejoin_local(rejoin).await)
     }
 
     async fn identify(

@@ -1,7 +1,9 @@
 //! The replication groups a node runs, by name, so that incoming Raft messages reach
-//! them and the broker can find a partition's group.
+//! them and the broker can find a partition's group; and whether the node is
+//! rejoining after losing its data, which keeps every group's vote to itself.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use super::types::GroupRaft;
@@ -18,6 +20,8 @@ pub fn partition_group(topic: &str, partition: u32) -> String {
 #[derive(Default)]
 pub struct Groups {
     by_name: RwLock<HashMap<String, GroupRaft>>,
+    /// Set while the node rejoins after losing its data (see `super::rejoin`).
+    rejoining: AtomicBool,
 }
 
 impl Groups {
@@ -44,6 +48,16 @@ impl Groups {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(name)
+    }
+
+    /// Whether the node is rejoining: its groups neither vote nor stand for election.
+    pub fn rejoining(&self) -> bool {
+        self.rejoining.load(Ordering::Acquire)
+    }
+
+    /// Marks the node as rejoining, or as done with it.
+    pub fn set_rejoining(&self, rejoining: bool) {
+        self.rejoining.store(rejoining, Ordering::Release);
     }
 
     /// Every group, for shutdown.

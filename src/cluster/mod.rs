@@ -25,7 +25,8 @@
 //!   positions, replicated by the metadata group; [`group_offsets`]: the group
 //!   positions and the changes each node's group store mirrors.
 //! - [`control`]: proposals handed to a group's leader, and the probe with which
-//!   [`rejoin_guard`] keeps a node that lost its data from rejoining as itself.
+//!   [`rejoin_guard`] tells a node that lost its data from a new one; [`rejoin`]:
+//!   such a node taken back into each group as a learner, then a voter.
 //! - [`node_change`]: adding and removing nodes (metadata group membership);
 //!   [`replica_move`]: moving a partition's replicas (its group's membership).
 
@@ -49,6 +50,7 @@ pub mod node;
 pub mod node_change;
 pub mod peer_security;
 pub mod propose;
+pub mod rejoin;
 pub mod rejoin_guard;
 pub mod replica_log;
 pub mod replica_move;

@@ -171,10 +171,34 @@ impl ClusterNode {
         let raft = GroupRaft::new(self.id, config, network, LogStore::new(replica), machine)
             .await
             .map_err(|e| ReplicaError::Setup(format!("group {name}: {e}")))?;
+        if self.groups.rejoining() {
+            // A node that lost its data may have voted in the terms ahead; it stands
+            // for no election until its groups have taken it back (`super::rejoin`).
+            raft.runtime_config().elect(false);
+        }
         if let Some(old) = self.groups.insert(name.to_string(), raft.clone()) {
             let _ = old.shutdown().await;
         }
         Ok(raft)
+    }
+
+    /// Whether this node is rejoining after losing its data (see `super::rejoin`).
+    pub fn rejoining(&self) -> bool {
+        self.groups.rejoining()
+    }
+
+    /// Starts rejoining: from now on no group of this node votes or stands for
+    /// election. Called before any group starts.
+    pub fn begin_rejoin(&self) {
+        self.groups.set_rejoining(true);
+    }
+
+    /// Ends rejoining: every group votes and stands for election again.
+    pub fn finish_rejoin(&self) {
+        self.groups.set_rejoining(false);
+        for (_, raft) in self.groups.all() {
+            raft.runtime_config().elect(true);
+        }
     }
 
     /// Stops the group `name`, if it runs.

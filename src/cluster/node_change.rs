@@ -196,17 +196,7 @@ impl Cluster {
     /// Waits until node `id` holds the metadata log up to `index`, as this (leading)
     /// node's replication to it reports.
     async fn wait_caught_up(&self, id: NodeId, index: u64) -> bool {
-        let mut metrics = self.metadata_raft().metrics();
-        let wait = metrics.wait_for(|m| {
-            m.replication
-                .as_ref()
-                .and_then(|r| r.get(&id))
-                .is_some_and(|matched| matched.is_some_and(|l| l.index >= index))
-        });
-        matches!(
-            tokio::time::timeout(CATCH_UP_TIMEOUT, wait).await,
-            Ok(Ok(_))
-        )
+        holds_log(self.metadata_raft(), id, index, CATCH_UP_TIMEOUT).await
     }
 
     /// Checks that the node at `address` answers and is node `id`.
@@ -320,6 +310,24 @@ fn check(change: &NodeChange) -> Result<(), NodeChangeError> {
         )));
     }
     Ok(())
+}
+
+/// Whether node `id` comes to hold `raft`'s log up to `index` within `limit`, as the
+/// replication of this node (which leads the group) reports.
+pub(super) async fn holds_log(
+    raft: &super::types::GroupRaft,
+    id: NodeId,
+    index: u64,
+    limit: Duration,
+) -> bool {
+    let mut metrics = raft.metrics();
+    let wait = metrics.wait_for(|m| {
+        m.replication
+            .as_ref()
+            .and_then(|r| r.get(&id))
+            .is_some_and(|matched| matched.is_some_and(|l| l.index >= index))
+    });
+    matches!(tokio::time::timeout(limit, wait).await, Ok(Ok(_)))
 }
 
 pub(super) fn write_error(

@@ -22,7 +22,7 @@ use openraft::ChangeMembers;
 use serde::{Deserialize, Serialize};
 
 use super::metadata::{Command, CommandResult};
-use super::node_change::{NodeChangeError, write_error};
+use super::node_change::{NodeChangeError, holds_log, write_error};
 use super::propose::ProposeFailure;
 use super::runtime::Cluster;
 use super::types::{Node, NodeId};
@@ -276,16 +276,9 @@ impl Cluster {
         if id == self.node_id() {
             return Ok(());
         }
-        let mut metrics = raft.metrics();
-        let wait = metrics.wait_for(|m| {
-            m.replication
-                .as_ref()
-                .and_then(|r| r.get(&id))
-                .is_some_and(|matched| matched.is_some_and(|l| l.index >= index))
-        });
-        match tokio::time::timeout(CATCH_UP_TIMEOUT, wait).await {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(NodeChangeError::Unavailable(format!(
+        match holds_log(raft, id, index, CATCH_UP_TIMEOUT).await {
+            true => Ok(()),
+            false => Err(NodeChangeError::Unavailable(format!(
                 "node {id} did not catch up with partition {}/{} within {} s; run the reassignment again to finish it",
                 change.topic,
                 change.partition,

@@ -118,8 +118,13 @@ impl Cluster {
             .map_err(|e| ReplicaError::Setup(e.to_string()))?
             .map_err(|e| ReplicaError::Setup(e.to_string()))?;
         let fresh = replica.state().get().vote.is_none() && replica.map().is_empty();
-        if fresh && !config.bootstrap.is_empty() {
-            super::rejoin_guard::check(node.channels(), config.node_id, &config.bootstrap).await?;
+        let rejoining = fresh
+            && !config.bootstrap.is_empty()
+            && super::rejoin_guard::ran_before(node.channels(), config.node_id, &config.bootstrap)
+                .await;
+        if rejoining {
+            // Before any group starts: none may vote until the groups took it back.
+            node.begin_rejoin();
         }
         let committed = replica.state().get().committed;
         let (publish, metadata) = watch::channel(MetadataView::default());
@@ -139,8 +144,12 @@ impl Cluster {
             replicas: RwLock::new(HashMap::new()),
             idempotence: Mutex::new(HashMap::new()),
         });
-        cluster.bootstrap(fresh).await?;
+        // A rejoining node must not initialise the cluster it belongs to.
+        cluster.bootstrap(fresh && !rejoining).await?;
         cluster.reapplied(committed).await;
+        if rejoining {
+            tokio::spawn(Arc::clone(&cluster).rejoin());
+        }
         Ok(cluster)
     }
 
@@ -230,6 +239,12 @@ impl Cluster {
     pub fn voters(&self) -> BTreeSet<NodeId> {
         let view = self.metadata.borrow();
         view.1.membership().voter_ids().collect()
+    }
+
+    /// Node `id`'s address as `--cluster` gave it, for a node that does not know the
+    /// membership yet.
+    pub(super) fn bootstrap_address(&self, id: NodeId) -> Option<String> {
+        self.config.bootstrap.get(&id).cloned()
     }
 
     /// The metadata group's Raft, for membership changes.
@@ -513,6 +528,7 @@ impl Cluster {
         // group: a node restarting into a group with a leader would only disturb it.
         if fresh
             && replicas.first() == Some(&self.node_id())
+            && !self.node.rejoining()
             && let Err(error) = replica.raft().trigger().elect().await
         {
             tracing::debug!(topic, partition, %error, "could not stand for election");

@@ -2,7 +2,8 @@
 //! message to the named group of this node.
 //!
 //! A message for a group this node does not run (yet) is `NOT_FOUND`, which the sender
-//! treats as unreachable and retries; a message that does not decode is
+//! treats as unreachable and retries, as is a vote asked of a node that is rejoining
+//! after losing its data (`UNAVAILABLE`); a message that does not decode is
 //! `INVALID_ARGUMENT`. Raft's own answer, success or error, travels as JSON.
 
 use std::sync::Arc;
@@ -90,6 +91,13 @@ impl RaftTransport for TransportService {
     }
 
     async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftReply>, Status> {
+        if self.groups.rejoining() {
+            // It forgot the votes it cast before losing its data: voting now could
+            // elect two leaders in one term. The candidate counts it as unreachable.
+            return Err(Status::unavailable(
+                "this node is rejoining after losing its data and casts no vote yet",
+            ));
+        }
         let message = request.into_inner();
         let raft = self.group(&message.group)?;
         let rpc = serde_json::from_slice(&message.body).map_err(|e| invalid("vote", e))?;

@@ -190,6 +190,14 @@ impl TestCluster {
         }
     }
 
+    /// Kills node `id` and empties its data directory, as a lost disk would.
+    pub fn wipe(&mut self, id: u64) {
+        self.kill(id);
+        let dir = self.node(id).dir.clone();
+        std::fs::remove_dir_all(&dir).expect("wipe the data directory");
+        std::fs::create_dir(&dir).expect("an empty data directory");
+    }
+
     /// Waits up to `limit` for node `id`'s process to exit by itself; its exit status,
     /// or `None` while it still runs.
     pub fn wait_exit(&mut self, id: u64, limit: Duration) -> Option<std::process::ExitStatus> {
@@ -379,6 +387,46 @@ impl TestCluster {
             .await
             .unwrap()
             .into_inner()
+    }
+
+    /// Every record of `partitions` partitions of `topic`, read from node `id` alone
+    /// (a node serves reads from its own replica), by partition and offset.
+    pub async fn records_on(
+        &self,
+        id: u64,
+        topic: &str,
+        partitions: u32,
+    ) -> std::collections::BTreeMap<(u32, u64), bytes::Bytes> {
+        let mut client = self.client_of(id).await;
+        let mut out = std::collections::BTreeMap::new();
+        for partition in 0..partitions {
+            let mut offset = 0;
+            loop {
+                let request = pb::FetchRequest {
+                    topic: topic.into(),
+                    partition,
+                    offset,
+                    max_records: 1000,
+                    max_bytes: 1 << 20,
+                    max_wait_ms: 0,
+                    ..Default::default()
+                };
+                let reply = client
+                    .event_log
+                    .fetch(request)
+                    .await
+                    .unwrap_or_else(|status| panic!("fetch from node {id}: {status}"))
+                    .into_inner();
+                for record in &reply.records {
+                    out.insert((partition, record.offset), record.value.clone().unwrap());
+                }
+                if reply.next_offset >= reply.high_watermark {
+                    break;
+                }
+                offset = reply.next_offset;
+            }
+        }
+        out
     }
 
     /// Waits until a running node names a leader for `topic`/`partition` and returns it.
