@@ -122,26 +122,26 @@ def main(results, md_path, svg_path):
             r = ours.get(label)
             if r and disk:
                 w(f"- {label}: {r['mb_per_sec']:.1f} MB/s of payload = {r['mb_per_sec'] / disk * 100:.1f}% of the disk's sequential fdatasync bandwidth.")
-    w("\n## Targets (issue: performance)\n")
+    w("\n## Targets (issue: replay at wire speed)\n")
     w("| target | measured | met |")
     w("|---|---|---|")
     def target(name, value, goal, fmt, higher=True):
         if value is None:
+            w(f"| {name} | not measured by this run | - |")
             return
         ok = value >= goal if higher else value <= goal
         w(f"| {name} | {fmt(value)} | {'yes' if ok else 'no'} |")
     rate = lambda x: f"{fmt_rate(x)} records/s"
-    ms = lambda x: f"{x:.3f} ms"
-    target("produce, fsync always, >= 1M records/s", (ours.get("produce-always") or {}).get("records_per_sec"), 1e6, rate)
-    target("produce, fsync never, >= 1.5M records/s", (ours.get("produce-never") or {}).get("records_per_sec"), 1.5e6, rate)
-    target("replay, >= 5M records/s", max([(ours.get(k) or {}).get("records_per_sec") or 0 for k in ("consume-always", "consume-never", "consume-always-5000")]) or None, 5e6, rate)
-    if s:
-        target("one record, fsync always, p50 <= 0.3 ms", s["latency"]["p50_us"] / 1e3, 0.3, ms, higher=False)
-        target("one record, fsync always, p99 <= 0.5 ms", s["latency"]["p99_us"] / 1e3, 0.5, ms, higher=False)
-    if phys and num(phys.get("fsync4k_p50_us")):
-        w(f"\nIn this run one 4 KiB write + fdatasync alone took p50 {phys['fsync4k_p50_us']} us and p99 {phys.get('fsync4k_p99_us')} us,")
-        w("so a durable one-record latency of p50 <= 0.3 ms / p99 <= 0.5 ms is below what the disk allowed here;")
-        w("compare the one-record row with Redis `always` from the same run instead.")
+    times = lambda x: f"{x:.3f}x"
+    target("replay with raw batches, fetches of 1000, >= 5M records/s", (ours.get("consume-always") or {}).get("records_per_sec"), 5e6, rate)
+    target("durable produce, 4 in flight, >= 3M records/s", (ours.get("produce-always") or {}).get("records_per_sec"), 3e6, rate)
+    fs50 = num((phys or {}).get("fsync4k_p50_us"))
+    fs99 = num((phys or {}).get("fsync4k_p99_us"))
+    target("one durable record, p50 within 1.3x of a 4 KiB write+fdatasync", s["latency"]["p50_us"] / fs50 if s and fs50 else None, 1.3, times, higher=False)
+    target("one durable record, p99 within 2x of a 4 KiB write+fdatasync", s["latency"]["p99_us"] / fs99 if s and fs99 else None, 2.0, times, higher=False)
+    w("\nIggy's rows (replay at least 1.7x its consumer; durable produce with one batch in flight ahead of")
+    w("it with `enforce_fsync`) need its binaries under `/tmp/iggy` (`../shared/peers/iggy.sh`); restart")
+    w("time and memory during a 10 GB replay are measured outside this script (below).")
     w("\nWhere a target is missed, the profile says why: `perf record -g -p <server pid>` during")
     w("`eventlog bench consume` (or `produce --batch 1`) spends 40-70% of the server's samples in the")
     w("kernel's scheduler and wake-up paths (`_raw_spin_unlock_irqrestore`, `finish_task_switch`,")
