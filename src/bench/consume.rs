@@ -1,7 +1,8 @@
 //! `bench consume`: consumers replay the topic from its earliest offsets with `Fetch`,
 //! up to the end the topic had when the run started (or `--records`); the latency is
 //! each fetch's round trip. Raw batches by default (every record decoded and every
-//! batch's CRC checked here), or one message per record with `--per-record`.
+//! batch's CRC checked here), or one message per record with `--per-record`. With
+//! `--subscribe`, through subscriptions instead ([`super::consume_stream`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,18 +38,16 @@ pub async fn run(client: &Client, w: &Workload) -> Result<Measured, BenchError> 
         )));
     }
     let target = w.records.min(available);
-    let consumed = Arc::new(AtomicU64::new(0));
     let bar = progress_bar(target, w.progress, "consume");
+    if w.subscribe {
+        return super::consume_stream::run(client, w, &offsets, target, bar).await;
+    }
+    let consumed = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + w.duration;
     let mut tasks = Vec::new();
     for consumer in 0..w.consumers {
-        let mine: Vec<pb::PartitionOffsets> = offsets
-            .iter()
-            .skip(consumer)
-            .step_by(w.consumers)
-            .cloned()
-            .collect();
+        let mine = share(&offsets, consumer, w.consumers);
         let (mut client, w, consumed, bar) =
             (client.clone(), w.clone(), consumed.clone(), bar.clone());
         tasks.push(tokio::spawn(async move {
@@ -115,7 +114,23 @@ pub async fn run(client: &Client, w: &Workload) -> Result<Measured, BenchError> 
     })
 }
 
-fn delivery(w: &Workload) -> pb::Delivery {
+/// The partitions consumer number `consumer` of `consumers` replays: every
+/// `consumers`-th, from its own.
+pub(super) fn share(
+    offsets: &[pb::PartitionOffsets],
+    consumer: usize,
+    consumers: usize,
+) -> Vec<pb::PartitionOffsets> {
+    offsets
+        .iter()
+        .skip(consumer)
+        .step_by(consumers)
+        .cloned()
+        .collect()
+}
+
+/// How records come back: raw batches unless `--per-record`.
+pub(super) fn delivery(w: &Workload) -> pb::Delivery {
     match w.per_record {
         true => pb::Delivery::Records,
         false => pb::Delivery::RawBatches,

@@ -28,13 +28,7 @@ pub async fn run(client: &Client, w: &Workload) -> Result<Measured, BenchError> 
         )),
         ..Default::default()
     };
-    let mut stream = client
-        .event_log
-        .clone()
-        .subscribe(request)
-        .await
-        .map_err(BenchError::rpc("subscribe"))?
-        .into_inner();
+    let mut stream = super::subscribe(client, request).await?;
     // Wait until the subscription stands at the live end before sending anything.
     loop {
         match stream.next().await {

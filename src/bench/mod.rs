@@ -10,6 +10,7 @@
 //! - [`cpu`]: process CPU time from `/proc`, reported next to throughput.
 
 pub mod consume;
+pub mod consume_stream;
 pub mod cpu;
 pub mod e2e;
 pub mod embedded;
@@ -51,6 +52,9 @@ pub struct Workload {
     pub idempotent: bool,
     /// Consume with one protobuf message per record instead of raw batches.
     pub per_record: bool,
+    /// Consume through one `Subscribe` stream per partition instead of one `Fetch` at
+    /// a time.
+    pub subscribe: bool,
     /// Produce producer-built batches (encoded here, written as sent).
     pub build_batches: bool,
 }
@@ -112,6 +116,20 @@ pub struct Measured {
     pub latency: hdrhistogram::Histogram<u64>,
     /// What the latency measures.
     pub latency_kind: &'static str,
+}
+
+/// Opens a subscription.
+pub async fn subscribe(
+    client: &Client,
+    request: pb::SubscribeRequest,
+) -> Result<tonic::Streaming<pb::SubscribeResponse>, BenchError> {
+    Ok(client
+        .event_log
+        .clone()
+        .subscribe(request)
+        .await
+        .map_err(BenchError::rpc("subscribe"))?
+        .into_inner())
 }
 
 /// Creates the topic if it does not exist yet.

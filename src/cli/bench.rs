@@ -96,6 +96,11 @@ pub struct BenchArgs {
     /// raw batches, the default.
     #[arg(long)]
     pub per_record: bool,
+    /// Consume through one subscription per partition (the server sends the next
+    /// message of `--batch` records while this client decodes the last) instead of
+    /// one fetch of `--batch` records at a time.
+    #[arg(long)]
+    pub subscribe: bool,
     /// Produce producer-built batches: records are encoded into a batch here and the
     /// server writes it as sent.
     #[arg(long)]
@@ -117,6 +122,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         progress: std::io::stderr().is_terminal(),
         idempotent: !args.no_idempotence,
         per_record: args.per_record,
+        subscribe: args.subscribe,
         build_batches: args.producer_batches,
     };
     workload.validate()?;
