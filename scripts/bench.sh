@@ -85,6 +85,9 @@ for fsync in always never; do
   stop_server
 done
 
+log "restart: scripts/bench_restart.sh"
+PORT=$((PORT + 1)) scripts/bench_restart.sh "$BIN" | tee -a "$RESULTS" >&2
+
 if [ "$RUN_PEERS" = 1 ] && [ -d "$PEERS_DIR" ]; then
   peer() { log "peer: bash $PEERS_DIR/$*"; (N="${PEER_N:-$N}" SIZE="$SIZE" BATCH="$BATCH" timeout 900 bash "$PEERS_DIR/$1" "${@:2}" | grep '^peer=' | tail -1 | sed "s|^|cmd=\"bash $PEERS_DIR/$*\" |" | tee -a "$RESULTS" >&2) || log "peer $1 failed"; }
   peer redis-streams.sh always
