@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Standard benchmark workloads for eventlog, side by side with the peers in
-# ../shared/peers (Redis Streams, NATS JetStream) run in the same session, then
+# ../shared/peers (Redis Streams, NATS JetStream, and Apache Iggy where its binaries
+# were built) run in the same session, then
 # docs/benchmarks.md and docs/benchmarks.svg are regenerated from the raw results,
 # which are kept in docs/benchmarks-results.txt.
 #
@@ -94,6 +95,13 @@ if [ "$RUN_PEERS" = 1 ] && [ -d "$PEERS_DIR" ]; then
   peer redis-streams.sh everysec
   peer nats-jetstream.sh default
   PEER_N=200000 peer nats-jetstream.sh always
+  # Apache Iggy runs only where its binaries were built (see the header of iggy.sh).
+  if [ -x "${IGGY_SRC:-/tmp/iggy}/target/release/iggy-server" ]; then
+    peer iggy.sh fsync
+    peer iggy.sh nofsync
+  else
+    log "Iggy skipped: no binaries under ${IGGY_SRC:-/tmp/iggy}/target/release (see $PEERS_DIR/iggy.sh)"
+  fi
   if [ "$RUN_LIMITS" = 1 ]; then peer physical-limits.sh; fi
 else
   log "peers skipped (--no-peers or $PEERS_DIR missing)"

@@ -70,6 +70,8 @@ def main(results, md_path, svg_path):
         ("redis-streams-everysec", "Redis Streams", "appendfsync everysec (reply before fsync)", en),
         ("nats-jetstream-default", "NATS JetStream", "sync every 2 min (ack before fsync)", en),
         ("nats-jetstream-always", "NATS JetStream", "sync always (fsync per message)", ea),
+        ("iggy-fsync", "Apache Iggy (1 in flight)", "enforce_fsync (fsync before ack)", ours.get("produce-always-1")),
+        ("iggy-nofsync", "Apache Iggy (1 in flight)", "no fsync", ours.get("produce-never-1")),
     ]
     for key, name, durability, mine in peer_rows:
         p = peers.get(key)
@@ -92,6 +94,12 @@ def main(results, md_path, svg_path):
         if r:
             how = "subscription, messages" if label.endswith("subscribe") else "fetches"
             w(f"| eventlog ({how} of {r['batch']}) | {fmt_rate(r['records_per_sec'])} | {r['mb_per_sec']:.1f} | {r['cpu_percent'] or 0:.0f}% | 1.00x | `{r['cmd']}` |")
+    mine_s = ours.get("consume-always-subscribe")
+    iggy = peers.get("iggy-fsync") or peers.get("iggy-nofsync")
+    if iggy:
+        rate = num(iggy.get("consume_msgs_s"))
+        vs = f"subscription {ratio(mine_s and mine_s['records_per_sec'], rate)}, fetches {ratio(mine_c and mine_c['records_per_sec'], rate)}"
+        w(f"| Apache Iggy (polls of {iggy.get('batch')}, its own Rust bench) | {fmt_rate(rate)} | {iggy.get('consume_MB_s')} | {iggy.get('consume_server_cpu_pct')}% | {vs} | `{iggy['cmd']}` |")
     for key, name in (("redis-streams-always", "Redis Streams"), ("nats-jetstream-default", "NATS JetStream")):
         p = peers.get(key)
         if p:
@@ -142,6 +150,12 @@ def main(results, md_path, svg_path):
     fs99 = num((phys or {}).get("fsync4k_p99_us"))
     target("one durable record, p50 within 1.3x of a 4 KiB write+fdatasync", s["latency"]["p50_us"] / fs50 if s and fs50 else None, 1.3, times, higher=False)
     target("one durable record, p99 within 2x of a 4 KiB write+fdatasync", s["latency"]["p99_us"] / fs99 if s and fs99 else None, 2.0, times, higher=False)
+    iggy_consume = num((iggy or {}).get("consume_msgs_s"))
+    target("replay, subscription, >= 1.7x Apache Iggy's consumer", mine_s["records_per_sec"] / iggy_consume if mine_s and iggy_consume else None, 1.7, times)
+    target("replay, one fetch at a time, >= 1.7x Apache Iggy's consumer", mine_c["records_per_sec"] / iggy_consume if mine_c and iggy_consume else None, 1.7, times)
+    iggy_produce = num(peers.get("iggy-fsync", {}).get("produce_msgs_s"))
+    one = ours.get("produce-always-1")
+    target("durable produce, 1 batch in flight, ahead of Apache Iggy with enforce_fsync", one["records_per_sec"] / iggy_produce if one and iggy_produce else None, 1.0, times)
     rs = ours.get("restart")
     target("restart, 100 partitions, clean shutdown, < 1 s", rs["large_ms"] / 1e3 if rs else None, 1.0, lambda x: f"{x:.3f} s", higher=False)
     if rs:
