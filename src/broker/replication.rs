@@ -32,7 +32,7 @@ use super::produce::PartitionAppend;
 use super::topic_config::{NewTopic, TopicSummary};
 use super::topic_name::TopicName;
 use super::{Broker, BrokerError, blocking};
-use crate::cluster::metadata::{ClusterState, CommandResult};
+use crate::cluster::metadata::{ClusterState, CommandResult, TopicPlacement};
 use crate::cluster::propose::{ProposeFailure, Proposed};
 use crate::cluster::runtime::Cluster;
 use crate::storage::batch_v2::{self, BatchMeta};
@@ -65,7 +65,10 @@ impl Broker {
         let mut metadata = cluster.metadata();
         let state = metadata.borrow_and_update().0.clone();
         let mut known = BTreeSet::new();
-        self.reconcile(&cluster, &state, &mut known).await;
+        let mut done = self
+            .reconcile(&cluster, &state.topics, &mut known)
+            .await
+            .then(|| (state.topics.clone(), cluster.nodes()));
         self.set_aside_unknown_topics(&state);
         self.mirror_groups(&cluster).await?;
         let broker = Arc::downgrade(self);
@@ -76,36 +79,55 @@ impl Broker {
                     changed = metadata.changed() => if changed.is_err() { return },
                     () = shutdown.cancelled() => return,
                 }
-                let state = metadata.borrow_and_update().0.clone();
+                // Most changes are consumer-group commits: when neither the topics nor
+                // the nodes changed since a reconciliation that fully succeeded, there
+                // is nothing to do (and nothing to copy).
+                let nodes = cluster.nodes();
+                let topics = {
+                    let view = metadata.borrow_and_update();
+                    if done
+                        .as_ref()
+                        .is_some_and(|(t, n)| *t == view.0.topics && *n == nodes)
+                    {
+                        continue;
+                    }
+                    view.0.topics.clone()
+                };
                 let Some(broker) = Weak::upgrade(&broker) else {
                     return;
                 };
-                broker.reconcile(&cluster, &state, &mut known).await;
+                done = broker
+                    .reconcile(&cluster, &topics, &mut known)
+                    .await
+                    .then_some((topics, nodes));
             }
         });
         Ok(())
     }
 
-    /// Brings this node's topics and replicas in line with `state`. `known` holds the
-    /// topics seen in the previous state, so that only a deletion this node saw
-    /// removes a local topic.
+    /// Brings this node's topics and replicas in line with the cluster's `topics`;
+    /// whether every step succeeded (a failed one is tried again at the next change).
+    /// `known` holds the topics seen the previous time, so that only a deletion this
+    /// node saw removes a local topic.
     async fn reconcile(
         self: &Arc<Self>,
         cluster: &Arc<Cluster>,
-        state: &ClusterState,
+        topics: &BTreeMap<String, TopicPlacement>,
         known: &mut BTreeSet<String>,
-    ) {
-        for (name, placement) in &state.topics {
+    ) -> bool {
+        let mut complete = true;
+        for (name, placement) in topics {
             if let Err(error) = self
                 .materialize(cluster, name, &placement.config, &placement.replicas)
                 .await
             {
                 tracing::error!(topic = %name, %error, "could not serve a replicated topic");
+                complete = false;
             }
         }
         let gone: Vec<String> = known
             .iter()
-            .filter(|name| !state.topics.contains_key(*name))
+            .filter(|name| !topics.contains_key(*name))
             .cloned()
             .collect();
         for name in gone {
@@ -118,10 +140,12 @@ impl Broker {
                 let removed = blocking(move || broker.delete_topic_blocking(&parsed)).await;
                 if let Err(error) = removed {
                     tracing::error!(topic = %name, %error, "could not remove a deleted replicated topic");
+                    complete = false;
                 }
             }
         }
-        *known = state.topics.keys().cloned().collect();
+        *known = topics.keys().cloned().collect();
+        complete
     }
 
     /// Topics in the data directory that the cluster's metadata does not list (written
