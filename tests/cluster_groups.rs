@@ -81,21 +81,6 @@ async fn expect_committed(cluster: &TestCluster, id: u64, expected: Vec<Option<u
     }
 }
 
-async fn metadata_leader(cluster: &TestCluster) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        for node in cluster.nodes.iter().filter(|n| n.running()) {
-            if let Some(leader) = cluster.describe(node.id).await.metadata_leader
-                && cluster.nodes[(leader - 1) as usize].running()
-            {
-                return leader;
-            }
-        }
-        assert!(Instant::now() < deadline, "no metadata leader within 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn group_positions_are_replicated_survive_the_leader_and_reach_a_restarted_node() {
     let mut cluster = TestCluster::start(3);
@@ -104,7 +89,7 @@ async fn group_positions_are_replicated_survive_the_leader_and_reach_a_restarted
 
     // A commit through a follower of the metadata group (handed to the coordinator)
     // reads back at once through that node, and reaches every node's group store.
-    let leader = metadata_leader(&cluster).await;
+    let leader = cluster.metadata_leader().await;
     let follower = (1..=3).find(|id| *id != leader).unwrap();
     commit(&cluster, follower, 4).await;
     assert_eq!(
@@ -194,7 +179,7 @@ async fn the_metadata_log_is_snapshotted_and_purged_and_a_node_behind_it_catches
     cluster.produce_each(1, TOPIC, 2, 10).await;
 
     // Node `behind` misses every commit below, more than the log keeps.
-    let leader = metadata_leader(&cluster).await;
+    let leader = cluster.metadata_leader().await;
     let behind = (1..=3).find(|id| *id != leader).unwrap();
     let other = (1..=3).find(|id| *id != leader && *id != behind).unwrap();
     cluster.kill(behind);

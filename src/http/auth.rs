@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
+use super::groups_remote::Caller;
 use super::session;
 use crate::service::auth;
 use crate::service::scope::Scope;
@@ -61,7 +62,21 @@ pub async fn authorize(
         },
     };
     request.extensions_mut().insert(scope);
+    // A group call that this node hands to the coordinator goes with the caller's token.
+    let caller = Caller::new(token_of(request.headers()).as_deref());
+    request.extensions_mut().insert(caller);
     next.run(request).await
+}
+
+/// The caller's token: from the `authorization` header, else the console's session
+/// cookie.
+fn token_of(headers: &axum::http::HeaderMap) -> Option<String> {
+    let bearer = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    bearer.or_else(|| session::token_of(headers))
 }
 
 fn check(tokens: &TokenTable, request: &Request) -> Result<Scope, ApiError> {

@@ -1,6 +1,8 @@
 //! `/api/v1/groups`: list the consumer groups, describe one (committed offsets and lag
 //! per partition), read its position in one topic, commit, reset (with a dry run) and
-//! delete (with a dry run). Each handler makes the one broker call gRPC makes.
+//! delete (with a dry run). Each handler makes the one broker call gRPC makes; in a
+//! cluster, on a node that does not coordinate groups, the gRPC call itself goes to the
+//! coordinator (`groups_remote`).
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use utoipa::ToSchema;
 
 use super::ApiError;
 use super::body::{Reply, json_body};
-use super::coordinator::serves_groups;
+use super::groups_remote::{self, Caller, coordinator};
 use super::query;
 use crate::broker::membership::{GroupMembership, MemberSummary, TopicPartition};
 use crate::broker::{Broker, OffsetCommit, PartitionLag, ResetResult, ResetTo};
@@ -29,16 +31,16 @@ pub struct Group {
 /// A group's position in one partition, with the partition's bounds and the lag.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Position {
-    topic: String,
-    partition: u32,
+    pub(super) topic: String,
+    pub(super) partition: u32,
     /// The committed next offset; absent when the group never committed here.
-    committed_offset: Option<u64>,
-    metadata: Option<String>,
-    commit_time_ms: Option<i64>,
-    log_start_offset: u64,
-    high_watermark: u64,
+    pub(super) committed_offset: Option<u64>,
+    pub(super) metadata: Option<String>,
+    pub(super) commit_time_ms: Option<i64>,
+    pub(super) log_start_offset: u64,
+    pub(super) high_watermark: u64,
     /// Records the group has yet to read.
-    lag: u64,
+    pub(super) lag: u64,
 }
 
 impl From<PartitionLag> for Position {
@@ -62,33 +64,33 @@ impl From<PartitionLag> for Position {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GroupDescription {
     /// The membership generation (0 without members).
-    generation: u64,
+    pub(super) generation: u64,
     /// The assignment strategy (empty without members).
-    strategy: String,
-    members: Vec<Member>,
-    partitions: Vec<Position>,
+    pub(super) strategy: String,
+    pub(super) members: Vec<Member>,
+    pub(super) partitions: Vec<Position>,
 }
 
 /// A member of a group.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Member {
-    member_id: String,
-    instance_id: Option<String>,
+    pub(super) member_id: String,
+    pub(super) instance_id: Option<String>,
     /// Where it connected from.
-    client: String,
-    joined_at_ms: i64,
-    connected: bool,
+    pub(super) client: String,
+    pub(super) joined_at_ms: i64,
+    pub(super) connected: bool,
     /// Partitions it reads now.
-    assigned: Vec<Assigned>,
+    pub(super) assigned: Vec<Assigned>,
     /// Partitions it is releasing.
-    revoking: Vec<Assigned>,
+    pub(super) revoking: Vec<Assigned>,
 }
 
 /// A partition of a topic.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Assigned {
-    topic: String,
-    partition: u32,
+    pub(super) topic: String,
+    pub(super) partition: u32,
 }
 
 impl Member {
@@ -152,9 +154,9 @@ pub struct ResetBody {
 /// A partition's position before and after a reset.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Reset {
-    partition: u32,
-    previous: Option<u64>,
-    next_offset: u64,
+    pub(super) partition: u32,
+    pub(super) previous: Option<u64>,
+    pub(super) next_offset: u64,
 }
 
 impl From<ResetResult> for Reset {
@@ -194,10 +196,14 @@ pub async fn list(
 pub async fn describe(
     State(broker): State<Arc<Broker>>,
     Extension(scope): Extension<Scope>,
+    Extension(caller): Extension<Caller>,
     Path(group): Path<String>,
 ) -> Result<Reply<GroupDescription>, ApiError> {
     scope.check_group(&group)?;
-    serves_groups(&broker)?;
+    if let Some(channel) = coordinator(&broker)? {
+        let description = groups_remote::describe(channel, &caller, &scope, &group).await?;
+        return Ok(Reply(StatusCode::OK, description));
+    }
     let (membership, positions) = broker.describe_group_members(&group).await?;
     let partitions = positions
         .into_iter()
@@ -238,11 +244,15 @@ pub async fn describe(
 pub async fn positions(
     State(broker): State<Arc<Broker>>,
     Extension(scope): Extension<Scope>,
+    Extension(caller): Extension<Caller>,
     Path((group, topic)): Path<(String, String)>,
 ) -> Result<Reply<Vec<Position>>, ApiError> {
     scope.check_group(&group)?;
-    serves_groups(&broker)?;
     scope.check_topic(&topic)?;
+    if let Some(channel) = coordinator(&broker)? {
+        let positions = groups_remote::positions(channel, &caller, &group, &topic).await?;
+        return Ok(Reply(StatusCode::OK, positions));
+    }
     let positions = broker.committed_offsets(&group, &topic).await?;
     Ok(Reply(
         StatusCode::OK,
@@ -257,12 +267,12 @@ pub async fn positions(
 pub async fn commit(
     State(broker): State<Arc<Broker>>,
     Extension(scope): Extension<Scope>,
+    Extension(caller): Extension<Caller>,
     Path((group, topic)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     scope.check_group(&group)?;
-    serves_groups(&broker)?;
     scope.check_topic(&topic)?;
     let request: CommitBody = json_body(&headers, &body)?;
     let entries = request
@@ -274,7 +284,12 @@ pub async fn commit(
             metadata: e.metadata,
         })
         .collect();
-    broker.commit_offsets(&group, &topic, entries).await?;
+    match coordinator(&broker)? {
+        Some(channel) => groups_remote::commit(channel, &caller, &group, &topic, entries).await?,
+        None => {
+            broker.commit_offsets(&group, &topic, entries).await?;
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -285,15 +300,21 @@ pub async fn commit(
 pub async fn reset(
     State(broker): State<Arc<Broker>>,
     Extension(scope): Extension<Scope>,
+    Extension(caller): Extension<Caller>,
     Path((group, topic)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply<Vec<Reset>>, ApiError> {
     scope.check_group(&group)?;
-    serves_groups(&broker)?;
     scope.check_topic(&topic)?;
     let request: ResetBody = json_body(&headers, &body)?;
     let to = reset_to(&request)?;
+    if let Some(channel) = coordinator(&broker)? {
+        let names = (group.as_str(), topic.as_str());
+        let (partition, dry_run) = (request.partition, request.dry_run);
+        let results = groups_remote::reset(channel, &caller, names, partition, to, dry_run).await?;
+        return Ok(Reply(StatusCode::OK, results));
+    }
     let results = broker
         .reset_group_offsets(&group, &topic, request.partition, to, request.dry_run)
         .await?;
@@ -322,17 +343,21 @@ fn reset_to(request: &ResetBody) -> Result<ResetTo, ApiError> {
 pub async fn delete(
     State(broker): State<Arc<Broker>>,
     Extension(scope): Extension<Scope>,
+    Extension(caller): Extension<Caller>,
     Path(group): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Reply<Vec<Position>>, ApiError> {
     scope.check_group(&group)?;
-    serves_groups(&broker)?;
     let mut dry_run = false;
     for (name, value) in query::pairs(raw.as_deref()) {
         match name.as_str() {
             "dry_run" => dry_run = query::flag(&name, &value)?,
             other => return Err(query::unknown(other)),
         }
+    }
+    if let Some(channel) = coordinator(&broker)? {
+        let removed = groups_remote::delete(channel, &caller, &scope, &group, dry_run).await?;
+        return Ok(Reply(StatusCode::OK, removed));
     }
     let removed = broker.delete_group(&group, dry_run).await?;
     Ok(Reply(

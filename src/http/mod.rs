@@ -15,7 +15,7 @@
 //! | `POST /api/v1/topics/{t}/records` | produce (`records.rs`) | `Produce` |
 //! | `GET /api/v1/topics/{t}/partitions/{p}/records` | fetch by offset or time | `Fetch` |
 //! | `GET /api/v1/topics/{t}/stream` | Server-Sent Events (`stream.rs`, `resume.rs`) | `Subscribe` |
-//! | `GET /api/v1/groups`, `GET, DELETE /api/v1/groups/{g}` | list, describe, delete (`groups.rs`; in a cluster, on the coordinator only: `coordinator.rs`) | `ListGroups`, `DescribeGroup`, `DeleteGroup` |
+//! | `GET /api/v1/groups`, `GET, DELETE /api/v1/groups/{g}` | list, describe, delete (`groups.rs`; in a cluster, handed to the coordinator: `groups_remote.rs`) | `ListGroups`, `DescribeGroup`, `DeleteGroup` |
 //! | `GET /api/v1/groups/{g}/topics/{t}` | position and lag in a topic | `GetCommittedOffsets` |
 //! | `POST /api/v1/groups/{g}/topics/{t}/offsets`, `.../reset` | commit, reset | `CommitOffsets`, `ResetGroupOffsets` |
 //!
@@ -29,10 +29,10 @@ mod auth;
 mod body;
 mod cluster;
 mod console;
-mod coordinator;
 mod encoding;
 mod error;
 mod groups;
+mod groups_remote;
 mod listener;
 mod openapi;
 mod origin;

@@ -18,6 +18,9 @@ pub struct NodeProcess {
     pub port: u16,
     /// Its data directory.
     pub dir: PathBuf,
+    /// The port of its HTTP API on 127.0.0.1, served when the cluster was started
+    /// with [`TestCluster::start_with_http`].
+    pub http_port: u16,
     /// `https` when the cluster serves TLS, else `http`.
     scheme: &'static str,
     /// Started with `--join` (added after the bootstrap) rather than `--cluster`.
@@ -47,6 +50,8 @@ pub struct TestCluster {
     extra_args: Vec<String>,
     /// How clients connect (TLS, token).
     options: ConnectOptions,
+    /// Whether nodes serve the HTTP API.
+    http: bool,
 }
 
 fn free_port() -> u16 {
@@ -66,6 +71,17 @@ impl TestCluster {
     /// Starts `n` nodes that bootstrap one cluster, each also given `extra_args`.
     pub fn start_with(n: u64, extra_args: &[&str]) -> TestCluster {
         TestCluster::start_secured(n, extra_args, ConnectOptions::default())
+    }
+
+    /// Starts `n` nodes that bootstrap one cluster, each also serving the HTTP API on
+    /// its `http_port`.
+    pub fn start_with_http(n: u64) -> TestCluster {
+        let mut cluster = TestCluster::assemble(n, &[], ConnectOptions::default());
+        cluster.http = true;
+        for id in 1..=n {
+            cluster.restart(id);
+        }
+        cluster
     }
 
     /// Starts `n` nodes given `extra_args`, which clients reach with `options` (over
@@ -104,6 +120,7 @@ impl TestCluster {
                 id,
                 port: free_port(),
                 dir: root.path().join(format!("node-{id}")),
+                http_port: free_port(),
                 scheme,
                 joined: false,
                 child: None,
@@ -120,6 +137,7 @@ impl TestCluster {
             root: Some(root),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             options,
+            http: false,
         }
     }
 
@@ -137,6 +155,7 @@ impl TestCluster {
             id,
             port: free_port(),
             dir: root.join(format!("node-{id}")),
+            http_port: free_port(),
             scheme,
             joined: true,
             child: None,
@@ -148,7 +167,11 @@ impl TestCluster {
     /// Starts (again) node `id` on its port and directory.
     pub fn restart(&mut self, id: u64) {
         let bootstrap = self.bootstrap.clone();
-        let extra_args = self.extra_args.clone();
+        let mut extra_args = self.extra_args.clone();
+        if self.http {
+            let http = format!("127.0.0.1:{}", self.node(id).http_port);
+            extra_args.extend(["--http-listen".to_string(), http]);
+        }
         let node = self.node(id);
         assert!(node.child.is_none(), "node {id} runs already");
         let log = std::fs::OpenOptions::new()
@@ -427,6 +450,23 @@ impl TestCluster {
             }
         }
         out
+    }
+
+    /// Waits until a running node names a running metadata leader (the groups'
+    /// coordinator) and returns it.
+    pub async fn metadata_leader(&self) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            for node in self.nodes.iter().filter(|n| n.running()) {
+                if let Some(leader) = self.describe(node.id).await.metadata_leader
+                    && self.nodes[(leader - 1) as usize].running()
+                {
+                    return leader;
+                }
+            }
+            assert!(Instant::now() < deadline, "no metadata leader within 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until a running node names a leader for `topic`/`partition` and returns it.
