@@ -58,7 +58,9 @@ async fn group_calls_over_http_on_any_node_reach_the_coordinator() {
     assert_eq!(committed(&positions, 0), json!(7));
     assert_eq!(committed(&positions, 1), Value::Null);
     assert_eq!(positions[0]["metadata"], "m");
-    let high_watermark = positions[0]["high_watermark"].as_u64().expect("a high watermark");
+    let high_watermark = positions[0]["high_watermark"]
+        .as_u64()
+        .expect("a high watermark");
     assert_eq!(positions[0]["lag"], high_watermark - 7);
 
     let group_path = format!("/api/v1/groups/{GROUP}");

@@ -340,6 +340,12 @@ impl PartitionReplica {
     /// Confirms with a majority that this node still leads (one round trip): a leader
     /// cut off from the others may not know it was deposed.
     pub async fn confirm_leader(&self) -> bool {
-        self.raft.ensure_linearizable().await.is_ok()
+        // Without a reachable majority the confirmation never comes: bounded, the
+        // answer is "not confirmed".
+        let confirm = self.raft.ensure_linearizable();
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(5), confirm).await,
+            Ok(Ok(_))
+        )
     }
 }

@@ -761,7 +761,17 @@ impl Cluster {
         replica: &PartitionReplica,
         batch: Bytes,
     ) -> Result<Proposed, ProposeFailure> {
-        match replica.propose(batch).await {
+        // A leader cut off from its majority does not know it yet and would wait for
+        // the commit for as long as the cut lasts: the client gets an answer instead.
+        let Ok(result) = tokio::time::timeout(PROPOSE_TIMEOUT, replica.propose(batch)).await else {
+            return Err(ProposeFailure::Failed(format!(
+                "the batch was not committed within {} s (is a majority of the partition's \
+                 replicas reachable?); it may still be committed later, so only an idempotent \
+                 producer's retry is sure not to write it twice",
+                PROPOSE_TIMEOUT.as_secs()
+            )));
+        };
+        match result {
             Ok(applied) => Ok(Proposed {
                 applied,
                 duplicate: false,
