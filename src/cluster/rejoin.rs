@@ -71,6 +71,7 @@ impl Cluster {
             partition: None,
         })
         .await;
+        self.wait_metadata_applied().await;
         for (topic, partition) in self.partitions_placed_here() {
             self.wait_replica_started(&topic, partition).await;
             if self.replica(&topic, partition).is_none() {
@@ -87,6 +88,22 @@ impl Cluster {
             seconds = started.elapsed().as_secs_f64(),
             "rejoined the cluster: every group took this node back, and it votes again"
         );
+    }
+
+    /// Waits until this node has applied the metadata log it holds, so that the
+    /// partitions it lists next are all those placed on it when the metadata group
+    /// took it back.
+    async fn wait_metadata_applied(&self) {
+        let mut metrics = self.metadata_raft().metrics();
+        let applied = metrics.wait_for(|m| {
+            m.last_applied.map(|l| l.index) >= m.last_log_index && m.last_log_index.is_some()
+        });
+        if tokio::time::timeout(Duration::from_secs(30), applied)
+            .await
+            .is_err()
+        {
+            tracing::warn!("rejoin: the metadata log was not applied within 30 s; going on");
+        }
     }
 
     /// The partitions whose placement names this node, as the metadata stands now.
