@@ -1,7 +1,10 @@
 //! Clusters of the real `eventlog` binary on loopback for tests: start, kill -9,
-//! restart, and ask any node what the cluster looks like.
+//! restart, cut off from each other, and ask any node what the cluster looks like.
 
 #![allow(dead_code)]
+
+pub mod proxy;
+pub mod replicas;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -47,6 +50,8 @@ pub struct TestCluster {
     extra_args: Vec<String>,
     /// How clients connect (TLS, token).
     options: ConnectOptions,
+    /// The proxies nodes reach each other through, when the cluster can be partitioned.
+    mesh: Option<proxy::ProxyMesh>,
 }
 
 fn free_port() -> u16 {
@@ -76,6 +81,35 @@ impl TestCluster {
             cluster.restart(id);
         }
         cluster
+    }
+
+    /// Starts `n` nodes that reach each other only through proxies, so that
+    /// [`TestCluster::isolate`] can cut a node off; call within a Tokio runtime.
+    pub fn start_partitionable(n: u64) -> TestCluster {
+        let mut cluster = TestCluster::assemble(n, &[], ConnectOptions::default());
+        let ports: Vec<(u64, u16)> = cluster.nodes.iter().map(|n| (n.id, n.port)).collect();
+        cluster.mesh = Some(proxy::ProxyMesh::start(&ports));
+        for id in 1..=n {
+            cluster.restart(id);
+        }
+        cluster
+    }
+
+    /// Cuts node `id` off from every other node, both directions, until
+    /// [`TestCluster::heal`]; clients still reach it.
+    pub fn isolate(&self, id: u64) {
+        self.mesh().isolate(id);
+    }
+
+    /// Ends every cut between nodes.
+    pub fn heal(&self) {
+        self.mesh().heal();
+    }
+
+    fn mesh(&self) -> &proxy::ProxyMesh {
+        self.mesh
+            .as_ref()
+            .expect("a cluster started with TestCluster::start_partitionable")
     }
 
     /// A cluster of `n` nodes of which only those in `started` run yet; the others
@@ -120,6 +154,7 @@ impl TestCluster {
             root: Some(root),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             options,
+            mesh: None,
         }
     }
 
@@ -149,6 +184,7 @@ impl TestCluster {
     pub fn restart(&mut self, id: u64) {
         let bootstrap = self.bootstrap.clone();
         let extra_args = self.extra_args.clone();
+        let routes = self.mesh.as_ref().map(|mesh| mesh.routes_of(id));
         let node = self.node(id);
         assert!(node.child.is_none(), "node {id} runs already");
         let log = std::fs::OpenOptions::new()
@@ -156,7 +192,11 @@ impl TestCluster {
             .append(true)
             .open(node.dir.with_extension("log"))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_eventlog"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_eventlog"));
+        if let Some(routes) = routes {
+            command.env("EVENTLOG_PEER_ROUTES", routes);
+        }
+        let child = command
             .arg("serve")
             .args(["--data-dir", node.dir.to_str().unwrap()])
             .args(["--listen", &format!("127.0.0.1:{}", node.port)])
@@ -381,17 +421,22 @@ impl TestCluster {
             .into_inner()
     }
 
+    /// The leader of `topic`/`partition` that node `id` names, if any.
+    pub async fn leader_named_by(&self, id: u64, topic: &str, partition: u32) -> Option<u64> {
+        let reply = self.describe(id).await;
+        reply
+            .partitions
+            .iter()
+            .find(|p| p.topic == topic && p.partition == partition)
+            .and_then(|p| p.leader)
+    }
+
     /// Waits until a running node names a leader for `topic`/`partition` and returns it.
     pub async fn leader_of(&self, topic: &str, partition: u32) -> u64 {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             for node in self.nodes.iter().filter(|n| n.running()) {
-                let reply = self.describe(node.id).await;
-                let leader = reply
-                    .partitions
-                    .iter()
-                    .find(|p| p.topic == topic && p.partition == partition)
-                    .and_then(|p| p.leader);
+                let leader = self.leader_named_by(node.id, topic, partition).await;
                 if let Some(leader) = leader
                     && self.nodes[(leader - 1) as usize].running()
                 {
@@ -401,6 +446,27 @@ impl TestCluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("no leader of {topic}/{partition} within 30 s");
+    }
+
+    /// Waits until every node of `among` names the same leader of `topic`/`partition`,
+    /// one of `among`, and returns it: the leader of one side of a partitioned network
+    /// once the other nodes of that side follow it.
+    pub async fn leader_among(&self, topic: &str, partition: u32, among: &[u64]) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let mut named = Vec::new();
+            for id in among {
+                named.push(self.leader_named_by(*id, topic, partition).await);
+            }
+            if let Some(Some(leader)) = named.first().copied()
+                && among.contains(&leader)
+                && named.iter().all(|n| *n == Some(leader))
+            {
+                return leader;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("nodes {among:?} agree on no leader of {topic}/{partition} among them within 30 s");
     }
 }
 
