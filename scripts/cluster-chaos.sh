@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Long fault run of a three-node cluster (the real binary on loopback): random rounds of
-# kill -9 of a partition leader or of any node, and SIGSTOP/SIGCONT of a leader for
-# longer than the election timeout, under four idempotent producers; then every
-# acknowledged record must be stored exactly once, at its acknowledged offset, with the
-# same bytes on every replica (tests/cluster_failover.rs, `chaos`).
+# kill -9 of a partition leader or of any node, SIGSTOP/SIGCONT of a leader for longer
+# than the election timeout, and a network partition that cuts a random node off from
+# both others for longer than the election timeout (the nodes reach each other through
+# a TCP proxy per pair, which the test cuts and heals), under four idempotent
+# producers; then every acknowledged record must be stored exactly once, at its
+# acknowledged offset, with the same bytes on every replica (tests/cluster_failover.rs,
+# `chaos`).
 #
 #   scripts/cluster-chaos.sh [ROUNDS] [SEED]
 #

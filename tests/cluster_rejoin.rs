@@ -94,7 +94,7 @@ async fn wait_rejoined(cluster: &TestCluster, id: u64) {
 async fn holds_all(cluster: &TestCluster, id: u64, acknowledged: &BTreeMap<(u32, u64), Bytes>) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let stored = cluster.records_on(id, TOPIC, 1).await;
+        let stored = cluster_support::replicas::records_on(cluster, id, TOPIC, 1).await;
         let missing = acknowledged
             .iter()
             .filter(|(at, value)| stored.get(at) != Some(*value))

@@ -139,6 +139,11 @@ pub struct ServeArgs {
     /// their token files must grant it the `node` role.
     #[arg(long, env = "EVENTLOG_CLUSTER_TOKEN_FILE", requires = "node_id")]
     pub cluster_token_file: Option<PathBuf>,
+    /// Fault injection, not for production: ID=HOST:PORT,... makes this node dial node
+    /// ID at HOST:PORT (a proxy a test can cut) instead of the address the cluster
+    /// advertises. Hidden: tests set `EVENTLOG_PEER_ROUTES` (docs/cluster.md).
+    #[arg(long, env = "EVENTLOG_PEER_ROUTES", hide = true, requires = "node_id", value_parser = parse_cluster)]
+    pub peer_routes: Option<BTreeMap<u64, String>>,
     /// Also serve the Kafka wire protocol on this address (e.g. 127.0.0.1:9092), over
     /// the same topics and groups. Off when unset. TLS with --tls-cert, as the gRPC
     /// port; with --auth-token-file, clients authenticate with SASL/PLAIN (a token as

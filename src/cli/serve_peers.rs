@@ -2,7 +2,8 @@
 //! `--tls-cert`, peers are reached over TLS trusting `--cluster-ca` (the node presents
 //! its own certificate, for peers that require client certificates); with
 //! `--auth-token-file`, it sends the token in `--cluster-token-file`, which the peers'
-//! token files must grant the `node` role.
+//! token files must grant the `node` role. `EVENTLOG_PEER_ROUTES` (fault injection)
+//! replaces the addresses some peers are dialed at.
 
 use std::path::Path;
 
@@ -39,6 +40,10 @@ pub fn peer_security(args: &ServeArgs) -> anyhow::Result<PeerSecurity> {
             "--cluster-token-file needs --auth-token-file: nodes send tokens only when they check them"
         ),
         (None, None) => {}
+    }
+    security.routes = args.peer_routes.clone().unwrap_or_default();
+    if !security.routes.is_empty() {
+        tracing::warn!(routes = ?security.routes, "EVENTLOG_PEER_ROUTES is set: peers are dialed at these addresses instead of their advertised ones (fault injection, not for production)");
     }
     Ok(security)
 }

@@ -7,7 +7,7 @@
 //! that does not run the group yet (`NOT_FOUND`, as while a topic is being created),
 //! is reported to Raft as unreachable, which retries with backoff.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -33,11 +33,15 @@ use crate::proto::cluster::{AppendEntriesMessage, RaftMessage, RaftReply};
 /// Largest node-to-node message accepted or sent.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
-/// One lazily connected channel per peer, shared by all groups.
+/// One lazily connected channel per peer, shared by all groups. Every call from this
+/// node to another (Raft messages, `ClusterControl` calls, requests handed to a
+/// leader or coordinator) dials through here, so a route set here covers them all.
 pub struct Channels {
     by_node: Mutex<HashMap<NodeId, (String, Channel)>>,
     tls: Option<ClientTlsConfig>,
     authorization: Option<MetadataValue<Ascii>>,
+    /// Fault injection: the address to dial a node at instead of its advertised one.
+    routes: BTreeMap<NodeId, String>,
 }
 
 impl Channels {
@@ -47,7 +51,13 @@ impl Channels {
             by_node: Mutex::new(HashMap::new()),
             tls: security.tls(),
             authorization: security.authorization()?,
+            routes: security.routes.clone(),
         })
+    }
+
+    /// Where to dial `node`, advertised at `addr`: its route when one is set.
+    fn route<'a>(&'a self, node: NodeId, addr: &'a str) -> &'a str {
+        self.routes.get(&node).map_or(addr, String::as_str)
     }
 
     /// `message` as a call to a peer: with the node's token, and a deadline.
@@ -62,9 +72,11 @@ impl Channels {
         request
     }
 
-    /// A channel to `addr`, not kept: for asking a node that is not a member yet.
-    pub fn probe(&self, addr: &str) -> Result<Channel, String> {
-        self.endpoint(addr).map(|e| e.connect_lazy())
+    /// A channel to `node` at `addr`, not kept: for asking a node that is not a member
+    /// yet.
+    pub fn probe(&self, node: NodeId, addr: &str) -> Result<Channel, String> {
+        self.endpoint(self.route(node, addr))
+            .map(|e| e.connect_lazy())
     }
 
     fn endpoint(&self, addr: &str) -> Result<Endpoint, String> {
@@ -88,6 +100,7 @@ impl Channels {
 
     /// The channel to `node` at `addr` (a new one if the address changed).
     pub fn get(&self, node: NodeId, addr: &str) -> Result<Channel, String> {
+        let addr = self.route(node, addr);
         let mut by_node = self.by_node.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((known, channel)) = by_node.get(&node)
             && known == addr

@@ -209,7 +209,7 @@ impl Cluster {
         let channel = self
             .node()
             .channels()
-            .probe(address)
+            .probe(id, address)
             .map_err(NodeChangeError::Invalid)?;
         let mut client = ClusterControlClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)

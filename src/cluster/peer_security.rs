@@ -3,6 +3,12 @@
 //! certificates) and a token holding the `node` role, which only node-to-node services
 //! accept. A server with TLS or tokens serves its peers through the same checks as its
 //! clients, so a cluster is secured exactly when each node's client port is.
+//!
+//! It also holds the fault-injection routes (`EVENTLOG_PEER_ROUTES`): addresses this
+//! node dials instead of some peers' advertised ones, so tests can put a proxy
+//! between each pair of nodes and cut it.
+
+use std::collections::BTreeMap;
 
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
@@ -16,6 +22,10 @@ pub struct PeerSecurity {
     pub identity_pem: Option<(Vec<u8>, Vec<u8>)>,
     /// The token sent with every call (it must hold the `node` role on the peers).
     pub token: Option<String>,
+    /// Fault injection only: node id → the address this node dials that node at,
+    /// instead of the one the cluster advertises (a proxy a test can cut). Empty in
+    /// production.
+    pub routes: BTreeMap<u64, String>,
 }
 
 impl std::fmt::Debug for PeerSecurity {
@@ -24,6 +34,7 @@ impl std::fmt::Debug for PeerSecurity {
             .field("tls", &self.ca_pem.is_some())
             .field("identity", &self.identity_pem.is_some())
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("routes", &self.routes)
             .finish()
     }
 }

@@ -1,7 +1,10 @@
 //! Clusters of the real `eventlog` binary on loopback for tests: start, kill -9,
-//! restart, and ask any node what the cluster looks like.
+//! restart, cut off from each other, and ask any node what the cluster looks like.
 
 #![allow(dead_code)]
+
+pub mod proxy;
+pub mod replicas;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -52,6 +55,8 @@ pub struct TestCluster {
     options: ConnectOptions,
     /// Whether nodes serve the HTTP API.
     http: bool,
+    /// The proxies nodes reach each other through, when the cluster can be partitioned.
+    mesh: Option<proxy::ProxyMesh>,
 }
 
 fn free_port() -> u16 {
@@ -92,6 +97,35 @@ impl TestCluster {
             cluster.restart(id);
         }
         cluster
+    }
+
+    /// Starts `n` nodes that reach each other only through proxies, so that
+    /// [`TestCluster::isolate`] can cut a node off; call within a Tokio runtime.
+    pub fn start_partitionable(n: u64) -> TestCluster {
+        let mut cluster = TestCluster::assemble(n, &[], ConnectOptions::default());
+        let ports: Vec<(u64, u16)> = cluster.nodes.iter().map(|n| (n.id, n.port)).collect();
+        cluster.mesh = Some(proxy::ProxyMesh::start(&ports));
+        for id in 1..=n {
+            cluster.restart(id);
+        }
+        cluster
+    }
+
+    /// Cuts node `id` off from every other node, both directions, until
+    /// [`TestCluster::heal`]; clients still reach it.
+    pub fn isolate(&self, id: u64) {
+        self.mesh().isolate(id);
+    }
+
+    /// Ends every cut between nodes.
+    pub fn heal(&self) {
+        self.mesh().heal();
+    }
+
+    fn mesh(&self) -> &proxy::ProxyMesh {
+        self.mesh
+            .as_ref()
+            .expect("a cluster started with TestCluster::start_partitionable")
     }
 
     /// A cluster of `n` nodes of which only those in `started` run yet; the others
@@ -138,6 +172,7 @@ impl TestCluster {
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             options,
             http: false,
+            mesh: None,
         }
     }
 
@@ -172,6 +207,7 @@ impl TestCluster {
             let http = format!("127.0.0.1:{}", self.node(id).http_port);
             extra_args.extend(["--http-listen".to_string(), http]);
         }
+        let routes = self.mesh.as_ref().map(|mesh| mesh.routes_of(id));
         let node = self.node(id);
         assert!(node.child.is_none(), "node {id} runs already");
         let log = std::fs::OpenOptions::new()
@@ -179,7 +215,11 @@ impl TestCluster {
             .append(true)
             .open(node.dir.with_extension("log"))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_eventlog"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_eventlog"));
+        if let Some(routes) = routes {
+            command.env("EVENTLOG_PEER_ROUTES", routes);
+        }
+        let child = command
             .arg("serve")
             .args(["--data-dir", node.dir.to_str().unwrap()])
             .args(["--listen", &format!("127.0.0.1:{}", node.port)])
@@ -412,46 +452,6 @@ impl TestCluster {
             .into_inner()
     }
 
-    /// Every record of `partitions` partitions of `topic`, read from node `id` alone
-    /// (a node serves reads from its own replica), by partition and offset.
-    pub async fn records_on(
-        &self,
-        id: u64,
-        topic: &str,
-        partitions: u32,
-    ) -> std::collections::BTreeMap<(u32, u64), bytes::Bytes> {
-        let mut client = self.client_of(id).await;
-        let mut out = std::collections::BTreeMap::new();
-        for partition in 0..partitions {
-            let mut offset = 0;
-            loop {
-                let request = pb::FetchRequest {
-                    topic: topic.into(),
-                    partition,
-                    offset,
-                    max_records: 1000,
-                    max_bytes: 1 << 20,
-                    max_wait_ms: 0,
-                    ..Default::default()
-                };
-                let reply = client
-                    .event_log
-                    .fetch(request)
-                    .await
-                    .unwrap_or_else(|status| panic!("fetch from node {id}: {status}"))
-                    .into_inner();
-                for record in &reply.records {
-                    out.insert((partition, record.offset), record.value.clone().unwrap());
-                }
-                if reply.next_offset >= reply.high_watermark {
-                    break;
-                }
-                offset = reply.next_offset;
-            }
-        }
-        out
-    }
-
     /// Waits until a running node names a running metadata leader (the groups'
     /// coordinator) and returns it.
     pub async fn metadata_leader(&self) -> u64 {
@@ -469,17 +469,22 @@ impl TestCluster {
         }
     }
 
+    /// The leader of `topic`/`partition` that node `id` names, if any.
+    pub async fn leader_named_by(&self, id: u64, topic: &str, partition: u32) -> Option<u64> {
+        let reply = self.describe(id).await;
+        reply
+            .partitions
+            .iter()
+            .find(|p| p.topic == topic && p.partition == partition)
+            .and_then(|p| p.leader)
+    }
+
     /// Waits until a running node names a leader for `topic`/`partition` and returns it.
     pub async fn leader_of(&self, topic: &str, partition: u32) -> u64 {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             for node in self.nodes.iter().filter(|n| n.running()) {
-                let reply = self.describe(node.id).await;
-                let leader = reply
-                    .partitions
-                    .iter()
-                    .find(|p| p.topic == topic && p.partition == partition)
-                    .and_then(|p| p.leader);
+                let leader = self.leader_named_by(node.id, topic, partition).await;
                 if let Some(leader) = leader
                     && self.nodes[(leader - 1) as usize].running()
                 {
@@ -489,6 +494,27 @@ impl TestCluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("no leader of {topic}/{partition} within 30 s");
+    }
+
+    /// Waits until every node of `among` names the same leader of `topic`/`partition`,
+    /// one of `among`, and returns it: the leader of one side of a partitioned network
+    /// once the other nodes of that side follow it.
+    pub async fn leader_among(&self, topic: &str, partition: u32, among: &[u64]) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let mut named = Vec::new();
+            for id in among {
+                named.push(self.leader_named_by(*id, topic, partition).await);
+            }
+            if let Some(Some(leader)) = named.first().copied()
+                && among.contains(&leader)
+                && named.iter().all(|n| *n == Some(leader))
+            {
+                return leader;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("nodes {among:?} agree on no leader of {topic}/{partition} among them within 30 s");
     }
 }
 
