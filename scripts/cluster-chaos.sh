@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Long fault run of a three-node cluster (the real binary on loopback): random rounds of
 # kill -9 of a partition leader or of any node, SIGSTOP/SIGCONT of a leader for longer
-# than the election timeout, and a network partition that cuts a random node off from
+# than the election timeout, a follower whose data directory is wiped before it starts
+# again (it must rejoin as a learner), and a network partition that cuts a random node off from
 # both others for longer than the election timeout (the nodes reach each other through
 # a TCP proxy per pair, which the test cuts and heals), under four idempotent
 # producers; then every acknowledged record must be stored exactly once, at its

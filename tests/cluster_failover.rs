@@ -13,7 +13,7 @@ mod cluster_support;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cluster_support::{TestCluster, replicas};
@@ -98,6 +98,9 @@ enum Fault {
     /// Cut a node off from both others for longer than the election timeout, then
     /// heal: its side must acknowledge nothing meanwhile, the other side goes on.
     Partition(u64),
+    /// SIGKILL a follower of a partition, empty its data directory, and start it
+    /// again: it rejoins as a learner and must lose nothing anyone acknowledged.
+    WipeFollower(u32),
 }
 
 async fn inject(cluster: &mut TestCluster, round: usize, fault: Fault) {
@@ -127,6 +130,28 @@ async fn inject(cluster: &mut TestCluster, round: usize, fault: Fault) {
             cluster.isolate(node);
             tokio::time::sleep(Duration::from_millis(2000)).await;
             cluster.heal();
+        }
+        Fault::WipeFollower(partition) => {
+            let leader = cluster.leader_of(TOPIC, partition).await;
+            let node = leader % 3 + 1;
+            eprintln!("round {round}: wipe node {node}, a follower of partition {partition}");
+            let log = cluster.nodes[(node - 1) as usize].dir.with_extension("log");
+            let rejoined = || {
+                std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .matches("rejoined the cluster")
+                    .count()
+            };
+            let before = rejoined();
+            cluster.wipe(node);
+            cluster.restart(node);
+            // Its groups take it back once it caught up; the next fault waits for that,
+            // as an operator would before touching another node.
+            let deadline = Instant::now() + Duration::from_secs(90);
+            while rejoined() == before {
+                assert!(Instant::now() < deadline, "node {node} did not rejoin in 90 s");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
     }
 }
@@ -184,8 +209,8 @@ async fn acknowledged_records_survive_three_leader_kills_exactly_once_on_every_r
     run_with_faults(&faults).await;
 }
 
-/// Random faults (kill -9 of a leader or any node, a paused leader, a node cut off
-/// from the others by a network partition) for
+/// Random faults (kill -9 of a leader or any node, a paused leader, a wiped follower,
+/// a node cut off from the others by a network partition) for
 /// `EVENTLOG_CHAOS_ROUNDS` rounds (default 50), drawn from `EVENTLOG_CHAOS_SEED`
 /// (default: the time, printed so a run can be replayed). Long: run it with
 /// `scripts/cluster-chaos.sh`.
@@ -215,10 +240,11 @@ async fn chaos() {
         state
     };
     let faults: Vec<Fault> = (0..rounds)
-        .map(|_| match next() % 4 {
+        .map(|_| match next() % 5 {
             0 => Fault::KillLeader((next() % u64::from(PARTITIONS)) as u32),
             1 => Fault::KillNode(next() % 3 + 1),
             2 => Fault::PauseLeader((next() % u64::from(PARTITIONS)) as u32),
+            3 => Fault::WipeFollower((next() % u64::from(PARTITIONS)) as u32),
             _ => Fault::Partition(next() % 3 + 1),
         })
         .collect();
