@@ -6,143 +6,26 @@
 //! consumer reading through every node saw each of them once, in order, and its
 //! group's acknowledged commits survived.
 
+mod cluster_acked;
 mod cluster_failover_consumer;
 mod cluster_support;
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
+use cluster_acked::{Acknowledged, Target, check_replicas, produce};
 use cluster_support::TestCluster;
-use eventlog::client::Client;
-use eventlog::client::producer::{Producer, ProducerOptions};
-use eventlog::proto::v1 as pb;
 
 const TOPIC: &str = "orders";
 const PARTITIONS: u32 = 3;
 const PRODUCERS: usize = 4;
 /// Each producer sends at least this many batches, and goes on until the faults end.
-const MIN_BATCHES: usize = 20;
-const BATCH: usize = 5;
-
-/// (partition, offset) → value, as acknowledged to producers.
-type Acknowledged = Arc<Mutex<BTreeMap<(u32, u64), Bytes>>>;
-
-async fn produce(
-    client: Client,
-    producer: usize,
-    acknowledged: Acknowledged,
-    stop: Arc<AtomicBool>,
-) {
-    let mut sender = Producer::new(client, TOPIC, ProducerOptions::default())
-        .await
-        .expect("producer");
-    for batch in 0.. {
-        if batch >= MIN_BATCHES && stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let records: Vec<pb::Record> = (0..BATCH)
-            .map(|i| pb::Record {
-                key: Some(Bytes::from(format!("key-{}", (batch * BATCH + i) % 7))),
-                value: Some(Bytes::from(format!("p{producer}-b{batch}-r{i}"))),
-                ..Default::default()
-            })
-            .collect();
-        let values: Vec<Bytes> = records.iter().map(|r| r.value.clone().unwrap()).collect();
-        let by_partition = values.iter().zip(&records).fold(
-            HashMap::<u32, Vec<Bytes>>::new(),
-            |mut acc, (value, record)| {
-                let partition = eventlog::broker::partitioner::partition_for_key(
-                    record.key.as_deref().unwrap(),
-                    PARTITIONS,
-                );
-                acc.entry(partition).or_default().push(value.clone());
-                acc
-            },
-        );
-        let appends = sender.send(records).await.unwrap_or_else(|status| {
-            panic!("producer {producer} batch {batch}: {status}");
-        });
-        let mut acked = acknowledged.lock().unwrap();
-        for append in appends {
-            let values = &by_partition[&append.partition];
-            assert_eq!(
-                append.last_offset - append.base_offset + 1,
-                values.len() as u64,
-                "an acknowledgement covers exactly the batch"
-            );
-            for (i, value) in values.iter().enumerate() {
-                let previous = acked.insert(
-                    (append.partition, append.base_offset + i as u64),
-                    value.clone(),
-                );
-                assert!(previous.is_none(), "two acknowledgements for one offset");
-            }
-        }
-    }
-}
-
-/// Every record of the topic on node `id`, read from that node alone.
-async fn records_on(cluster: &TestCluster, id: u64) -> BTreeMap<(u32, u64), Bytes> {
-    let mut client = cluster.client_of(id).await;
-    let mut out = BTreeMap::new();
-    for partition in 0..PARTITIONS {
-        let mut offset = 0;
-        loop {
-            let request = pb::FetchRequest {
-                topic: TOPIC.into(),
-                partition,
-                offset,
-                max_records: 1000,
-                max_bytes: 1 << 20,
-                max_wait_ms: 0,
-                ..Default::default()
-            };
-            let reply = client.event_log.fetch(request).await.unwrap().into_inner();
-            for record in &reply.records {
-                out.insert((partition, record.offset), record.value.clone().unwrap());
-            }
-            if reply.next_offset >= reply.high_watermark {
-                break;
-            }
-            offset = reply.next_offset;
-        }
-    }
-    out
-}
-
-/// Waits until every node reports the same high watermark for every partition.
-async fn converged(cluster: &TestCluster) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut seen = Vec::new();
-        for node in &cluster.nodes {
-            let mut client = cluster.client_of(node.id).await;
-            let offsets = client
-                .event_log
-                .list_offsets(pb::ListOffsetsRequest {
-                    topic: TOPIC.into(),
-                    partition: None,
-                    timestamp_ms: None,
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            let latest: Vec<u64> = offsets.partitions.iter().map(|p| p.latest_offset).collect();
-            seen.push(latest);
-        }
-        if seen.windows(2).all(|w| w[0] == w[1]) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "replicas did not converge: {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+const TARGET: Target = Target {
+    topic: TOPIC,
+    partitions: PARTITIONS,
+    min_batches: 20,
+};
 
 /// A fault injected in one round.
 #[derive(Debug, Clone, Copy)]
@@ -201,6 +84,7 @@ async fn run_with_faults(faults: &[Fault]) {
         let client = cluster.client().await;
         let task = produce(
             client,
+            TARGET,
             producer,
             Arc::clone(&acknowledged),
             Arc::clone(&stop),
@@ -215,7 +99,7 @@ async fn run_with_faults(faults: &[Fault]) {
     for producer in producers {
         producer.await.expect("a producer failed");
     }
-    check_replicas(&cluster, &acknowledged).await;
+    check_replicas(&cluster, TARGET, PRODUCERS, &acknowledged).await;
     let acknowledged = acknowledged.lock().unwrap().clone();
     let mut reader = cluster.client().await;
     cluster_failover_consumer::check(&consumed, &acknowledged, &mut reader, TOPIC).await;
@@ -266,32 +150,4 @@ async fn chaos() {
         })
         .collect();
     run_with_faults(&faults).await;
-}
-
-/// Every acknowledged record exactly once, at its acknowledged offset, with the same
-/// bytes at the same offsets on every replica.
-async fn check_replicas(cluster: &TestCluster, acknowledged: &Acknowledged) {
-    converged(cluster).await;
-    let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(acknowledged.len() >= PRODUCERS * MIN_BATCHES * BATCH);
-    let reference = records_on(cluster, 1).await;
-    for node in 2..=3 {
-        assert_eq!(
-            records_on(cluster, node).await,
-            reference,
-            "node {node} differs from node 1"
-        );
-    }
-    for (at, value) in &acknowledged {
-        assert_eq!(
-            reference.get(at),
-            Some(value),
-            "acknowledged record at {at:?} is not there"
-        );
-    }
-    assert_eq!(
-        reference.len(),
-        acknowledged.len(),
-        "records were stored that no producer had acknowledged (duplicates)"
-    );
 }
