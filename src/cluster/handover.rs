@@ -239,7 +239,7 @@ impl Cluster {
 /// a voter of a settled membership, nearly caught up.
 fn ready_to_lead(metrics: &RaftMetrics, to: NodeId) -> Result<(), HandoverError> {
     let membership = metrics.membership_config.membership();
-    if membership.is_in_joint_consensus() || !membership.voter_ids().any(|v| v == to) {
+    if membership.get_joint_config().len() > 1 || !membership.voter_ids().any(|v| v == to) {
         return Err(HandoverError::NotReady(format!(
             "node {to} is not a voter of the partition's group (a replica move is under way?)"
         )));
