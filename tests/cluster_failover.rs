@@ -7,83 +7,26 @@
 //! consumer reading through every node saw each of them once, in order, and its
 //! group's acknowledged commits survived.
 
+mod cluster_acked;
 mod cluster_failover_consumer;
 mod cluster_support;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use cluster_support::{TestCluster, replicas};
-use eventlog::client::Client;
-use eventlog::client::producer::{Producer, ProducerOptions};
-use eventlog::proto::v1 as pb;
+use cluster_acked::{Acknowledged, Target, check_replicas, produce};
+use cluster_support::TestCluster;
 
 const TOPIC: &str = "orders";
 const PARTITIONS: u32 = 3;
 const PRODUCERS: usize = 4;
 /// Each producer sends at least this many batches, and goes on until the faults end.
-const MIN_BATCHES: usize = 20;
-const BATCH: usize = 5;
-
-/// (partition, offset) → value, as acknowledged to producers.
-type Acknowledged = Arc<Mutex<replicas::Records>>;
-
-async fn produce(
-    client: Client,
-    producer: usize,
-    acknowledged: Acknowledged,
-    stop: Arc<AtomicBool>,
-) {
-    let mut sender = Producer::new(client, TOPIC, ProducerOptions::default())
-        .await
-        .expect("producer");
-    for batch in 0.. {
-        if batch >= MIN_BATCHES && stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let records: Vec<pb::Record> = (0..BATCH)
-            .map(|i| pb::Record {
-                key: Some(Bytes::from(format!("key-{}", (batch * BATCH + i) % 7))),
-                value: Some(Bytes::from(format!("p{producer}-b{batch}-r{i}"))),
-                ..Default::default()
-            })
-            .collect();
-        let values: Vec<Bytes> = records.iter().map(|r| r.value.clone().unwrap()).collect();
-        let by_partition = values.iter().zip(&records).fold(
-            HashMap::<u32, Vec<Bytes>>::new(),
-            |mut acc, (value, record)| {
-                let partition = eventlog::broker::partitioner::partition_for_key(
-                    record.key.as_deref().unwrap(),
-                    PARTITIONS,
-                );
-                acc.entry(partition).or_default().push(value.clone());
-                acc
-            },
-        );
-        let appends = sender.send(records).await.unwrap_or_else(|status| {
-            panic!("producer {producer} batch {batch}: {status}");
-        });
-        let mut acked = acknowledged.lock().unwrap();
-        for append in appends {
-            let values = &by_partition[&append.partition];
-            assert_eq!(
-                append.last_offset - append.base_offset + 1,
-                values.len() as u64,
-                "an acknowledgement covers exactly the batch"
-            );
-            for (i, value) in values.iter().enumerate() {
-                let previous = acked.insert(
-                    (append.partition, append.base_offset + i as u64),
-                    value.clone(),
-                );
-                assert!(previous.is_none(), "two acknowledgements for one offset");
-            }
-        }
-    }
-}
+const TARGET: Target = Target {
+    topic: TOPIC,
+    partitions: PARTITIONS,
+    min_batches: 20,
+};
 
 /// A fault injected in one round.
 #[derive(Debug, Clone, Copy)]
@@ -149,7 +92,10 @@ async fn inject(cluster: &mut TestCluster, round: usize, fault: Fault) {
             // as an operator would before touching another node.
             let deadline = Instant::now() + Duration::from_secs(90);
             while rejoined() == before {
-                assert!(Instant::now() < deadline, "node {node} did not rejoin in 90 s");
+                assert!(
+                    Instant::now() < deadline,
+                    "node {node} did not rejoin in 90 s"
+                );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
@@ -181,6 +127,7 @@ async fn run_with_faults(faults: &[Fault]) {
         let client = cluster.client().await;
         let task = produce(
             client,
+            TARGET,
             producer,
             Arc::clone(&acknowledged),
             Arc::clone(&stop),
@@ -195,7 +142,7 @@ async fn run_with_faults(faults: &[Fault]) {
     for producer in producers {
         producer.await.expect("a producer failed");
     }
-    check_replicas(&cluster, &acknowledged).await;
+    check_replicas(&cluster, TARGET, PRODUCERS, &acknowledged).await;
     let acknowledged = acknowledged.lock().unwrap().clone();
     let mut reader = cluster.client().await;
     cluster_failover_consumer::check(&consumed, &acknowledged, &mut reader, TOPIC).await;
@@ -249,12 +196,4 @@ async fn chaos() {
         })
         .collect();
     run_with_faults(&faults).await;
-}
-
-/// Every acknowledged record exactly once, at its acknowledged offset, with the same
-/// bytes at the same offsets on every replica.
-async fn check_replicas(cluster: &TestCluster, acknowledged: &Acknowledged) {
-    let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(acknowledged.len() >= PRODUCERS * MIN_BATCHES * BATCH);
-    replicas::check_replicas(cluster, TOPIC, PARTITIONS, &acknowledged).await;
 }

@@ -66,8 +66,9 @@ fn names_taken(method: &str) -> (bool, bool) {
         "DescribeGroup" | "DeleteGroup" => (false, true),
         // An anonymous producer names nothing; a named one is checked below.
         "ListTopics" | "ListGroups" | "InitProducer" | "DescribeCluster" => (false, false),
-        // Changing the cluster's nodes needs a token without prefixes (checked below).
-        "AddNode" | "RemoveNode" => (false, false),
+        // Changing the cluster's nodes or leaders needs a token without prefixes
+        // (checked below).
+        "AddNode" | "RemoveNode" | "BalanceLeaders" => (false, false),
         other => panic!("{other}: add the new RPC to this table and check its scope"),
     }
 }
@@ -250,6 +251,17 @@ async fn call(
             .remove_node(pb::RemoveNodeRequest { node_id: 2 })
             .await
             .map(none),
+        "BalanceLeaders" => client
+            .admin
+            .balance_leaders(pb::BalanceLeadersRequest {})
+            .await
+            .map(|r| {
+                r.into_inner()
+                    .partitions
+                    .into_iter()
+                    .map(|p| p.topic)
+                    .collect()
+            }),
         other => panic!("{other}: add the new RPC to `call`"),
     }
 }
@@ -339,7 +351,7 @@ async fn a_scoped_token_cannot_name_another_prefix_through_any_rpc() {
             _ => "team-a.orders",
         };
         match call(&mut scoped, method, topic, "team-a.g").await {
-            Err(status) if matches!(*method, "AddNode" | "RemoveNode") => {
+            Err(status) if matches!(*method, "AddNode" | "RemoveNode" | "BalanceLeaders") => {
                 assert_eq!(
                     status.code(),
                     Code::PermissionDenied,

@@ -1,10 +1,11 @@
-//! Adding nodes to the cluster, removing them and moving partitions' replicas, as the
-//! adapters ask for it: one call each, handed to the cluster, which routes it to the
-//! leader of the group concerned.
+//! Adding nodes to the cluster, removing them, moving partitions' replicas and
+//! balancing their leaders, as the adapters ask for it: one call each, handed to the
+//! cluster, which routes it to the leader of the group concerned.
 
 use std::collections::BTreeMap;
 
 use super::{Broker, BrokerError};
+use crate::cluster::leader_balance::BalanceReport;
 use crate::cluster::node_change::{NodeChange, NodeChangeError};
 
 impl Broker {
@@ -39,6 +40,15 @@ impl Broker {
         let cluster = self.cluster().ok_or_else(single_node)?;
         cluster.reassign(topic, partition, replicas.clone()).await?;
         Ok(replicas)
+    }
+
+    /// Hands every partition's leadership back to its preferred leader (its first
+    /// replica) where that one is ready; returns what became of each partition that
+    /// another replica led.
+    pub async fn balance_leaders(&self) -> Result<BalanceReport, BrokerError> {
+        self.accepting()?;
+        let cluster = self.cluster().ok_or_else(single_node)?;
+        Ok(cluster.balance_leaders(None).await)
     }
 
     async fn change_nodes(&self, change: NodeChange) -> Result<BTreeMap<u64, String>, BrokerError> {

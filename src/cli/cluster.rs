@@ -1,6 +1,8 @@
 //! `eventlog cluster status`: the cluster's nodes, and per partition its replicas, its
-//! leader and how far each follower is behind, as the node asked sees them; and
-//! `add-node` / `remove-node` ([`super::cluster_nodes`]).
+//! leader and how far each follower is behind, as the node asked sees them, with how
+//! many partitions each node leads and which are not led by their preferred leader;
+//! `add-node` / `remove-node` ([`super::cluster_nodes`]) and `balance-leaders`
+//! ([`super::cluster_balance`]).
 
 use std::io::{self, Write};
 
@@ -22,6 +24,9 @@ pub enum ClusterCommand {
     AddNode(super::cluster_nodes::AddNodeArgs),
     /// Remove a node that holds no replica any more.
     RemoveNode(super::cluster_nodes::RemoveNodeArgs),
+    /// Hand each partition's leadership back to its preferred leader (its first
+    /// replica) where that one is up and caught up.
+    BalanceLeaders(ClientOnly),
 }
 
 /// Runs a `cluster` subcommand.
@@ -31,6 +36,9 @@ pub async fn run(command: ClusterCommand) -> anyhow::Result<()> {
         ClusterCommand::Status(args) => status(args, &mut out).await,
         ClusterCommand::AddNode(args) => super::cluster_nodes::add(args, &mut out).await,
         ClusterCommand::RemoveNode(args) => super::cluster_nodes::remove(args, &mut out).await,
+        ClusterCommand::BalanceLeaders(args) => {
+            super::cluster_balance::balance(args, &mut out).await
+        }
     }
 }
 
@@ -110,7 +118,42 @@ fn write_text(reply: &pb::DescribeClusterResponse, out: &mut impl Write) -> io::
             "FOLLOWERS_BEHIND",
         ],
         &partitions,
-    )
+    )?;
+    write_balance(reply, out)
+}
+
+/// How many partitions each node leads, and how many are not led by their preferred
+/// leader (the first replica): the imbalance failovers leave behind.
+fn write_balance(reply: &pb::DescribeClusterResponse, out: &mut impl Write) -> io::Result<()> {
+    let led: Vec<String> = reply
+        .nodes
+        .iter()
+        .map(|n| {
+            let count = reply
+                .partitions
+                .iter()
+                .filter(|p| p.leader == Some(n.id))
+                .count();
+            format!("node {} leads {count}", n.id)
+        })
+        .collect();
+    writeln!(out)?;
+    writeln!(out, "{}", led.join(", "))?;
+    let elsewhere = reply.partitions.iter().filter(|p| !preferred(p)).count();
+    if elsewhere > 0 {
+        writeln!(
+            out,
+            "{elsewhere} partition(s) not led by their preferred leader (the first replica); `eventlog cluster balance-leaders` hands them back"
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether the partition is led by its preferred leader (unknown counts as led).
+fn preferred(partition: &pb::PartitionReplicas) -> bool {
+    partition
+        .leader
+        .is_none_or(|l| partition.replicas.first() == Some(&l))
 }
 
 fn as_json(reply: &pb::DescribeClusterResponse) -> Value {
@@ -133,6 +176,7 @@ fn as_json(reply: &pb::DescribeClusterResponse) -> Value {
                 "partition": p.partition,
                 "replicas": p.replicas,
                 "leader": p.leader,
+                "preferred_leader": p.replicas.first(),
                 "followers": followers,
             })
         })

@@ -20,6 +20,7 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod cluster_balance;
 pub mod cluster_nodes;
 pub mod compact;
 pub mod connect;

@@ -131,6 +131,12 @@ pub struct ServeArgs {
     /// state after this many entries and then drops older entries, bounding its log.
     #[arg(long, env = "EVENTLOG_METADATA_SNAPSHOT_EVERY", default_value_t = crate::cluster::runtime::DEFAULT_METADATA_SNAPSHOT_EVERY, value_parser = clap::value_parser!(u64).range(1..))]
     pub metadata_snapshot_every: u64,
+    /// How often the cluster's metadata leader hands partitions' leadership back to
+    /// their preferred leaders (the first replica), a few partitions per run, where
+    /// that replica is up and caught up after a failover; 0 or "off" turns it off
+    /// (`eventlog cluster balance-leaders` still does it on demand).
+    #[arg(long, env = "EVENTLOG_LEADER_BALANCE_INTERVAL", default_value = "30s", value_parser = parse_interval_or_off)]
+    pub leader_balance_interval: Duration,
     /// A cluster node with --tls-cert reaches its peers over TLS and trusts this PEM CA
     /// for their certificates (it presents its own --tls-cert to them).
     #[arg(long, env = "EVENTLOG_CLUSTER_CA", requires = "node_id")]
@@ -239,6 +245,7 @@ fn cluster_settings(args: &ServeArgs) -> anyhow::Result<Option<ClusterSettings>>
         },
         metadata_snapshot_every: args.metadata_snapshot_every,
         security,
+        leader_balance: Some(args.leader_balance_interval).filter(|d| !d.is_zero()),
     }))
 }
 
@@ -306,6 +313,14 @@ fn parse_kafka_request_size(text: &str) -> Result<u64, String> {
     match parse_size(text)? {
         size if (1 << 10..=i32::MAX as u64).contains(&size) => Ok(size),
         _ => Err("must be from 1KiB to 2GiB".to_string()),
+    }
+}
+
+/// A duration, where 0 (or "off") means never.
+fn parse_interval_or_off(text: &str) -> Result<Duration, String> {
+    match text.trim() {
+        "off" | "0" => Ok(Duration::ZERO),
+        other => parse_duration(other),
     }
 }
 

@@ -3,7 +3,9 @@
 //! a node that does not lead answers "not the leader", naming the leader it knows,
 //! and the sender follows that. Node changes (`ChangeNodes`) and replica moves
 //! (`MoveReplicas`, to a partition's leader) are handled the same way;
-//! `Identify` names this node to a leader about to add it. Also the probe a node
+//! `Identify` names this node to a leader about to add it. A leader handing its
+//! leadership over asks the new leader to stand (`StandForLeader`), and the balancer
+//! asks each node to hand over what it leads (`BalanceLeaders`). Also the probe a node
 //! starting on an empty data directory sends (see `rejoin_guard`), and the requests of
 //! a node that lost its data to be taken back into a group (`Rejoin`, see `rejoin`).
 
@@ -11,6 +13,8 @@ use std::sync::{Arc, Weak};
 
 use tonic::{Request, Response, Status};
 
+use super::handover::StandRequest;
+use super::leader_balance::BalanceRequest;
 use super::metadata::Command;
 use super::node_change::NodeChange;
 use super::rejoin::RejoinRequest;
@@ -116,5 +120,23 @@ impl ClusterControl for ControlService {
         _request: Request<RaftMessage>,
     ) -> Result<Response<RaftReply>, Status> {
         reply(&self.cluster()?.identity())
+    }
+
+    async fn stand_for_leader(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftReply>, Status> {
+        let cluster = self.cluster()?;
+        let stand: StandRequest = decode(&request.into_inner().body, "stand request")?;
+        reply(&cluster.stand_local(&stand).await)
+    }
+
+    async fn balance_leaders(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftReply>, Status> {
+        let cluster = self.cluster()?;
+        let balance: BalanceRequest = decode(&request.into_inner().body, "balance request")?;
+        reply(&cluster.balance_led(balance).await)
     }
 }

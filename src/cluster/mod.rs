@@ -26,9 +26,13 @@
 //!   positions and the changes each node's group store mirrors.
 //! - [`control`]: proposals handed to a group's leader, and the probe with which
 //!   [`rejoin_guard`] tells a node that lost its data from a new one; [`rejoin`]:
-//!   such a node taken back into each group as a learner, then a voter.
+//!   such a node taken back into each group as a learner, then a voter;
+//!   [`peer_call`]: the calling side of its JSON requests.
 //! - [`node_change`]: adding and removing nodes (metadata group membership);
 //!   [`replica_move`]: moving a partition's replicas (its group's membership).
+//! - [`leader_balance`]: handing partitions' leadership back to their preferred
+//!   leaders, each by a [`handover`] (an election the leader arranges), while the
+//!   partition's [`write_gate`] holds new batches back.
 
 // openraft's trait signatures fix its error types, which are large; boxing them here
 // would only add conversions at every call.
@@ -39,7 +43,9 @@ pub mod entry_batch;
 pub mod group_commands;
 pub mod group_offsets;
 pub mod groups;
+pub mod handover;
 pub mod index_map;
+pub mod leader_balance;
 pub mod log_store;
 pub mod log_trim;
 pub mod metadata;
@@ -48,6 +54,7 @@ pub mod metadata_snapshot;
 pub mod network;
 pub mod node;
 pub mod node_change;
+pub mod peer_call;
 pub mod peer_security;
 pub mod propose;
 pub mod rejoin;
@@ -60,6 +67,7 @@ pub mod state_machine;
 pub mod transport;
 pub mod types;
 pub mod wire;
+pub mod write_gate;
 
 pub use node::{ClusterNode, PartitionReplica, RaftTiming, ReplicaError};
 pub use runtime::{Cluster, ClusterConfig};

@@ -16,6 +16,7 @@ use super::replica_log::ReplicaLog;
 use super::state_machine::PartitionMachine;
 use super::transport::TransportService;
 use super::types::{Applied, GroupRaft, Node, NodeId, Outcome, Proposal};
+use super::write_gate::WriteGate;
 use crate::storage::Log;
 
 /// Raft timing shared by every group of a node.
@@ -240,6 +241,7 @@ impl ClusterNode {
             log,
             replica,
             watermark,
+            gate: Arc::default(),
         })
     }
 
@@ -262,6 +264,7 @@ pub struct PartitionReplica {
     log: Arc<Log>,
     replica: Arc<ReplicaLog>,
     watermark: watch::Receiver<u64>,
+    gate: Arc<WriteGate>,
 }
 
 impl PartitionReplica {
@@ -278,6 +281,11 @@ impl PartitionReplica {
     /// The running Raft group.
     pub fn raft(&self) -> &GroupRaft {
         &self.raft
+    }
+
+    /// The gate this replica's proposals pass while it leads (closed by a handover).
+    pub fn gate(&self) -> &Arc<WriteGate> {
+        &self.gate
     }
 
     /// The replica's log with its Raft numbering.

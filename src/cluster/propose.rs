@@ -35,6 +35,14 @@ pub enum ProposeFailure {
         /// The leader's id and address, when known.
         leader: Option<(NodeId, String)>,
     },
+    /// The node asked leads the group but is handing its leadership to node `to`
+    /// (a leadership balance): it takes no new batch for a moment. Retrying shortly
+    /// reaches whichever node leads afterwards.
+    #[error("leadership of the partition is being handed to node {to}; retry in a moment")]
+    HandingOver {
+        /// The node taking over.
+        to: NodeId,
+    },
     /// The idempotent producer's batch is refused.
     #[error(transparent)]
     Sequence(SequenceError),

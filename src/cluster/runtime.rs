@@ -61,6 +61,9 @@ pub struct ClusterConfig {
     pub metadata_snapshot_every: u64,
     /// How calls to other nodes are secured.
     pub security: PeerSecurity,
+    /// How often the metadata leader hands partitions' leadership back to their
+    /// preferred leaders (`None`: only when asked).
+    pub leader_balance: Option<Duration>,
 }
 
 /// Default [`ClusterConfig::metadata_snapshot_every`].
@@ -85,6 +88,8 @@ pub struct Cluster {
     replicas: RwLock<HashMap<(String, u32), PartitionReplica>>,
     /// One lock per partition, serializing idempotent producers' proposals.
     idempotence: Mutex<HashMap<(String, u32), PartitionLock>>,
+    /// Stops this node's background tasks (the leadership balancer).
+    stop: tokio_util::sync::CancellationToken,
 }
 
 impl Cluster {
@@ -143,12 +148,16 @@ impl Cluster {
             group_changes: Mutex::new(Some(group_changes)),
             replicas: RwLock::new(HashMap::new()),
             idempotence: Mutex::new(HashMap::new()),
+            stop: tokio_util::sync::CancellationToken::new(),
         });
         // A rejoining node must not initialise the cluster it belongs to.
         cluster.bootstrap(fresh && !rejoining).await?;
         cluster.reapplied(committed).await;
         if rejoining {
             tokio::spawn(Arc::clone(&cluster).rejoin());
+        }
+        if let Some(every) = cluster.config.leader_balance {
+            cluster.start_balancer(every, cluster.stop.clone());
         }
         Ok(cluster)
     }
@@ -213,6 +222,11 @@ impl Cluster {
     /// This node's id.
     pub fn node_id(&self) -> NodeId {
         self.config.node_id
+    }
+
+    /// The Raft timing every group of this node runs with.
+    pub fn timing(&self) -> RaftTiming {
+        self.config.timing
     }
 
     /// The gRPC services other nodes call on this one.
@@ -618,14 +632,25 @@ impl Cluster {
                 None => Err(ProposeFailure::NotLeader { leader: None }),
             };
             match result {
+                // As during an election: the partition will have a leader taking
+                // batches again in a moment, so wait for it here rather than fail.
+                Err(ProposeFailure::HandingOver { to }) if Instant::now() < deadline => {
+                    last_error = format!(
+                        "node {} was handing its leadership to node {to}",
+                        target.unwrap_or_default()
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(ProposeFailure::NotLeader { .. } | ProposeFailure::HandingOver { .. })
+                    if Instant::now() >= deadline =>
+                {
+                    return Err(ProposeFailure::NoLeader {
+                        topic: topic.into(),
+                        partition,
+                        reason: last_error,
+                    });
+                }
                 Err(ProposeFailure::NotLeader { leader }) => {
-                    if Instant::now() >= deadline {
-                        return Err(ProposeFailure::NoLeader {
-                            topic: topic.into(),
-                            partition,
-                            reason: last_error,
-                        });
-                    }
                     last_error = match (&leader, target) {
                         (Some((id, _)), _) => format!("node {id} was named leader"),
                         (None, Some(id)) => format!("node {id} does not lead and knows no leader"),
@@ -691,6 +716,11 @@ impl Cluster {
                 leader: self.leader_hint(&replica),
             });
         }
+        // Held until the batch is committed: a handover waits for every batch inside.
+        let _pass = replica
+            .gate()
+            .enter()
+            .map_err(|to| ProposeFailure::HandingOver { to })?;
         if header.producer_id < 0 {
             return self.commit(&replica, batch).await;
         }
@@ -783,6 +813,7 @@ impl Cluster {
 
     /// Stops every group of this node and closes the metadata log.
     pub async fn shutdown(&self) {
+        self.stop.cancel();
         let replicas: Vec<(String, u32)> = self
             .replicas
             .read()

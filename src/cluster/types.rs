@@ -71,3 +71,6 @@ pub type StorageError = openraft::StorageError<NodeId>;
 pub type StoredMembership = openraft::StoredMembership<NodeId, Node>;
 /// A group's membership.
 pub type Membership = openraft::Membership<NodeId, Node>;
+/// What a group reports of itself (its state, log, leader and, on the leader, its
+/// followers' progress).
+pub type RaftMetrics = openraft::RaftMetrics<NodeId, Node>;

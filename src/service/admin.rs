@@ -1,6 +1,6 @@
 //! The `eventlog.v1.Admin` service: create, delete, list and describe topics, and add
 //! partitions to them; list, describe, delete and reset consumer groups; add and remove
-//! cluster nodes and move partitions' replicas.
+//! cluster nodes, move partitions' replicas and balance their leaders.
 //!
 //! Every RPC checks the topics and groups it names against the caller's
 //! [`Scope`] before the broker call; listings show only what the scope may name.
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::cleanup_convert::config_update;
-use super::cluster_convert::{describe_cluster_reply, nodes_to_wire};
+use super::cluster_convert::{balance_reply, describe_cluster_reply, nodes_to_wire};
 use super::group_convert::reset_target;
 use super::group_forward::{self, Route, peer_of};
 use super::member_convert::membership_to_wire;
@@ -49,12 +49,13 @@ fn group_request<T>(request: Request<T>, group: impl Fn(&T) -> &str) -> Result<(
 }
 
 /// The request's message, once its scope covers every topic: changing the cluster's
-/// nodes concerns where every topic's replicas live.
+/// nodes concerns where every topic's replicas live, and balancing leaders moves every
+/// topic's.
 fn cluster_request<T>(request: Request<T>) -> Result<T, Status> {
     let scope = Scope::of(&request)?;
     if !scope.allows_every_topic() {
         return Err(Status::permission_denied(
-            "changing the cluster's nodes needs a token not limited to topic prefixes",
+            "changing the cluster's nodes or leaders needs a token not limited to topic prefixes",
         ));
     }
     Ok(request.into_inner())
@@ -172,6 +173,15 @@ impl Admin for AdminService {
             .reassign_partition(&request.topic, request.partition, request.replicas)
             .await?;
         Ok(Response::new(pb::ReassignPartitionResponse { replicas }))
+    }
+
+    async fn balance_leaders(
+        &self,
+        request: Request<pb::BalanceLeadersRequest>,
+    ) -> Result<Response<pb::BalanceLeadersResponse>, Status> {
+        cluster_request(request)?;
+        let report = self.broker.balance_leaders().await?;
+        Ok(Response::new(balance_reply(report)))
     }
 
     async fn update_topic_config(

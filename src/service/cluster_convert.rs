@@ -1,6 +1,7 @@
 //! The cluster's description on the wire.
 
 use crate::broker::ClusterDescription;
+use crate::cluster::leader_balance::{BalanceReport, MoveOutcome};
 use crate::proto::v1 as pb;
 
 /// The cluster's nodes (id → address) on the wire, in id order, with the Kafka
@@ -49,5 +50,35 @@ pub fn describe_cluster_reply(
             })
             .collect(),
         metadata_leader: description.metadata_leader,
+    }
+}
+
+/// What a leadership balance did, on the wire.
+pub fn balance_reply(report: BalanceReport) -> pb::BalanceLeadersResponse {
+    pb::BalanceLeadersResponse {
+        partitions: report
+            .moves
+            .into_iter()
+            .map(|m| {
+                let (result, reason) = match m.outcome {
+                    MoveOutcome::Moved => (pb::LeaderMoveResult::Moved, String::new()),
+                    MoveOutcome::Skipped(reason) => (pb::LeaderMoveResult::Skipped, reason),
+                    MoveOutcome::Failed(reason) => (pb::LeaderMoveResult::Failed, reason),
+                };
+                pb::LeaderMove {
+                    topic: m.topic,
+                    partition: m.partition,
+                    from: m.from,
+                    to: m.to,
+                    result: result as i32,
+                    reason,
+                }
+            })
+            .collect(),
+        unreachable: report
+            .unreachable
+            .into_iter()
+            .map(|(node_id, reason)| pb::UnreachableNode { node_id, reason })
+            .collect(),
     }
 }

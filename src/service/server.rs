@@ -89,6 +89,9 @@ pub struct ClusterSettings {
     pub metadata_snapshot_every: u64,
     /// How calls to other nodes are secured.
     pub security: crate::cluster::peer_security::PeerSecurity,
+    /// How often the metadata leader balances partitions' leadership (`None`: only
+    /// when asked).
+    pub leader_balance: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -225,6 +228,7 @@ async fn join(
         fsync: config.broker.fsync,
         metadata_snapshot_every: settings.metadata_snapshot_every,
         security: settings.security.clone(),
+        leader_balance: settings.leader_balance,
     })
     .await
     .map_err(|e| ServeError::Cluster(e.to_string()))?;
