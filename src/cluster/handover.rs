@@ -205,6 +205,13 @@ impl Cluster {
     pub async fn stand_local(&self, request: &StandRequest) -> Result<(), String> {
         let (topic, partition) = (&request.topic, request.partition);
         let me = self.node_id();
+        if self.node().rejoining() {
+            // It may have voted in the coming terms before it lost its data
+            // (`super::rejoin`); it stands for nothing until its groups took it back.
+            return Err(format!(
+                "node {me} is rejoining after losing its data and stands for no election yet"
+            ));
+        }
         let replica = self
             .replica(topic, partition)
             .ok_or_else(|| format!("node {me} runs no replica of {topic}/{partition}"))?;
