@@ -412,7 +412,18 @@ impl Cluster {
         loop {
             let result = match self.metadata_leader() {
                 Some(leader) if leader == self.node_id() => {
-                    self.propose_metadata_local(command.clone()).await
+                    // As for a partition: a cut-off leader would wait for the heal.
+                    let local = self.propose_metadata_local(command.clone());
+                    match tokio::time::timeout_at(deadline.into(), local).await {
+                        Ok(result) => result,
+                        Err(_) => {
+                            return Err(ProposeFailure::NoLeader {
+                                topic: METADATA_GROUP.into(),
+                                partition: 0,
+                                reason: uncommitted_here(),
+                            });
+                        }
+                    }
                 }
                 Some(leader) => self.propose_metadata_remote(leader, &command).await,
                 None => Err(ProposeFailure::NotLeader { leader: None }),
@@ -623,7 +634,20 @@ impl Cluster {
             attempt += 1;
             let result = match target {
                 Some(id) if id == self.node_id() => {
-                    self.propose_local(topic, partition, batch.clone()).await
+                    // A leader cut off from its majority still believes it leads (only a
+                    // higher term deposes it), so its proposal would wait until the
+                    // network heals: give up at the deadline instead.
+                    let local = self.propose_local(topic, partition, batch.clone());
+                    match tokio::time::timeout_at(deadline.into(), local).await {
+                        Ok(result) => result,
+                        Err(_) => {
+                            return Err(ProposeFailure::NoLeader {
+                                topic: topic.into(),
+                                partition,
+                                reason: uncommitted_here(),
+                            });
+                        }
+                    }
                 }
                 Some(id) => {
                     self.propose_remote(id, topic, partition, batch.clone())
@@ -828,6 +852,16 @@ impl Cluster {
         let log = Arc::clone(&self.meta_log);
         let _ = tokio::task::spawn_blocking(move || log.close()).await;
     }
+}
+
+/// Why a proposal this node led did not commit in time.
+fn uncommitted_here() -> String {
+    format!(
+        "this node leads it, but no majority of its replicas stored the entry within {} s \
+         (are they cut off from this node?); it may still be committed later, so only an \
+         idempotent producer's retry is sure not to write it twice",
+        PROPOSE_TIMEOUT.as_secs()
+    )
 }
 
 /// Waits until `replica` has committed everything below `offset`.
