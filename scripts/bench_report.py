@@ -160,9 +160,10 @@ def main(results, md_path, svg_path):
     target("restart, 100 partitions, clean shutdown, < 1 s", rs["large_ms"] / 1e3 if rs else None, 1.0, lambda x: f"{x:.3f} s", higher=False)
     if rs:
         w(f"\nRestart (median of three, until the server answers): {rs['small_ms']} ms with {rs['small_bytes'] / 1e9:.2f} GB, {rs['large_ms']} ms with {rs['large_bytes'] / 1e9:.2f} GB on disk (`{rs['cmd']}`).")
-    w("\nIggy's rows (replay at least 1.7x its consumer; durable produce with one batch in flight ahead of")
-    w("it with `enforce_fsync`) need its binaries under `/tmp/iggy` (`../shared/peers/iggy.sh`); memory")
-    w("during a 10 GB replay is measured outside this script (below).")
+    if not iggy:
+        w("\nIggy's rows (replay at least 1.7x its consumer; durable produce with one batch in flight ahead of")
+        w("it with `enforce_fsync`) need its binaries under `/tmp/iggy` (`../shared/peers/iggy.sh`).")
+    w("\nMemory during a 10 GB replay is measured outside this script (below).")
     w("\nWhere a target is missed, the profile says why: `perf record -g -p <server pid>` during")
     w("`eventlog bench consume` (or `produce --batch 1`) spends 40-70% of the server's samples in the")
     w("kernel's scheduler and wake-up paths (`_raw_spin_unlock_irqrestore`, `finish_task_switch`,")
