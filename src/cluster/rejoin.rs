@@ -152,6 +152,13 @@ impl Cluster {
         let group = request.group();
         let mut attempts = 0u64;
         loop {
+            if let Some((topic, partition)) = &request.partition
+                && !self
+                    .replicas_of(topic, *partition)
+                    .is_some_and(|r| r.contains(&self.node_id()))
+            {
+                return; // deleted, or moved off this node, meanwhile
+            }
             let leader = match &request.partition {
                 None => self.metadata_leader(),
                 Some((topic, partition)) => {
