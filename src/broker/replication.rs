@@ -279,6 +279,15 @@ impl Broker {
                     match self.topic(name) {
                         Err(BrokerError::TopicNotFound { .. })
                             if tokio::time::Instant::now() < deadline => {}
+                        // A node that lost its data learns the topics again as it
+                        // rejoins: "not found" would be a wrong, final answer.
+                        Err(BrokerError::TopicNotFound { .. }) if cluster.node().rejoining() => {
+                            return Err(BrokerError::Replication(format!(
+                                "node {} is rejoining the cluster after losing its data and \
+                                 does not know topic {name:?} yet; retry, or ask another node",
+                                cluster.node_id()
+                            )));
+                        }
                         other => return other,
                     }
                 }
