@@ -139,7 +139,15 @@ async fn write_orders(broker: &Arc<Broker>) -> Result<(), Box<dyn std::error::Er
         tokio::time::sleep(ROLL_PAUSE).await;
         let records = (call * 30..call * 30 + 30).map(order).collect();
         let partition = (call == 9).then_some(1);
-        broker.produce("orders", partition, records, None).await?;
+        broker
+            .produce(
+                "orders",
+                partition,
+                records,
+                None,
+                eventlog::broker::Acks::All,
+            )
+            .await?;
     }
     Ok(())
 }
@@ -198,7 +206,9 @@ async fn write_state(broker: &Arc<Broker>) -> Result<(), Box<dyn std::error::Err
                 }
             })
             .collect();
-        broker.produce("state", Some(0), records, None).await?;
+        broker
+            .produce("state", Some(0), records, None, eventlog::broker::Acks::All)
+            .await?;
     }
     Ok(())
 }

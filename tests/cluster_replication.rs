@@ -4,6 +4,7 @@
 //! replica; when the leader stops, another takes over with nothing committed lost; a
 //! replica that was down catches up when it returns.
 
+use eventlog::broker::Acks;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,7 +144,7 @@ async fn leader_of(nodes: &[&TestNode]) -> usize {
 async fn propose(nodes: &[&TestNode], batch: Bytes) -> eventlog::cluster::types::Applied {
     for _ in 0..100 {
         let at = leader_of(nodes).await;
-        match nodes[at].replica.propose(batch.clone()).await {
+        match nodes[at].replica.propose(batch.clone(), Acks::All).await {
             Ok(applied) => return applied,
             Err(ReplicaError::NotLeader { .. }) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;

@@ -6,6 +6,7 @@
 
 mod common;
 
+use eventlog::broker::Acks;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -62,7 +63,10 @@ async fn write_topic(dir: &std::path::Path) {
                 timestamp_ms: now,
             })
             .collect();
-        broker.produce(TOPIC, Some(0), records, None).await.unwrap();
+        broker
+            .produce(TOPIC, Some(0), records, None, Acks::All)
+            .await
+            .unwrap();
     }
     tokio::task::spawn_blocking(move || broker.close())
         .await

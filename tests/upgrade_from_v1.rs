@@ -10,6 +10,7 @@
 
 mod upgrade_support;
 
+use eventlog::broker::Acks;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -209,6 +210,7 @@ async fn appends_after_the_old_records_and_everything_survives_a_reopen() {
                     Some(p.partition),
                     records.clone(),
                     Some(p.high_watermark),
+                    Acks::All,
                 )
                 .await
                 .unwrap();
@@ -312,13 +314,13 @@ async fn compaction_keeps_the_newest_record_of_every_key_old_and_new() {
     ];
     tokio::time::sleep(Duration::from_millis(10)).await;
     broker
-        .produce("state", Some(0), appended.to_vec(), None)
+        .produce("state", Some(0), appended.to_vec(), None, Acks::All)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
     let filler = state_record("filler", Some("f"), NEW_MS + 3);
     broker
-        .produce("state", Some(0), vec![filler.clone()], None)
+        .produce("state", Some(0), vec![filler.clone()], None, Acks::All)
         .await
         .unwrap();
     set_segment_ms(&broker, None).await;

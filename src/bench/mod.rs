@@ -57,6 +57,8 @@ pub struct Workload {
     pub subscribe: bool,
     /// Produce producer-built batches (encoded here, written as sent).
     pub build_batches: bool,
+    /// What each produce's acknowledgement waits for on a replicated topic.
+    pub acks: crate::proto::v1::Acks,
 }
 
 /// A benchmark failed.

@@ -22,6 +22,7 @@ pub async fn run(client: &Client, w: &Workload) -> Result<Measured, BenchError> 
         let options = ProducerOptions {
             idempotent: w.idempotent,
             build_batches: w.build_batches,
+            acks: w.acks,
             ..ProducerOptions::default()
         };
         let producer = Producer::new(client.clone(), &w.topic, options)

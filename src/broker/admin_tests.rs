@@ -3,6 +3,7 @@
 //! `topics/`) changes nothing: the topic stays listed and served with its group commits,
 //! also after a restart, and can be deleted once the fault is gone.
 
+use crate::broker::Acks;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -40,7 +41,7 @@ async fn populate(broker: &Arc<Broker>, name: &str) {
             ..Record::default()
         };
         broker
-            .produce(name, Some(partition), vec![record], None)
+            .produce(name, Some(partition), vec![record], None, Acks::All)
             .await
             .unwrap();
     }
@@ -119,7 +120,7 @@ async fn a_deletion_failing_at_its_commit_point_changes_nothing() {
         ..Record::default()
     };
     broker
-        .produce("orders", Some(0), vec![record], None)
+        .produce("orders", Some(0), vec![record], None, Acks::All)
         .await
         .unwrap();
     broker.close();

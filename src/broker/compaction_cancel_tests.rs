@@ -3,6 +3,7 @@
 //! A test hold (`compaction_hold`) keeps the compaction in progress while the test acts,
 //! so the assertions are on the order of events, not on timing.
 
+use crate::broker::Acks;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,7 +54,10 @@ async fn fill(broker: &Arc<Broker>, topic: &str) {
                 timestamp_ms: now_ms(),
             })
             .collect();
-        broker.produce(topic, Some(0), records, None).await.unwrap();
+        broker
+            .produce(topic, Some(0), records, None, Acks::All)
+            .await
+            .unwrap();
     }
 }
 

@@ -89,6 +89,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+pub use crate::cluster::Acks;
 pub use cleanup::PartitionCompaction;
 pub use config_update::{Setting, TopicConfigUpdate};
 pub use dirty_ratio::DirtyRatio;

@@ -2,6 +2,7 @@
 //! read faults of `fault.rs`): it fails with an error naming the file before the rewrite
 //! maps anything, and leaves every file of the topic as it was.
 
+use crate::broker::Acks;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -39,7 +40,7 @@ async fn compact_topic_with_sealed_segments(data: &Path) {
                 ..Record::default()
             };
             broker
-                .produce("state", Some(0), vec![record], None)
+                .produce("state", Some(0), vec![record], None, Acks::All)
                 .await
                 .unwrap();
         }

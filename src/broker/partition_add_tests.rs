@@ -3,6 +3,7 @@
 //! refused counts change nothing, and a leftover of an interrupted addition never
 //! brings records into a new partition.
 
+use crate::broker::Acks;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -59,7 +60,13 @@ async fn added_partitions_start_empty_keep_old_records_and_survive_a_restart() {
     create(&broker, "orders", 2).await;
     for partition in 0..2 {
         broker
-            .produce("orders", Some(partition), vec![record("a")], None)
+            .produce(
+                "orders",
+                Some(partition),
+                vec![record("a")],
+                None,
+                Acks::All,
+            )
             .await
             .unwrap();
     }
@@ -72,7 +79,7 @@ async fn added_partitions_start_empty_keep_old_records_and_survive_a_restart() {
         .find(|k| Partitioner::new(5).partition_for(Some(k.as_bytes())) >= 2)
         .expect("some key maps to a new partition");
     let placed = broker
-        .produce("orders", None, vec![record(&key)], None)
+        .produce("orders", None, vec![record(&key)], None, Acks::All)
         .await
         .unwrap();
     assert_eq!(
@@ -124,7 +131,13 @@ async fn a_leftover_directory_of_an_interrupted_addition_is_replaced() {
     create(&broker, "t", 1).await;
     create(&broker, "donor", 1).await;
     broker
-        .produce("donor", Some(0), vec![record("x"), record("y")], None)
+        .produce(
+            "donor",
+            Some(0),
+            vec![record("x"), record("y")],
+            None,
+            Acks::All,
+        )
         .await
         .unwrap();
     broker.close();

@@ -7,6 +7,7 @@ use super::group_store::now_ms;
 use super::producer_ids::ProducerIdentity;
 use super::timestamp_bounds::TimestampWindow;
 use super::{Broker, BrokerError, in_multi_thread_runtime};
+use crate::cluster::Acks;
 use crate::storage::producer_state::ProducerBatch;
 use crate::storage::{AppendInfo, Record};
 
@@ -23,7 +24,9 @@ impl Broker {
     /// Appends `records` to `topic`: all to `partition` when given, else each record to
     /// the partition of its key (keyless records round-robin). Order within a partition
     /// follows `records`. With `expected_next_offset` (which needs a partition), appends
-    /// only if the partition's next offset equals it.
+    /// only if the partition's next offset equals it. On a replicated topic, `acks`
+    /// says whether the answer waits for a majority of the replicas or for the
+    /// leader alone (see [`Acks`]); on a single node both are the same.
     ///
     /// Each partition's records form one batch; partitions are appended concurrently. If
     /// one partition fails, the others may still have been written (there is no
@@ -34,6 +37,7 @@ impl Broker {
         partition: Option<u32>,
         records: Vec<Record>,
         expected_next_offset: Option<u64>,
+        acks: Acks,
     ) -> Result<Vec<PartitionAppend>, BrokerError> {
         let topic = self.topic_synced(topic).await?;
         if records.is_empty() {
@@ -72,7 +76,7 @@ impl Broker {
         if let Some(cluster) = self.cluster() {
             let name = topic.name();
             let pending = groups.iter().map(|(number, records)| {
-                self.produce_replicated(cluster, name, *number, records, None)
+                self.produce_replicated(cluster, name, *number, records, None, acks)
             });
             return futures_util::future::try_join_all(pending).await;
         }
@@ -126,7 +130,7 @@ impl Broker {
     /// retry of one of its last five batches returns the original offsets with
     /// `duplicate` set and writes nothing; a gap in its sequences, an older epoch than
     /// its newest, or an id this broker never issued is refused. The duplicate check
-    /// comes before `expected_next_offset`'s.
+    /// comes before `expected_next_offset`'s. `acks` as for [`Broker::produce`].
     pub async fn produce_idempotent(
         &self,
         topic: &str,
@@ -134,6 +138,7 @@ impl Broker {
         records: Vec<Record>,
         producer: ProducerBatch,
         expected_next_offset: Option<u64>,
+        acks: Acks,
     ) -> Result<PartitionAppend, BrokerError> {
         let topic = self.topic_synced(topic).await?;
         if records.is_empty() {
@@ -151,7 +156,14 @@ impl Broker {
                 ));
             }
             return self
-                .produce_replicated(cluster, topic.name(), partition, &records, Some(producer))
+                .produce_replicated(
+                    cluster,
+                    topic.name(),
+                    partition,
+                    &records,
+                    Some(producer),
+                    acks,
+                )
                 .await;
         }
         let info =

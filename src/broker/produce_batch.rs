@@ -10,12 +10,14 @@ use super::group_store::now_ms;
 use super::produce::PartitionAppend;
 use super::timestamp_bounds::TimestampWindow;
 use super::{Broker, BrokerError, blocking};
+use crate::cluster::Acks;
 use crate::storage::client_batch::{CheckedBatch, check_client_batch};
 
 impl Broker {
     /// Appends the producer-built `batch` to `partition` of `topic` (only at
     /// `expected_next_offset` when given). A batch naming a producer is idempotent, as
-    /// [`Broker::produce_idempotent`]. A bad batch is refused with
+    /// [`Broker::produce_idempotent`]; `acks` as for [`Broker::produce`]. A bad batch
+    /// is refused with
     /// [`BrokerError::InvalidRequest`] naming what is wrong, and nothing is written.
     pub async fn produce_batch(
         &self,
@@ -23,6 +25,7 @@ impl Broker {
         partition: u32,
         batch: Bytes,
         expected_next_offset: Option<u64>,
+        acks: Acks,
     ) -> Result<PartitionAppend, BrokerError> {
         let topic = self.topic_synced(topic).await?;
         let checked =
@@ -43,7 +46,7 @@ impl Broker {
                 ));
             }
             return self
-                .propose_batch(cluster, topic.name(), partition, batch)
+                .propose_batch(cluster, topic.name(), partition, batch, acks)
                 .await;
         }
         let info = blocking(move || {

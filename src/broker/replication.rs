@@ -32,6 +32,7 @@ use super::produce::PartitionAppend;
 use super::topic_config::{NewTopic, TopicSummary};
 use super::topic_name::TopicName;
 use super::{Broker, BrokerError, blocking};
+use crate::cluster::Acks;
 use crate::cluster::metadata::{ClusterState, CommandResult, TopicPlacement};
 use crate::cluster::propose::{ProposeFailure, Proposed};
 use crate::cluster::runtime::Cluster;
@@ -450,7 +451,8 @@ impl Broker {
     }
 
     /// Appends `records` to one partition of a replicated topic, as one batch (of an
-    /// idempotent producer when `producer` is given), once a majority holds it.
+    /// idempotent producer when `producer` is given), once a majority holds it (with
+    /// [`Acks::Leader`], once the leader does).
     pub(crate) async fn produce_replicated(
         &self,
         cluster: &Arc<Cluster>,
@@ -458,27 +460,30 @@ impl Broker {
         partition: u32,
         records: &[Record],
         producer: Option<ProducerBatch>,
+        acks: Acks,
     ) -> Result<PartitionAppend, BrokerError> {
         let batch = encode(records, producer).map_err(|source| BrokerError::Append {
             topic: topic.to_string(),
             partition,
             source: Box::new(source),
         })?;
-        self.propose_batch(cluster, topic, partition, batch).await
+        self.propose_batch(cluster, topic, partition, batch, acks)
+            .await
     }
 
     /// Proposes one encoded version 2 batch to the partition's group; returns once a
-    /// majority holds it.
+    /// majority holds it (with [`Acks::Leader`], once the leader does).
     pub(crate) async fn propose_batch(
         &self,
         cluster: &Arc<Cluster>,
         topic: &str,
         partition: u32,
         batch: Bytes,
+        acks: Acks,
     ) -> Result<PartitionAppend, BrokerError> {
         let ident = LogIdent::new(topic, partition);
         let proposed = cluster
-            .propose(topic, partition, batch)
+            .propose(topic, partition, batch, acks)
             .await
             .map_err(|failure| proposal_error(&ident, failure))?;
         Ok(PartitionAppend {

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 
+use super::acks::AcksArg;
 use super::parse::{parse_duration, parse_size};
 use crate::bench::embedded::EmbeddedServer;
 use crate::bench::report::{Latency, Report};
@@ -105,6 +106,10 @@ pub struct BenchArgs {
     /// server writes it as sent.
     #[arg(long)]
     pub producer_batches: bool,
+    /// On a replicated topic, what each produce's acknowledgement waits for: a
+    /// majority of the replicas (all) or the partition leader alone (leader).
+    #[arg(long, value_enum, default_value_t = AcksArg::All)]
+    pub acks: AcksArg,
 }
 
 /// Runs the benchmark and prints its report.
@@ -124,6 +129,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         per_record: args.per_record,
         subscribe: args.subscribe,
         build_batches: args.producer_batches,
+        acks: args.acks.into(),
     };
     workload.validate()?;
     let embedded = match args.embedded {

@@ -8,6 +8,7 @@
 //! - [`serve`], [`topic`], [`produce`], [`consume`], [`group`]: one file per command;
 //!   [`consume_member`]: `consume --group --follow` as a group member;
 //!   [`group_members`]: the members in `group describe`.
+//! - [`acks`]: `--acks` of `produce` and `bench`.
 //! - [`connect`]: the token and TLS flags of the client commands.
 //! - [`parse`]: values of flags (sizes, times, headers, start positions).
 //! - [`output`]: tables and JSON on stdout.
@@ -18,6 +19,7 @@
 //!   [`topic_partitions`]: `topic add-partitions`;
 //!   [`progress`]: their progress bars.
 
+pub mod acks;
 pub mod bench;
 pub mod cluster;
 pub mod cluster_balance;

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use clap::Args;
 use serde_json::json;
 
+use super::acks::AcksArg;
 use super::output::{Format, write_json};
 use super::parse::parse_header;
 use super::{ClientArgs, rpc_error};
@@ -43,6 +44,11 @@ pub struct ProduceArgs {
     /// Send plain requests: a retry after a lost reply may then append records twice.
     #[arg(long)]
     pub no_idempotence: bool,
+    /// On a replicated topic, what the acknowledgement waits for: a majority of the
+    /// partition's replicas (all), or its leader alone (leader: faster, but lost if
+    /// the leader fails before a majority has the records).
+    #[arg(long, env = "EVENTLOG_ACKS", value_enum, default_value_t = AcksArg::All)]
+    pub acks: AcksArg,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub client: ClientArgs,
@@ -53,6 +59,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let client = args.client.connect().await?;
     let options = ProducerOptions {
         idempotent: !args.no_idempotence,
+        acks: args.acks.into(),
         ..ProducerOptions::default()
     };
     let mut producer = Producer::new(client, &args.topic, options)

@@ -80,6 +80,11 @@ pub struct ProducerOptions {
     /// the server's, which a topic's timestamp window would judge across clock skew.
     /// `eventlog bench produce --producer-batches` measures it.
     pub build_batches: bool,
+    /// What each acknowledgement waits for on a replicated topic: a majority of the
+    /// partition's replicas (`All`, the default) or its leader alone (`Leader`: faster,
+    /// but a batch acknowledged so is lost if the leader fails before a majority has
+    /// it).
+    pub acks: pb::Acks,
 }
 
 impl Default for ProducerOptions {
@@ -89,6 +94,7 @@ impl Default for ProducerOptions {
             name: None,
             retry: RetryPolicy::default(),
             build_batches: false,
+            acks: pb::Acks::All,
         }
     }
 }
@@ -121,6 +127,8 @@ pub struct Producer {
     outcome_unknown: bool,
     /// See [`ProducerOptions::build_batches`].
     build_batches: bool,
+    /// See [`ProducerOptions::acks`].
+    acks: pb::Acks,
 }
 
 impl Producer {
@@ -148,6 +156,7 @@ impl Producer {
             name: options.name,
             outcome_unknown: false,
             build_batches: options.build_batches,
+            acks: options.acks,
         })
     }
 
@@ -228,6 +237,7 @@ impl Producer {
             producer_epoch: self.identity.map_or(0, |i| i.epoch),
             base_sequence: sequence,
             batch: Default::default(),
+            acks: self.acks.into(),
         };
         if self.build_batches {
             let producer = self.identity.map(|i| (i.id, i.epoch, sequence));

@@ -13,6 +13,7 @@ use std::sync::{Arc, Weak};
 
 use tonic::{Request, Response, Status};
 
+use super::acks::Acks;
 use super::handover::StandRequest;
 use super::leader_balance::BalanceRequest;
 use super::metadata::Command;
@@ -63,8 +64,12 @@ impl ClusterControl for ControlService {
     ) -> Result<Response<RaftReply>, Status> {
         let cluster = self.cluster()?;
         let message = request.into_inner();
+        let acks = match message.acks_leader {
+            true => Acks::Leader,
+            false => Acks::All,
+        };
         let result = cluster
-            .propose_local(&message.topic, message.partition, message.batch)
+            .propose_local(&message.topic, message.partition, message.batch, acks)
             .await;
         reply(&result)
     }

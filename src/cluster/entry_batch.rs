@@ -48,7 +48,7 @@ pub fn epoch_of(term: u64) -> Result<i32, EntryFault> {
 pub fn to_batch(entry: &Entry) -> Result<Vec<u8>, EntryFault> {
     let epoch = epoch_of(entry.log_id.leader_id.term)?;
     let mut bytes = match &entry.payload {
-        openraft::EntryPayload::Normal(Proposal(batch)) => batch.to_vec(),
+        openraft::EntryPayload::Normal(Proposal(batch, _)) => batch.to_vec(),
         openraft::EntryPayload::Blank => control(CONTROL_BLANK, Bytes::new(), now_ms())?,
         openraft::EntryPayload::Membership(m) => {
             let json = serde_json::to_vec(m).map_err(|e| EntryFault::Malformed(e.to_string()))?;
@@ -66,7 +66,7 @@ pub fn from_batch(raw: &RawBatch, index: u64) -> Result<Entry, EntryFault> {
     if !raw.header.is_control() {
         return Ok(Entry {
             log_id,
-            payload: openraft::EntryPayload::Normal(Proposal(raw.bytes.clone())),
+            payload: openraft::EntryPayload::Normal(Proposal::new(raw.bytes.clone())),
         });
     }
     let (kind, value) = control_record(raw)?;

@@ -24,6 +24,8 @@
 //! - [`metadata`] and [`metadata_machine`]: topics, placement and consumer-group
 //!   positions, replicated by the metadata group; [`group_offsets`]: the group
 //!   positions and the changes each node's group store mirrors.
+//! - [`acks`]: what a produce waits for (a majority, or the leader's own log) and
+//!   the in-memory notice that tells a leader's produce its batch is durable there.
 //! - [`control`]: proposals handed to a group's leader, and the probe with which
 //!   [`rejoin_guard`] tells a node that lost its data from a new one; [`rejoin`]:
 //!   such a node taken back into each group as a learner, then a voter;
@@ -38,6 +40,7 @@
 // would only add conversions at every call.
 #![allow(clippy::result_large_err)]
 
+pub mod acks;
 pub mod control;
 pub mod entry_batch;
 pub mod group_commands;
@@ -69,5 +72,6 @@ pub mod types;
 pub mod wire;
 pub mod write_gate;
 
+pub use acks::Acks;
 pub use node::{ClusterNode, PartitionReplica, RaftTiming, ReplicaError};
 pub use runtime::{Cluster, ClusterConfig};

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use tokio::sync::watch;
 
+use super::acks::{Acks, LocalAck};
 use super::groups::Groups;
 use super::log_store::LogStore;
 use super::network::{Channels, GroupNetwork};
@@ -15,7 +16,7 @@ use super::peer_security::PeerSecurity;
 use super::replica_log::ReplicaLog;
 use super::state_machine::PartitionMachine;
 use super::transport::TransportService;
-use super::types::{Applied, GroupRaft, Node, NodeId, Outcome, Proposal};
+use super::types::{Applied, GroupConfig, GroupRaft, Node, NodeId, Outcome, Proposal};
 use super::write_gate::WriteGate;
 use crate::storage::Log;
 
@@ -303,22 +304,34 @@ impl PartitionReplica {
         }
     }
 
-    /// Replicates one encoded version 2 batch and returns, once a majority of the
-    /// group holds it durably and it is committed, the offsets it landed at.
-    pub async fn propose(&self, batch: Bytes) -> Result<Applied, ReplicaError> {
-        match self.raft.client_write(Proposal(batch)).await {
-            Ok(response) => match response.data {
-                Outcome::Appended(applied) => Ok(applied),
-                _ => Err(ReplicaError::Stopped(
-                    "a committed batch reported no offsets".into(),
-                )),
+    /// Replicates one encoded version 2 batch and returns the offsets it landed at:
+    /// with [`Acks::All`] once a majority of the group holds it durably and it is
+    /// committed; with [`Acks::Leader`] once this leader's own log holds it durably
+    /// (see [`super::acks`] for what that risks).
+    pub async fn propose(&self, batch: Bytes, acks: Acks) -> Result<Applied, ReplicaError> {
+        if acks == Acks::Leader {
+            return self.propose_leader_durable(batch).await;
+        }
+        written(self.raft.client_write(Proposal::new(batch)).await)
+    }
+
+    /// [`Self::propose`] with [`Acks::Leader`]: whichever comes first of the notice
+    /// from this node's log store and the commit itself.
+    async fn propose_leader_durable(&self, batch: Bytes) -> Result<Applied, ReplicaError> {
+        let (ack, durable) = LocalAck::pair();
+        let committed = self
+            .raft
+            .client_write_ff(Proposal(batch, ack))
+            .await
+            .map_err(|e| ReplicaError::Stopped(e.to_string()))?;
+        tokio::select! {
+            // A notice dropped unsent means the entry never reached this node's log
+            // (the node no longer leads): the commit's answer says why.
+            Ok(applied) = durable => Ok(applied),
+            result = committed => match result {
+                Ok(result) => written(result.map_err(RaftError::APIError)),
+                Err(_) => Err(ReplicaError::Stopped("the group stopped".into())),
             },
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(ReplicaError::NotLeader {
-                    leader: f.leader_id.zip(f.leader_node.map(|n| n.addr)),
-                })
-            }
-            Err(e) => Err(ReplicaError::Stopped(e.to_string())),
         }
     }
 
@@ -355,5 +368,28 @@ impl PartitionReplica {
             tokio::time::timeout(std::time::Duration::from_secs(5), confirm).await,
             Ok(Ok(_))
         )
+    }
+}
+
+/// The offsets a committed write landed at, or why it did not commit.
+fn written(
+    result: Result<
+        openraft::raft::ClientWriteResponse<GroupConfig>,
+        RaftError<NodeId, ClientWriteError<NodeId, Node>>,
+    >,
+) -> Result<Applied, ReplicaError> {
+    match result {
+        Ok(response) => match response.data {
+            Outcome::Appended(applied) => Ok(applied),
+            _ => Err(ReplicaError::Stopped(
+                "a committed batch reported no offsets".into(),
+            )),
+        },
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            Err(ReplicaError::NotLeader {
+                leader: f.leader_id.zip(f.leader_node.map(|n| n.addr)),
+            })
+        }
+        Err(e) => Err(ReplicaError::Stopped(e.to_string())),
     }
 }

@@ -6,12 +6,12 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use openraft::{AnyError, StorageIOError};
+use openraft::{AnyError, EntryPayload, StorageIOError};
 
 use super::entry_batch;
 use super::index_map::{IndexMap, Slot};
 use super::state_file::{Anchor, PendingReset, StateFile};
-use super::types::{Entry, LogId, StorageError, StoredMembership};
+use super::types::{Applied, Entry, LogId, Proposal, StorageError, StoredMembership};
 use crate::storage::Log;
 
 /// Most bytes of entries one read hands to replication: a follower far behind is
@@ -78,6 +78,7 @@ impl ReplicaLog {
             return Ok(());
         };
         let mut next_offset = 0;
+        let mut durable = Vec::new();
         for entry in entries {
             let index = entry.log_id.index;
             let mut bytes = entry_batch::to_batch(entry)
@@ -106,10 +107,25 @@ impl ReplicaLog {
             map.push(index, slot)
                 .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::error(e)))?;
             next_offset = slot.next_offset;
+            if let EntryPayload::Normal(Proposal(_, ack)) = &entry.payload
+                && ack.is_wanted()
+            {
+                let landed = Applied {
+                    base_offset: info.base_offset,
+                    last_offset: info.last_offset,
+                    max_timestamp_ms: info.max_timestamp_ms,
+                };
+                durable.push((ack, landed));
+            }
         }
         self.log
             .sync_through(next_offset)
             .map_err(|e| StorageIOError::write_log_entry(last.log_id, AnyError::new(&e)))?;
+        // Only now, with the batches durable here: a produce with acks=leader may be
+        // answered.
+        for (ack, landed) in durable {
+            ack.notify(landed);
+        }
         Ok(())
     }
 

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{mpsc, watch};
 
+use super::acks::Acks;
 use super::group_offsets::IndexedChange;
 use super::groups::{METADATA_GROUP, partition_group};
 use super::metadata::{
@@ -453,7 +454,7 @@ impl Cluster {
         let json =
             serde_json::to_vec(&command).map_err(|e| ProposeFailure::Invalid(e.to_string()))?;
         let batch = single_record_batch(Bytes::from(json))?;
-        match self.meta.client_write(Proposal(batch)).await {
+        match self.meta.client_write(Proposal::new(batch)).await {
             Ok(response) => match response.data {
                 Outcome::Metadata(result) => Ok((result, response.log_id.index)),
                 other => Err(ProposeFailure::Failed(format!(
@@ -614,12 +615,14 @@ impl Cluster {
     }
 
     /// Replicates `batch` to a partition through its leader, wherever it is, and
-    /// returns where it landed once committed.
+    /// returns where it landed once committed (with [`Acks::Leader`], once the
+    /// leader's log holds it).
     pub async fn propose(
         &self,
         topic: &str,
         partition: u32,
         batch: Bytes,
+        acks: Acks,
     ) -> Result<Proposed, ProposeFailure> {
         let deadline = Instant::now() + PROPOSE_TIMEOUT;
         let replicas = self.replicas_of(topic, partition).unwrap_or_default();
@@ -637,7 +640,7 @@ impl Cluster {
                     // A leader cut off from its majority still believes it leads (only a
                     // higher term deposes it), so its proposal would wait until the
                     // network heals: give up at the deadline instead.
-                    let local = self.propose_local(topic, partition, batch.clone());
+                    let local = self.propose_local(topic, partition, batch.clone(), acks);
                     match tokio::time::timeout_at(deadline.into(), local).await {
                         Ok(result) => result,
                         Err(_) => {
@@ -650,7 +653,7 @@ impl Cluster {
                     }
                 }
                 Some(id) => {
-                    self.propose_remote(id, topic, partition, batch.clone())
+                    self.propose_remote(id, topic, partition, batch.clone(), acks)
                         .await
                 }
                 None => Err(ProposeFailure::NotLeader { leader: None }),
@@ -705,12 +708,14 @@ impl Cluster {
         topic: &str,
         partition: u32,
         batch: Bytes,
+        acks: Acks,
     ) -> Result<Proposed, ProposeFailure> {
         let mut client = self.control_client(node)?;
         let message = ProposeMessage {
             topic: topic.to_string(),
             partition,
             batch,
+            acks_leader: acks == Acks::Leader,
         };
         let request = self.node.channels().request(message, PROPOSE_TIMEOUT);
         match client.propose(request).await {
@@ -728,6 +733,7 @@ impl Cluster {
         topic: &str,
         partition: u32,
         batch: Bytes,
+        acks: Acks,
     ) -> Result<Proposed, ProposeFailure> {
         let replica = self
             .replica(topic, partition)
@@ -746,7 +752,7 @@ impl Cluster {
             .enter()
             .map_err(|to| ProposeFailure::HandingOver { to })?;
         if header.producer_id < 0 {
-            return self.commit(&replica, batch).await;
+            return self.commit(&replica, batch, acks).await;
         }
         let lock = {
             let mut locks = self
@@ -770,7 +776,16 @@ impl Cluster {
                 .await
                 .map_err(|e| ProposeFailure::Failed(e.to_string()))?;
         match verdict {
-            Ok(None) => self.commit(&replica, batch).await,
+            Ok(None) => self.commit(&replica, batch, acks).await,
+            // The original is in this leader's log, which is all acks=leader asks.
+            Ok(Some(done)) if acks == Acks::Leader => Ok(Proposed {
+                applied: Applied {
+                    base_offset: done.base_offset,
+                    last_offset: done.last_offset,
+                    max_timestamp_ms: header.max_timestamp,
+                },
+                duplicate: true,
+            }),
             Ok(Some(done)) => {
                 // Answered only once the original is committed, like the original, and
                 // only if it is still there: an original this leader wrote in an
@@ -814,10 +829,12 @@ impl Cluster {
         &self,
         replica: &PartitionReplica,
         batch: Bytes,
+        acks: Acks,
     ) -> Result<Proposed, ProposeFailure> {
         // A leader cut off from its majority does not know it yet and would wait for
         // the commit for as long as the cut lasts: the client gets an answer instead.
-        let Ok(result) = tokio::time::timeout(PROPOSE_TIMEOUT, replica.propose(batch)).await else {
+        let Ok(result) = tokio::time::timeout(PROPOSE_TIMEOUT, replica.propose(batch, acks)).await
+        else {
             return Err(ProposeFailure::Failed(format!(
                 "the batch was not committed within {} s (is a majority of the partition's \
                  replicas reachable?); it may still be committed later, so only an idempotent \

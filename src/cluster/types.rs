@@ -10,6 +10,8 @@ use std::io::Cursor;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::acks::LocalAck;
+
 /// A node's id in the cluster (from `--node-id`).
 pub type NodeId = u64;
 
@@ -17,9 +19,35 @@ pub type NodeId = u64;
 pub type Node = openraft::BasicNode;
 
 /// A proposal: one encoded version 2 record batch. Its base offset and leader term are
-/// stamped when it is appended to a replica's log.
+/// stamped when it is appended to a replica's log. The second field, on the leader
+/// only, is the notice a produce with `acks=leader` waits for; it is not sent to other
+/// nodes (the wire form is the batch alone, as it always was).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Proposal(pub Bytes);
+#[serde(from = "ProposalWire", into = "ProposalWire")]
+pub struct Proposal(pub Bytes, pub LocalAck);
+
+impl Proposal {
+    /// A proposal of `batch` that nobody waits on before it commits.
+    pub fn new(batch: Bytes) -> Proposal {
+        Proposal(batch, LocalAck::default())
+    }
+}
+
+/// A proposal as it travels between nodes: the batch.
+#[derive(Clone, Serialize, Deserialize)]
+struct ProposalWire(Bytes);
+
+impl From<ProposalWire> for Proposal {
+    fn from(wire: ProposalWire) -> Proposal {
+        Proposal::new(wire.0)
+    }
+}
+
+impl From<Proposal> for ProposalWire {
+    fn from(proposal: Proposal) -> ProposalWire {
+        ProposalWire(proposal.0)
+    }
+}
 
 /// What applying an entry yields: the offsets its batch landed at (none for entries
 /// that hold no records, such as a new leader's blank entry).

@@ -16,7 +16,7 @@ use super::ApiError;
 use super::body::{Reply, json_body};
 use super::encoding::{Encoded, ReadEncoding, decode, encode};
 use super::query::{self, number, positive};
-use crate::broker::{Broker, FetchRequest};
+use crate::broker::{Acks, Broker, FetchRequest};
 use crate::service::scope::Scope;
 use crate::storage::{Header, ReadLimits, Record, StoredRecord};
 
@@ -28,6 +28,32 @@ pub struct ProduceBody {
     partition: Option<u32>,
     /// The records, in order.
     records: Vec<NewRecord>,
+    /// On a replicated topic, what the answer waits for: `all` (the default) once a
+    /// majority of the partition's replicas hold the records, `leader` once the
+    /// partition leader does (faster, but lost if the leader fails before a majority
+    /// has them). The same on a single node.
+    #[serde(default)]
+    acks: AcksBody,
+}
+
+/// When a produce is acknowledged (see [`Acks`]).
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AcksBody {
+    /// Once a majority of the replicas hold the records.
+    #[default]
+    All,
+    /// Once the partition leader holds them.
+    Leader,
+}
+
+impl From<AcksBody> for Acks {
+    fn from(body: AcksBody) -> Acks {
+        match body {
+            AcksBody::All => Acks::All,
+            AcksBody::Leader => Acks::Leader,
+        }
+    }
 }
 
 /// One record to append.
@@ -104,7 +130,13 @@ pub async fn produce(
         .map(|(i, record)| new_record(i, record, now))
         .collect::<Result<Vec<_>, ApiError>>()?;
     let appended = broker
-        .produce(&topic, request.partition, records, None)
+        .produce(
+            &topic,
+            request.partition,
+            records,
+            None,
+            request.acks.into(),
+        )
         .await?
         .into_iter()
         .map(|a| Appended {

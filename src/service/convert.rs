@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::group_convert::{GroupStart, check_no_group_fields, group_start};
 use crate::broker::{
-    CleanupPolicy, DirtyRatio, FetchRequest, NewTopic, PartitionAppend, PartitionOffsets, StartAt,
-    TopicConfig, TopicDescription, TopicSummary,
+    Acks, CleanupPolicy, DirtyRatio, FetchRequest, NewTopic, PartitionAppend, PartitionOffsets,
+    StartAt, TopicConfig, TopicDescription, TopicSummary,
 };
 use crate::proto::v1 as pb;
 use crate::storage::{Header, LogStats, ReadLimits, ReadOutcome, Record, StoredRecord};
@@ -211,6 +211,18 @@ pub fn dirty_ratio_from_wire(value: Option<f64>) -> Result<Option<DirtyRatio>, I
             field: "min_cleanable_dirty_ratio",
             reason,
         })
+}
+
+/// A produce's acknowledgement level from the wire (UNSPECIFIED is ALL).
+pub fn acks_from_wire(value: i32) -> Result<Acks, InvalidField> {
+    match pb::Acks::try_from(value) {
+        Ok(pb::Acks::Unspecified | pb::Acks::All) => Ok(Acks::All),
+        Ok(pb::Acks::Leader) => Ok(Acks::Leader),
+        Err(_) => Err(InvalidField {
+            field: "acks",
+            reason: format!("unknown level {value}: ACKS_ALL (1) or ACKS_LEADER (2)"),
+        }),
+    }
 }
 
 /// A cleanup policy from the wire (UNSPECIFIED is DELETE).

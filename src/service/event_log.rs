@@ -47,11 +47,12 @@ impl EventLog for EventLogService {
         let scope = Scope::of(&request)?;
         let request = request.into_inner();
         scope.check_topic(&request.topic)?;
+        let acks = convert::acks_from_wire(request.acks)?;
         if !request.batch.is_empty() {
             let (partition, expected) = batch_target(&request)?;
             let appended = self
                 .broker
-                .produce_batch(&request.topic, partition, request.batch, expected)
+                .produce_batch(&request.topic, partition, request.batch, expected, acks)
                 .await?;
             return Ok(Response::new(pb::ProduceResponse {
                 partitions: vec![appended.into()],
@@ -74,6 +75,7 @@ impl EventLog for EventLogService {
                         records,
                         producer,
                         request.expected_next_offset,
+                        acks,
                     )
                     .await?,
             ],
@@ -84,6 +86,7 @@ impl EventLog for EventLogService {
                         request.partition,
                         records,
                         request.expected_next_offset,
+                        acks,
                     )
                     .await?
             }

@@ -1,8 +1,9 @@
 //! Produce: each partition's single record batch, decoded and appended through the
 //! broker (as an idempotent producer's batch when it carries a producer id, so retries
-//! are recognised and gaps refused). acks 1 and all are the same on one node (answered
-//! once the append is durable under the fsync policy); acks 0 gets no answer, and its
-//! connection is closed if the append failed.
+//! are recognised and gaps refused). acks=all (-1) is answered once a majority of the
+//! partition's replicas hold the batch, acks=1 once its leader does (the two are the
+//! same on one node: once the append is durable under the fsync policy); acks=0 waits
+//! as acks=1 but gets no answer, and its connection is closed if the append failed.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
@@ -10,6 +11,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::text;
+use crate::broker::Acks;
 use crate::broker::group_store::now_ms;
 use crate::kafka::context::Context;
 use crate::kafka::errors::code_of;
@@ -41,7 +43,7 @@ pub async fn handle(
         for data in topic.partition_data {
             partitions.push(match refusal {
                 Some((error, why)) => failed(data.index, error.code(), why.to_string()),
-                None => append(ctx, topic.name.as_str(), data).await,
+                None => append(ctx, topic.name.as_str(), data, acks_of(request.acks)).await,
             });
         }
         topics.push(
@@ -70,11 +72,20 @@ pub async fn handle(
     }
 }
 
+/// The acknowledgement level of a Kafka `acks` value (-1, 0 or 1, checked before).
+fn acks_of(acks: i16) -> Acks {
+    match acks {
+        -1 => Acks::All,
+        _ => Acks::Leader,
+    }
+}
+
 /// Appends one partition's batch.
 async fn append(
     ctx: &Context,
     topic: &str,
     data: PartitionProduceData,
+    acks: Acks,
 ) -> PartitionProduceResponse {
     let Ok(partition) = u32::try_from(data.index) else {
         let code = ResponseError::UnknownTopicOrPartition.code();
@@ -91,12 +102,12 @@ async fn append(
     let appended = match batch.producer {
         Some(producer) => {
             ctx.broker
-                .produce_idempotent(topic, partition, batch.records, producer, None)
+                .produce_idempotent(topic, partition, batch.records, producer, None, acks)
                 .await
         }
         None => ctx
             .broker
-            .produce(topic, Some(partition), batch.records, None)
+            .produce(topic, Some(partition), batch.records, None, acks)
             .await
             .and_then(|mut appends| {
                 appends.pop().ok_or_else(|| {
