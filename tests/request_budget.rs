@@ -9,10 +9,10 @@ mod cleanup_support;
 mod common;
 mod h2_support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cleanup_support::wait_for;
+use cleanup_support::DEADLINE;
 use common::{TestServer, create_topic, fetch_all, produce, record};
 use eventlog::proto::v1 as pb;
 use eventlog::service::{MAX_MESSAGE_BYTES, ServerConfig};
@@ -22,6 +22,8 @@ use tonic::Code;
 const PRODUCE: &str = "/eventlog.v1.EventLog/Produce";
 /// Bound on waiting for an answer the server owes: far above the timeouts under test.
 const ANSWER_WITHIN: Duration = Duration::from_secs(20);
+/// Pause between probes of the budget.
+const PROBE_EVERY: Duration = Duration::from_millis(50);
 
 /// Each request carries one 12 MiB value: under the 16 MiB batch limit, and with eight
 /// in flight about 1.5 times the smallest budget (one 64 MiB message).
@@ -97,13 +99,12 @@ async fn requests_beyond_the_budget_are_refused_or_served_never_stuck() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "on a loaded machine the stalled call is sometimes never seen holding the budget \
-            (every poll is served for 30 s); under investigation: run with --ignored"]
 async fn a_stalled_body_releases_its_reservation_after_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let config = ServerConfig {
         request_budget_bytes: 0,
-        // Long enough that polling below sees the reservation held on a busy machine.
+        // Short, so the test waits little for it: a stalled call that times out before
+        // any probe sees it holding the budget is started again below.
         request_body_timeout: Duration::from_secs(6),
         ..ServerConfig::default()
     };
@@ -112,8 +113,11 @@ async fn a_stalled_body_releases_its_reservation_after_the_timeout() {
     create_topic(&mut client, "t", 1).await;
 
     // A client announces a largest message, which reserves the whole budget, and stalls.
-    let mut raw = H2Connection::connect(server.addr).await;
-    let stalled = raw.start(PRODUCE, prefix(MAX_MESSAGE_BYTES as u32)).await;
+    // Probes (small produce requests) show when it holds the budget: one is refused.
+    // The budget is exactly one largest message, so a probe the server reads first
+    // holds a few bytes of it while it appends, and if the stalled prefix arrives
+    // meanwhile that call is refused at once instead: which comes first is up to the
+    // scheduler. Such a call is answered, and another one is started.
     let small = || pb::ProduceRequest {
         topic: "t".into(),
         partition: Some(0),
@@ -121,22 +125,47 @@ async fn a_stalled_body_releases_its_reservation_after_the_timeout() {
         expected_next_offset: None,
         ..Default::default()
     };
-    wait_for("the stalled call to hold the budget", || {
-        let mut client = client.clone();
-        async move {
+    let mut raw = H2Connection::connect(server.addr).await;
+    let give_up = Instant::now() + DEADLINE;
+    let (stalled_body, stalled_status) = 'held: loop {
+        let stalled = raw.start(PRODUCE, prefix(MAX_MESSAGE_BYTES as u32)).await;
+        let status = tokio::spawn(status_of(stalled.response));
+        loop {
+            assert!(
+                Instant::now() < give_up,
+                "a stalled call was never seen holding the budget"
+            );
             match client.event_log.produce(small()).await {
-                Err(status) if status.code() == Code::ResourceExhausted => Ok(()),
-                other => Err(format!("{other:?}")),
+                // Probes go one at a time and a call answered holds nothing: only
+                // the stalled call can be holding the budget.
+                Err(refused) if refused.code() == Code::ResourceExhausted => {
+                    assert!(refused.message().contains("retry later"), "{refused:?}");
+                    break 'held (stalled.body, status);
+                }
+                Ok(_) => {}
+                Err(other) => panic!("a probe failed: {other:?}"),
             }
+            if status.is_finished() {
+                // Refused because a probe held part of the budget when its prefix
+                // arrived, or overdue because no probe was answered within the timeout.
+                let status = status.await.expect("status task");
+                let code = status.code();
+                assert!(
+                    code == Code::ResourceExhausted || code == Code::DeadlineExceeded,
+                    "{status:?}"
+                );
+                continue 'held;
+            }
+            tokio::time::sleep(PROBE_EVERY).await;
         }
-    })
-    .await;
+    };
 
     // After the timeout the stalled call fails and its reservation is released, though
     // its connection stays open.
-    let status = tokio::time::timeout(ANSWER_WITHIN, status_of(stalled.response))
+    let status = tokio::time::timeout(ANSWER_WITHIN, stalled_status)
         .await
-        .expect("the stalled call is answered");
+        .expect("the stalled call is answered")
+        .expect("status task");
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
     assert!(
         status.message().contains("--request-body-timeout"),
@@ -147,7 +176,7 @@ async fn a_stalled_body_releases_its_reservation_after_the_timeout() {
         .produce(small())
         .await
         .expect("the budget is free again");
-    drop(stalled.body);
+    drop(stalled_body);
     server.stop().await;
 }
 

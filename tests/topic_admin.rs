@@ -3,10 +3,16 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{
     TestServer, commit, committed_offsets, create_topic, fetch_all, produce, record, value_text,
 };
 use eventlog::proto::v1 as pb;
+
+/// Bound on waiting for a second server's refusal, which it owes at once (its broker
+/// fails on the lock before reading anything): far above what a busy machine needs.
+const REFUSED_WITHIN: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_are_created_described_reopened_and_deleted() {
@@ -121,12 +127,14 @@ async fn topics_are_created_described_reopened_and_deleted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "hung twice in full runs on a loaded machine (every thread parked) and passes \
-            alone; under investigation: run with --ignored"]
 async fn a_second_server_cannot_open_a_locked_data_directory() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
-    server.client().await;
+    let mut client = server.client().await;
+    // The first server's port is bound before its broker opens (and locks) the data
+    // directory, so a connection alone does not mean the lock is taken: a second
+    // server started now could take it first and serve. A call answered does.
+    topic_names(&mut client).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = eventlog::service::ServerConfig {
         broker: eventlog::broker::BrokerConfig {
@@ -135,7 +143,12 @@ async fn a_second_server_cannot_open_a_locked_data_directory() {
         },
         ..Default::default()
     };
-    let second = eventlog::service::serve(config, listener, std::future::pending()).await;
+    // Without a shutdown signal a second server that did open would serve forever: the
+    // bound turns that into a failure rather than a hang.
+    let second = eventlog::service::serve(config, listener, std::future::pending());
+    let second = tokio::time::timeout(REFUSED_WITHIN, second)
+        .await
+        .expect("the second server refuses the locked data directory rather than serving");
     let err = second.expect_err("the data directory is locked");
     assert!(err.to_string().contains("locked"), "{err}");
     server.stop().await;

@@ -45,7 +45,8 @@ pub struct ServeArgs {
     #[arg(long, env = "EVENTLOG_SCRUB_RATE", default_value = "64MiB", value_parser = parse_size)]
     pub scrub_rate: u64,
     /// Most request bytes all calls together may hold in memory (at least 64MiB, the
-    /// largest message); further requests wait, held back by HTTP/2 flow control.
+    /// largest message); a gRPC request beyond it is refused with RESOURCE_EXHAUSTED
+    /// (retry later), a Kafka request waits to be read.
     #[arg(long, env = "EVENTLOG_MAX_REQUEST_MEMORY", default_value = "256MiB", value_parser = parse_size)]
     pub max_request_memory: u64,
     /// Longest a request message may take to arrive once its first bytes reserved its

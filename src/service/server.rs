@@ -58,9 +58,10 @@ pub struct ServerConfig {
     pub tls: Option<ServerTls>,
     /// Tokens every RPC but health must carry (`None`: no authentication). Default `None`.
     pub auth: Option<TokenTable>,
-    /// Most request bytes all calls together may hold in memory; further requests wait
-    /// (see [`request_budget`](super::request_budget)). Never less than one largest
-    /// message. Default 256 MiB.
+    /// Most request bytes all calls together may hold in memory; a request beyond it is
+    /// refused with RESOURCE_EXHAUSTED, not queued (see
+    /// [`request_budget`](super::request_budget)). Never less than one largest message.
+    /// Default 256 MiB.
     pub request_budget_bytes: u64,
     /// Longest a request message's payload may take to arrive after its first bytes
     /// reserved it from the budget. Default 30 s.

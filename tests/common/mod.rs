@@ -88,7 +88,9 @@ impl TestServer {
         format!("{scheme}://{}", self.addr)
     }
 
-    /// A connected client (retries briefly while the server opens its data directory).
+    /// A connected client. The port is bound before the server opens (and locks) its
+    /// data directory, so connecting succeeds at once and says nothing of that: calls
+    /// wait until the server serves, and one answered means it has opened.
     pub async fn client(&self) -> Client {
         connect(&self.url()).await
     }
