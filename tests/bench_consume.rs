@@ -3,7 +3,11 @@
 //! several partitions and consumers: its throughput figures are only as good as that
 //! count.
 
+mod common;
+
 use std::process::Command;
+
+use common::{BinaryServer, cli_ok};
 
 /// Runs `eventlog bench consume` on an embedded, prefilled server with `extra` flags;
 /// returns the records and payload bytes it reports.
@@ -52,4 +56,36 @@ fn every_replay_mode_counts_each_record_once() {
     ] {
         assert_eq!(consume(extra), (2500, 2500 * 40), "bench consume {extra:?}");
     }
+}
+
+/// One fetching consumer against a server in another process runs on a current-thread
+/// runtime (the other modes keep the multi-threaded one): it counts the same.
+#[test]
+fn one_fetching_consumer_against_a_server_counts_each_record_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = BinaryServer::start_with(dir.path(), &["--fsync", "never"], "info");
+    let size = ["--records", "2500", "--record-size", "40", "--batch", "300"];
+    cli_ok(
+        &server.url,
+        &[&["bench", "produce", "--topic", "fetched"][..], &size].concat(),
+    );
+    for extra in [&[][..], &["--per-record"]] {
+        let out = cli_ok(
+            &server.url,
+            &[
+                &["bench", "consume", "--topic", "fetched", "--json"][..],
+                &size,
+                extra,
+            ]
+            .concat(),
+        );
+        let report: serde_json::Value = serde_json::from_str(&out).expect("one JSON line");
+        assert_eq!(report["records"].as_u64(), Some(2500), "{extra:?}: {out}");
+        assert_eq!(
+            report["payload_bytes"].as_u64(),
+            Some(2500 * 40),
+            "{extra:?}: {out}"
+        );
+    }
+    server.stop();
 }

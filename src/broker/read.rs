@@ -47,9 +47,17 @@ pub struct PartitionOffsets {
 impl Broker {
     /// Reads records; when none exist at the offset yet, waits up to `max_wait` and
     /// returns as soon as some arrive.
+    ///
+    /// The read runs on the calling task rather than in `block_in_place`: it reads the
+    /// segment's memory map (page cache, for the recent data fetches mostly ask for)
+    /// and takes microseconds, while `block_in_place` hands this worker's queue to
+    /// another thread and back, several context switches per fetch (on 2 cores: about
+    /// 8 per fetch of 1000 records with it, under 2 without; `docs/benchmarks.md`).
+    /// The cost: a read of pages not in memory faults them in on this worker, and the
+    /// worker's other tasks wait that long unless another worker steals them.
     pub async fn fetch(&self, request: FetchRequest) -> Result<ReadOutcome, BrokerError> {
         let (partition, offset, limits) = self.ready_to_read(&request).await?;
-        blocking(move || partition.read(offset, limits)).await
+        partition.read(offset, limits)
     }
 
     /// [`Broker::fetch`], answered with the stored batches as bytes (see
@@ -57,7 +65,7 @@ impl Broker {
     /// batches.
     pub async fn fetch_raw(&self, request: FetchRequest) -> Result<RawRead, BrokerError> {
         let (partition, offset, limits) = self.ready_to_read(&request).await?;
-        blocking(move || partition.read_raw(offset, limits)).await
+        partition.read_raw(offset, limits)
     }
 
     /// What both fetches share: the partition, after waiting (at most the request's

@@ -112,6 +112,20 @@ pub struct BenchArgs {
     pub acks: AcksArg,
 }
 
+impl BenchArgs {
+    /// Whether the workload runs on one thread: a single consumer fetching against a
+    /// server elsewhere is one call at a time, and on one thread its hops (the fetching
+    /// task, the channel's buffer task, the connection task) are queue pushes instead
+    /// of cross-thread wake-ups (measured: about 7 context switches per fetch of 1000
+    /// records on the multi-threaded runtime, 2 on one thread; `docs/benchmarks.md`).
+    /// Subscriptions keep the multi-threaded runtime, where the connection receives
+    /// the next message while the last is decoded; `--embedded` needs it for the
+    /// server.
+    pub fn one_thread(&self) -> bool {
+        self.kind == Kind::Consume && self.consumers == 1 && !self.subscribe && !self.embedded
+    }
+}
+
 /// Runs the benchmark and prints its report.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let workload = Workload {

@@ -138,6 +138,11 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = match cli.command {
         // The server and the load generator spread work over all cores; a client needs one thread.
+        Command::Bench(ref args) if args.one_thread() => {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+        }
         Command::Serve(_) | Command::Bench(_) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?,
