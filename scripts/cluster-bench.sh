@@ -3,7 +3,8 @@
 # against replication factor 1 (a single node), in the same run: 100-byte records in
 # batches of 1000, `--fsync always` everywhere. Each setting runs with and without
 # idempotence (an idempotent producer's batches are checked and committed one at a
-# time per partition on a cluster leader).
+# time per partition on a cluster leader), and replication factor 3 once more with
+# `--acks leader` (acknowledged once the leader's log holds a batch).
 #
 #   scripts/cluster-bench.sh [RECORDS] [PARTITIONS] [PRODUCERS]
 set -euo pipefail
@@ -46,3 +47,4 @@ run "RF 1 (single node), idempotent" http://127.0.0.1:59050 rf1-idem
 run "RF 3 (three nodes), idempotent" "$servers" rf3-idem
 run "RF 1 (single node), not idempotent" http://127.0.0.1:59050 rf1-plain --no-idempotence
 run "RF 3 (three nodes), not idempotent" "$servers" rf3-plain --no-idempotence
+run "RF 3 (three nodes), idempotent, acks=leader" "$servers" rf3-leader --acks leader
