@@ -3,6 +3,7 @@
 use std::sync::{Arc, PoisonError};
 
 use super::registry::Retired;
+use super::remote_read;
 use super::topic::Topic;
 use super::topic_config::{NewTopic, TopicSummary};
 use super::topic_name::TopicName;
@@ -156,13 +157,15 @@ impl Broker {
         Ok(topics.values().map(|t| t.summary().clone()).collect())
     }
 
-    /// A topic's config and the statistics of each partition.
+    /// A topic's config and the statistics of each partition. In a cluster, those of
+    /// a partition this node holds no replica of come from a node that holds one.
     pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription, BrokerError> {
         let topic = self.topic_synced(name).await?;
-        blocking(move || {
+        let held = Arc::clone(&topic);
+        let mut description = blocking(move || {
             let mut unavailable = std::collections::BTreeMap::new();
-            let mut partitions = Vec::with_capacity(topic.partitions().len());
-            for p in topic.partitions() {
+            let mut partitions = Vec::with_capacity(held.partitions().len());
+            for p in held.partitions() {
                 match p
                     .unavailable_reason()
                     .map(str::to_string)
@@ -181,12 +184,28 @@ impl Broker {
                 }
             }
             Ok(TopicDescription {
-                topic: topic.summary().clone(),
+                topic: held.summary().clone(),
                 partitions,
                 unavailable,
             })
         })
-        .await
+        .await?;
+        for partition in topic.partitions() {
+            let Some(cluster) = self.serving_cluster(partition) else {
+                continue;
+            };
+            let number = partition.number();
+            match remote_read::stats_elsewhere(&cluster, partition).await {
+                Ok(stats) => {
+                    description.unavailable.remove(&number);
+                    description.partitions[number as usize] = stats;
+                }
+                Err(error) => {
+                    description.unavailable.insert(number, error.to_string());
+                }
+            }
+        }
+        Ok(description)
     }
 }
 

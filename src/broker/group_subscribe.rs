@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::group_types::{NoCommitStart, validate_group_name};
 use super::partition::Partition;
-use super::{Broker, BrokerError, Subscription};
+use super::{Broker, BrokerError, PartitionOffsets, Subscription};
 use crate::storage::ReadLimits;
 
 impl Broker {
@@ -33,14 +33,14 @@ impl Broker {
             None => open.partitions().to_vec(),
         };
         let committed = self.groups.committed(group, topic);
-        let start_of = move |p: &Partition| {
-            let (earliest, latest) = p.bounds()?;
+        let start_of = move |p: &Partition, bounds: &PartitionOffsets| {
+            let (earliest, latest) = (bounds.earliest, bounds.latest);
             Ok(match (committed.get(&p.number()), no_commit) {
                 (Some(c), _) => c.next_offset.clamp(earliest, latest),
                 (None, NoCommitStart::Earliest) => earliest,
                 (None, NoCommitStart::Latest) => latest,
             })
         };
-        self.subscribe_from(partitions, start_of, chunk).await
+        self.subscribe_from(partitions, None, start_of, chunk).await
     }
 }

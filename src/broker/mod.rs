@@ -15,7 +15,9 @@
 //!   unavailable); `partition_open`: opening all of them in parallel at start-up.
 //! - [`topic`]: an open topic; `partition_add`: growing its partition count.
 //! - [`ticker`]: the housekeeping thread; [`gauges`]: a snapshot for metrics.
-//! - `admin`, `produce`, `read`: the operations, as `impl Broker` blocks.
+//! - `admin`, `produce`, `read`: the operations, as `impl Broker` blocks; `remote_read`:
+//!   in a cluster, reads of partitions this node holds no replica of, through a node
+//!   that holds one (and the answering side of them).
 //! - [`subscription`]: a cursor that goes from history into the live tail.
 //! - [`group_store`]: the durable consumer-group offsets log; [`group_types`]: the values
 //!   of group operations; `groups`, `group_reset`, `group_subscribe`: the operations.
@@ -71,6 +73,7 @@ pub mod producer_ids;
 mod producer_names;
 mod read;
 pub mod registry;
+mod remote_read;
 mod replica_trim;
 mod replication;
 pub mod retention;

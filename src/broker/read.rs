@@ -1,10 +1,14 @@
-//! The read path: fetch with long-poll, and offset lookups.
+//! The read path: fetch with long-poll, and offset lookups. In a cluster, a partition
+//! this node holds no replica of is read through a node that holds one
+//! ([`super::remote_read`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::partition::Partition;
+use super::remote_read;
 use super::{Broker, BrokerError, blocking};
+use crate::cluster::runtime::Cluster;
 use crate::storage::{RawRead, ReadLimits, ReadOutcome};
 
 /// Most records one fetch returns, whatever the client asks.
@@ -56,36 +60,54 @@ impl Broker {
     /// The cost: a read of pages not in memory faults them in on this worker, and the
     /// worker's other tasks wait that long unless another worker steals them.
     pub async fn fetch(&self, request: FetchRequest) -> Result<ReadOutcome, BrokerError> {
-        let (partition, offset, limits) = self.ready_to_read(&request).await?;
-        partition.read(offset, limits)
+        match self.ready_to_read(&request).await? {
+            Ready::Here(partition, limits) => partition.read(request.offset, limits),
+            Ready::Elsewhere(cluster, partition, limits, wait) => {
+                remote_read::fetch_elsewhere(&cluster, &partition, request.offset, limits, wait)
+                    .await
+            }
+        }
     }
 
     /// [`Broker::fetch`], answered with the stored batches as bytes (see
     /// [`Log::read_raw`](crate::storage::Log::read_raw)): the limits count whole
     /// batches.
     pub async fn fetch_raw(&self, request: FetchRequest) -> Result<RawRead, BrokerError> {
-        let (partition, offset, limits) = self.ready_to_read(&request).await?;
-        partition.read_raw(offset, limits)
+        match self.ready_to_read(&request).await? {
+            Ready::Here(partition, limits) => partition.read_raw(request.offset, limits),
+            Ready::Elsewhere(cluster, partition, limits, wait) => {
+                remote_read::fetch_raw_elsewhere(&cluster, &partition, request.offset, limits, wait)
+                    .await
+            }
+        }
     }
 
-    /// What both fetches share: the partition, after waiting (at most the request's
-    /// wait, capped) for data at the offset, and the request's limits, bounded.
-    async fn ready_to_read(
-        &self,
-        request: &FetchRequest,
-    ) -> Result<(Arc<Partition>, u64, ReadLimits), BrokerError> {
+    /// What both fetches share: the partition and the request's limits, bounded;
+    /// for a partition read here, after waiting (at most the request's wait, capped)
+    /// for data at the offset; for one held elsewhere, the wait is left to the node
+    /// that serves it.
+    async fn ready_to_read(&self, request: &FetchRequest) -> Result<Ready, BrokerError> {
         let topic = self.topic_synced(&request.topic).await?;
         let partition = Arc::clone(topic.partition(request.partition)?);
         let max_wait = request.max_wait.min(MAX_FETCH_WAIT);
-        if !max_wait.is_zero() {
-            self.wait_for_data(&partition, request.offset, max_wait)
-                .await?;
-        }
         let limits = ReadLimits {
             max_records: request.limits.max_records.clamp(1, MAX_FETCH_RECORDS),
             max_bytes: request.limits.max_bytes.clamp(1, MAX_FETCH_BYTES),
         };
-        Ok((partition, request.offset, limits))
+        if let Some(cluster) = self.serving_cluster(&partition) {
+            return Ok(Ready::Elsewhere(cluster, partition, limits, max_wait));
+        }
+        if !max_wait.is_zero() {
+            self.wait_for_data(&partition, request.offset, max_wait)
+                .await?;
+        }
+        Ok(Ready::Here(partition, limits))
+    }
+
+    /// The cluster to read `partition` through, when this node holds no replica of it.
+    pub(super) fn serving_cluster(&self, partition: &Partition) -> Option<Arc<Cluster>> {
+        let cluster = self.cluster()?;
+        partition.held_elsewhere().map(|_| Arc::clone(cluster))
     }
 
     /// Returns once the high watermark is no longer `offset` (data arrived, or the offset
@@ -128,24 +150,49 @@ impl Broker {
             Some(number) => vec![Arc::clone(topic.partition(number)?)],
             None => topic.partitions().to_vec(),
         };
-        blocking(move || {
-            partitions
-                .iter()
-                .map(|p| {
-                    let (earliest, latest) = p.bounds()?;
-                    let for_timestamp = match timestamp_ms {
-                        Some(ts) => p.offset_for_timestamp(ts)?,
-                        None => None,
-                    };
-                    Ok(PartitionOffsets {
-                        partition: p.number(),
-                        earliest,
-                        latest,
-                        for_timestamp,
-                    })
-                })
+        let (elsewhere, here): (Vec<_>, Vec<_>) = partitions
+            .into_iter()
+            .partition(|p| self.serving_cluster(p).is_some());
+        let mut offsets: Vec<PartitionOffsets> = blocking(move || {
+            here.iter()
+                .map(|p| local_offsets(p, timestamp_ms))
                 .collect()
         })
-        .await
+        .await?;
+        for partition in elsewhere {
+            if let Some(cluster) = self.serving_cluster(&partition) {
+                let found =
+                    remote_read::offsets_elsewhere(&cluster, &partition, timestamp_ms).await?;
+                offsets.push(found);
+            }
+        }
+        offsets.sort_by_key(|o| o.partition);
+        Ok(offsets)
     }
+}
+
+/// What [`Broker::fetch`] and [`Broker::fetch_raw`] read from.
+enum Ready {
+    /// This node's log (or replica) of the partition, within these limits.
+    Here(Arc<Partition>, ReadLimits),
+    /// A replica on another node, within these limits, waiting there this long.
+    Elsewhere(Arc<Cluster>, Arc<Partition>, ReadLimits, Duration),
+}
+
+/// `partition`'s bounds here, and its first offset at or after `timestamp_ms`.
+pub(super) fn local_offsets(
+    partition: &Partition,
+    timestamp_ms: Option<i64>,
+) -> Result<PartitionOffsets, BrokerError> {
+    let (earliest, latest) = partition.bounds()?;
+    let for_timestamp = match timestamp_ms {
+        Some(ts) => partition.offset_for_timestamp(ts)?,
+        None => None,
+    };
+    Ok(PartitionOffsets {
+        partition: partition.number(),
+        earliest,
+        latest,
+        for_timestamp,
+    })
 }

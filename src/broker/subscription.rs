@@ -5,14 +5,24 @@
 //! The caller pulls events one at a time, so the pace is the consumer's: nothing is read
 //! ahead of what the caller asked for, memory stays bounded by one chunk, and a slow
 //! consumer is never skipped ahead or dropped.
+//!
+//! In a cluster, a partition this node holds no replica of is read through a node that
+//! holds one (`remote_read`): its cursor asks that node, and while the subscription
+//! waits, long-polls it instead of sleeping on a notifier.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::partition::{Partition, Progress};
+use super::read::{PartitionOffsets, local_offsets};
+use super::remote_read;
 use super::{Broker, BrokerError, blocking};
+use crate::cluster::runtime::Cluster;
 use crate::storage::{RawRead, ReadError, ReadLimits, StoredRecord};
 
 /// Where a subscription starts in each partition.
@@ -56,8 +66,36 @@ pub enum SubscriptionEvent {
 
 struct Cursor {
     partition: Arc<Partition>,
-    progress: watch::Receiver<Progress>,
+    source: Source,
     next_offset: u64,
+}
+
+/// Where a cursor's records come from.
+enum Source {
+    /// This node's log or replica, with its high-watermark notifier.
+    Here(watch::Receiver<Progress>),
+    /// A replica on another node (this node holds none), read through the cluster.
+    Elsewhere(Remote),
+}
+
+/// A cursor's view of a replica on another node.
+struct Remote {
+    cluster: Arc<Cluster>,
+    /// The replica's commit watermark in its last answer.
+    known_end: Option<u64>,
+    /// An answer a long-poll brought while the subscription waited, not yet handed on.
+    ready: Option<RawRead>,
+}
+
+/// How long a wait for data on another node's replica lasts before it is asked again.
+const REMOTE_POLL: Duration = Duration::from_secs(10);
+
+/// What ended a wait for data.
+enum Woken {
+    /// A partition read here moved (or closed).
+    Here,
+    /// The long-poll of cursor `.0` (held elsewhere) answered.
+    Elsewhere(usize, Result<RawRead, BrokerError>),
 }
 
 /// A running subscription; see the module docs.
@@ -92,33 +130,63 @@ impl Broker {
             Some(number) => vec![Arc::clone(topic.partition(number)?)],
             None => topic.partitions().to_vec(),
         };
-        self.subscribe_from(partitions, move |p| start_offset(p, start), chunk)
-            .await
+        let timestamp = match start {
+            StartAt::Timestamp(ts) => Some(ts),
+            _ => None,
+        };
+        self.subscribe_from(
+            partitions,
+            timestamp,
+            move |p, bounds| start_offset(p, bounds, start),
+            chunk,
+        )
+        .await
     }
 
-    /// Starts a subscription to `partitions`, each at the offset `start_of` picks for it.
+    /// Starts a subscription to `partitions`, each at the offset `start_of` picks for it
+    /// from the partition's bounds (with the first offset at or after `timestamp`,
+    /// when given). A partition this node holds no replica of is read through a node
+    /// that holds one.
     pub(super) async fn subscribe_from(
         &self,
         partitions: Vec<Arc<Partition>>,
-        start_of: impl Fn(&Partition) -> Result<u64, BrokerError> + Send + 'static,
+        timestamp: Option<i64>,
+        start_of: impl Fn(&Partition, &PartitionOffsets) -> Result<u64, BrokerError> + Send + 'static,
         chunk: ReadLimits,
     ) -> Result<Subscription, BrokerError> {
-        let cursors = blocking(move || {
-            partitions
-                .into_iter()
-                .map(|partition| {
-                    // Subscribe to the notifier before reading bounds, so no move is missed.
-                    let progress = partition.watch();
-                    let next_offset = start_of(&partition)?;
-                    Ok(Cursor {
+        let mut cursors = Vec::with_capacity(partitions.len());
+        for partition in partitions {
+            let cursor = match self.serving_cluster(&partition) {
+                Some(cluster) => {
+                    let bounds =
+                        remote_read::offsets_elsewhere(&cluster, &partition, timestamp).await?;
+                    let next_offset = start_of(&partition, &bounds)?;
+                    Cursor {
                         partition,
-                        progress,
+                        source: Source::Elsewhere(Remote {
+                            cluster,
+                            known_end: None,
+                            ready: None,
+                        }),
                         next_offset,
-                    })
-                })
-                .collect::<Result<Vec<_>, BrokerError>>()
-        })
-        .await?;
+                    }
+                }
+                None => {
+                    // Subscribe to the notifier before reading bounds, so no move is
+                    // missed.
+                    let progress = partition.watch();
+                    let read = Arc::clone(&partition);
+                    let bounds = blocking(move || local_offsets(&read, timestamp)).await?;
+                    let next_offset = start_of(&partition, &bounds)?;
+                    Cursor {
+                        partition,
+                        source: Source::Here(progress),
+                        next_offset,
+                    }
+                }
+            };
+            cursors.push(cursor);
+        }
         Ok(Subscription {
             cursors,
             turn: 0,
@@ -130,8 +198,12 @@ impl Broker {
     }
 }
 
-fn start_offset(partition: &Partition, start: StartAt) -> Result<u64, BrokerError> {
-    let (earliest, latest) = partition.bounds()?;
+fn start_offset(
+    partition: &Partition,
+    bounds: &PartitionOffsets,
+    start: StartAt,
+) -> Result<u64, BrokerError> {
+    let (earliest, latest) = (bounds.earliest, bounds.latest);
     match start {
         StartAt::Earliest => Ok(earliest),
         StartAt::Latest => Ok(latest),
@@ -144,7 +216,7 @@ fn start_offset(partition: &Partition, start: StartAt) -> Result<u64, BrokerErro
             };
             Err(partition.read_error(source))
         }
-        StartAt::Timestamp(ts) => Ok(partition.offset_for_timestamp(ts)?.unwrap_or(latest)),
+        StartAt::Timestamp(_) => Ok(bounds.for_timestamp.unwrap_or(latest)),
     }
 }
 
@@ -195,63 +267,162 @@ impl Subscription {
         let count = self.cursors.len();
         for step in 0..count {
             let index = (self.turn + step) % count;
+            let (chunk, raw) = (self.chunk, self.raw);
             let cursor = &mut self.cursors[index];
-            let progress = *cursor.progress.borrow_and_update();
-            if !progress.open {
-                return Err(cursor.partition.closed_error());
-            }
-            if cursor.next_offset >= progress.high_watermark {
-                continue;
-            }
-            let (partition, offset, limits) = (
-                Arc::clone(&cursor.partition),
-                cursor.next_offset,
-                self.chunk,
-            );
-            if self.raw {
-                let read = blocking(move || partition.read_raw(offset, limits)).await?;
-                cursor.next_offset = read.next_offset;
-                self.turn = index + 1;
-                if read.batches > 0 {
-                    let partition = cursor.partition.number();
-                    return Ok(Some(SubscriptionEvent::Batches {
-                        partition,
-                        from: offset,
-                        read,
-                    }));
+            let event = match &mut cursor.source {
+                Source::Here(progress) => {
+                    let progress = *progress.borrow_and_update();
+                    if !progress.open {
+                        return Err(cursor.partition.closed_error());
+                    }
+                    if cursor.next_offset >= progress.high_watermark {
+                        continue;
+                    }
+                    read_here(cursor, chunk, raw).await?
                 }
-                continue;
-            }
-            let outcome = blocking(move || partition.read(offset, limits)).await?;
-            cursor.next_offset = outcome.next_offset;
+                Source::Elsewhere(remote) => {
+                    let offset = cursor.next_offset;
+                    let read = match remote.ready.take() {
+                        Some(read) => read,
+                        None if remote.known_end == Some(offset) => continue,
+                        None => {
+                            remote_read::fetch_raw_elsewhere(
+                                &remote.cluster,
+                                &cursor.partition,
+                                offset,
+                                chunk,
+                                Duration::ZERO,
+                            )
+                            .await?
+                        }
+                    };
+                    remote.known_end = Some(read.high_watermark);
+                    hand_on(cursor, read, chunk, raw)?
+                }
+            };
             self.turn = index + 1;
-            if !outcome.records.is_empty() {
-                let partition = cursor.partition.number();
-                return Ok(Some(SubscriptionEvent::Records {
-                    partition,
-                    records: outcome.records,
-                }));
+            if event.is_some() {
+                return Ok(event);
             }
         }
         Ok(None)
     }
 
-    /// Sleeps until any partition's high watermark moves or shutdown begins.
+    /// Sleeps until any partition's high watermark moves, a long-poll of a partition
+    /// held elsewhere answers, or shutdown begins.
     async fn wait_for_data(&mut self) -> Result<(), BrokerError> {
-        let shutdown = &self.shutdown;
+        let shutdown = self.shutdown.clone();
         if self.cursors.is_empty() {
             shutdown.cancelled().await;
             return Err(BrokerError::ShuttingDown);
         }
-        let changes = self
-            .cursors
-            .iter_mut()
-            .map(|c| Box::pin(c.progress.changed()));
-        tokio::select! {
-            // An error means the notifier is gone with its partition; the next read
-            // reports the partition as closed.
-            _ = futures_util::future::select_all(changes) => Ok(()),
-            () = shutdown.cancelled() => Err(BrokerError::ShuttingDown),
+        let chunk = self.chunk;
+        let woken = {
+            let waits = self
+                .cursors
+                .iter_mut()
+                .enumerate()
+                .map(|(index, cursor)| wait_on(index, cursor, chunk));
+            tokio::select! {
+                (woken, _, _) = futures_util::future::select_all(waits) => woken,
+                () = shutdown.cancelled() => return Err(BrokerError::ShuttingDown),
+            }
+        };
+        if let Woken::Elsewhere(index, answer) = woken {
+            let read = answer?;
+            if let Source::Elsewhere(remote) = &mut self.cursors[index].source {
+                remote.known_end = Some(read.high_watermark);
+                remote.ready = Some(read);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one cursor waits on: its partition's notifier here (an error means the
+/// notifier is gone with its partition; the next read reports the partition as
+/// closed), or a long-poll of the replica elsewhere.
+fn wait_on(
+    index: usize,
+    cursor: &mut Cursor,
+    chunk: ReadLimits,
+) -> Pin<Box<dyn Future<Output = Woken> + Send + '_>> {
+    let Cursor {
+        partition,
+        source,
+        next_offset,
+    } = cursor;
+    match source {
+        Source::Here(progress) => Box::pin(async move {
+            let _ = progress.changed().await;
+            Woken::Here
+        }),
+        Source::Elsewhere(remote) => {
+            let offset = *next_offset;
+            Box::pin(async move {
+                let answer = remote_read::fetch_raw_elsewhere(
+                    &remote.cluster,
+                    partition,
+                    offset,
+                    chunk,
+                    REMOTE_POLL,
+                )
+                .await;
+                Woken::Elsewhere(index, answer)
+            })
         }
     }
+}
+
+/// Reads one chunk of the cursor's partition here and moves the cursor past it.
+async fn read_here(
+    cursor: &mut Cursor,
+    chunk: ReadLimits,
+    raw: bool,
+) -> Result<Option<SubscriptionEvent>, BrokerError> {
+    let (partition, offset) = (Arc::clone(&cursor.partition), cursor.next_offset);
+    if raw {
+        let read = blocking(move || partition.read_raw(offset, chunk)).await?;
+        return hand_on(cursor, read, chunk, raw);
+    }
+    let outcome = blocking(move || partition.read(offset, chunk)).await?;
+    cursor.next_offset = outcome.next_offset;
+    if outcome.records.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(SubscriptionEvent::Records {
+        partition: cursor.partition.number(),
+        records: outcome.records,
+    }))
+}
+
+/// The event `read` (of the cursor's partition, from its next offset) makes, as
+/// batches or as records, moving the cursor past what it hands on.
+fn hand_on(
+    cursor: &mut Cursor,
+    read: RawRead,
+    chunk: ReadLimits,
+    raw: bool,
+) -> Result<Option<SubscriptionEvent>, BrokerError> {
+    let (partition, from) = (cursor.partition.number(), cursor.next_offset);
+    if raw {
+        cursor.next_offset = read.next_offset;
+        if read.batches == 0 {
+            return Ok(None);
+        }
+        return Ok(Some(SubscriptionEvent::Batches {
+            partition,
+            from,
+            read,
+        }));
+    }
+    let outcome = remote_read::records_of(&cursor.partition, &read, from, chunk)?;
+    cursor.next_offset = outcome.next_offset;
+    if outcome.records.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(SubscriptionEvent::Records {
+        partition,
+        records: outcome.records,
+    }))
 }

@@ -11,6 +11,8 @@
 //! - [`member_stream`]: a group member's `GroupSubscribe` stream; [`member_convert`]:
 //!   its messages and the membership in `DescribeGroup`.
 //! - [`admin`]: `eventlog.v1.Admin` (topics).
+//! - [`partition_reads`]: `eventlog.cluster.v1.PartitionReads`, reads another node of
+//!   a cluster forwards here because it holds no replica of the partition.
 //! - [`cleanup_convert`]: conversions of `UpdateTopicConfig` and `CompactTopic`.
 //! - [`convert`]: wire types to domain types and back; [`group_convert`]: the same for
 //!   consumer groups.
@@ -53,6 +55,7 @@ pub mod member_convert;
 pub mod member_stream;
 pub mod message_framing;
 pub mod message_limit;
+pub mod partition_reads;
 pub mod raw_delivery;
 pub mod request_budget;
 pub mod rpc_metrics;

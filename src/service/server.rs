@@ -21,6 +21,7 @@ use super::connection_limits::ConnectionLimits;
 use super::exposure::exposure_warnings;
 use super::health_limits::{HEALTH_MAX_MESSAGE_BYTES, HealthLimits};
 use super::message_limit::MessageLimit;
+use super::partition_reads::PartitionReadsService;
 use super::request_budget::{Budget, RequestBudget};
 use super::rpc_metrics::RpcMetrics;
 use super::tls::ServerTls;
@@ -33,6 +34,7 @@ use crate::cluster::{Cluster, ClusterConfig};
 use crate::http::HttpListener;
 use crate::kafka::{KafkaConfig, KafkaListener};
 use crate::proto::cluster::cluster_control_server::ClusterControlServer;
+use crate::proto::cluster::partition_reads_server::PartitionReadsServer;
 use crate::proto::cluster::raft_transport_server::RaftTransportServer;
 use crate::proto::v1::admin_server::AdminServer;
 use crate::proto::v1::event_log_server::EventLogServer;
@@ -307,6 +309,12 @@ async fn run(
             ))
             .add_service(Authorized::new(
                 ClusterControlServer::new(ControlService::new(cluster))
+                    .max_decoding_message_size(CLUSTER_MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(CLUSTER_MAX_MESSAGE_BYTES),
+                tokens.clone(),
+            ))
+            .add_service(Authorized::new(
+                PartitionReadsServer::new(PartitionReadsService::new(Arc::clone(broker)))
                     .max_decoding_message_size(CLUSTER_MAX_MESSAGE_BYTES)
                     .max_encoding_message_size(CLUSTER_MAX_MESSAGE_BYTES),
                 tokens.clone(),

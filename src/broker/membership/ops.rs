@@ -16,7 +16,9 @@ use super::{
 use crate::broker::group_types::{NoCommitStart, validate_group_name};
 use crate::broker::groups::{off_worker, validate_commit_request};
 use crate::broker::partition::Partition;
-use crate::broker::{Broker, BrokerError, CommitResult, OffsetCommit, PartitionLag, Subscription};
+use crate::broker::{
+    Broker, BrokerError, CommitResult, OffsetCommit, PartitionLag, PartitionOffsets, Subscription,
+};
 use crate::storage::ReadLimits;
 
 /// What a joining member asks for.
@@ -196,8 +198,8 @@ impl Broker {
             .map(|&p| open.partition(p).cloned())
             .collect::<Result<Vec<_>, _>>()?;
         let committed = self.groups.committed(group, topic);
-        let start_of = move |p: &Partition| {
-            let (earliest, latest) = p.bounds()?;
+        let start_of = move |p: &Partition, bounds: &PartitionOffsets| {
+            let (earliest, latest) = (bounds.earliest, bounds.latest);
             let kept = positions.get(&p.number()).copied().flatten();
             Ok(match (kept, committed.get(&p.number()), no_commit) {
                 (Some(position), _, _) => position.clamp(earliest, latest),
@@ -206,7 +208,7 @@ impl Broker {
                 (None, None, NoCommitStart::Latest) => latest,
             })
         };
-        self.subscribe_from(list, start_of, chunk).await
+        self.subscribe_from(list, None, start_of, chunk).await
     }
 
     /// Stores a commit fenced by membership: with `fence` (member id and generation)
