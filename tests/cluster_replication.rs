@@ -144,7 +144,11 @@ async fn leader_of(nodes: &[&TestNode]) -> usize {
 async fn propose(nodes: &[&TestNode], batch: Bytes) -> eventlog::cluster::types::Applied {
     for _ in 0..100 {
         let at = leader_of(nodes).await;
-        match nodes[at].replica.propose(batch.clone(), Acks::All).await {
+        match nodes[at]
+            .replica
+            .propose(batch.clone(), Acks::All, None)
+            .await
+        {
             Ok(applied) => return applied,
             Err(ReplicaError::NotLeader { .. }) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;

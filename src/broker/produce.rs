@@ -52,11 +52,6 @@ impl Broker {
         }
         // Before any partition is touched, so a refused request appends nothing.
         TimestampWindow::of(&topic.config(), now_ms()).check(topic.name(), &records)?;
-        if self.cluster().is_some() && expected_next_offset.is_some() {
-            return Err(BrokerError::InvalidRequest(
-                "expected_next_offset is not supported on a replicated topic".into(),
-            ));
-        }
         let groups = match partition {
             Some(number) => {
                 topic.partition(number)?;
@@ -73,10 +68,10 @@ impl Broker {
                 groups
             }
         };
-        if let Some(cluster) = self.cluster() {
+        if self.cluster().is_some() {
             let name = topic.name();
             let pending = groups.iter().map(|(number, records)| {
-                self.produce_replicated(cluster, name, *number, records, None, acks)
+                self.produce_replicated(name, *number, records, None, acks, expected_next_offset)
             });
             return futures_util::future::try_join_all(pending).await;
         }
@@ -149,20 +144,15 @@ impl Broker {
         self.check_producer(producer.producer_id, producer.epoch)?;
         TimestampWindow::of(&topic.config(), now_ms()).check(topic.name(), &records)?;
         let target = Arc::clone(topic.partition(partition)?);
-        if let Some(cluster) = self.cluster() {
-            if expected_next_offset.is_some() {
-                return Err(BrokerError::InvalidRequest(
-                    "expected_next_offset is not supported on a replicated topic".into(),
-                ));
-            }
+        if self.cluster().is_some() {
             return self
                 .produce_replicated(
-                    cluster,
                     topic.name(),
                     partition,
                     &records,
                     Some(producer),
                     acks,
+                    expected_next_offset,
                 )
                 .await;
         }

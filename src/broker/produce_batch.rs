@@ -40,13 +40,15 @@ impl Broker {
         )?;
         let target = Arc::clone(topic.partition(partition)?);
         if let Some(cluster) = self.cluster() {
-            if expected_next_offset.is_some() {
-                return Err(BrokerError::InvalidRequest(
-                    "expected_next_offset is not supported on a replicated topic".into(),
-                ));
-            }
             return self
-                .propose_batch(cluster, topic.name(), partition, batch, acks)
+                .propose_batch(
+                    cluster,
+                    topic.name(),
+                    partition,
+                    batch,
+                    acks,
+                    expected_next_offset,
+                )
                 .await;
         }
         let info = blocking(move || {

@@ -452,27 +452,32 @@ impl Broker {
 
     /// Appends `records` to one partition of a replicated topic, as one batch (of an
     /// idempotent producer when `producer` is given), once a majority holds it (with
-    /// [`Acks::Leader`], once the leader does).
+    /// [`Acks::Leader`], once the leader does); with `expected`, only if the batch
+    /// lands at that offset.
     pub(crate) async fn produce_replicated(
         &self,
-        cluster: &Arc<Cluster>,
         topic: &str,
         partition: u32,
         records: &[Record],
         producer: Option<ProducerBatch>,
         acks: Acks,
+        expected: Option<u64>,
     ) -> Result<PartitionAppend, BrokerError> {
         let batch = encode(records, producer).map_err(|source| BrokerError::Append {
             topic: topic.to_string(),
             partition,
             source: Box::new(source),
         })?;
-        self.propose_batch(cluster, topic, partition, batch, acks)
+        let cluster = self
+            .cluster()
+            .ok_or_else(|| BrokerError::Internal(format!("topic {topic} is not replicated")))?;
+        self.propose_batch(cluster, topic, partition, batch, acks, expected)
             .await
     }
 
     /// Proposes one encoded version 2 batch to the partition's group; returns once a
-    /// majority holds it (with [`Acks::Leader`], once the leader does).
+    /// majority holds it (with [`Acks::Leader`], once the leader does). With
+    /// `expected`, the batch is written only if it lands at that offset.
     pub(crate) async fn propose_batch(
         &self,
         cluster: &Arc<Cluster>,
@@ -480,10 +485,11 @@ impl Broker {
         partition: u32,
         batch: Bytes,
         acks: Acks,
+        expected: Option<u64>,
     ) -> Result<PartitionAppend, BrokerError> {
         let ident = LogIdent::new(topic, partition);
         let proposed = cluster
-            .propose(topic, partition, batch, acks)
+            .propose(topic, partition, batch, acks, expected)
             .await
             .map_err(|failure| proposal_error(&ident, failure))?;
         Ok(PartitionAppend {
@@ -583,6 +589,11 @@ fn proposal_error(ident: &LogIdent, failure: ProposeFailure) -> BrokerError {
                 log: ident.clone(),
                 source,
             }),
+        },
+        ProposeFailure::OffsetMismatch { expected, actual } => BrokerError::Append {
+            topic: ident.topic.clone(),
+            partition: ident.partition,
+            source: Box::new(AppendError::OffsetMismatch { expected, actual }),
         },
         ProposeFailure::Invalid(reason) => BrokerError::InvalidRequest(reason),
         other => BrokerError::Replication(format!("partition {ident}: {other}")),

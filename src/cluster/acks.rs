@@ -15,7 +15,9 @@
 //!
 //! The leader learns that its own log holds a batch through a [`LocalAck`] carried
 //! inside the proposal: the log store fires it once the append (and its fsync) is
-//! done. It lives in memory on the leader only and is never sent to other nodes.
+//! done. It lives in memory on the leader only and is never sent to other nodes. It
+//! also carries a conditional append's expected offset, which the leader's log store
+//! checks as it appends (see [`Landed::Refused`]).
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,31 +36,69 @@ pub enum Acks {
     Leader,
 }
 
-/// Tells a waiting produce where its batch landed once the leader's own log holds it.
-/// Empty for every proposal that does not ask for it, and for every entry a node
-/// received from another node or read back from its log.
+/// What the leader's own log did with a proposal (see [`LocalAck`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Landed {
+    /// The batch is durable in the leader's log at these offsets.
+    At(Applied),
+    /// The proposal's condition failed: the log's next offset was not the expected
+    /// one, so a placeholder (a blank control batch, which readers skip) took the
+    /// entry's place and nothing of the batch was written. `next_offset` is the log's
+    /// next offset after the placeholder.
+    Refused {
+        /// The offset the proposal expected to land at.
+        expected: u64,
+        /// The log's next offset now.
+        next_offset: u64,
+    },
+}
+
+/// What travels with a proposal into the leader's own log store, in memory only:
+/// the notice that tells a waiting produce what became of its batch there, and the
+/// proposal's condition, if any (`expected_next_offset`: the batch is written only if
+/// it lands at exactly that offset, which the log store checks as it appends, the one
+/// moment the offset is certain). Empty for every proposal that asks for neither, and
+/// for every entry a node received from another node or read back from its log:
+/// followers store whatever the leader stored, so the condition is decided once.
 #[derive(Clone, Default)]
-pub struct LocalAck(Option<Arc<Mutex<Option<oneshot::Sender<Applied>>>>>);
+pub struct LocalAck {
+    notice: Option<Arc<Mutex<Option<oneshot::Sender<Landed>>>>>,
+    expected: Option<u64>,
+}
 
 impl LocalAck {
     /// A notice and the receiver that hears it.
-    pub fn pair() -> (LocalAck, oneshot::Receiver<Applied>) {
+    pub fn pair() -> (LocalAck, oneshot::Receiver<Landed>) {
+        Self::expecting(None)
+    }
+
+    /// A notice for a proposal whose batch must land at `expected` (when given).
+    pub fn expecting(expected: Option<u64>) -> (LocalAck, oneshot::Receiver<Landed>) {
         let (tx, rx) = oneshot::channel();
-        (LocalAck(Some(Arc::new(Mutex::new(Some(tx))))), rx)
+        let ack = LocalAck {
+            notice: Some(Arc::new(Mutex::new(Some(tx)))),
+            expected,
+        };
+        (ack, rx)
     }
 
     /// Whether someone waits for this notice.
     pub fn is_wanted(&self) -> bool {
-        self.0.is_some()
+        self.notice.is_some()
     }
 
-    /// Reports where the batch landed; only the first report counts.
-    pub fn notify(&self, applied: Applied) {
-        let Some(slot) = &self.0 else { return };
+    /// The offset the batch must land at, if the proposal is conditional.
+    pub fn expected(&self) -> Option<u64> {
+        self.expected
+    }
+
+    /// Reports what became of the batch; only the first report counts.
+    pub fn notify(&self, landed: Landed) {
+        let Some(slot) = &self.notice else { return };
         let sender = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(sender) = sender {
             // The produce may have given up waiting; then nobody needs the answer.
-            let _ = sender.send(applied);
+            let _ = sender.send(landed);
         }
     }
 }
@@ -95,16 +135,18 @@ mod tests {
             last_offset: 9,
             max_timestamp_ms: 1,
         };
-        copy.notify(first);
-        ack.notify(Applied::default());
-        assert_eq!(rx.try_recv().unwrap(), first);
+        copy.notify(Landed::At(first));
+        ack.notify(Landed::At(Applied::default()));
+        assert_eq!(rx.try_recv().unwrap(), Landed::At(first));
     }
 
     #[test]
     fn an_empty_notice_is_not_wanted_and_ignores_reports() {
         let ack = LocalAck::default();
         assert!(!ack.is_wanted());
-        ack.notify(Applied::default());
+        ack.notify(Landed::At(Applied::default()));
         assert!(LocalAck::pair().0.is_wanted());
+        assert_eq!(LocalAck::pair().0.expected(), None);
+        assert_eq!(LocalAck::expecting(Some(7)).0.expected(), Some(7));
     }
 }

@@ -44,6 +44,31 @@ impl ControlService {
     }
 }
 
+impl ControlService {
+    /// Proposes a batch handed on by another node, with its acknowledgement level and
+    /// condition.
+    async fn propose_message(
+        &self,
+        message: ProposeMessage,
+    ) -> Result<Response<RaftReply>, Status> {
+        let cluster = self.cluster()?;
+        let acks = match message.acks_leader {
+            true => Acks::Leader,
+            false => Acks::All,
+        };
+        let result = cluster
+            .propose_local(
+                &message.topic,
+                message.partition,
+                message.batch,
+                acks,
+                message.expected_next_offset,
+            )
+            .await;
+        reply(&result)
+    }
+}
+
 /// `value` (an outcome, or this node's identity) as JSON in a reply.
 fn reply(value: &impl serde::Serialize) -> Result<Response<RaftReply>, Status> {
     let body = serde_json::to_vec(value).map_err(|e| Status::internal(e.to_string()))?;
@@ -62,16 +87,14 @@ impl ClusterControl for ControlService {
         &self,
         request: Request<ProposeMessage>,
     ) -> Result<Response<RaftReply>, Status> {
-        let cluster = self.cluster()?;
-        let message = request.into_inner();
-        let acks = match message.acks_leader {
-            true => Acks::Leader,
-            false => Acks::All,
-        };
-        let result = cluster
-            .propose_local(&message.topic, message.partition, message.batch, acks)
-            .await;
-        reply(&result)
+        self.propose_message(request.into_inner()).await
+    }
+
+    async fn propose_expecting(
+        &self,
+        request: Request<ProposeMessage>,
+    ) -> Result<Response<RaftReply>, Status> {
+        self.propose_message(request.into_inner()).await
     }
 
     async fn propose_metadata(

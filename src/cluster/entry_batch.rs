@@ -59,6 +59,17 @@ pub fn to_batch(entry: &Entry) -> Result<Vec<u8>, EntryFault> {
     Ok(bytes)
 }
 
+/// What the leader stores in place of a conditional proposal whose condition failed
+/// (see [`super::acks::Landed::Refused`]): a blank entry's control batch, stamped
+/// with the entry's term. Readers skip it like any control batch, and the entry reads
+/// back as a blank one, so followers store the same.
+pub fn placeholder(term: u64) -> Result<Vec<u8>, EntryFault> {
+    let epoch = epoch_of(term)?;
+    let mut bytes = control(CONTROL_BLANK, Bytes::new(), now_ms())?;
+    batch_v2::stamp_leader_epoch(&mut bytes, epoch);
+    Ok(bytes)
+}
+
 /// The entry a stored batch holds, given its index.
 pub fn from_batch(raw: &RawBatch, index: u64) -> Result<Entry, EntryFault> {
     let term = u64::try_from(raw.header.leader_epoch).unwrap_or(0);

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use tokio::sync::watch;
 
-use super::acks::{Acks, LocalAck};
+use super::acks::{Acks, Landed, LocalAck};
 use super::groups::Groups;
 use super::log_store::LogStore;
 use super::network::{Channels, GroupNetwork};
@@ -61,6 +61,15 @@ pub enum ReplicaError {
     /// The group could not be started or configured.
     #[error("{0}")]
     Setup(String),
+    /// A conditional proposal found the log's next offset elsewhere than expected;
+    /// nothing of its batch was written.
+    #[error("expected the next offset to be {expected}, but it is {actual}")]
+    OffsetMismatch {
+        /// The offset the batch was to land at.
+        expected: u64,
+        /// The log's next offset.
+        actual: u64,
+    },
 }
 
 fn leader_text(leader: &Option<(NodeId, String)>) -> String {
@@ -307,31 +316,54 @@ impl PartitionReplica {
     /// Replicates one encoded version 2 batch and returns the offsets it landed at:
     /// with [`Acks::All`] once a majority of the group holds it durably and it is
     /// committed; with [`Acks::Leader`] once this leader's own log holds it durably
-    /// (see [`super::acks`] for what that risks).
-    pub async fn propose(&self, batch: Bytes, acks: Acks) -> Result<Applied, ReplicaError> {
-        if acks == Acks::Leader {
-            return self.propose_leader_durable(batch).await;
+    /// (see [`super::acks`] for what that risks). With `expected`, the batch is
+    /// written only if it lands at exactly that offset in this leader's log, else
+    /// [`ReplicaError::OffsetMismatch`] (nothing of it is written).
+    pub async fn propose(
+        &self,
+        batch: Bytes,
+        acks: Acks,
+        expected: Option<u64>,
+    ) -> Result<Applied, ReplicaError> {
+        if acks == Acks::Leader || expected.is_some() {
+            return self.propose_watched(batch, acks, expected).await;
         }
         written(self.raft.client_write(Proposal::new(batch)).await)
     }
 
-    /// [`Self::propose`] with [`Acks::Leader`]: whichever comes first of the notice
-    /// from this node's log store and the commit itself.
-    async fn propose_leader_durable(&self, batch: Bytes) -> Result<Applied, ReplicaError> {
-        let (ack, durable) = LocalAck::pair();
+    /// [`Self::propose`] with a notice from this node's log store: answered on the
+    /// notice when it refuses the batch or when [`Acks::Leader`] asks no more, else on
+    /// the commit; whichever comes first.
+    async fn propose_watched(
+        &self,
+        batch: Bytes,
+        acks: Acks,
+        expected: Option<u64>,
+    ) -> Result<Applied, ReplicaError> {
+        let (ack, mut landed) = LocalAck::expecting(expected);
         let committed = self
             .raft
             .client_write_ff(Proposal(batch, ack))
             .await
             .map_err(|e| ReplicaError::Stopped(e.to_string()))?;
-        tokio::select! {
-            // A notice dropped unsent means the entry never reached this node's log
-            // (the node no longer leads): the commit's answer says why.
-            Ok(applied) = durable => Ok(applied),
-            result = committed => match result {
-                Ok(result) => written(result.map_err(RaftError::APIError)),
-                Err(_) => Err(ReplicaError::Stopped("the group stopped".into())),
-            },
+        tokio::pin!(committed);
+        let mut heard = false;
+        loop {
+            tokio::select! {
+                // A notice dropped unsent means the entry never reached this node's log
+                // (the node no longer leads): the commit's answer says why.
+                Ok(notice) = &mut landed, if !heard => match notice {
+                    Landed::Refused { expected, next_offset } => {
+                        return Err(ReplicaError::OffsetMismatch { expected, actual: next_offset });
+                    }
+                    Landed::At(applied) if acks == Acks::Leader => return Ok(applied),
+                    Landed::At(_) => heard = true,
+                },
+                result = &mut committed => return match result {
+                    Ok(result) => written(result.map_err(RaftError::APIError)),
+                    Err(_) => Err(ReplicaError::Stopped("the group stopped".into())),
+                },
+            }
         }
     }
 

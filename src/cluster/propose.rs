@@ -46,6 +46,15 @@ pub enum ProposeFailure {
     /// The idempotent producer's batch is refused.
     #[error(transparent)]
     Sequence(SequenceError),
+    /// A conditional batch (`expected_next_offset`) would not have landed at the
+    /// expected offset; nothing of it was written.
+    #[error("expected the next offset to be {expected}, but it is {actual}")]
+    OffsetMismatch {
+        /// The offset the batch was to land at.
+        expected: u64,
+        /// The partition's next offset, as its leader saw it.
+        actual: u64,
+    },
     /// The batch is not a valid version 2 batch.
     #[error("invalid batch: {0}")]
     Invalid(String),

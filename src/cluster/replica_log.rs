@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use openraft::{AnyError, EntryPayload, StorageIOError};
 
+use super::acks::{Landed, LocalAck};
 use super::entry_batch;
 use super::index_map::{IndexMap, Slot};
 use super::state_file::{Anchor, PendingReset, StateFile};
@@ -81,7 +82,20 @@ impl ReplicaLog {
         let mut durable = Vec::new();
         for entry in entries {
             let index = entry.log_id.index;
-            let mut bytes = entry_batch::to_batch(entry)
+            let ack = match &entry.payload {
+                EntryPayload::Normal(Proposal(_, ack)) => Some(ack),
+                _ => None,
+            };
+            // A conditional proposal is decided here, where its offset is certain: the
+            // log store is the only writer of the log, and entries come in order.
+            let refused = ack
+                .and_then(LocalAck::expected)
+                .filter(|expected| *expected != self.log.next_offset());
+            let encoded = match refused {
+                Some(_) => entry_batch::placeholder(entry.log_id.leader_id.term),
+                None => entry_batch::to_batch(entry),
+            };
+            let mut bytes = encoded
                 .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
             let mut map = self.map();
             if map.is_empty() && self.state.get().anchor.map(|a| a.index) != Some(index) {
@@ -107,13 +121,17 @@ impl ReplicaLog {
             map.push(index, slot)
                 .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::error(e)))?;
             next_offset = slot.next_offset;
-            if let EntryPayload::Normal(Proposal(_, ack)) = &entry.payload
-                && ack.is_wanted()
-            {
-                let landed = Applied {
-                    base_offset: info.base_offset,
-                    last_offset: info.last_offset,
-                    max_timestamp_ms: info.max_timestamp_ms,
+            if let Some(ack) = ack.filter(|ack| ack.is_wanted()) {
+                let landed = match refused {
+                    Some(expected) => Landed::Refused {
+                        expected,
+                        next_offset: slot.next_offset,
+                    },
+                    None => Landed::At(Applied {
+                        base_offset: info.base_offset,
+                        last_offset: info.last_offset,
+                        max_timestamp_ms: info.max_timestamp_ms,
+                    }),
                 };
                 durable.push((ack, landed));
             }
@@ -350,6 +368,63 @@ mod tests {
             log_id: log_id(term, index),
             payload: openraft::EntryPayload::Blank,
         }
+    }
+
+    /// A normal entry of one record, with the leader's side-car `ack`.
+    fn conditional(term: u64, index: u64, ack: LocalAck) -> Entry {
+        let record = crate::storage::Record {
+            value: Some(bytes::Bytes::from_static(b"v")),
+            ..crate::storage::Record::default()
+        };
+        let mut batch = Vec::new();
+        let meta = crate::storage::batch_v2::BatchMeta::default();
+        crate::storage::batch_v2::encode(&mut batch, std::iter::once((0, &record)), &meta).unwrap();
+        Entry {
+            log_id: log_id(term, index),
+            payload: openraft::EntryPayload::Normal(Proposal(batch.into(), ack)),
+        }
+    }
+
+    #[test]
+    fn a_conditional_entry_is_written_only_at_its_expected_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let replica = ReplicaLog::open(open_log(dir.path()), false).unwrap();
+        replica.append(&[blank(1, 0)]).unwrap();
+
+        let (ack, mut landed) = LocalAck::expecting(Some(1));
+        replica.append(&[conditional(1, 1, ack)]).unwrap();
+        let Ok(Landed::At(applied)) = landed.try_recv() else {
+            panic!("the batch expecting offset 1 was not written there");
+        };
+        assert_eq!((applied.base_offset, applied.last_offset), (1, 1));
+
+        // Expecting 1 again: a placeholder takes the entry's place, and reads back as
+        // a blank entry (what followers then store too).
+        let (ack, mut landed) = LocalAck::expecting(Some(1));
+        replica.append(&[conditional(1, 2, ack)]).unwrap();
+        assert_eq!(
+            landed.try_recv().unwrap(),
+            Landed::Refused {
+                expected: 1,
+                next_offset: 3
+            }
+        );
+        let stored = replica.read(2, 3, usize::MAX).unwrap();
+        assert!(
+            matches!(stored[0].payload, EntryPayload::Blank),
+            "{stored:?}"
+        );
+        let outcome = replica
+            .log()
+            .read(0, crate::storage::ReadLimits::default())
+            .unwrap();
+        let offsets: Vec<u64> = outcome.records.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, vec![1], "only the written batch is a record");
+
+        // Without a condition, an entry is written wherever the log ends.
+        let (ack, mut landed) = LocalAck::pair();
+        replica.append(&[conditional(1, 3, ack)]).unwrap();
+        assert!(matches!(landed.try_recv(), Ok(Landed::At(a)) if a.base_offset == 3));
     }
 
     #[test]

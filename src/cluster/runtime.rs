@@ -623,6 +623,7 @@ impl Cluster {
         partition: u32,
         batch: Bytes,
         acks: Acks,
+        expected: Option<u64>,
     ) -> Result<Proposed, ProposeFailure> {
         let deadline = Instant::now() + PROPOSE_TIMEOUT;
         let replicas = self.replicas_of(topic, partition).unwrap_or_default();
@@ -640,7 +641,7 @@ impl Cluster {
                     // A leader cut off from its majority still believes it leads (only a
                     // higher term deposes it), so its proposal would wait until the
                     // network heals: give up at the deadline instead.
-                    let local = self.propose_local(topic, partition, batch.clone(), acks);
+                    let local = self.propose_local(topic, partition, batch.clone(), acks, expected);
                     match tokio::time::timeout_at(deadline.into(), local).await {
                         Ok(result) => result,
                         Err(_) => {
@@ -653,7 +654,7 @@ impl Cluster {
                     }
                 }
                 Some(id) => {
-                    self.propose_remote(id, topic, partition, batch.clone(), acks)
+                    self.propose_remote(id, topic, partition, batch.clone(), acks, expected)
                         .await
                 }
                 None => Err(ProposeFailure::NotLeader { leader: None }),
@@ -709,6 +710,7 @@ impl Cluster {
         partition: u32,
         batch: Bytes,
         acks: Acks,
+        expected: Option<u64>,
     ) -> Result<Proposed, ProposeFailure> {
         let mut client = self.control_client(node)?;
         let message = ProposeMessage {
@@ -716,10 +718,23 @@ impl Cluster {
             partition,
             batch,
             acks_leader: acks == Acks::Leader,
+            expected_next_offset: expected,
         };
         let request = self.node.channels().request(message, PROPOSE_TIMEOUT);
-        match client.propose(request).await {
+        // A conditional batch goes by its own method: a node that predates it answers
+        // UNIMPLEMENTED rather than ignore the condition and append anyway.
+        let answer = match expected {
+            Some(_) => client.propose_expecting(request).await,
+            None => client.propose(request).await,
+        };
+        match answer {
             Ok(reply) => decode_reply(&reply.into_inner().body),
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                Err(ProposeFailure::Failed(format!(
+                    "node {node} leads the partition but runs a version that cannot check \
+                     expected_next_offset; nothing was written"
+                )))
+            }
             Err(status) => {
                 tracing::debug!(node, %status, "forwarding a batch failed");
                 Err(ProposeFailure::NotLeader { leader: None })
@@ -734,6 +749,7 @@ impl Cluster {
         partition: u32,
         batch: Bytes,
         acks: Acks,
+        expected: Option<u64>,
     ) -> Result<Proposed, ProposeFailure> {
         let replica = self
             .replica(topic, partition)
@@ -752,7 +768,7 @@ impl Cluster {
             .enter()
             .map_err(|to| ProposeFailure::HandingOver { to })?;
         if header.producer_id < 0 {
-            return self.commit(&replica, batch, acks).await;
+            return self.commit(&replica, batch, acks, expected).await;
         }
         let lock = {
             let mut locks = self
@@ -776,7 +792,7 @@ impl Cluster {
                 .await
                 .map_err(|e| ProposeFailure::Failed(e.to_string()))?;
         match verdict {
-            Ok(None) => self.commit(&replica, batch, acks).await,
+            Ok(None) => self.commit(&replica, batch, acks, expected).await,
             // The original is in this leader's log, which is all acks=leader asks.
             Ok(Some(done)) if acks == Acks::Leader => Ok(Proposed {
                 applied: Applied {
@@ -830,11 +846,23 @@ impl Cluster {
         replica: &PartitionReplica,
         batch: Bytes,
         acks: Acks,
+        expected: Option<u64>,
     ) -> Result<Proposed, ProposeFailure> {
+        // Refused without an entry when the batch cannot land at the expected offset:
+        // the leader's log only grows while it leads, so once past it, never; short of
+        // it, only if other batches in flight fill the gap, and with none in the gate
+        // none will. Otherwise the log store decides as it appends, and a refusal
+        // there leaves a placeholder (see `acks::Landed::Refused`).
+        if let Some(expected) = expected {
+            let actual = replica.log().next_offset();
+            if actual > expected || (actual < expected && replica.gate().alone()) {
+                return Err(ProposeFailure::OffsetMismatch { expected, actual });
+            }
+        }
         // A leader cut off from its majority does not know it yet and would wait for
         // the commit for as long as the cut lasts: the client gets an answer instead.
-        let Ok(result) = tokio::time::timeout(PROPOSE_TIMEOUT, replica.propose(batch, acks)).await
-        else {
+        let proposal = replica.propose(batch, acks, expected);
+        let Ok(result) = tokio::time::timeout(PROPOSE_TIMEOUT, proposal).await else {
             return Err(ProposeFailure::Failed(format!(
                 "the batch was not committed within {} s (is a majority of the partition's \
                  replicas reachable?); it may still be committed later, so only an idempotent \
@@ -848,6 +876,9 @@ impl Cluster {
                 duplicate: false,
             }),
             Err(ReplicaError::NotLeader { leader }) => Err(ProposeFailure::NotLeader { leader }),
+            Err(ReplicaError::OffsetMismatch { expected, actual }) => {
+                Err(ProposeFailure::OffsetMismatch { expected, actual })
+            }
             Err(other) => Err(ProposeFailure::Failed(other.to_string())),
         }
     }

@@ -68,6 +68,11 @@ impl WriteGate {
         }
     }
 
+    /// Whether the proposal holding a pass is the only one inside the gate.
+    pub fn alone(&self) -> bool {
+        self.in_flight() == 1
+    }
+
     fn in_flight(&self) -> usize {
         self.state
             .lock()
