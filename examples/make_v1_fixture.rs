@@ -1,6 +1,6 @@
 //! Writes the v1 upgrade fixture: a data directory written through the broker by this
 //! release (batch format v1) and the `expected.json` describing everything in it, so
-//! `tests/upgrade_from_v1.rs` can prove later releases still open and read it unchanged.
+//! `tests/suite/upgrade_from_v1.rs` can prove later releases still open and read it unchanged.
 //!
 //! usage: cargo run --example make_v1_fixture -- OUT_DIR
 //! OUT_DIR must not exist; it receives `data/` (the data directory, closed cleanly) and
@@ -15,7 +15,7 @@
 //! are kept out of the way (long tick, dirty ratio 1.0) so only the explicit steps below
 //! shape the directory.
 
-#[path = "../tests/upgrade_support/mod.rs"]
+#[path = "../tests/suite/upgrade_support/mod.rs"]
 mod upgrade_support;
 
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 # both others for longer than the election timeout (the nodes reach each other through
 # a TCP proxy per pair, which the test cuts and heals), under four idempotent
 # producers; then every acknowledged record must be stored exactly once, at its
-# acknowledged offset, with the same bytes on every replica (tests/cluster_failover.rs,
+# acknowledged offset, with the same bytes on every replica (tests/suite/cluster_failover.rs,
 # `chaos`).
 #
 #   scripts/cluster-chaos.sh [ROUNDS] [SEED]
@@ -20,4 +20,4 @@ export EVENTLOG_CHAOS_ROUNDS="${1:-50}"
 if [ -n "${2:-}" ]; then
     export EVENTLOG_CHAOS_SEED="$2"
 fi
-exec cargo test --release --test cluster_failover chaos -- --ignored --nocapture
+exec cargo test --release --test suite cluster_failover::chaos -- --ignored --nocapture

@@ -2,7 +2,7 @@
 # The long crash and corruption suite: the kill -9 under load test with many rounds and
 # the corruption suite, on a release build. Each round SIGKILLs a real server under
 # concurrent produce and commit load at a random moment, restarts it on the same data
-# directory and checks every acknowledged record and commit (see tests/crash_kill9_load.rs).
+# directory and checks every acknowledged record and commit (see tests/suite/crash_kill9_load.rs).
 # The data files are only ever touched by the server and by the tests' own damage cases.
 #
 # Prints the seed (to replay a failure), one line per round and a summary; exits non-zero
@@ -53,7 +53,7 @@ fi
 
 started=$SECONDS
 echo "== kill -9 under load: $rounds rounds (${profile[*]:-debug} build)"
-cargo test "${profile[@]}" --test crash_kill9_load -- --nocapture --test-threads 1
+cargo test "${profile[@]}" --test suite crash_kill9_load:: -- --nocapture --test-threads 1
 echo "== corruption suite"
-cargo test "${profile[@]}" --test corruption -- --test-threads 1
+cargo test "${profile[@]}" --test suite corruption:: -- --test-threads 1
 echo "== passed: $rounds kill -9 rounds and the corruption suite in $((SECONDS - started)) s"

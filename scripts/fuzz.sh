@@ -11,7 +11,7 @@
 # - kafka_request: the Kafka listener's frame reader, request decoding (every served
 #   API and version) and a Produce request's record batches. Seeds: the committed
 #   fuzz/corpus/kafka_request (valid requests, written by
-#   `cargo test --test kafka_decode -- --ignored write_the_fuzz_corpus`); what a run
+#   `cargo test --test suite kafka_decode::write_the_fuzz_corpus -- --ignored`); what a run
 #   adds goes to fuzz/runs/kafka_request, so the committed seeds stay as they are.
 # A run ends with libFuzzer's final stats (executions, time); docs/fuzzing.md records them.
 set -euo pipefail

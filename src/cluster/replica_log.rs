@@ -6,6 +6,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use openraft::{AnyError, EntryPayload, StorageIOError};
 
 use super::acks::{Landed, LocalAck};
@@ -261,12 +263,14 @@ impl ReplicaLog {
         last: LogId,
         membership: StoredMembership,
         next_offset: u64,
+        producers: Option<String>,
     ) -> Result<(), StorageError> {
         let mut map = self.map();
         let pending = PendingReset {
             last,
             membership,
             next_offset,
+            producers,
         };
         self.state
             .update(|s| s.reset = Some(pending.clone()))
@@ -285,7 +289,15 @@ impl ReplicaLog {
 /// Empties the log at the reset's offset and stores the state that numbers it from
 /// there (everything up to the snapshot counts as purged and applied).
 fn finish_reset(log: &Log, state: &StateFile, pending: &PendingReset) -> Result<(), StorageError> {
-    log.reset_to(pending.next_offset)
+    let producers = pending.producers.as_deref().and_then(|encoded| {
+        BASE64
+            .decode(encoded)
+            .inspect_err(
+                |error| tracing::warn!(%error, "producer state of a reset is not base64; ignored"),
+            )
+            .ok()
+    });
+    log.reset_to_with_producers(pending.next_offset, producers.as_deref())
         .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
     state
         .update(|s| {
@@ -435,7 +447,7 @@ mod tests {
             .append(&[blank(1, 0), blank(1, 1), blank(1, 2)])
             .unwrap();
         replica
-            .reset(log_id(2, 50), StoredMembership::default(), 700)
+            .reset(log_id(2, 50), StoredMembership::default(), 700, None)
             .unwrap();
         assert_eq!(replica.map().next_index(), 51);
         assert_eq!(replica.log().log_start_offset(), 700);
@@ -459,6 +471,7 @@ mod tests {
             last: log_id(2, 50),
             membership: StoredMembership::default(),
             next_offset: 700,
+            producers: None,
         };
         replica.state().update(|s| s.reset = Some(pending)).unwrap();
         drop(replica);

@@ -61,6 +61,11 @@ pub struct PendingReset {
     pub membership: StoredMembership,
     /// The offset the log starts again at.
     pub next_offset: u64,
+    /// The producer state as of `next_offset` that the leader sent with its snapshot:
+    /// a producer snapshot (`storage-format.md`, "Producer snapshot") in base64, since
+    /// version 12; absent when none came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producers: Option<String>,
 }
 
 /// The state file of one group, loaded once and rewritten on each change.
@@ -145,6 +150,7 @@ mod tests {
                 last: log_id(3, 120),
                 membership: StoredMembership::default(),
                 next_offset: 4_000,
+                producers: None,
             }),
             ..GroupState::default()
         };
@@ -155,5 +161,29 @@ mod tests {
         );
         let back: GroupState = serde_json::from_str(&json).unwrap();
         assert_eq!(back, state);
+    }
+
+    /// Pins the JSON of a pending reset that carries its leader's producer state
+    /// (version 12), and shows a version 11 reset (none) still reads.
+    #[test]
+    fn a_pending_reset_with_producer_state_is_stored_as_documented() {
+        let pending = PendingReset {
+            last: log_id(3, 120),
+            membership: StoredMembership::default(),
+            next_offset: 4_000,
+            producers: Some("RVZMUFJEMDE=".into()),
+        };
+        let json = serde_json::to_string(&pending).unwrap();
+        assert_eq!(
+            json,
+            r#"{"last":{"leader_id":3,"index":120},"membership":{"log_id":null,"membership":{"configs":[],"nodes":{}}},"next_offset":4000,"producers":"RVZMUFJEMDE="}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<PendingReset>(&json).unwrap(),
+            pending
+        );
+        let version_11 = json.replace(r#","producers":"RVZMUFJEMDE=""#, "");
+        let old: PendingReset = serde_json::from_str(&version_11).unwrap();
+        assert_eq!(old.producers, None);
     }
 }

@@ -4,15 +4,18 @@
 //! which is the Raft log, so applying writes nothing.
 //!
 //! A snapshot of a partition is its position, not its data: the last applied entry,
-//! the membership, and the offset after it. A follower is sent one when its leader's
+//! the membership, the offset after it, and the producer state as of that offset. A follower is sent one when its leader's
 //! retention purged the entries it lacks; unless it holds the log up to the snapshot
 //! already, it starts its log again, empty, at the snapshot's offset (as a Kafka
-//! follower behind its leader's log start does) and fetches from there.
+//! follower behind its leader's log start does), takes the producer state (so it
+//! recognises retries of the batches it never received) and fetches from there.
 
 use std::io::Cursor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
 use serde::{Deserialize, Serialize};
@@ -28,10 +31,17 @@ use crate::storage::batch_v2;
 const SAVE_APPLIED_EVERY: Duration = Duration::from_secs(1);
 
 /// The data of a partition snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionSnapshot {
     /// One past the last offset the snapshot covers.
     pub next_offset: u64,
+    /// The partition's producer state as of `next_offset`: a producer snapshot
+    /// (`storage-format.md`, "Producer snapshot") in base64. A replica that starts its
+    /// log again at `next_offset` takes it, so it recognises a retry of a batch it
+    /// never received if it comes to lead. Absent from a node of an older version,
+    /// which sends none (and ignores one sent to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producers: Option<String>,
 }
 
 /// The state machine of one partition group.
@@ -78,9 +88,20 @@ impl PartitionMachine {
         Ok(())
     }
 
-    fn snapshot(&self) -> Snapshot<GroupConfig> {
+    /// A snapshot at the commit watermark, with the producer state as of it (read
+    /// from the log's producer snapshots and batch headers, off the async threads).
+    async fn snapshot(&self) -> Snapshot<GroupConfig> {
         let next_offset = *self.commit.borrow();
-        let data = serde_json::to_vec(&PartitionSnapshot { next_offset }).unwrap_or_default();
+        let replica = Arc::clone(&self.replica);
+        let producers = blocking(move || Ok(replica.log().producer_snapshot_at(next_offset)))
+            .await
+            .ok()
+            .map(|bytes| BASE64.encode(bytes));
+        let data = PartitionSnapshot {
+            next_offset,
+            producers,
+        };
+        let data = serde_json::to_vec(&data).unwrap_or_default();
         snapshot_of(self.applied, &self.membership, data)
     }
 }
@@ -196,7 +217,7 @@ impl RaftStateMachine<GroupConfig> for PartitionMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder::of(self.snapshot())
+        SnapshotBuilder::of(self.snapshot().await)
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -221,7 +242,8 @@ impl RaftStateMachine<GroupConfig> for PartitionMachine {
             let replica = Arc::clone(&self.replica);
             let membership = meta.last_membership.clone();
             let next_offset = data.next_offset;
-            blocking(move || replica.reset(last, membership, next_offset)).await?;
+            let producers = data.producers.clone();
+            blocking(move || replica.reset(last, membership, next_offset, producers)).await?;
             tracing::info!(
                 snapshot = %meta.snapshot_id,
                 next_offset,
@@ -241,6 +263,9 @@ impl RaftStateMachine<GroupConfig> for PartitionMachine {
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<Snapshot<GroupConfig>>, StorageError> {
-        Ok(self.applied.is_some().then(|| self.snapshot()))
+        match self.applied {
+            Some(_) => Ok(Some(self.snapshot().await)),
+            None => Ok(None),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! A log written in batch format version 1 (what versions before format 4 wrote) keeps
 //! working after the change to version 2: it opens and reads unchanged, appends go on
 //! in version 2 segments, and compaction, truncation, recovery and `verify` handle a
-//! log holding both. (`tests/upgrade_from_v1.rs` does the same with a data directory
+//! log holding both. (`tests/suite/upgrade_from_v1.rs` does the same with a data directory
 //! an older release wrote.)
 
 use std::path::Path;

@@ -4,6 +4,7 @@
 //! truncation. See `producer_state.rs` for the rules and `producer_snapshot.rs` for the
 //! file.
 
+use std::ops::Range;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::batch::{self, BatchFormat};
@@ -24,8 +25,9 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// Rebuilds the producer state of the log whose segments are `segments` (the active one
-/// last) and whose next offset is `next_offset`: the newest snapshot at or below it,
-/// then every version 2 batch from the snapshot's offset on.
+/// last) as of `next_offset` (the log's next offset at an open, or any batch boundary
+/// below it): the newest snapshot at or below it, then every version 2 batch from the
+/// snapshot's offset up to it.
 pub(crate) fn rebuild(
     dir: &std::path::Path,
     segments: &[std::sync::Arc<Segment>],
@@ -40,14 +42,17 @@ pub(crate) fn rebuild(
         }
     };
     let now = now_ms();
-    for seg in segments.iter().filter(|s| s.next_offset() > from) {
-        replay_segment(seg, from, now, &mut table);
+    for seg in segments
+        .iter()
+        .filter(|s| s.next_offset() > from && s.base_offset < next_offset)
+    {
+        replay_segment(seg, from..next_offset, now, &mut table);
     }
     table
 }
 
-/// Records the producer batches of `seg` at or after offset `from` into `table`.
-fn replay_segment(seg: &Segment, from: u64, now: i64, table: &mut ProducerStateTable) {
+/// Records the producer batches of `seg` that start in `range` into `table`.
+fn replay_segment(seg: &Segment, range: Range<u64>, now: i64, table: &mut ProducerStateTable) {
     // Version 1 batches carry no producer: known from the file header alone, so the
     // first open after an upgrade does not map every old segment just to skip it.
     if file_format(&seg.path) == Some(BatchFormat::V1) {
@@ -69,7 +74,10 @@ fn replay_segment(seg: &Segment, from: u64, now: i64, table: &mut ProducerStateT
             break;
         };
         pos += header.length as usize;
-        if header.producer_id < 0 || header.base_offset < from {
+        if header.base_offset >= range.end {
+            break;
+        }
+        if header.producer_id < 0 || header.base_offset < range.start {
             continue;
         }
         let producer = ProducerBatch {
@@ -118,6 +126,25 @@ impl Log {
         if let Err(error) = stored {
             tracing::warn!(log = %self.ident, %error, "could not store a producer snapshot; the next open replays more of the log");
         }
+    }
+
+    /// The producer state as of `offset` (a batch boundary at or below the next
+    /// offset: what the batches below it say), in the producer snapshot encoding
+    /// (`storage-format.md`, "Producer snapshot"): what a replica started again at
+    /// `offset` needs to recognise retries of batches it never received. Reads the
+    /// newest snapshot at or below `offset` and the batch headers after it.
+    pub fn producer_snapshot_at(&self, offset: u64) -> Vec<u8> {
+        let table = rebuild(&self.dir, &self.segment_list(), offset);
+        producer_snapshot::encode(offset, &table)
+    }
+
+    /// What the log knows of `producer_id`.
+    #[cfg(test)]
+    pub(crate) fn producer_state(
+        &self,
+        producer_id: i64,
+    ) -> Option<super::producer_state::ProducerEntry> {
+        self.lock_writer().producers.get(producer_id).cloned()
     }
 
     /// After a truncation to `offset`: forgets the producer batches it removed and the

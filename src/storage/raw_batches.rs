@@ -115,15 +115,19 @@ impl Log {
             self.roll_locked(&mut w)?;
         }
         let (base, next) = self.write_locked(&mut w, batch, header.max_timestamp, config.fsync)?;
-        if header.producer_id >= 0 && header.record_count > 0 {
+        if header.producer_id >= 0 {
+            // A producer's batch spans one sequence per offset, also once compaction
+            // removed some or all of its records (an emptied batch keeps its header):
+            // a replica sent such a batch learns what its leader knew of the producer,
+            // as opening the log would by replaying the headers.
             let producer = ProducerBatch {
                 producer_id: header.producer_id,
                 epoch: header.producer_epoch,
                 base_sequence: header.base_sequence,
             };
             let now = super::producers::now_ms();
-            w.producers
-                .record(&producer, header.record_count, base, next - 1, now);
+            let count = header.last_offset_delta + 1;
+            w.producers.record(&producer, count, base, next - 1, now);
         }
         Ok(AppendInfo {
             base_offset: base,

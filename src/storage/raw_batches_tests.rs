@@ -8,7 +8,9 @@ use bytes::Bytes;
 use crate::storage::batch::BatchFormat;
 use crate::storage::batch_v2;
 use crate::storage::producer_state::ProducerBatch;
-use crate::storage::{AppendError, Log, LogConfig, LogIdent, ReadError, ReadLimits, Record};
+use crate::storage::{
+    AppendError, CompactionConfig, Log, LogConfig, LogIdent, ReadError, ReadLimits, Record,
+};
 
 fn open(dir: &Path) -> Log {
     let config = LogConfig {
@@ -105,6 +107,41 @@ fn a_copy_keeps_the_producer_state_across_a_reopen() {
         .unwrap();
     assert!(info.duplicate);
     assert_eq!(info.base_offset, from.high_watermark() - 2);
+}
+
+#[test]
+fn a_copied_batch_that_compaction_emptied_keeps_its_producer_known() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let from = source(a.path());
+    // Producer 9's last batch (sequences 38..39, keys key-0 and key-1) is superseded
+    // by newer records of its keys and emptied by compaction.
+    let emptied_at = from.high_watermark() - 2;
+    from.append(&records(3, "newer")).unwrap();
+    from.roll().unwrap();
+    let compacted = from.compact(CompactionConfig::default()).unwrap();
+    assert!(compacted.records_removed > 0);
+    let batch = from.read_batches(emptied_at, usize::MAX, 1).unwrap();
+    assert_eq!(batch[0].header.base_offset, emptied_at);
+    assert_eq!(batch[0].header.record_count, 0, "the batch must be emptied");
+
+    // Copied batch by batch, as a replica is sent its leader's log, and asked at once
+    // (no reopen replays the headers): a retry of the emptied batch is a duplicate.
+    let to = open(b.path());
+    copy_all(&from, &to);
+    let retry = ProducerBatch {
+        producer_id: 9,
+        epoch: 0,
+        base_sequence: 38,
+    };
+    let info = to
+        .append_idempotent(&records(2, "idem-19"), retry, None)
+        .unwrap();
+    assert!(
+        info.duplicate,
+        "the retry was appended again at {}",
+        info.base_offset
+    );
+    assert_eq!(info.base_offset, emptied_at);
 }
 
 #[test]

@@ -11,12 +11,28 @@ use std::sync::atomic::Ordering;
 use super::checkpoint::Checkpoint;
 use super::error::MaintenanceError;
 use super::log::Log;
+use super::producer_snapshot;
+use super::producer_state::ProducerStateTable;
 use super::swap::Intent;
 
 impl Log {
     /// Removes every record and makes `offset` both the log start and the next offset
     /// to append. Producer state goes with the records.
     pub fn reset_to(&self, offset: u64) -> Result<(), MaintenanceError> {
+        self.reset_to_with_producers(offset, None)
+    }
+
+    /// As [`Log::reset_to`], then takes the producer state of `producers` (a producer
+    /// snapshot at `offset`, as [`Log::producer_snapshot_at`] encodes it on the log
+    /// the replica follows), stored as this log's snapshot at `offset` so an open
+    /// finds it. A snapshot that does not decode, or is taken at another offset, is
+    /// ignored with a warning: producer state is derived data, and without it a retry
+    /// of a batch from before `offset` is only not recognised as a duplicate.
+    pub fn reset_to_with_producers(
+        &self,
+        offset: u64,
+        producers: Option<&[u8]>,
+    ) -> Result<(), MaintenanceError> {
         if self.poison.get().is_some() {
             return Err(MaintenanceError::Poisoned {
                 log: self.ident.clone(),
@@ -49,6 +65,14 @@ impl Log {
         self.log_start.store(offset, Ordering::Release);
         self.install_active(&mut w, offset, Vec::new())?;
         self.truncate_producers(&mut w, 0);
+        if let Some(table) = producers.and_then(|bytes| self.producers_for_reset(offset, bytes)) {
+            // As any producer snapshot, a failed store costs only what an open would
+            // know (the table is kept in memory): the records are already gone.
+            if let Err(error) = producer_snapshot::store(&self.dir, offset, &table) {
+                tracing::warn!(log = %self.ident, %error, "could not store the producer state sent with a reset");
+            }
+            w.producers = table;
+        }
         tracing::info!(
             log = %self.ident,
             dir = %self.dir.display(),
@@ -60,8 +84,29 @@ impl Log {
     }
 }
 
+impl Log {
+    /// The table of a producer snapshot sent for a reset at `offset`, if it is one.
+    fn producers_for_reset(&self, offset: u64, bytes: &[u8]) -> Option<ProducerStateTable> {
+        match producer_snapshot::decode(bytes) {
+            Ok((base, table)) if base == offset => Some(table),
+            Ok((base, _)) => {
+                tracing::warn!(log = %self.ident, base, offset, "producer state sent for another offset; ignored");
+                None
+            }
+            Err(why) => {
+                tracing::warn!(log = %self.ident, %why, "producer state sent with the reset does not decode; ignored");
+                None
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use crate::storage::batch::BatchFormat;
+    use crate::storage::producer_state::ProducerBatch;
     use crate::storage::{Log, LogConfig, LogIdent, ReadLimits, Record};
 
     fn config() -> LogConfig {
@@ -117,6 +162,88 @@ mod tests {
             .filter(|n| n.ends_with(".log"))
             .collect();
         assert_eq!(files.len(), 1, "only the new segment is left: {files:?}");
+    }
+
+    fn v2() -> LogConfig {
+        LogConfig {
+            batch_format: BatchFormat::V2,
+            ..LogConfig::default()
+        }
+    }
+
+    fn producer(producer_id: i64, epoch: i16, base_sequence: i32) -> ProducerBatch {
+        ProducerBatch {
+            producer_id,
+            epoch,
+            base_sequence,
+        }
+    }
+
+    /// Producer 3 writes ten batches of two records over several segments; the
+    /// boundary follows them; producer 3 (in a new epoch) and producer 4 write after it.
+    fn source(dir: &Path) -> (Log, u64) {
+        let log = Log::open(dir, LogIdent::new("s", 0), v2()).unwrap();
+        for b in 0..10 {
+            let records = [record(&format!("a{b}")), record(&format!("b{b}"))];
+            log.append_idempotent(&records, producer(3, 0, b * 2), None)
+                .unwrap();
+            if b % 4 == 3 {
+                log.roll().unwrap();
+            }
+        }
+        let boundary = log.next_offset();
+        log.append_idempotent(&[record("new epoch")], producer(3, 1, 0), None)
+            .unwrap();
+        log.append_idempotent(&[record("other")], producer(4, 0, 0), None)
+            .unwrap();
+        (log, boundary)
+    }
+
+    #[test]
+    fn a_log_reset_with_its_leaders_producer_state_knows_the_batches_below_the_reset() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (leader, boundary) = source(a.path());
+        let snapshot = leader.producer_snapshot_at(boundary);
+
+        let replica = Log::open(b.path(), LogIdent::new("r", 0), v2()).unwrap();
+        replica
+            .reset_to_with_producers(boundary, Some(&snapshot))
+            .unwrap();
+        // The state as of the boundary: producer 3 in epoch 0 (the newer epoch came
+        // after it), producer 4 not yet.
+        let entry = replica.producer_state(3).unwrap();
+        assert_eq!(entry.epoch, 0);
+        assert_eq!(entry.batches.back().unwrap().last_offset, boundary - 1);
+        assert!(replica.producer_state(4).is_none());
+        drop(replica);
+
+        // Also after a reopen (the state was stored at the new log start), a retry of
+        // the last batch before the boundary is a duplicate at its first offset.
+        let replica = Log::open(b.path(), LogIdent::new("r", 0), v2()).unwrap();
+        let retry = [record("a9"), record("b9")];
+        let info = replica
+            .append_idempotent(&retry, producer(3, 0, 18), None)
+            .unwrap();
+        assert!(info.duplicate);
+        assert_eq!(info.base_offset, boundary - 2);
+        assert_eq!(replica.next_offset(), boundary);
+    }
+
+    #[test]
+    fn producer_state_sent_for_another_offset_is_ignored() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (leader, boundary) = source(a.path());
+        let snapshot = leader.producer_snapshot_at(boundary);
+        let replica = Log::open(b.path(), LogIdent::new("r", 0), v2()).unwrap();
+        replica
+            .reset_to_with_producers(boundary + 1, Some(&snapshot))
+            .unwrap();
+        assert!(replica.producer_state(3).is_none());
+        replica
+            .reset_to_with_producers(boundary, Some(&snapshot[..snapshot.len() - 1]))
+            .unwrap();
+        assert!(replica.producer_state(3).is_none());
+        assert_eq!(replica.next_offset(), boundary);
     }
 
     #[test]
