@@ -15,8 +15,21 @@ use crate::storage::CompactionStats;
 pub struct PartitionCompaction {
     /// The partition.
     pub partition: u32,
+    /// The node whose replica this is, in a cluster (0 on a single node).
+    pub node: u64,
     /// Its statistics (for a dry run, the estimate).
     pub stats: CompactionStats,
+}
+
+/// What compacting a topic through this node gave.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicCompaction {
+    /// Each replica compacted (on a single node, each partition), by partition and
+    /// node.
+    pub replicas: Vec<PartitionCompaction>,
+    /// In a cluster, the nodes holding replicas that could not be asked or failed,
+    /// and why: theirs were not compacted now (they still are in the background).
+    pub unreachable: Vec<(u64, String)>,
 }
 
 impl Broker {
@@ -114,15 +127,62 @@ impl Broker {
 
     /// Compacts every partition of a COMPACT topic now, or with `dry_run` estimates what
     /// that would remove. Runs on the blocking pool; appends and reads go on meanwhile.
-    /// In a cluster it compacts the replicas this node holds (below their commit
-    /// watermark); every node compacts its own in the background.
+    /// In a cluster every replica is compacted (below its commit watermark): this
+    /// node's here, and every other node holding replicas is asked for its own at the
+    /// same time (see `remote_compact`).
     pub async fn compact_topic(
+        &self,
+        name: &str,
+        dry_run: bool,
+    ) -> Result<TopicCompaction, BrokerError> {
+        let topic = self.topic(name)?;
+        check_compacted(&topic)?;
+        let Some(cluster) = self.cluster() else {
+            let replicas = self.compact_replicas(name, dry_run).await?;
+            return Ok(TopicCompaction {
+                replicas,
+                unreachable: Vec::new(),
+            });
+        };
+        let (here, elsewhere) = tokio::join!(
+            self.compact_replicas(name, dry_run),
+            super::remote_compact::compact_elsewhere(cluster, name, dry_run),
+        );
+        let mut done = TopicCompaction {
+            replicas: here?,
+            unreachable: elsewhere.unreachable,
+        };
+        done.replicas.extend(elsewhere.replicas);
+        done.replicas.sort_by_key(|r| (r.partition, r.node));
+        Ok(done)
+    }
+
+    /// Compacts (or estimates) the replicas of `name` this node holds: every partition
+    /// on a single node. What another node asks of this one for a topic compacted
+    /// through it.
+    pub async fn compact_replicas(
         &self,
         name: &str,
         dry_run: bool,
     ) -> Result<Vec<PartitionCompaction>, BrokerError> {
         let topic = self.topic(name)?;
-        blocking(move || compact_topic_blocking(&topic, dry_run, &mut |_| {})).await
+        let node = self.cluster().map_or(0, |c| c.node_id());
+        let mut done =
+            blocking(move || compact_topic_blocking(&topic, dry_run, &mut |_| {})).await?;
+        for replica in &mut done {
+            replica.node = node;
+        }
+        Ok(done)
+    }
+}
+
+/// Refuses a topic whose cleanup policy is not compact.
+fn check_compacted(topic: &Topic) -> Result<(), BrokerError> {
+    match topic.config().cleanup_policy {
+        CleanupPolicy::Compact => Ok(()),
+        _ => Err(BrokerError::NotCompacted {
+            topic: topic.name().to_string(),
+        }),
     }
 }
 
@@ -133,12 +193,8 @@ pub fn compact_topic_blocking(
     dry_run: bool,
     done: &mut dyn FnMut(&PartitionCompaction),
 ) -> Result<Vec<PartitionCompaction>, BrokerError> {
+    check_compacted(topic)?;
     let config = topic.config();
-    if config.cleanup_policy != CleanupPolicy::Compact {
-        return Err(BrokerError::NotCompacted {
-            topic: topic.name().to_string(),
-        });
-    }
     // In a cluster, this node's replicas: each node compacts its own copies.
     topic
         .partitions()
@@ -152,6 +208,7 @@ pub fn compact_topic_blocking(
             };
             let outcome = PartitionCompaction {
                 partition: partition.number(),
+                node: 0,
                 stats,
             };
             done(&outcome);

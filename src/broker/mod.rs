@@ -17,7 +17,8 @@
 //! - [`ticker`]: the housekeeping thread; [`gauges`]: a snapshot for metrics.
 //! - `admin`, `produce`, `read`: the operations, as `impl Broker` blocks; `remote_read`:
 //!   in a cluster, reads of partitions this node holds no replica of, through a node
-//!   that holds one (and the answering side of them).
+//!   that holds one (and the answering side of them); `remote_compact`: on-demand
+//!   compaction asked of the other nodes holding a topic's replicas.
 //! - [`subscription`]: a cursor that goes from history into the live tail.
 //! - [`group_store`]: the durable consumer-group offsets log; [`group_types`]: the values
 //!   of group operations; `groups`, `group_reset`, `group_subscribe`: the operations.
@@ -73,6 +74,7 @@ pub mod producer_ids;
 mod producer_names;
 mod read;
 pub mod registry;
+mod remote_compact;
 mod remote_read;
 mod replica_trim;
 mod replication;
@@ -93,7 +95,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::cluster::Acks;
-pub use cleanup::PartitionCompaction;
+pub use cleanup::{PartitionCompaction, TopicCompaction};
 pub use config_update::{Setting, TopicConfigUpdate};
 pub use dirty_ratio::DirtyRatio;
 pub use error::BrokerError;

@@ -4,6 +4,7 @@
 //! none), print one summary line per topic, or one `error:` line on stderr for a topic
 //! that fails, go on after it, and exit non-zero at the end if any did.
 
+use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -79,9 +80,14 @@ pub async fn run_online(args: OnlineArgs) -> anyhow::Result<()> {
             .admin
             .compact_topic(request)
             .await
-            .map(|reply| reply.into_inner().partitions)
+            .map(tonic::Response::into_inner)
             .map_err(rpc_error);
-        report.topic(&name, outcome)?;
+        let unreachable = outcome
+            .as_ref()
+            .map(|reply| reply.unreachable.clone())
+            .unwrap_or_default();
+        report.topic(&name, outcome.map(|reply| reply.partitions))?;
+        report.not_compacted(&name, &unreachable);
     }
     report.finish()
 }
@@ -138,8 +144,11 @@ pub const NOTHING_TO_COMPACT: &str = "no topics with cleanup policy compact";
 /// Totals of a topic's partitions.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct TopicTotals {
-    /// Partitions compacted.
+    /// Partitions compacted (in a cluster, those with a replica compacted).
     pub partitions: usize,
+    /// In a cluster, the nodes whose replicas were compacted, by id (empty on a
+    /// single node).
+    pub nodes: Vec<u64>,
     /// Sealed segments before.
     pub segments_before: u64,
     /// Sealed segments after.
@@ -159,9 +168,16 @@ pub struct TopicTotals {
 impl TopicTotals {
     /// Sums the partitions of one topic.
     pub fn of(partitions: &[pb::PartitionCompaction]) -> TopicTotals {
+        let numbers: BTreeSet<u32> = partitions.iter().map(|p| p.partition).collect();
+        let nodes: BTreeSet<u64> = partitions
+            .iter()
+            .map(|p| p.node_id)
+            .filter(|id| *id != 0)
+            .collect();
         partitions.iter().fold(
             TopicTotals {
-                partitions: partitions.len(),
+                partitions: numbers.len(),
+                nodes: nodes.into_iter().collect(),
                 ..TopicTotals::default()
             },
             |t, p| TopicTotals {
@@ -172,6 +188,7 @@ impl TopicTotals {
                 records_removed: t.records_removed + p.records_removed,
                 tombstones_removed: t.tombstones_removed + p.tombstones_removed,
                 duration_ms: t.duration_ms + p.duration_ms,
+                nodes: t.nodes,
                 ..t
             },
         )
@@ -232,6 +249,7 @@ impl Report {
                     "records_removed": t.records_removed,
                     "tombstones_removed": t.tombstones_removed,
                     "duration_ms": t.duration_ms,
+                    "nodes": t.nodes,
                 }),
             ),
             Format::Text => writeln!(out, "{}", self.line(name, &t)),
@@ -239,9 +257,17 @@ impl Report {
     }
 
     fn line(&self, name: &str, t: &TopicTotals) -> String {
+        // In a cluster, the figures sum every node's replicas.
+        let nodes = match t.nodes.as_slice() {
+            [] => String::new(),
+            ids => format!(
+                " on nodes {}",
+                ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+            ),
+        };
         if self.dry_run {
             format!(
-                "{name}: would reclaim about {} bytes: bytes {} -> ~{}, {} records removable ({} tombstones), {} partitions [dry run, {}]",
+                "{name}: would reclaim about {} bytes: bytes {} -> ~{}, {} records removable ({} tombstones), {} partitions{nodes} [dry run, {}]",
                 t.bytes_before - t.bytes_after.min(t.bytes_before),
                 t.bytes_before,
                 t.bytes_after,
@@ -252,7 +278,7 @@ impl Report {
             )
         } else {
             format!(
-                "{name}: bytes {} -> {}, segments {} -> {}, {} records removed ({} tombstones), {} partitions, {} ms [{}]",
+                "{name}: bytes {} -> {}, segments {} -> {}, {} records removed ({} tombstones), {} partitions{nodes}, {} ms [{}]",
                 t.bytes_before,
                 t.bytes_after,
                 t.segments_before,
@@ -263,6 +289,20 @@ impl Report {
                 t.duration_ms,
                 self.mode,
             )
+        }
+    }
+
+    /// Reports the nodes whose replicas of `name` were not compacted now (one `error:`
+    /// line each, on stderr), and remembers them for the exit code.
+    fn not_compacted(&mut self, name: &str, unreachable: &[pb::UnreachableNode]) {
+        for node in unreachable {
+            eprintln!(
+                "error: compacting {name}: the replicas on node {} were not compacted now: {}",
+                node.node_id, node.reason
+            );
+        }
+        if !unreachable.is_empty() {
+            self.failed += 1;
         }
     }
 

@@ -31,7 +31,9 @@
 //!   such a node taken back into each group as a learner, then a voter;
 //!   [`peer_call`]: the calling side of its JSON requests.
 //! - [`remote_read`]: reads of a partition this node holds no replica of, asked of a
-//!   node holding one (`eventlog.cluster.v1.PartitionReads`).
+//!   node holding one (`eventlog.cluster.v1.PartitionReads`); [`remote_compact`]:
+//!   on-demand compaction of the replicas other nodes hold
+//!   (`eventlog.cluster.v1.ReplicaMaintenance`).
 //! - [`node_change`]: adding and removing nodes (metadata group membership);
 //!   [`replica_move`]: moving a partition's replicas (its group's membership).
 //! - [`leader_balance`]: handing partitions' leadership back to their preferred
@@ -64,6 +66,7 @@ pub mod peer_security;
 pub mod propose;
 pub mod rejoin;
 pub mod rejoin_guard;
+pub mod remote_compact;
 pub mod remote_read;
 pub mod replica_log;
 pub mod replica_move;

@@ -8,7 +8,7 @@
 //! | `Admin/ListTopics`, `DescribeTopic`, `ListGroups`, `DescribeGroup` | any valid token |
 //! | server reflection | any valid token |
 //! | `Admin/CreateTopic`, `CreatePartitions`, `DeleteTopic`, `UpdateTopicConfig`, `CompactTopic`, `DeleteGroup`, `ResetGroupOffsets`, `ReassignPartition`, `BalanceLeaders`, `AddNode`, `RemoveNode` | admin |
-//! | `eventlog.cluster.v1.RaftTransport/*`, `ClusterControl/*`, `PartitionReads/*` | node |
+//! | `eventlog.cluster.v1.RaftTransport/*`, `ClusterControl/*`, `PartitionReads/*`, `ReplicaMaintenance/*` | node |
 //!
 //! Admin may call everything but node-to-node traffic: Raft messages from anyone but a
 //! node could rewrite the log, so only the `node` role (held by the token other nodes
@@ -174,7 +174,8 @@ pub fn required(path: &str) -> Access {
         (
             "eventlog.cluster.v1.RaftTransport"
             | "eventlog.cluster.v1.ClusterControl"
-            | "eventlog.cluster.v1.PartitionReads",
+            | "eventlog.cluster.v1.PartitionReads"
+            | "eventlog.cluster.v1.ReplicaMaintenance",
             _,
         ) => Access::Role(Role::Node),
         _ => Access::Role(Role::Admin),
@@ -188,14 +189,14 @@ mod tests {
     #[test]
     fn every_method_the_table_opens_exists_in_the_proto_files() {
         // A misspelt name in `required` would silently make that RPC admin-only: the
-        // twelve methods the table opens to other roles, and the fifteen node-to-node
+        // twelve methods the table opens to other roles, and the sixteen node-to-node
         // methods, must all be real.
         let opened = crate::proto::methods::RPC_METHODS
             .iter()
             .flat_map(|(service, methods)| methods.iter().map(move |m| format!("/{service}/{m}")))
             .filter(|path| required(path) != Access::Role(Role::Admin))
             .count();
-        assert_eq!(opened, 27);
+        assert_eq!(opened, 28);
     }
 
     #[test]

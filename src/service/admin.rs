@@ -204,13 +204,18 @@ impl Admin for AdminService {
         request: Request<pb::CompactTopicRequest>,
     ) -> Result<Response<pb::CompactTopicResponse>, Status> {
         let (_, request) = topic_request(request, |r| &r.name)?;
-        let partitions = self
+        let done = self
             .broker
             .compact_topic(&request.name, request.dry_run)
             .await?;
         Ok(Response::new(pb::CompactTopicResponse {
-            partitions: partitions.into_iter().map(Into::into).collect(),
+            partitions: done.replicas.into_iter().map(Into::into).collect(),
             dry_run: request.dry_run,
+            unreachable: done
+                .unreachable
+                .into_iter()
+                .map(|(node_id, reason)| pb::UnreachableNode { node_id, reason })
+                .collect(),
         }))
     }
 

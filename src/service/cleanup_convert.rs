@@ -91,6 +91,7 @@ impl From<PartitionCompaction> for pb::PartitionCompaction {
             records_removed: stats.records_removed,
             tombstones_removed: stats.tombstones_removed,
             duration_ms: u64::try_from(stats.duration.as_millis()).unwrap_or(u64::MAX),
+            node_id: outcome.node,
         }
     }
 }

@@ -13,6 +13,8 @@
 //! - [`admin`]: `eventlog.v1.Admin` (topics).
 //! - [`partition_reads`]: `eventlog.cluster.v1.PartitionReads`, reads another node of
 //!   a cluster forwards here because it holds no replica of the partition.
+//! - [`replica_maintenance`]: `eventlog.cluster.v1.ReplicaMaintenance`, another node
+//!   asks this one to compact its replicas of a topic (on-demand compaction).
 //! - [`cleanup_convert`]: conversions of `UpdateTopicConfig` and `CompactTopic`.
 //! - [`convert`]: wire types to domain types and back; [`group_convert`]: the same for
 //!   consumer groups.
@@ -57,6 +59,7 @@ pub mod message_framing;
 pub mod message_limit;
 pub mod partition_reads;
 pub mod raw_delivery;
+pub mod replica_maintenance;
 pub mod request_budget;
 pub mod rpc_metrics;
 pub mod scope;

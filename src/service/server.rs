@@ -22,6 +22,7 @@ use super::exposure::exposure_warnings;
 use super::health_limits::{HEALTH_MAX_MESSAGE_BYTES, HealthLimits};
 use super::message_limit::MessageLimit;
 use super::partition_reads::PartitionReadsService;
+use super::replica_maintenance::ReplicaMaintenanceService;
 use super::request_budget::{Budget, RequestBudget};
 use super::rpc_metrics::RpcMetrics;
 use super::tls::ServerTls;
@@ -36,6 +37,7 @@ use crate::kafka::{KafkaConfig, KafkaListener};
 use crate::proto::cluster::cluster_control_server::ClusterControlServer;
 use crate::proto::cluster::partition_reads_server::PartitionReadsServer;
 use crate::proto::cluster::raft_transport_server::RaftTransportServer;
+use crate::proto::cluster::replica_maintenance_server::ReplicaMaintenanceServer;
 use crate::proto::v1::admin_server::AdminServer;
 use crate::proto::v1::event_log_server::EventLogServer;
 
@@ -317,6 +319,10 @@ async fn run(
                 PartitionReadsServer::new(PartitionReadsService::new(Arc::clone(broker)))
                     .max_decoding_message_size(CLUSTER_MAX_MESSAGE_BYTES)
                     .max_encoding_message_size(CLUSTER_MAX_MESSAGE_BYTES),
+                tokens.clone(),
+            ))
+            .add_service(Authorized::new(
+                ReplicaMaintenanceServer::new(ReplicaMaintenanceService::new(Arc::clone(broker))),
                 tokens.clone(),
             )),
         None => router,

@@ -4,6 +4,8 @@
 //! the newest value of every key at its acknowledged offset; a follower that was down
 //! catches up from its leader's compacted log; a node restarted on its compacted log
 //! rebuilds its Raft numbering and goes on replicating; and the leader can fail over.
+//! Compaction asked through any node compacts every node's replica, and names a node
+//! it could not ask.
 
 use crate::cluster_support;
 
@@ -92,36 +94,6 @@ async fn served(cluster: &TestCluster, id: u64, through: u64) -> Acked {
     }
 }
 
-/// Compacts the topic on node `id` until it reports removed records; returns how
-/// many. Segments roll by age (100 ms), so a few tries may find nothing sealed yet.
-async fn compact(cluster: &TestCluster, id: u64) -> u64 {
-    let mut client = cluster.client_of(id).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let request = pb::CompactTopicRequest {
-            name: TOPIC.into(),
-            dry_run: false,
-        };
-        let removed: u64 = match client.admin.compact_topic(request).await {
-            Ok(reply) => reply
-                .into_inner()
-                .partitions
-                .iter()
-                .map(|p| p.records_removed)
-                .sum(),
-            Err(status) => panic!("compact on node {id}: {status}"),
-        };
-        if removed > 0 {
-            return removed;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node {id} never compacted anything"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Checks what node `id` serves against what was acknowledged: every record is an
 /// acknowledged one at its offset, the newest value of every key is there, and
 /// compaction removed records.
@@ -170,8 +142,9 @@ async fn replicas_compact_their_own_logs_and_keep_replicating() {
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     let last = *acked.keys().last().unwrap();
-    for id in (1..=3).filter(|id| *id != down) {
-        compact(&cluster, id).await;
+    let running: Vec<u64> = (1..=3).filter(|id| *id != down).collect();
+    compact_everywhere(&cluster, leader, &running).await;
+    for id in running {
         check(id, &served(&cluster, id, last).await, &acked);
     }
 
@@ -188,7 +161,7 @@ async fn replicas_compact_their_own_logs_and_keep_replicating() {
         );
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
-    compact(&cluster, down).await;
+    compact_everywhere(&cluster, down, &[down]).await;
     check(down, &served(&cluster, down, last).await, &acked);
 
     // The leader dies; the others, restarted on their compacted logs, go on.
@@ -217,4 +190,118 @@ async fn replicas_compact_their_own_logs_and_keep_replicating() {
         .collect();
     assert_eq!(round_6[0].len(), KEYS);
     assert!(round_6.iter().all(|r| *r == round_6[0]), "{round_6:?}");
+}
+
+/// Compacts through node `via` until every node of `nodes` has reported removed
+/// records for its replica; the last answer.
+async fn compact_everywhere(
+    cluster: &TestCluster,
+    via: u64,
+    nodes: &[u64],
+) -> pb::CompactTopicResponse {
+    let mut client = cluster.client_of(via).await;
+    let mut removed: BTreeMap<u64, u64> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let request = pb::CompactTopicRequest {
+            name: TOPIC.into(),
+            dry_run: false,
+        };
+        let reply = client
+            .admin
+            .compact_topic(request)
+            .await
+            .unwrap_or_else(|status| panic!("compact through node {via}: {status}"))
+            .into_inner();
+        for replica in &reply.partitions {
+            *removed.entry(replica.node_id).or_default() += replica.records_removed;
+        }
+        if nodes
+            .iter()
+            .all(|id| removed.get(id).is_some_and(|r| *r > 0))
+        {
+            return reply;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "compaction through node {via} did not reach every replica: {removed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs `eventlog topic compact` through node `via`: its exit status and stderr.
+async fn compact_cli(cluster: &TestCluster, via: u64) -> (bool, String) {
+    let url = cluster.nodes[(via - 1) as usize].url();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_eventlog"))
+            .args(["topic", "compact", TOPIC, "--server", &url])
+            .output()
+            .expect("run eventlog topic compact")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.success(), stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn compaction_through_any_node_compacts_every_replica_and_names_one_it_missed() {
+    let mut cluster = TestCluster::start(3);
+    let config = pb::TopicConfig {
+        cleanup_policy: pb::CleanupPolicy::Compact as i32,
+        segment_ms: Some(100),
+        // Background compaction stays off: only the request compacts.
+        min_cleanable_dirty_ratio: Some(1.0),
+        ..Default::default()
+    };
+    cluster
+        .create_topic_with(1, TOPIC, 1, 3, Some(config))
+        .await;
+    let leader = cluster.leader_of(TOPIC, 0).await;
+    let via = (1..=3).find(|id| *id != leader).expect("a follower");
+    let mut acked = Acked::new();
+    for round in 0..5 {
+        produce_round(&cluster, leader, round, &mut acked).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let last = *acked.keys().last().unwrap();
+    // Every node serves up to the last round before any compaction.
+    for id in 1..=3 {
+        served(&cluster, id, last).await;
+    }
+
+    // One request, through a follower, compacts the replicas of all three nodes.
+    let reply = compact_everywhere(&cluster, via, &[1, 2, 3]).await;
+    assert!(reply.unreachable.is_empty(), "{:?}", reply.unreachable);
+    for id in 1..=3 {
+        check(id, &served(&cluster, id, last).await, &acked);
+    }
+
+    // A node that is down is named, not passed over in silence: the answer lists it,
+    // and the command says so and fails.
+    let down = (1..=3).find(|id| *id != via && *id != leader).unwrap();
+    cluster.kill(down);
+    let mut client = cluster.client_of(via).await;
+    let reply = client
+        .admin
+        .compact_topic(pb::CompactTopicRequest {
+            name: TOPIC.into(),
+            dry_run: false,
+        })
+        .await
+        .expect("compaction with a node down")
+        .into_inner();
+    let named: Vec<u64> = reply.unreachable.iter().map(|n| n.node_id).collect();
+    assert_eq!(named, vec![down], "{:?}", reply.unreachable);
+    assert!(reply.partitions.iter().all(|p| p.node_id != down));
+    let (success, stderr) = compact_cli(&cluster, via).await;
+    assert!(
+        !success,
+        "the command succeeded with node {down} down: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("node {down}")),
+        "stderr does not name node {down}: {stderr}"
+    );
 }
