@@ -39,12 +39,7 @@ impl Cluster {
         node: NodeId,
         request: RemoteCompactRequest,
     ) -> Result<RemoteCompactReply, String> {
-        let addr = self
-            .nodes()
-            .get(&node)
-            .cloned()
-            .ok_or_else(|| format!("node {node} has no known address"))?;
-        let channel = self.node().channels().get(node, &addr)?;
+        let channel = self.member_channel(node)?;
         let mut client = ReplicaMaintenanceClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);

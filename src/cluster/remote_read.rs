@@ -115,12 +115,7 @@ impl Cluster {
     }
 
     fn reads_client(&self, node: NodeId) -> Result<PartitionReadsClient<Channel>, String> {
-        let addr = self
-            .nodes()
-            .get(&node)
-            .cloned()
-            .ok_or_else(|| format!("node {node} has no known address"))?;
-        let channel = self.node().channels().get(node, &addr)?;
+        let channel = self.member_channel(node)?;
         Ok(PartitionReadsClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES))

@@ -487,6 +487,16 @@ impl Cluster {
         }
     }
 
+    /// The channel to member `node`, at the address the metadata group knows for it.
+    pub(super) fn member_channel(&self, node: NodeId) -> Result<tonic::transport::Channel, String> {
+        let addr = self
+            .nodes()
+            .get(&node)
+            .cloned()
+            .ok_or_else(|| format!("node {node} has no known address"))?;
+        self.node.channels().get(node, &addr)
+    }
+
     pub(super) fn control_client(
         &self,
         node: NodeId,
