@@ -75,6 +75,10 @@ for fsync in always never; do
   bench "produce-$fsync" "$fsync" produce --topic "t-$fsync" --producers "$DEPTH" "${COMMON[@]}"
   bench "consume-$fsync" "$fsync" consume --topic "t-$fsync" "${COMMON[@]}"
   bench "produce-$fsync-1" "$fsync" produce --topic "t1-$fsync" "${COMMON[@]}"
+  if [ "$fsync" = never ]; then
+    # The request path alone: one record per request with no fsync to wait for.
+    bench "single-never" never produce --topic single --records "$SINGLE" --record-size "$SIZE" --batch 1 --duration 30s
+  fi
   if [ "$fsync" = always ]; then
     bench "consume-always-5000" always consume --topic "t-$fsync" --records "$N" --record-size "$SIZE" --batch 5000
     bench "consume-always-subscribe" always consume --topic "t-$fsync" --subscribe "${COMMON[@]}"
