@@ -32,7 +32,7 @@ done
 
 mkdir -p "$OUT"
 RESULTS="$OUT/results-$(date +%Y%m%d-%H%M%S).txt"
-: > "$RESULTS"
+echo "run date=\"$(date -u '+%Y-%m-%d %H:%M UTC')\"" > "$RESULTS"
 log() { echo "[bench] $*" >&2; }
 
 cargo build --release --quiet

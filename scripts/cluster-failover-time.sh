@@ -6,12 +6,12 @@
 #
 #   scripts/cluster-failover-time.sh [ROUNDS] [ELECTION_TIMEOUT]
 #
-# ROUNDS defaults to 5; ELECTION_TIMEOUT (the serve flag, e.g. 1s) to the default.
+# ROUNDS defaults to 5; ELECTION_TIMEOUT (the serve flag, e.g. 1s) to the server's default, 600ms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rounds="${1:-5}"
-election="${2:-1s}"
+election="${2:-600ms}"
 cargo build --release --quiet
 bin="$PWD/target/release/eventlog"
 dir="$(mktemp -d)"

@@ -43,13 +43,17 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// Ten attempts over about nine seconds: long enough to ride out a server restart
-    /// or a dropped connection, short enough that a dead server is reported promptly.
+    /// Attempts over about nine seconds: long enough to ride out a server restart, a
+    /// dropped connection or a cluster's leader election, short enough that a dead
+    /// server is reported promptly. The pause stops growing at 400 ms, so a request
+    /// goes through within that of the moment a new leader serves (a failover takes
+    /// one election timeout or so; pauses doubling to seconds would add more than the
+    /// election itself).
     fn default() -> RetryPolicy {
         RetryPolicy {
-            attempts: 10,
+            attempts: 25,
             first_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_millis(400),
         }
     }
 }
