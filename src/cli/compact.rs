@@ -2,7 +2,8 @@
 //! (`CompactTopic`); `eventlog compact --data-dir` works on a stopped server's directory.
 //! Both compact every COMPACT topic when no topic is named (and say so when there is
 //! none), print one summary line per topic, or one `error:` line on stderr for a topic
-//! that fails, go on after it, and exit non-zero at the end if any did.
+//! that fails (in a cluster, also one per node whose replicas could not be compacted),
+//! go on after it, and exit non-zero at the end if any did.
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};

@@ -33,7 +33,7 @@ impl Cluster {
     }
 
     /// Asks `node` to compact (or estimate) its replicas of `request.topic`; its
-    /// answer, or why it could not be asked or refused.
+    /// answer, or why it could not be asked or refused (the caller names the node).
     pub async fn compact_on(
         &self,
         node: NodeId,
@@ -46,10 +46,11 @@ impl Cluster {
         let call = self.node().channels().request(request, COMPACT_TIME);
         match client.compact(call).await {
             Ok(reply) => Ok(reply.into_inner()),
-            Err(status) if status.code() == tonic::Code::Unimplemented => Err(format!(
-                "node {node} runs a version that cannot be asked to compact (its replicas compact in the background)"
-            )),
-            Err(status) => Err(format!("node {node}: {}", status.message())),
+            Err(status) if status.code() == tonic::Code::Unimplemented => Err(
+                "it runs a version that cannot be asked to compact (its replicas compact in the background)"
+                    .to_string(),
+            ),
+            Err(status) => Err(status.message().to_string()),
         }
     }
 }

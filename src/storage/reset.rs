@@ -4,7 +4,10 @@
 //!
 //! Like truncation, it commits through a swap intent that removes every segment and
 //! names the new log start, so a crash leaves the old log or an empty one that starts
-//! at the new offset (recovery finishes the intent and creates the segment there).
+//! at the new offset (recovery finishes the intent and creates the segment there). The
+//! leader's producer state as of that offset may come with it: it is taken and stored
+//! as the log's producer snapshot at its new start, since no batch below it is here
+//! to replay.
 
 use std::sync::atomic::Ordering;
 
