@@ -10,7 +10,8 @@ use futures_util::future::join_all;
 
 use super::cleanup::{PartitionCompaction, TopicCompaction};
 use crate::cluster::runtime::Cluster;
-use crate::proto::cluster::{RemoteCompactRequest, ReplicaCompaction};
+use crate::proto::cluster::RemoteCompactRequest;
+use crate::proto::v1::PartitionCompaction as WireCompaction;
 use crate::storage::CompactionStats;
 
 /// Asks every other node holding replicas of `topic` to compact them; what each did,
@@ -39,7 +40,8 @@ pub async fn compact_elsewhere(cluster: &Cluster, topic: &str, dry_run: bool) ->
     done
 }
 
-fn partition_compaction(node: u64, replica: &ReplicaCompaction) -> PartitionCompaction {
+/// A replica's compaction as `node` reported it (the node it names is the one asked).
+fn partition_compaction(node: u64, replica: &WireCompaction) -> PartitionCompaction {
     PartitionCompaction {
         partition: replica.partition,
         node,

@@ -1,17 +1,25 @@
 //! Code generated from `proto/eventlog/v1/*.proto` (package `eventlog.v1`), shared by the
 //! server and the client.
 
-/// Messages and services of `eventlog.v1`.
+/// The packages nested as their names are, so that a message of one package named in
+/// another (`eventlog.cluster.v1` uses `eventlog.v1.PartitionCompaction`) resolves.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
-pub mod v1 {
-    tonic::include_proto!("eventlog.v1");
+mod eventlog {
+    pub mod v1 {
+        tonic::include_proto!("eventlog.v1");
+    }
+    pub mod cluster {
+        pub mod v1 {
+            tonic::include_proto!("eventlog.cluster.v1");
+        }
+    }
 }
 
+/// Messages and services of `eventlog.v1`.
+pub use eventlog::v1;
+
 /// Node-to-node messages of `eventlog.cluster.v1` (Raft traffic between nodes).
-#[allow(missing_docs, clippy::all, clippy::pedantic)]
-pub mod cluster {
-    tonic::include_proto!("eventlog.cluster.v1");
-}
+pub use eventlog::cluster::v1 as cluster;
 
 pub mod codec;
 

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use crate::broker::{Broker, PartitionCompaction};
+use crate::broker::Broker;
 use crate::proto::cluster::replica_maintenance_server::ReplicaMaintenance;
-use crate::proto::cluster::{RemoteCompactReply, RemoteCompactRequest, ReplicaCompaction};
+use crate::proto::cluster::{RemoteCompactReply, RemoteCompactRequest};
 
 /// The `ReplicaMaintenance` service of one node.
 pub struct ReplicaMaintenanceService {
@@ -34,21 +34,7 @@ impl ReplicaMaintenance for ReplicaMaintenanceService {
             .compact_replicas(&request.topic, request.dry_run)
             .await?;
         Ok(Response::new(RemoteCompactReply {
-            partitions: done.iter().map(replica_compaction).collect(),
+            partitions: done.into_iter().map(Into::into).collect(),
         }))
-    }
-}
-
-fn replica_compaction(done: &PartitionCompaction) -> ReplicaCompaction {
-    let stats = &done.stats;
-    ReplicaCompaction {
-        partition: done.partition,
-        segments_before: stats.segments_before as u64,
-        segments_after: stats.segments_after as u64,
-        bytes_before: stats.bytes_before,
-        bytes_after: stats.bytes_after,
-        records_removed: stats.records_removed,
-        tombstones_removed: stats.tombstones_removed,
-        duration_ms: u64::try_from(stats.duration.as_millis()).unwrap_or(u64::MAX),
     }
 }
