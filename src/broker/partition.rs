@@ -326,10 +326,21 @@ impl Partition {
     /// Makes this a partition of a replicated topic, served as `replication` says
     /// (replacing how it was served before).
     pub fn set_replication(&self, replication: Replication) {
+        // A replica's readers see its group's commit watermark, which starts below the
+        // local log's end (a reopened log may hold a tail the group never committed,
+        // or one it will cut): the notifier starts from the watermark, or waiters
+        // would sleep until the commit passed the stale end.
+        let commit = match &replication {
+            Replication::Replica(commit) => Some(*commit.borrow()),
+            Replication::Elsewhere(_) => None,
+        };
         *self
             .replication
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(replication);
+        if let Some(commit) = commit {
+            self.progress.send_modify(|p| p.high_watermark = commit);
+        }
     }
 
     /// How this partition of a replicated topic is served here; `None` for a plain one.
@@ -435,3 +446,7 @@ impl Partition {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;

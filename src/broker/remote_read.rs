@@ -33,7 +33,7 @@ use crate::storage::{LogStats, RawRead, ReadError, ReadLimits, ReadOutcome, Stor
 /// that the group committed up to the offset asked for: a follower hears of the
 /// leader's commit index with the leader's next message, so a position read through
 /// another node may be a moment ahead of it.
-const COMMIT_LAG_WAIT: Duration = Duration::from_secs(2);
+pub(super) const COMMIT_LAG_WAIT: Duration = Duration::from_secs(2);
 
 /// Reads stored batches of `partition` (held elsewhere) through a node holding a
 /// replica, waiting there up to `max_wait` for data.

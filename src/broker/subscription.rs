@@ -130,6 +130,14 @@ impl Broker {
             Some(number) => vec![Arc::clone(topic.partition(number)?)],
             None => topic.partitions().to_vec(),
         };
+        if let (StartAt::Offset(offset), [partition]) = (start, partitions.as_slice()) {
+            // A position read through another node (a consumer resuming here after
+            // its node went away) may be a moment ahead of what this replica knows
+            // is committed: wait for that before calling it out of range.
+            partition
+                .await_committed(offset, remote_read::COMMIT_LAG_WAIT)
+                .await;
+        }
         let timestamp = match start {
             StartAt::Timestamp(ts) => Some(ts),
             _ => None,

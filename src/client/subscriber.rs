@@ -8,8 +8,14 @@
 //! stream per partition (a stream over every partition can only start each from the
 //! same position): a partition that delivered records resumes after the last one, the
 //! others start as the original request said.
+//!
+//! [`Subscriber::next`] is cancel-safe: callers wait on it under a timeout or in a
+//! `select!`. Everything a resume has done so far is kept in the subscriber (the
+//! partitions still to open, when to try again, since when it has been failing), so a
+//! call dropped halfway through opening streams is continued by the next call rather
+//! than leaving a partition with no stream, silently never delivered again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
@@ -24,6 +30,13 @@ use crate::proto::v1::subscribe_request::Start;
 /// How long a subscription keeps trying to resume before it reports the failure.
 pub const RESUME_FOR: Duration = Duration::from_secs(30);
 
+/// How long opening one stream may take before the attempt counts as failed and is
+/// made again. A node answers a subscription request in milliseconds; one that took
+/// the request and never answered (it was starting, paused, or the answer was lost
+/// with its connection) would otherwise hold the resume up until the connection's
+/// keep-alive gave up, tens of seconds later, while other nodes could serve it.
+pub const OPEN_WITHIN: Duration = Duration::from_secs(5);
+
 type Responses = Pin<Box<dyn Stream<Item = Result<pb::SubscribeResponse, Status>> + Send>>;
 
 /// A resuming subscription.
@@ -37,6 +50,19 @@ pub struct Subscriber {
     /// (re)subscription; a caught-up marker is handed out once all did.
     caught_up: BTreeMap<u32, bool>,
     caught_up_sent: bool,
+    /// Set while the streams must be opened again (see [`Resume`]).
+    resume: Option<Resume>,
+    /// Since when no message has arrived while streams fail.
+    failing_since: Option<Instant>,
+}
+
+/// A resume under way; kept across calls so that a cancelled call loses nothing.
+#[derive(Default)]
+struct Resume {
+    /// Not before this instant (a pause between attempts).
+    not_before: Option<tokio::time::Instant>,
+    /// Partitions still to open, once listed.
+    to_open: Option<VecDeque<u32>>,
 }
 
 /// Whether a failed stream is worth subscribing again for.
@@ -66,6 +92,8 @@ impl Subscriber {
             streams: StreamMap::new(),
             caught_up: BTreeMap::new(),
             caught_up_sent: false,
+            resume: None,
+            failing_since: None,
         };
         let first = subscriber.open(subscriber.request.clone()).await?;
         // Key: the partition, or u32::MAX for a stream over every partition.
@@ -78,7 +106,15 @@ impl Subscriber {
     /// Opens a stream; its end (a node shutting down ends streams) reads as an error,
     /// so that the partitions it served are subscribed again.
     async fn open(&mut self, request: pb::SubscribeRequest) -> Result<Responses, Status> {
-        let stream = self.client.event_log.subscribe(request).await?.into_inner();
+        let opening = self.client.event_log.subscribe(request);
+        let stream = tokio::time::timeout(OPEN_WITHIN, opening)
+            .await
+            .map_err(|_| {
+                Status::deadline_exceeded(format!(
+                    "the server did not answer the subscription request within {OPEN_WITHIN:?}"
+                ))
+            })??
+            .into_inner();
         let ended = tokio_stream::once(Err(Status::unavailable(
             "the server ended the subscription",
         )));
@@ -87,13 +123,22 @@ impl Subscriber {
 
     /// The next message: records (in offset order per partition, none handed out
     /// twice), or the caught-up marker once every partition has caught up.
+    /// Cancel-safe (see the module docs).
     pub async fn next(&mut self) -> Result<pb::SubscribeResponse, Status> {
-        let mut failing_since: Option<Instant> = None;
         loop {
-            let item = self.streams.next().await;
-            let failure = match item {
+            if self.resume.is_some() {
+                match self.resubscribe().await {
+                    Ok(()) => self.resume = None,
+                    Err(status) => {
+                        tracing::debug!(%status, "subscribing again failed");
+                        self.failed(status)?;
+                    }
+                }
+                continue;
+            }
+            let failure = match self.streams.next().await {
                 Some((key, Ok(message))) => {
-                    failing_since = None;
+                    self.failing_since = None;
                     if let Some(message) = self.accept(key, message)? {
                         return Ok(message);
                     }
@@ -103,17 +148,25 @@ impl Subscriber {
                 Some((_, Err(status))) => return Err(status),
                 None => Status::unavailable("no stream is open"),
             };
-            let since = *failing_since.get_or_insert_with(Instant::now);
-            if since.elapsed() > RESUME_FOR {
-                return Err(failure);
-            }
             tracing::debug!(%failure, "subscription lost; subscribing again");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            if let Err(status) = self.resubscribe().await {
-                tracing::debug!(%status, "subscribing again failed");
-                self.streams.clear();
-            }
+            self.failed(failure)?;
         }
+    }
+
+    /// Starts a resume after `failure` (after a pause, every partition listed again),
+    /// or reports it once the subscription has been failing for [`RESUME_FOR`].
+    fn failed(&mut self, failure: Status) -> Result<(), Status> {
+        let since = *self.failing_since.get_or_insert_with(Instant::now);
+        if since.elapsed() > RESUME_FOR {
+            return Err(failure);
+        }
+        self.streams.clear();
+        self.caught_up.clear();
+        self.resume = Some(Resume {
+            not_before: Some(tokio::time::Instant::now() + Duration::from_millis(200)),
+            to_open: None,
+        });
+        Ok(())
     }
 
     /// Keeps what `message` holds past each partition's position, decoding raw
@@ -152,25 +205,23 @@ impl Subscriber {
         }))
     }
 
-    /// One stream per partition, each from where it left off.
+    /// One stream per partition, each from where it left off, continuing the resume
+    /// under way: a partition leaves the list only once its stream is in place.
     async fn resubscribe(&mut self) -> Result<(), Status> {
-        self.streams.clear();
-        self.caught_up.clear();
-        let partitions = match self.request.partition {
-            Some(p) => vec![p],
-            None => {
-                let described = self
-                    .client
-                    .admin
-                    .describe_topic(pb::DescribeTopicRequest {
-                        name: self.request.topic.clone(),
-                    })
-                    .await?
-                    .into_inner();
-                (0..described.partitions.len() as u32).collect()
+        let resume = self.resume.get_or_insert_with(Resume::default);
+        if let Some(at) = resume.not_before {
+            tokio::time::sleep_until(at).await;
+            if let Some(resume) = self.resume.as_mut() {
+                resume.not_before = None;
             }
-        };
-        for partition in partitions {
+        }
+        if self.resume.as_ref().is_some_and(|r| r.to_open.is_none()) {
+            let partitions = self.partitions().await?;
+            if let Some(resume) = self.resume.as_mut() {
+                resume.to_open = Some(partitions);
+            }
+        }
+        while let Some(partition) = self.next_to_open() {
             let mut request = self.request.clone();
             request.partition = Some(partition);
             if let Some(next) = self.next.get(&partition) {
@@ -179,7 +230,35 @@ impl Subscriber {
             let stream = self.open(request).await?;
             self.streams.insert(partition, stream);
             self.caught_up.insert(partition, self.caught_up_sent);
+            if let Some(to_open) = self.resume.as_mut().and_then(|r| r.to_open.as_mut()) {
+                to_open.pop_front();
+            }
         }
         Ok(())
+    }
+
+    /// The first partition the resume under way has not opened yet.
+    fn next_to_open(&self) -> Option<u32> {
+        self.resume
+            .as_ref()
+            .and_then(|r| r.to_open.as_ref())
+            .and_then(|to_open| to_open.front().copied())
+    }
+
+    /// The partitions the subscription covers: the one it names, or every partition of
+    /// its topic.
+    async fn partitions(&mut self) -> Result<VecDeque<u32>, Status> {
+        if let Some(p) = self.request.partition {
+            return Ok(VecDeque::from([p]));
+        }
+        let described = self
+            .client
+            .admin
+            .describe_topic(pb::DescribeTopicRequest {
+                name: self.request.topic.clone(),
+            })
+            .await?
+            .into_inner();
+        Ok((0..described.partitions.len() as u32).collect())
     }
 }

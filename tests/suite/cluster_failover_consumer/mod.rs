@@ -116,33 +116,21 @@ pub async fn check(
 ) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let missing = {
-            let seen = consumed.lock().unwrap();
-            acknowledged
-                .iter()
-                .filter(|(at, value)| seen.records.get(at) != Some(value))
-                .count()
-        };
-        if missing == 0 {
+        let missing = missing(&consumed.lock().unwrap(), acknowledged);
+        if missing.is_empty() {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the consumer has not seen {missing} acknowledged records"
+            "the consumer has not seen {} acknowledged records: {}",
+            missing.len(),
+            describe(&consumed.lock().unwrap(), &missing)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let committed = consumed.lock().unwrap().committed.clone();
     assert!(!committed.is_empty(), "no commit was acknowledged");
-    let stored = reader
-        .event_log
-        .get_committed_offsets(pb::GetCommittedOffsetsRequest {
-            group: GROUP.into(),
-            topic: topic.into(),
-        })
-        .await
-        .expect("the group's positions")
-        .into_inner();
+    let stored = group_positions(reader, topic).await;
     for (partition, acknowledged) in committed {
         let position = stored
             .partitions
@@ -153,5 +141,66 @@ pub async fn check(
             position.is_some_and(|p| p >= acknowledged),
             "partition {partition}: the group is at {position:?}, below its acknowledged commit {acknowledged}"
         );
+    }
+}
+
+/// The acknowledged records the consumer has not seen (with the same bytes).
+fn missing(seen: &Consumed, acknowledged: &BTreeMap<(u32, u64), Bytes>) -> Vec<(u32, u64)> {
+    acknowledged
+        .iter()
+        .filter(|(at, value)| seen.records.get(at) != Some(value))
+        .map(|(at, _)| *at)
+        .collect()
+}
+
+/// Per partition: how many are missing, from which offset to which, how many of them
+/// were delivered with other bytes, and the last offset delivered.
+fn describe(seen: &Consumed, missing: &[(u32, u64)]) -> String {
+    let mut parts = Vec::new();
+    let partitions: std::collections::BTreeSet<u32> = missing.iter().map(|(p, _)| *p).collect();
+    for partition in partitions {
+        let offsets: Vec<u64> = missing
+            .iter()
+            .filter(|(p, _)| *p == partition)
+            .map(|(_, o)| *o)
+            .collect();
+        let different = offsets
+            .iter()
+            .filter(|o| seen.records.contains_key(&(partition, **o)))
+            .count();
+        let last = seen
+            .records
+            .keys()
+            .filter(|(p, _)| *p == partition)
+            .map(|(_, o)| *o)
+            .max();
+        parts.push(format!(
+            "partition {partition}: {} missing in {}..={} ({different} delivered with other bytes), last delivered {last:?}",
+            offsets.len(),
+            offsets[0],
+            offsets[offsets.len() - 1],
+        ));
+    }
+    parts.join("; ")
+}
+
+/// The group's stored positions in `topic`, asked again while the cluster answers
+/// UNAVAILABLE (its metadata group electing a leader after the faults), for up to 30 s.
+async fn group_positions(reader: &mut Client, topic: &str) -> pb::GetCommittedOffsetsResponse {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let request = pb::GetCommittedOffsetsRequest {
+            group: GROUP.into(),
+            topic: topic.into(),
+        };
+        match reader.event_log.get_committed_offsets(request).await {
+            Ok(response) => return response.into_inner(),
+            Err(status)
+                if status.code() == tonic::Code::Unavailable && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(status) => panic!("the group's positions: {status}"),
+        }
     }
 }

@@ -59,12 +59,25 @@ pub struct TestCluster {
     mesh: Option<proxy::ProxyMesh>,
 }
 
+/// A port free on 127.0.0.1 and not handed out before in this test process: the
+/// system may offer a port again as soon as its probe socket closes, and two nodes
+/// of one cluster given the same address would each take the other for itself.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static ISSUED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut issued = ISSUED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !issued.contains(&port) {
+            issued.push(port);
+            return port;
+        }
+    }
 }
 
 impl TestCluster {
