@@ -42,6 +42,9 @@ use crate::storage::{AppendError, AppendInfo, LogIdent, Record};
 
 /// How long a topic creation or deletion waits for this node to apply it.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a topic creation waits for its partitions' first leaders (an election
+/// whose first round failed takes another election timeout or two).
+const FIRST_LEADERS: Duration = Duration::from_secs(5);
 /// How long a request naming a topic this node does not know waits for the metadata
 /// to reach it: a topic just created through another node arrives here with the
 /// metadata leader's next message (a heartbeat at most).
@@ -334,6 +337,16 @@ impl Broker {
         let creating = Duration::from_millis(50) * summary.partitions;
         self.wait_for_topic(name.as_str(), true, APPLY_TIMEOUT + creating)
             .await?;
+        // The topic exists once the metadata says so; a partition still electing its
+        // first leader would only make the first produce wait. One that has none in
+        // time is no failure of the creation: its produces wait for the election.
+        let leaderless = cluster
+            .await_leaders(name.as_str(), summary.partitions, FIRST_LEADERS + creating)
+            .await;
+        if !leaderless.is_empty() {
+            tracing::warn!(topic = %name, partitions = ?leaderless,
+                "topic created; these partitions have no leader yet (a majority of their replicas must be up)");
+        }
         Ok(summary)
     }
 

@@ -20,7 +20,8 @@
 //!   follower the leader purged past starts its log again at the leader's snapshot.
 //! - [`network`] and [`transport`]: node-to-node Raft messages over gRPC
 //!   (`eventlog.cluster.v1.RaftTransport`), [`wire`] for what both sides share.
-//! - [`groups`] and [`node`]: the groups a node runs, started over partition logs.
+//! - [`groups`] and [`node`]: the groups a node runs, started over partition logs;
+//!   [`new_leaders`]: a topic's creation waiting for its partitions' first leaders.
 //! - [`metadata`] and [`metadata_machine`]: topics, placement and consumer-group
 //!   positions, replicated by the metadata group; [`group_offsets`]: the group
 //!   positions and the changes each node's group store mirrors.
@@ -59,6 +60,7 @@ pub mod metadata;
 pub mod metadata_machine;
 pub mod metadata_snapshot;
 pub mod network;
+pub mod new_leaders;
 pub mod node;
 pub mod node_change;
 pub mod peer_call;

@@ -53,6 +53,7 @@ mod cluster_replication;
 mod cluster_retention;
 mod cluster_security;
 mod cluster_topic_config;
+mod cluster_topic_create;
 mod compact_script;
 mod compaction_memory;
 mod compaction_service;
