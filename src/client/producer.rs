@@ -18,6 +18,8 @@
 //! its sequence numbers are then in doubt, and records sent under them could be taken
 //! for that request's duplicate and silently dropped. So the next send first takes a new
 //! identity from the server (a named producer: a new epoch of its id) and numbers from 0.
+//! A send its caller dropped (under a timeout, in a `select!`) while its request was out
+//! is in doubt the same way, and is handled the same way.
 
 use std::time::Duration;
 
@@ -124,10 +126,11 @@ pub struct Producer {
     retry: RetryPolicy,
     /// The producer name given to `InitProducer`, for a new identity.
     name: Option<String>,
-    /// Set when a request failed without the producer learning whether it was appended:
-    /// its sequence numbers may or may not be used up, so reusing them for other records
-    /// could have those records taken for a duplicate and dropped. The next send first
-    /// takes a new identity, whose sequences start afresh.
+    /// Set while a request is out, and kept when it failed without the producer learning
+    /// whether it was appended (or the call was dropped before the answer): its sequence
+    /// numbers may or may not be used up, so reusing them for other records could have
+    /// those records taken for a duplicate and dropped. The next send first takes a new
+    /// identity, whose sequences start afresh.
     outcome_unknown: bool,
     /// See [`ProducerOptions::build_batches`].
     build_batches: bool,
@@ -249,6 +252,10 @@ impl Producer {
             request.records = Vec::new();
             request.producer_id = None;
         }
+        // In doubt until an answer arrives: a caller that drops this call (a timeout, a
+        // `select!`) after the request left may have had it appended, so the next send
+        // must not reuse its sequence for other records.
+        self.outcome_unknown = self.identity.is_some();
         let client = &self.client;
         let reply = with_retries(&self.retry, || {
             let (mut client, request) = (client.clone(), request.clone());
@@ -264,6 +271,7 @@ impl Producer {
                 false => status,
             }
         })?;
+        self.outcome_unknown = false;
         self.next_sequence[partition as usize] = next_sequence(sequence, count);
         reply
             .into_inner()

@@ -1,8 +1,8 @@
 //! Idempotent producers through a proxy that loses replies: every record lands exactly
 //! once and in order, while the same run without idempotence appends duplicates (which
-//! shows the check can fail). Also: a producer that gave up on a request does not reuse
-//! its sequence numbers for other records, and a named producer fences its older
-//! instance.
+//! shows the check can fail). Also: a producer that gave up on a request, or whose send
+//! was dropped by its caller while the request was out, does not reuse its sequence
+//! numbers for other records, and a named producer fences its older instance.
 
 use crate::common;
 use crate::proxy_support;
@@ -220,50 +220,97 @@ async fn a_newer_instance_of_a_named_producer_fences_the_older() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn records_sent_after_a_request_was_given_up_are_not_taken_for_duplicates() {
+/// A one-partition topic, a proxy in front of its server (losing nothing yet), and a
+/// producer through the proxy retrying `attempts` times, 5 ms apart.
+struct BehindProxy {
+    _dir: tempfile::TempDir,
+    server: TestServer,
+    direct: eventlog::client::Client,
+    proxy: FaultyProxy,
+    sender: Producer,
+}
+
+async fn behind_proxy(topic: &str, attempts: u32, seed: u64) -> BehindProxy {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
     let mut direct = server.client().await;
-    create_topic(&mut direct, "given-up", 1).await;
-    let proxy = FaultyProxy::start(server.addr, 0, 7).await;
+    create_topic(&mut direct, topic, 1).await;
+    let proxy = FaultyProxy::start(server.addr, 0, seed).await;
     let options = ProducerOptions {
         retry: RetryPolicy {
-            attempts: 3,
+            attempts,
             first_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(5),
         },
         ..ProducerOptions::default()
     };
     let client = connect(&proxy.url()).await;
-    let mut sender = Producer::new(client, "given-up", options).await.unwrap();
-    let first_identity = sender.identity().unwrap();
+    let sender = Producer::new(client, topic, options).await.unwrap();
+    BehindProxy {
+        _dir: dir,
+        server,
+        direct,
+        proxy,
+        sender,
+    }
+}
 
+impl BehindProxy {
+    /// After a batch "lost-reply" whose reply never came: the next batch must not
+    /// reuse its sequence, or the server would answer it as that batch's duplicate and
+    /// store nothing; the topic ends holding both.
+    async fn next_batch_is_stored(&mut self, topic: &str) {
+        self.proxy.set_drop_percent(0);
+        let append = self
+            .sender
+            .send_to(0, vec![record(None, Some("next"))])
+            .await
+            .expect("the connection works again");
+        assert!(
+            !append.duplicate,
+            "the second batch was taken for the first"
+        );
+        let stored: Vec<String> = fetch_all(&mut self.direct, topic, 0, 0)
+            .await
+            .iter()
+            .map(value_text)
+            .collect();
+        assert_eq!(stored, ["lost-reply", "next"]);
+    }
+
+    async fn stop(self) {
+        drop(self.proxy);
+        self.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_sent_after_a_request_was_given_up_are_not_taken_for_duplicates() {
+    let mut run = behind_proxy("given-up", 3, 7).await;
+    let first_identity = run.sender.identity().unwrap();
     // Every reply is lost: the first batch is appended, but the producer cannot know.
-    proxy.set_drop_percent(100);
-    sender
+    run.proxy.set_drop_percent(100);
+    run.sender
         .send_to(0, vec![record(None, Some("lost-reply"))])
         .await
         .expect_err("no reply arrives");
-    proxy.set_drop_percent(0);
-    // The next batch must not reuse the first batch's sequence, or the server would
-    // answer it as a duplicate of the first and store nothing.
-    let append = sender
-        .send_to(0, vec![record(None, Some("next"))])
-        .await
-        .expect("the connection works again");
-    assert!(
-        !append.duplicate,
-        "the second batch was taken for the first"
-    );
-    assert_ne!(sender.identity().unwrap(), first_identity);
+    run.next_batch_is_stored("given-up").await;
+    assert_ne!(run.sender.identity().unwrap(), first_identity);
+    run.stop().await;
+}
 
-    let stored: Vec<String> = fetch_all(&mut direct, "given-up", 0, 0)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_sent_after_a_dropped_send_are_not_taken_for_duplicates() {
+    // Patient enough that only the caller's own deadline ends the send.
+    let mut run = behind_proxy("dropped-send", 100_000, 11).await;
+    // Every reply is lost while the producer retries; the caller stops waiting.
+    run.proxy.set_drop_percent(100);
+    let send = run
+        .sender
+        .send_to(0, vec![record(None, Some("lost-reply"))]);
+    tokio::time::timeout(Duration::from_millis(500), send)
         .await
-        .iter()
-        .map(value_text)
-        .collect();
-    assert_eq!(stored, ["lost-reply", "next"]);
-    drop(proxy);
-    server.stop().await;
+        .expect_err("no reply arrives before the caller's deadline");
+    run.next_batch_is_stored("dropped-send").await;
+    run.stop().await;
 }
