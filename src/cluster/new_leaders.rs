@@ -1,6 +1,6 @@
 //! Waiting for a new topic's partitions to have leaders: every replica group of a new
-//! topic holds its first election as it starts, and until one is won a produce waits
-//! for it. A creation through this node waits for the groups it holds a replica of, so
+//! topic holds its first election as it starts, and until one is won (and the winner's
+//! first entry committed) a produce waits for it. A creation through this node waits for the groups it holds a replica of, so
 //! that the topic it reports created is one a client can write to at once.
 
 use std::time::Duration;
@@ -28,8 +28,9 @@ impl Cluster {
         leaderless
     }
 
-    /// Whether this node's replica of `topic`/`partition` knows a leader by `deadline`
-    /// (waiting for the replica to start here first).
+    /// Whether this node's replica of `topic`/`partition` knows a leader, and has
+    /// applied that leader's first entry, by `deadline` (waiting for the replica to
+    /// start here first).
     async fn await_leader(
         &self,
         topic: &str,
@@ -45,8 +46,15 @@ impl Cluster {
             }
             tokio::time::sleep(POLL).await;
         };
+        // Elected, and the new leader's first entry (a blank one) applied here: until
+        // then the partition's end as readers see it is short of where the next record
+        // lands, and a conditional append at that end would be refused.
         let mut metrics = replica.raft().metrics();
-        let elected = metrics.wait_for(|m| m.current_leader.is_some());
+        let elected = metrics.wait_for(|m| {
+            m.current_leader.is_some()
+                && m.last_applied
+                    .is_some_and(|applied| applied.leader_id.term == m.current_term)
+        });
         matches!(tokio::time::timeout_at(deadline, elected).await, Ok(Ok(_)))
     }
 }

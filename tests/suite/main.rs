@@ -118,6 +118,7 @@ mod storage_scrub;
 mod storage_segment_age;
 mod storage_verify;
 mod subscribe_positions;
+mod subscriber_resume;
 mod topic_admin;
 mod unavailable_partition;
 mod upgrade_from_v1;
