@@ -6,6 +6,7 @@
 
 pub mod batch_builder;
 pub mod group_member;
+pub mod node_watch;
 pub mod producer;
 pub mod raw_batches;
 pub mod subscriber;
@@ -140,7 +141,8 @@ impl Client {
     ///
     /// Several comma-separated addresses name nodes of one cluster: requests are spread
     /// over the nodes that answer, and a node that stops answering is left out until it
-    /// answers again (any node serves any request, handing it to the right leader).
+    /// answers again (any node serves any request, handing it to the right leader; see
+    /// [`node_watch`]).
     pub async fn connect_with(
         address: &str,
         options: &ConnectOptions,
@@ -160,7 +162,7 @@ impl Client {
                 .map(|a| endpoint_for(a, options))
                 .collect::<Result<Vec<_>, _>>()?;
             return Ok(Client::from_parts(
-                Channel::balance_list(endpoints.into_iter()),
+                node_watch::watched(endpoints).await,
                 credentials,
             ));
         }

@@ -4,7 +4,8 @@
 //! offset after the last record it handed out, so the application sees every record
 //! once and in order per partition.
 //!
-//! The first subscription is the caller's request as given. A resumed one is one
+//! The first subscription is the caller's request as given (tried again, like a
+//! resume, while it fails in a way a retry can cure). A resumed one is one
 //! stream per partition (a stream over every partition can only start each from the
 //! same position): a partition that delivered records resumes after the last one, the
 //! others start as the original request said.
@@ -95,12 +96,28 @@ impl Subscriber {
             resume: None,
             failing_since: None,
         };
-        let first = subscriber.open(subscriber.request.clone()).await?;
+        let first = subscriber.open_first().await?;
         // Key: the partition, or u32::MAX for a stream over every partition.
         let key = subscriber.request.partition.unwrap_or(u32::MAX);
         subscriber.streams.insert(key, first);
         subscriber.caught_up.insert(key, false);
         Ok(subscriber)
+    }
+
+    /// Opens the caller's request as given, trying again for up to [`RESUME_FOR`] while
+    /// it fails in a way a retry can cure: requests are spread over the client's
+    /// addresses, so the first may go to a node that is down while others serve.
+    async fn open_first(&mut self) -> Result<Responses, Status> {
+        let started = Instant::now();
+        loop {
+            match self.open(self.request.clone()).await {
+                Err(status) if retryable(&status) && started.elapsed() < RESUME_FOR => {
+                    tracing::debug!(%status, "subscribing failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Opens a stream; its end (a node shutting down ends streams) reads as an error,

@@ -52,6 +52,7 @@ mod cluster_remote_reads;
 mod cluster_replication;
 mod cluster_retention;
 mod cluster_security;
+mod cluster_subscribe_start;
 mod cluster_topic_config;
 mod cluster_topic_create;
 mod compact_script;
