@@ -55,6 +55,8 @@ pub struct Subscriber {
     resume: Option<Resume>,
     /// Since when no message has arrived while streams fail.
     failing_since: Option<Instant>,
+    /// Since when the streams have been open (none while a resume is under way).
+    up_since: Option<Instant>,
 }
 
 /// A resume under way; kept across calls so that a cancelled call loses nothing.
@@ -95,6 +97,7 @@ impl Subscriber {
             caught_up_sent: false,
             resume: None,
             failing_since: None,
+            up_since: Some(Instant::now()),
         };
         let first = subscriber.open_first().await?;
         // Key: the partition, or u32::MAX for a stream over every partition.
@@ -145,7 +148,10 @@ impl Subscriber {
         loop {
             if self.resume.is_some() {
                 match self.resubscribe().await {
-                    Ok(()) => self.resume = None,
+                    Ok(()) => {
+                        self.resume = None;
+                        self.up_since = Some(Instant::now());
+                    }
                     Err(status) => {
                         tracing::debug!(%status, "subscribing again failed");
                         self.failed(status)?;
@@ -173,6 +179,16 @@ impl Subscriber {
     /// Starts a resume after `failure` (after a pause, every partition listed again),
     /// or reports it once the subscription has been failing for [`RESUME_FOR`].
     fn failed(&mut self, failure: Status) -> Result<(), Status> {
+        // Streams that stayed open for a while (on a quiet topic, with no message to
+        // end the last failing period) failing again start a new period, or a
+        // subscription idle since an earlier failover would give up at the next one.
+        if self
+            .up_since
+            .take()
+            .is_some_and(|up| up.elapsed() > RESUME_FOR)
+        {
+            self.failing_since = None;
+        }
         let since = *self.failing_since.get_or_insert_with(Instant::now);
         if since.elapsed() > RESUME_FOR {
             return Err(failure);
