@@ -242,17 +242,14 @@ impl Subscriber {
     /// under way: a partition leaves the list only once its stream is in place.
     async fn resubscribe(&mut self) -> Result<(), Status> {
         let resume = self.resume.get_or_insert_with(Resume::default);
-        if let Some(at) = resume.not_before {
+        let (pause, listed) = (resume.not_before, resume.to_open.is_some());
+        // An instant already passed (a call cut short after it) does not wait again.
+        if let Some(at) = pause {
             tokio::time::sleep_until(at).await;
-            if let Some(resume) = self.resume.as_mut() {
-                resume.not_before = None;
-            }
         }
-        if self.resume.as_ref().is_some_and(|r| r.to_open.is_none()) {
+        if !listed {
             let partitions = self.partitions().await?;
-            if let Some(resume) = self.resume.as_mut() {
-                resume.to_open = Some(partitions);
-            }
+            self.resume.get_or_insert_with(Resume::default).to_open = Some(partitions);
         }
         while let Some(partition) = self.next_to_open() {
             let mut request = self.request.clone();

@@ -1,7 +1,8 @@
 //! Waiting for a new topic's partitions to have leaders: every replica group of a new
 //! topic holds its first election as it starts, and until one is won (and the winner's
-//! first entry committed) a produce waits for it. A creation through this node waits for the groups it holds a replica of, so
-//! that the topic it reports created is one a client can write to at once.
+//! first entry committed) a produce waits for it. A creation through this node waits
+//! for the groups it holds a replica of, so that the topic it reports created is one a
+//! client can write to at once.
 
 use std::time::Duration;
 

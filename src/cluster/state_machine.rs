@@ -6,9 +6,10 @@
 //! A snapshot of a partition is its position, not its data: the last applied entry,
 //! the membership, the offset after it, and the producer state as of that offset. A
 //! follower is sent one when its leader's retention purged the entries it lacks;
-//! unless it holds the log up to the snapshot already, it starts its log again, empty, at the snapshot's offset (as a Kafka
-//! follower behind its leader's log start does), takes the producer state (so it
-//! recognises retries of the batches it never received) and fetches from there.
+//! unless it holds the log up to the snapshot already, it starts its log again, empty,
+//! at the snapshot's offset (as a Kafka follower behind its leader's log start does),
+//! takes the producer state (so it recognises retries of the batches it never
+//! received) and fetches from there.
 
 use std::io::Cursor;
 use std::sync::Arc;
