@@ -82,7 +82,7 @@ for fsync in always never; do
   if [ "$fsync" = always ]; then
     bench "consume-always-5000" always consume --topic "t-$fsync" --records "$N" --record-size "$SIZE" --batch 5000
     bench "consume-always-subscribe" always consume --topic "t-$fsync" --subscribe "${COMMON[@]}"
-    bench "produce-always-built" always produce --topic built --producers "$DEPTH" --producer-batches "${COMMON[@]}"
+    bench "produce-always-records" always produce --topic records --producers "$DEPTH" --per-record "${COMMON[@]}"
     bench "single-always" always produce --topic single --records "$SINGLE" --record-size "$SIZE" --batch 1 --duration 60s
     bench "produce-4x4-always" always produce --topic four --partitions 4 --producers 4 "${COMMON[@]}"
     bench "e2e-always" always e2e --topic e2e --records "$E2E_N" --record-size "$SIZE" --batch 100 --rate "$E2E_RATE" --duration 60s

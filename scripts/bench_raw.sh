@@ -22,8 +22,8 @@ run() { # $1 = label, rest = bench arguments
   timeout 300 "$BIN" bench "$@" "${COMMON[@]}"
 }
 for round in $(seq "$ROUNDS"); do
-  run "produce-records-$round" produce --topic "rec-$round"
-  run "produce-batches-$round" produce --topic "built-$round" --producer-batches
+  run "produce-records-$round" produce --topic "rec-$round" --per-record
+  run "produce-batches-$round" produce --topic "built-$round"
   run "consume-raw-$round" consume --topic "rec-$round"
   run "consume-per-record-$round" consume --topic "rec-$round" --per-record
 done

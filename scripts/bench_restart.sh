@@ -23,7 +23,7 @@ fill() { # $1 = records to add
   start
   until "$BIN" topic list --server "$SERVER" >/dev/null 2>&1; do sleep 0.05; done
   "$BIN" bench produce --topic many --partitions 100 --producers 4 --records "$1" \
-    --record-size 100 --batch 1000 --producer-batches --server "$SERVER" --json >/dev/null
+    --record-size 100 --batch 1000 --server "$SERVER" --json >/dev/null
   stop
 }
 restart_ms() { # median of three restarts, in ms

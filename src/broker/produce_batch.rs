@@ -1,6 +1,7 @@
 //! Producer-built batches: a client sends one version 2 batch for one partition; it is
 //! checked here (see [`check_client_batch`]) and written as sent, its offsets assigned,
-//! with no record re-encoded.
+//! with no record re-encoded. A batch whose records carry no timestamps is stamped with
+//! this node's clock first ([`stamp_arrival_time`]).
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use super::produce::PartitionAppend;
 use super::timestamp_bounds::TimestampWindow;
 use super::{Broker, BrokerError, blocking};
 use crate::cluster::Acks;
-use crate::storage::client_batch::{CheckedBatch, check_client_batch};
+use crate::storage::client_batch::{CheckedBatch, check_client_batch, stamp_arrival_time};
 
 impl Broker {
     /// Appends the producer-built `batch` to `partition` of `topic` (only at
@@ -28,18 +29,28 @@ impl Broker {
         acks: Acks,
     ) -> Result<PartitionAppend, BrokerError> {
         let topic = self.topic_synced(topic).await?;
-        let checked =
+        let mut checked =
             check_client_batch(&batch).map_err(|e| BrokerError::InvalidRequest(e.to_string()))?;
         if let Some(producer) = checked.producer() {
             self.check_producer(producer.producer_id, producer.epoch)?;
         }
+        let now = now_ms();
+        // The one copy of the request's bytes, made only where something is stamped
+        // into them: arrival timestamps here, base offset and term on a single node
+        // (a cluster stamps those into its own copy as it applies the entry).
+        let mut owned = None;
+        if checked.stamped_on_arrival() {
+            let bytes = owned.insert(batch.to_vec());
+            stamp_arrival_time(bytes, &mut checked, now);
+        }
         check_timestamps(
-            &TimestampWindow::of(&topic.config(), now_ms()),
+            &TimestampWindow::of(&topic.config(), now),
             topic.name(),
             &checked,
         )?;
         let target = Arc::clone(topic.partition(partition)?);
         if let Some(cluster) = self.cluster() {
+            let batch = owned.map_or(batch, Bytes::from);
             return self
                 .propose_batch(
                     cluster,
@@ -52,9 +63,7 @@ impl Broker {
                 .await;
         }
         let info = blocking(move || {
-            // The one copy of the request's bytes: the base offset and term are
-            // stamped into it before it is written.
-            let mut owned = batch.to_vec();
+            let mut owned = owned.unwrap_or_else(|| batch.to_vec());
             target.append_client_batch(&mut owned, &checked, expected_next_offset)
         })
         .await?;

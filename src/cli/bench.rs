@@ -93,8 +93,9 @@ pub struct BenchArgs {
     /// idempotence, or against a server without it).
     #[arg(long)]
     pub no_idempotence: bool,
-    /// Consume with per-record delivery (one protobuf message per record) instead of
-    /// raw batches, the default.
+    /// The per-record paths instead of batches: consume with one protobuf message per
+    /// record instead of raw batches, produce records for the server to encode instead
+    /// of producer-built batches (the defaults).
     #[arg(long)]
     pub per_record: bool,
     /// Consume through one subscription per partition (the server sends the next
@@ -102,10 +103,6 @@ pub struct BenchArgs {
     /// one fetch of `--batch` records at a time.
     #[arg(long)]
     pub subscribe: bool,
-    /// Produce producer-built batches: records are encoded into a batch here and the
-    /// server writes it as sent.
-    #[arg(long)]
-    pub producer_batches: bool,
     /// On a replicated topic, what each produce's acknowledgement waits for: a
     /// majority of the replicas (all) or the partition leader alone (leader).
     #[arg(long, value_enum, default_value_t = AcksArg::All)]
@@ -142,7 +139,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         idempotent: !args.no_idempotence,
         per_record: args.per_record,
         subscribe: args.subscribe,
-        build_batches: args.producer_batches,
+        build_batches: !args.per_record,
         acks: args.acks.into(),
     };
     workload.validate()?;

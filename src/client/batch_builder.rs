@@ -2,6 +2,11 @@
 //! version 2 batch (base offset 0, CRC-32C set, with the idempotent producer's id,
 //! epoch and base sequence in its header), which the server checks and writes as sent.
 //! The encoder is storage's own, so the bytes are exactly what the server would write.
+//!
+//! Records without a timestamp take the server's clock, as when the server encodes
+//! them: a batch of such records is sent with the log-append-time bit (every timestamp
+//! delta 0), and the server stamps its own clock into it on arrival. A request mixing
+//! records with and without timestamps is not built here (see [`build_batch`]).
 
 use bytes::Bytes;
 use tonic::Status;
@@ -11,11 +16,21 @@ use crate::storage::batch::v2::{self, BatchMeta};
 use crate::storage::{Header, Record};
 
 /// Encodes `records` into one batch; `producer` is (id, epoch, base sequence) for an
-/// idempotent producer. Records without a timestamp get this machine's clock.
+/// idempotent producer. When no record has a timestamp, the batch asks for the
+/// server's clock (stamped on arrival). `None` when some records have a timestamp and
+/// others not: one batch cannot leave only some timestamps to the server, so such a
+/// request goes as records, which the server encodes.
 pub fn build_batch(
     records: &[pb::Record],
     producer: Option<(i64, u32, u32)>,
-) -> Result<Bytes, Status> {
+) -> Result<Option<Bytes>, Status> {
+    let timed = records.iter().filter(|r| r.timestamp_ms.is_some()).count();
+    let on_arrival = match timed {
+        0 => true,
+        n if n == records.len() => false,
+        _ => return Ok(None),
+    };
+    // Replaced by the server's clock when stamped on arrival.
     let now = now_ms();
     let converted: Vec<Record> = records
         .iter()
@@ -33,7 +48,7 @@ pub fn build_batch(
             timestamp_ms: r.timestamp_ms.unwrap_or(now),
         })
         .collect();
-    let meta = match producer {
+    let mut meta = match producer {
         Some((id, epoch, sequence)) => BatchMeta {
             producer_id: id,
             producer_epoch: i16::try_from(epoch).map_err(|_| {
@@ -46,12 +61,15 @@ pub fn build_batch(
         },
         None => BatchMeta::default(),
     };
+    if on_arrival {
+        meta.attributes = v2::ATTR_LOG_APPEND_TIME;
+    }
     let mut buf = Vec::new();
     let numbered = converted.iter().enumerate().map(|(i, r)| (i as u32, r));
     v2::encode(&mut buf, numbered, &meta).map_err(|e| {
         Status::invalid_argument(format!("invalid record at index {}: {}", e.index, e.reason))
     })?;
-    Ok(Bytes::from(buf))
+    Ok(Some(Bytes::from(buf)))
 }
 
 fn now_ms() -> i64 {

@@ -9,6 +9,14 @@
 //! does not parse would fail every later reader with DATA_LOSS. The walk also gives the
 //! record count, the offset deltas and the timestamps that the header must agree with
 //! (the time index is built from the header's max timestamp).
+//!
+//! **Stamped on arrival.** A producer whose records carry no timestamp of their own
+//! sets the log-append-time attribute bit with every timestamp delta 0; the server then
+//! writes its own clock into the base and max timestamps, clears the bit and computes
+//! the CRC again ([`stamp_arrival_time`]). The stored batch is then exactly the
+//! create-time batch the server would have encoded from the same records (records
+//! without a timestamp take the server's clock either way), so nothing changes on disk,
+//! and a topic's timestamp window never judges the producer machine's clock.
 
 use super::batch::{self, BatchFault, BatchFormat, BatchHeader, NO_PRODUCER, v2};
 use super::producer_state::ProducerBatch;
@@ -30,6 +38,12 @@ pub struct CheckedBatch {
 }
 
 impl CheckedBatch {
+    /// Whether the producer asked for the server's clock (the log-append-time bit):
+    /// [`stamp_arrival_time`] must run before the batch is written.
+    pub fn stamped_on_arrival(&self) -> bool {
+        self.header.log_append_time()
+    }
+
     /// The idempotent producer fields of the batch, if it has a producer.
     pub fn producer(&self) -> Option<ProducerBatch> {
         (self.header.producer_id != NO_PRODUCER).then_some(ProducerBatch {
@@ -45,10 +59,11 @@ fn refuse<T>(why: String) -> Result<T, ClientBatchError> {
 }
 
 /// Checks that `bytes` is exactly one version 2 batch a producer may send: the length
-/// field matches, magic 2, the CRC matches, base offset 0, no control, transactional,
-/// append-time or delete-horizon attribute, at least one record, records numbered
-/// 0, 1, 2... by their offset deltas and counted right, a max timestamp that is the
-/// records' largest, and producer fields all set or all `-1`.
+/// field matches, magic 2, the CRC matches, base offset 0, no control, transactional
+/// or delete-horizon attribute, at least one record, records numbered 0, 1, 2... by
+/// their offset deltas and counted right, a max timestamp that is the records' largest,
+/// and producer fields all set or all `-1`. With the log-append-time bit (stamped on
+/// arrival), every record's timestamp delta must be 0.
 pub fn check_client_batch(bytes: &[u8]) -> Result<CheckedBatch, ClientBatchError> {
     if bytes.len() < v2::HEADER_LEN {
         return refuse(format!(
@@ -74,7 +89,16 @@ pub fn check_client_batch(bytes: &[u8]) -> Result<CheckedBatch, ClientBatchError
         Err(fault) => return refuse(fault.to_string()),
     };
     check_header(&header)?;
-    let (min_timestamp, max_timestamp) = walk_records(bytes, &header)?;
+    // Walked as a create-time batch, so that the records' own timestamps are seen even
+    // when the log-append-time bit would have readers take the header's.
+    let as_create_time = BatchHeader {
+        attributes: header.attributes & !v2::ATTR_LOG_APPEND_TIME,
+        ..header
+    };
+    let (min_timestamp, max_timestamp) = walk_records(bytes, &as_create_time)?;
+    if header.log_append_time() {
+        check_arrival_deltas(&header, [min_timestamp, max_timestamp])?;
+    }
     if max_timestamp.0 != header.max_timestamp {
         return refuse(format!(
             "max timestamp {} is not the records' largest, {}",
@@ -88,6 +112,46 @@ pub fn check_client_batch(bytes: &[u8]) -> Result<CheckedBatch, ClientBatchError
     })
 }
 
+/// Writes `now_ms` into a checked batch stamped on arrival as its base and max
+/// timestamps, clears its log-append-time bit and computes its CRC again, so that it is
+/// stored as the create-time batch the server would have encoded; `checked` follows.
+/// A batch not stamped on arrival is left as it is.
+pub fn stamp_arrival_time(batch: &mut [u8], checked: &mut CheckedBatch, now_ms: i64) {
+    if !checked.stamped_on_arrival() {
+        return;
+    }
+    let attributes = checked.header.attributes & !v2::ATTR_LOG_APPEND_TIME;
+    let mut put = |at: usize, bytes: &[u8]| batch[at..at + bytes.len()].copy_from_slice(bytes);
+    put(v2::ATTRIBUTES, &attributes.to_be_bytes());
+    put(v2::BASE_TIMESTAMP, &now_ms.to_be_bytes());
+    put(v2::MAX_TIMESTAMP, &now_ms.to_be_bytes());
+    let crc = v2::crc32c(&batch[v2::ATTRIBUTES..]);
+    batch[v2::CRC..v2::CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    checked.header.attributes = attributes;
+    checked.header.first_timestamp = now_ms;
+    checked.header.max_timestamp = now_ms;
+    checked.min_timestamp.0 = now_ms;
+    checked.max_timestamp.0 = now_ms;
+}
+
+/// A batch stamped on arrival carries no timestamps of its own: its smallest and
+/// largest record timestamps (with their records' indexes) must be its base timestamp.
+fn check_arrival_deltas(
+    header: &BatchHeader,
+    extremes: [(i64, usize); 2],
+) -> Result<(), ClientBatchError> {
+    for (timestamp, index) in extremes {
+        if timestamp != header.first_timestamp {
+            return refuse(format!(
+                "a batch stamped on arrival (log-append-time bit) must have every timestamp \
+                 delta 0, but record {index} has {}",
+                timestamp.wrapping_sub(header.first_timestamp)
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_header(header: &BatchHeader) -> Result<(), ClientBatchError> {
     if header.base_offset != 0 {
         return refuse(format!(
@@ -95,14 +159,11 @@ fn check_header(header: &BatchHeader) -> Result<(), ClientBatchError> {
             header.base_offset
         ));
     }
-    let forbidden = v2::ATTR_CONTROL
-        | v2::ATTR_TRANSACTIONAL
-        | v2::ATTR_LOG_APPEND_TIME
-        | v2::ATTR_DELETE_HORIZON;
+    let forbidden = v2::ATTR_CONTROL | v2::ATTR_TRANSACTIONAL | v2::ATTR_DELETE_HORIZON;
     if header.attributes & forbidden != 0 {
         return refuse(format!(
             "attributes {:#06x}: a producer's batch may set only the compression codec \
-             (no control, transactional, log-append-time or delete-horizon bit)",
+             and the log-append-time bit (no control, transactional or delete-horizon bit)",
             header.attributes
         ));
     }

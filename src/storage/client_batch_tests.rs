@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{ClientBatchError, check_client_batch};
+use super::{ClientBatchError, check_client_batch, stamp_arrival_time};
 use crate::storage::batch::v2::{self, BatchMeta};
 use crate::storage::batch::{BatchFormat, NO_PRODUCER};
 use crate::storage::{Log, LogConfig, LogIdent, ReadLimits, Record};
@@ -153,6 +153,74 @@ fn bad_batches_are_refused_naming_the_fault() {
     assert!(refused(&half_producer).contains("producer id"));
     let magic = with_field(good.clone(), v2::MAGIC_BYTE, &[1]);
     assert!(refused(&magic).contains("magic"));
+}
+
+/// A batch of `n` records without timestamps of their own, as a producer builds it:
+/// the log-append-time bit set, every timestamp delta 0.
+fn arrival_batch(n: usize) -> Vec<u8> {
+    let untimed: Vec<Record> = records(n)
+        .into_iter()
+        .map(|r| Record {
+            timestamp_ms: 42,
+            ..r
+        })
+        .collect();
+    let meta = BatchMeta {
+        attributes: v2::ATTR_LOG_APPEND_TIME,
+        ..BatchMeta::default()
+    };
+    let mut buf = Vec::new();
+    let numbered = untimed.iter().enumerate().map(|(i, r)| (i as u32, r));
+    v2::encode(&mut buf, numbered, &meta).unwrap();
+    buf
+}
+
+#[test]
+fn a_batch_stamped_on_arrival_is_stored_as_a_create_time_batch_with_the_server_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        batch_format: BatchFormat::V2,
+        ..LogConfig::small()
+    };
+    let log = Log::open(dir.path(), LogIdent::new("t", 0), config).unwrap();
+    let mut batch = arrival_batch(3);
+    let mut checked = check_client_batch(&batch).unwrap();
+    assert!(checked.stamped_on_arrival());
+    stamp_arrival_time(&mut batch, &mut checked, 1_800_000_000_123);
+    assert!(!checked.stamped_on_arrival());
+    // The stamped bytes are a valid create-time batch in their own right.
+    let again = check_client_batch(&batch).unwrap();
+    assert_eq!(again.header, checked.header);
+    assert_eq!(again.header.max_timestamp, 1_800_000_000_123);
+    assert_eq!(again.header.attributes & v2::ATTR_LOG_APPEND_TIME, 0);
+    log.append_client_batch(&mut batch, &checked, None).unwrap();
+    let read = log.read(0, ReadLimits::default()).unwrap();
+    let stamps: Vec<i64> = read.records.iter().map(|r| r.timestamp_ms).collect();
+    assert_eq!(stamps, vec![1_800_000_000_123; 3]);
+    assert_eq!(read.records[2].key, records(3)[2].key);
+
+    // A create-time batch is left exactly as it is.
+    let mut plain = built(2, &BatchMeta::default());
+    let before = plain.clone();
+    let mut checked = check_client_batch(&plain).unwrap();
+    stamp_arrival_time(&mut plain, &mut checked, 1);
+    assert_eq!(plain, before);
+}
+
+#[test]
+fn a_batch_stamped_on_arrival_with_timestamps_of_its_own_is_refused() {
+    // Records with different timestamps under the log-append-time bit: the server would
+    // drop them, so the batch is refused instead of silently restamped.
+    let meta = BatchMeta {
+        attributes: v2::ATTR_LOG_APPEND_TIME,
+        ..BatchMeta::default()
+    };
+    let timed = built(3, &meta);
+    let why = refused(&timed);
+    assert!(
+        why.contains("stamped on arrival") && why.contains("record 2 has 2"),
+        "{why}"
+    );
 }
 
 #[test]

@@ -82,7 +82,7 @@ async fn every_node_serves_committed_data_batches_raw() {
             ..Default::default()
         })
         .collect();
-    let batch = build_batch(&records, None).unwrap();
+    let batch = build_batch(&records, None).unwrap().unwrap();
     client
         .event_log
         .produce(pb::ProduceRequest {

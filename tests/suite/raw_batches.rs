@@ -9,6 +9,7 @@ use bytes::Bytes;
 use common::{TestServer, create_topic, fetch_all, produce};
 use eventlog::client::Client;
 use eventlog::client::batch_builder::build_batch;
+use eventlog::client::producer::{Producer, ProducerOptions};
 use eventlog::client::raw_batches::{DECODED_BATCH_VERSIONS, decode_records};
 use eventlog::client::subscriber::Subscriber;
 use eventlog::proto::v1 as pb;
@@ -94,7 +95,9 @@ async fn raw_and_per_record_delivery_agree_for_old_and_new_producers() {
             records(5, &format!("old{round}")),
         )
         .await;
-        let batch = build_batch(&records(6, &format!("new{round}")), None).unwrap();
+        let batch = build_batch(&records(6, &format!("new{round}")), None)
+            .unwrap()
+            .unwrap();
         let reply = produce_batch(&mut client, "mixed", batch.to_vec())
             .await
             .unwrap();
@@ -189,7 +192,10 @@ async fn bad_producer_built_batches_are_refused_and_nothing_is_written() {
     let server = TestServer::start(dir.path()).await;
     let mut client = server.client().await;
     create_topic(&mut client, "t", 1).await;
-    let good = build_batch(&records(3, "g"), None).unwrap().to_vec();
+    let good = build_batch(&records(3, "g"), None)
+        .unwrap()
+        .unwrap()
+        .to_vec();
 
     let mut bad_crc = good.clone();
     let last = bad_crc.len() - 1;
@@ -220,6 +226,15 @@ async fn bad_producer_built_batches_are_refused_and_nothing_is_written() {
                 with_field(good.clone(), v2::RECORD_COUNT, &4i32.to_be_bytes()),
                 v2::LAST_OFFSET_DELTA,
                 &3i32.to_be_bytes(),
+            ),
+        ),
+        (
+            // Timestamps of its own, yet asking for the server's clock.
+            "stamped on arrival",
+            with_field(
+                good.clone(),
+                v2::ATTRIBUTES,
+                &v2::ATTR_LOG_APPEND_TIME.to_be_bytes(),
             ),
         ),
     ];
@@ -255,6 +270,65 @@ async fn bad_producer_built_batches_are_refused_and_nothing_is_written() {
     server.stop().await;
 }
 
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The default producer builds batches; records it sends without a timestamp still take
+/// the server's clock, records with one keep theirs, and a request mixing both is sent
+/// as records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_without_timestamps_from_a_batch_building_producer_take_the_server_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let mut client = server.client().await;
+    create_topic(&mut client, "clock", 1).await;
+    let options = ProducerOptions::default();
+    assert!(
+        options.build_batches,
+        "producer-built batches are the default"
+    );
+    let mut producer = Producer::new(client.clone(), "clock", options)
+        .await
+        .unwrap();
+    let untimed = |n: usize| -> Vec<pb::Record> {
+        records(n, "u")
+            .into_iter()
+            .map(|r| pb::Record {
+                timestamp_ms: None,
+                ..r
+            })
+            .collect()
+    };
+    let before = wall_clock_ms();
+    producer.send_to(0, untimed(3)).await.unwrap();
+    let after = wall_clock_ms();
+    producer.send_to(0, records(2, "t")).await.unwrap();
+    let mut mixed = untimed(2);
+    mixed.insert(1, records(1, "m").remove(0));
+    producer.send_to(0, mixed).await.unwrap();
+
+    let stored = fetch_all(&mut client, "clock", 0, 0).await;
+    let stamps: Vec<i64> = stored.iter().map(|r| r.timestamp_ms).collect();
+    assert_eq!(stored.len(), 8, "{stamps:?}");
+    for stamp in &stamps[..3] {
+        assert!(
+            (before..=after).contains(stamp),
+            "{before}..={after}: {stamps:?}"
+        );
+    }
+    assert_eq!(stamps[3..5], [1_700_000_000_000, 1_700_000_000_001]);
+    assert_eq!(stamps[6], 1_700_000_000_000, "{stamps:?}");
+    assert!(stamps[5] >= after && stamps[7] >= after, "{stamps:?}");
+    let values: Vec<_> = stored.iter().map(|r| r.value.clone().unwrap()).collect();
+    assert_eq!(values[0], Bytes::from("u-value-0"));
+    assert_eq!(values[6], Bytes::from("m-value-0"));
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotent_producer_built_batch_is_appended_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -268,7 +342,10 @@ async fn an_idempotent_producer_built_batch_is_appended_once() {
         .unwrap()
         .into_inner();
     let producer = Some((identity.producer_id, identity.producer_epoch, 0));
-    let batch = build_batch(&records(4, "i"), producer).unwrap().to_vec();
+    let batch = build_batch(&records(4, "i"), producer)
+        .unwrap()
+        .unwrap()
+        .to_vec();
     let first = produce_batch(&mut client, "t", batch.clone())
         .await
         .unwrap();
@@ -279,8 +356,9 @@ async fn an_idempotent_producer_built_batch_is_appended_once() {
         retry.partitions[0].base_offset
     );
     // A producer id the server never issued is refused.
-    let stranger =
-        build_batch(&records(1, "s"), Some((identity.producer_id + 1000, 0, 0))).unwrap();
+    let stranger = build_batch(&records(1, "s"), Some((identity.producer_id + 1000, 0, 0)))
+        .unwrap()
+        .unwrap();
     let status = produce_batch(&mut client, "t", stranger.to_vec())
         .await
         .unwrap_err();
