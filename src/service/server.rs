@@ -43,6 +43,13 @@ use crate::proto::v1::event_log_server::EventLogServer;
 
 /// Interval of HTTP/2 PING frames on idle connections, to notice dead peers.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Largest HTTP/2 frame a client may send (HTTP/2's default is 16 KiB). A produce
+/// request of 100 KB then arrives as one DATA frame instead of seven, each of which
+/// woke the call's task (often on the other worker thread): measured with one 100 KB
+/// durable batch in flight, 0.69-0.71M records/s before and 0.87-0.92M after
+/// (`eventlog bench produce --records 1000000 --batch 1000`), with less server CPU.
+/// Memory is bounded by the request budget and the flow-control windows, not by this.
+const MAX_FRAME_BYTES: u32 = 1 << 20;
 /// How long a PING may go unanswered before the connection is closed.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most HTTP/2 streams (calls) open at once on one connection. Without a limit tonic
@@ -278,6 +285,7 @@ async fn run(
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .max_frame_size(MAX_FRAME_BYTES)
         .tcp_nodelay(true);
     if let Some(tls) = &config.tls {
         // tonic runs the TLS handshake on each connection `incoming` yields, so the

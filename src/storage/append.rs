@@ -309,6 +309,7 @@ impl Log {
         if fsync != FsyncPolicy::Always {
             self.publish(&w.active, w.write_pos, w.next_offset);
         }
+        self.zero_ahead(w, fsync);
         Ok((base_offset, w.next_offset))
     }
 
@@ -605,6 +606,7 @@ impl Log {
         w.capacity = capacity;
         w.file_len = file_len;
         w.write_pos = FILE_HEADER_LEN as u64;
+        w.zeroed_to = w.write_pos;
         w.next_offset = base;
         w.index = IndexBuilder::new(base, config.index_interval_bytes, FILE_HEADER_LEN as u64);
         w.first_append = None;

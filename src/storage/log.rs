@@ -31,6 +31,9 @@ pub(crate) struct Writer {
     /// Current length of the active file (and of its map); grows in steps.
     pub file_len: u64,
     pub write_pos: u64,
+    /// The active file holds written zeros (or data) up to here, past `write_pos`
+    /// under a syncing policy (see `zero_ahead`).
+    pub zeroed_to: u64,
     pub next_offset: u64,
     pub index: IndexBuilder,
     /// When the segment's age started (see `segment_age`); `None` while it is empty.
@@ -102,6 +105,7 @@ impl Log {
             capacity: rec.capacity,
             file_len: rec.file_len,
             write_pos: rec.write_pos,
+            zeroed_to: rec.write_pos,
             next_offset: rec.next_offset,
             index: rec.index,
             first_append: rec.age_start,

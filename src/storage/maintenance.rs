@@ -274,6 +274,7 @@ impl Log {
         w.capacity = active.capacity;
         w.file_len = active.file_len;
         w.write_pos = active.write_pos;
+        w.zeroed_to = active.write_pos;
         w.next_offset = active.next_offset;
         w.index = active.index;
         w.first_append = active.age_start;

@@ -88,6 +88,7 @@ pub(crate) mod sync_watch;
 mod truncate_race_tests;
 pub mod varint;
 pub mod verify;
+mod zero_ahead;
 
 pub use api_types::{AppendInfo, DeletedSegments, LogStats, ReadLimits, ReadOutcome, SegmentInfo};
 pub use compaction::{CompactionConfig, CompactionStats};
