@@ -18,12 +18,16 @@ use crate::storage::{Header, Record};
 /// Encodes `records` into one batch; `producer` is (id, epoch, base sequence) for an
 /// idempotent producer. When no record has a timestamp, the batch asks for the
 /// server's clock (stamped on arrival). `None` when some records have a timestamp and
-/// others not: one batch cannot leave only some timestamps to the server, so such a
-/// request goes as records, which the server encodes.
+/// others not (one batch cannot leave only some timestamps to the server), or when
+/// there are no records: such a request goes as records, and the server encodes or
+/// refuses it with its own words.
 pub fn build_batch(
     records: &[pb::Record],
     producer: Option<(i64, u32, u32)>,
 ) -> Result<Option<Bytes>, Status> {
+    if records.is_empty() {
+        return Ok(None);
+    }
     let timed = records.iter().filter(|r| r.timestamp_ms.is_some()).count();
     let on_arrival = match timed {
         0 => true,

@@ -311,6 +311,11 @@ async fn records_without_timestamps_from_a_batch_building_producer_take_the_serv
     mixed.insert(1, records(1, "m").remove(0));
     producer.send_to(0, mixed).await.unwrap();
 
+    // No records: the server's own refusal, not a batch of none.
+    let empty = producer.send_to(0, Vec::new()).await.unwrap_err();
+    assert_eq!(empty.code(), Code::InvalidArgument, "{empty}");
+    assert!(empty.message().contains("at least one record"), "{empty}");
+
     let stored = fetch_all(&mut client, "clock", 0, 0).await;
     let stamps: Vec<i64> = stored.iter().map(|r| r.timestamp_ms).collect();
     assert_eq!(stored.len(), 8, "{stamps:?}");
