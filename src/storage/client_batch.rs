@@ -113,7 +113,8 @@ pub fn check_client_batch(bytes: &[u8]) -> Result<CheckedBatch, ClientBatchError
 }
 
 /// Writes `now_ms` into a checked batch stamped on arrival as its base and max
-/// timestamps, clears its log-append-time bit and computes its CRC again, so that it is
+/// timestamps, clears its log-append-time bit and updates its CRC (from the changed
+/// header bytes alone, no pass over the records), so that it is
 /// stored as the create-time batch the server would have encoded; `checked` follows.
 /// A batch not stamped on arrival is left as it is.
 pub fn stamp_arrival_time(batch: &mut [u8], checked: &mut CheckedBatch, now_ms: i64) {
@@ -121,11 +122,17 @@ pub fn stamp_arrival_time(batch: &mut [u8], checked: &mut CheckedBatch, now_ms: 
         return;
     }
     let attributes = checked.header.attributes & !v2::ATTR_LOG_APPEND_TIME;
+    // Attributes through max timestamp: the only bytes stamped.
+    let stamped = v2::ATTRIBUTES..v2::MAX_TIMESTAMP + 8;
+    let mut before = [0u8; v2::MAX_TIMESTAMP + 8 - v2::ATTRIBUTES];
+    before.copy_from_slice(&batch[stamped.clone()]);
     let mut put = |at: usize, bytes: &[u8]| batch[at..at + bytes.len()].copy_from_slice(bytes);
     put(v2::ATTRIBUTES, &attributes.to_be_bytes());
     put(v2::BASE_TIMESTAMP, &now_ms.to_be_bytes());
     put(v2::MAX_TIMESTAMP, &now_ms.to_be_bytes());
-    let crc = v2::crc32c(&batch[v2::ATTRIBUTES..]);
+    let old_crc = u32::from_be_bytes(batch[v2::CRC..v2::CRC + 4].try_into().expect("4 bytes"));
+    let after = (batch.len() - stamped.end) as u64;
+    let crc = v2::crc32c_after_change(old_crc, &before, &batch[stamped], after);
     batch[v2::CRC..v2::CRC + 4].copy_from_slice(&crc.to_be_bytes());
     checked.header.attributes = attributes;
     checked.header.first_timestamp = now_ms;

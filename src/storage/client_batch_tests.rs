@@ -20,7 +20,10 @@ fn records(n: usize) -> Vec<Record> {
 }
 
 fn built(n: usize, meta: &BatchMeta) -> Vec<u8> {
-    let records = records(n);
+    encoded(&records(n), meta)
+}
+
+fn encoded(records: &[Record], meta: &BatchMeta) -> Vec<u8> {
     let mut buf = Vec::new();
     let numbered = records.iter().enumerate().map(|(i, r)| (i as u32, r));
     v2::encode(&mut buf, numbered, meta).unwrap();
@@ -35,6 +38,15 @@ fn with_field(mut batch: Vec<u8>, at: usize, bytes: &[u8]) -> Vec<u8> {
     batch
 }
 
+/// A log of version 2 batches in `dir`.
+fn v2_log(dir: &std::path::Path) -> Log {
+    let config = LogConfig {
+        batch_format: BatchFormat::V2,
+        ..LogConfig::small()
+    };
+    Log::open(dir, LogIdent::new("t", 0), config).unwrap()
+}
+
 fn refused(batch: &[u8]) -> String {
     match check_client_batch(batch) {
         Err(ClientBatchError(why)) => why,
@@ -45,11 +57,7 @@ fn refused(batch: &[u8]) -> String {
 #[test]
 fn a_good_batch_is_appended_as_sent_with_its_offsets_assigned() {
     let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig {
-        batch_format: BatchFormat::V2,
-        ..LogConfig::small()
-    };
-    let log = Log::open(dir.path(), LogIdent::new("t", 0), config).unwrap();
+    let log = v2_log(dir.path());
     log.append(&records(2)).unwrap();
     let mut batch = built(5, &BatchMeta::default());
     let checked = check_client_batch(&batch).unwrap();
@@ -169,20 +177,13 @@ fn arrival_batch(n: usize) -> Vec<u8> {
         attributes: v2::ATTR_LOG_APPEND_TIME,
         ..BatchMeta::default()
     };
-    let mut buf = Vec::new();
-    let numbered = untimed.iter().enumerate().map(|(i, r)| (i as u32, r));
-    v2::encode(&mut buf, numbered, &meta).unwrap();
-    buf
+    encoded(&untimed, &meta)
 }
 
 #[test]
 fn a_batch_stamped_on_arrival_is_stored_as_a_create_time_batch_with_the_server_clock() {
     let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig {
-        batch_format: BatchFormat::V2,
-        ..LogConfig::small()
-    };
-    let log = Log::open(dir.path(), LogIdent::new("t", 0), config).unwrap();
+    let log = v2_log(dir.path());
     let mut batch = arrival_batch(3);
     let mut checked = check_client_batch(&batch).unwrap();
     assert!(checked.stamped_on_arrival());
@@ -205,6 +206,25 @@ fn a_batch_stamped_on_arrival_is_stored_as_a_create_time_batch_with_the_server_c
     let mut checked = check_client_batch(&plain).unwrap();
     stamp_arrival_time(&mut plain, &mut checked, 1);
     assert_eq!(plain, before);
+}
+
+#[test]
+fn the_stamped_crc_is_the_crc_of_the_stamped_bytes() {
+    // The CRC is updated from the changed header bytes alone; it must equal a full
+    // computation for any batch length and clock, negative and extreme ones included.
+    for n in [1, 2, 7, 300, 2000] {
+        for now in [0, 1, -1, 1_800_000_000_123, i64::MIN, i64::MAX] {
+            let mut batch = arrival_batch(n);
+            let mut checked = check_client_batch(&batch).unwrap();
+            stamp_arrival_time(&mut batch, &mut checked, now);
+            let stored = u32::from_be_bytes(batch[v2::CRC..v2::CRC + 4].try_into().unwrap());
+            assert_eq!(
+                stored,
+                v2::crc32c(&batch[v2::ATTRIBUTES..]),
+                "{n} records at {now}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -254,24 +274,29 @@ fn records_that_do_not_parse_or_are_misnumbered_are_refused() {
 mod fuzzed {
     use proptest::prelude::*;
 
-    use super::built;
+    use super::{arrival_batch, built};
     use crate::storage::batch::v2::BatchMeta;
     use crate::storage::batch::{self, BatchFormat};
-    use crate::storage::client_batch::check_client_batch;
+    use crate::storage::client_batch::{check_client_batch, stamp_arrival_time};
 
     proptest! {
         /// Any damage to a good batch (flipped bytes anywhere, header fields
         /// included, with or without a matching CRC, or a cut) is refused or leaves a
         /// batch that decodes: the check never panics and never lets through a batch
-        /// that readers could not read.
+        /// that readers could not read. An accepted batch stamped on arrival checks
+        /// again after its stamp.
         #[test]
         fn a_mangled_batch_is_refused_or_decodes(
             records in 1usize..6,
+            on_arrival in any::<bool>(),
             flips in proptest::collection::vec((any::<usize>(), 1u8..=255), 1..4),
             fix_crc in any::<bool>(),
             cut in proptest::option::of(any::<usize>()),
         ) {
-            let mut bytes = built(records, &BatchMeta::default());
+            let mut bytes = match on_arrival {
+                true => arrival_batch(records),
+                false => built(records, &BatchMeta::default()),
+            };
             for (at, mask) in flips {
                 let at = at % bytes.len();
                 bytes[at] ^= mask;
@@ -284,10 +309,14 @@ mod fuzzed {
             if let Some(cut) = cut {
                 bytes.truncate(cut % (bytes.len() + 1));
             }
-            if let Ok(checked) = check_client_batch(&bytes) {
+            if let Ok(mut checked) = check_client_batch(&bytes) {
                 let header = batch::check(BatchFormat::V2, &bytes, u32::MAX);
                 prop_assert!(header.is_ok(), "accepted but does not decode: {header:?}");
                 prop_assert_eq!(checked.header.length as usize, bytes.len());
+                stamp_arrival_time(&mut bytes, &mut checked, 1_800_000_000_000);
+                let again = check_client_batch(&bytes);
+                prop_assert!(again.is_ok(), "stamped but refused: {again:?}");
+                prop_assert_eq!(again.unwrap().header, checked.header);
             }
         }
     }
