@@ -1,6 +1,7 @@
 //! Raw batch delivery and producer-built batches in a three-node cluster: every node
-//! serves the same records raw as per record, never past its commit watermark, and no
-//! control batch (Raft blank or membership entry) reaches a client.
+//! serves the same records raw as per record, never past its commit watermark, no
+//! control batch (Raft blank or membership entry) reaches a client, and a batch stamped
+//! on arrival is stored as a create-time batch on every replica.
 
 use crate::cluster_support;
 
@@ -29,14 +30,15 @@ async fn raw_fetch(client: &mut Client, offset: u64) -> pb::FetchResponse {
     client.event_log.fetch(request).await.unwrap().into_inner()
 }
 
-/// Every batch header in `chunks` is a data batch (no control bit).
-fn no_control_batches(chunks: &[Bytes]) -> bool {
+/// Every batch header in `chunks` is a create-time data batch (no control bit, no
+/// log-append-time bit: the node a stamped batch arrives at clears it).
+fn plain_data_batches(chunks: &[Bytes]) -> bool {
     chunks.iter().all(|chunk| {
         let mut rest = &chunk[..];
         let mut ok = true;
         while !rest.is_empty() {
             let header = check_crc(BatchFormat::V2, rest, u32::MAX).unwrap();
-            ok &= !header.is_control();
+            ok &= !header.is_control() && !header.log_append_time();
             rest = &rest[header.length as usize..];
         }
         ok
@@ -52,8 +54,8 @@ async fn raw_records_on(cluster: &TestCluster, id: u64, want: usize) -> Vec<pb::
         loop {
             let reply = raw_fetch(&mut client, offset).await;
             assert!(
-                no_control_batches(&reply.batches),
-                "node {id} sent a control batch"
+                plain_data_batches(&reply.batches),
+                "node {id} sent a control or log-append-time batch"
             );
             assert!(reply.next_offset <= reply.high_watermark);
             out.extend(decode_records(0, &reply.batches, offset).unwrap());
